@@ -1,0 +1,1 @@
+"""Channel adapters: one file per channel behind the small ``Channel`` protocol in ``base``."""

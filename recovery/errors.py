@@ -1,0 +1,41 @@
+"""One root exception; driver errors are wrapped at the boundary with ``raise ... from exc``."""
+
+from __future__ import annotations
+
+
+class RecoveryError(Exception):
+    """Root of every error this package raises on purpose."""
+
+    retriable: bool = False
+
+
+class ConfigError(RecoveryError):
+    """Configuration, flows or templates are invalid; the message names the key or file:line."""
+
+
+class TransientError(RecoveryError):
+    """A provider failed in a way that may succeed later (timeout, 5xx, 429, SMTP 4xx)."""
+
+    retriable = True
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retry_after = retry_after
+
+
+class PermanentError(RecoveryError):
+    """A provider refused for good (invalid number, STOP, SMTP 5xx): never retried."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class OutcomeUnknownError(RecoveryError):
+    """The provider may or may not have accepted the message (timeout after the request was sent).
+
+    Never treated as "not sent": the message is reconciled, not blindly resent.
+    """
+
+    retriable = True
