@@ -21,6 +21,7 @@ from pydantic_settings import (
 
 from recovery.durations import Duration
 from recovery.errors import ConfigError
+from recovery.guards import QuietHoursPolicy
 
 DEFAULT_CONFIG_PATH = Path("config/recovery.yaml")
 TWILIO_API_BASE_URL = "https://api.twilio.com"
@@ -119,8 +120,11 @@ class IngestSettings(_Section):
 
 class GuardsSettings(_Section):
     holdout_percent: float = Field(default=0, ge=0, le=100)
+    holdout_salt: str = "cart-recovery-holdout"
     frequency_cap: int = Field(default=2, ge=0)
     frequency_window: Duration = timedelta(hours=24)
+    quiet_hours: QuietHoursPolicy = QuietHoursPolicy()
+    stores: dict[str, QuietHoursPolicy] = {}
 
 
 class SchedulerSettings(_Section):

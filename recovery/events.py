@@ -1,0 +1,242 @@
+"""The v1 event contract: typed, validated parsing of one Kafka message into an event or a rejection.
+
+A rejection carries a readable reason built from field paths only, never from the input's values, so it
+can be logged and published without personal data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+MAX_MONEY = Decimal("1000000000")  # a cart worth more than a billion is a bug, not a shopper
+MAX_QUANTITY = 100_000
+
+
+class EventType(StrEnum):
+    """Every input event type of the v1 contract."""
+
+    CART_UPDATED = "cart.updated"
+    CHECKOUT_STEP = "checkout.step"
+    PAYMENT_FAILED = "payment.failed"
+    ORDER_COMPLETED = "order.completed"
+    ORDER_REFUNDED = "order.refunded"
+    CONSENT_CHANGED = "consent.changed"
+
+
+class CheckoutStep(StrEnum):
+    """Checkout steps, in funnel order."""
+
+    CART = "cart"
+    ACCOUNT = "account"
+    ADDRESS = "address"
+    SHIPPING = "shipping"
+    PAYMENT = "payment"
+    REVIEW = "review"
+
+
+CHECKOUT_ORDER = list(CheckoutStep)
+
+
+class PaymentFailureReason(StrEnum):
+    """Why a payment attempt failed."""
+
+    CARD_DECLINED = "card_declined"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    AUTHENTICATION_FAILED = "authentication_failed"
+    EXPIRED_CARD = "expired_card"
+    PROCESSING_ERROR = "processing_error"
+    OTHER = "other"
+
+
+def _require_text(value: Any) -> Any:
+    # pydantic would accept a Unix number as a datetime; the contract says RFC 3339 text.
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 timestamp string with an offset")
+    return value
+
+
+def _bounded_year(value: datetime) -> datetime:
+    if not 2000 <= value.year <= 2100:
+        raise ValueError("timestamp is outside the years 2000-2100")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_require_text)]
+Money = Annotated[Decimal, Field(ge=0, le=MAX_MONEY, allow_inf_nan=False)]
+Id = Annotated[str, Field(min_length=1, max_length=128)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Consent(_Model):
+    email: bool | None = None
+    sms: bool | None = None
+    phone: bool | None = None
+
+
+class Customer(_Model):
+    id: Id | None = None
+    email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    phone: Annotated[str, Field(pattern=r"^\+[1-9]\d{6,14}$")] | None = None
+    first_name: Annotated[str, Field(max_length=200)] | None = None
+    locale: Annotated[str, Field(max_length=35)] | None = None
+    timezone: Annotated[str, Field(max_length=64)] | None = None
+    consent: Consent | None = None
+
+
+class CartItem(_Model):
+    sku: Annotated[str, Field(max_length=256)]
+    name: Annotated[str, Field(max_length=1000)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+    unit_price: Money
+    image_url: str | None = None
+    url: str | None = None
+
+
+class Cart(_Model):
+    currency: Currency
+    value: Money
+    items: list[CartItem]
+    restore_url: str | None = None
+    shipping_cost: Money | None = None
+
+
+class Payment(_Model):
+    reason: PaymentFailureReason
+    method: Annotated[str, Field(max_length=64)] | None = None
+    provider_code: Annotated[str, Field(max_length=128)] | None = None
+    amount: Money | None = None
+
+
+class Order(_Model):
+    id: Id
+    value: Money
+    currency: Currency
+    cart_id: Id | None = None
+
+
+class _Envelope(_Model):
+    id: Id
+    occurred_at: Timestamp
+    store: Annotated[str, Field(min_length=1, max_length=128)] = "default"
+    customer: Customer | None = None
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _sane_year(cls, value: datetime) -> datetime:
+        return _bounded_year(value)
+
+
+class CartUpdated(_Envelope):
+    type: Literal[EventType.CART_UPDATED]
+    cart_id: Id
+    cart: Cart
+
+
+class CheckoutStepReached(_Envelope):
+    type: Literal[EventType.CHECKOUT_STEP]
+    cart_id: Id
+    checkout_step: CheckoutStep
+    cart: Cart | None = None
+
+
+class PaymentFailed(_Envelope):
+    type: Literal[EventType.PAYMENT_FAILED]
+    cart_id: Id
+    payment: Payment
+    cart: Cart | None = None
+
+
+class OrderCompleted(_Envelope):
+    type: Literal[EventType.ORDER_COMPLETED]
+    cart_id: Id
+    order: Order
+
+
+class OrderRefunded(_Envelope):
+    type: Literal[EventType.ORDER_REFUNDED]
+    cart_id: Id
+    order: Order
+
+
+class ConsentChanged(_Envelope):
+    type: Literal[EventType.CONSENT_CHANGED]
+    cart_id: Id | None = None
+    customer: Customer
+
+
+Event = CartUpdated | CheckoutStepReached | PaymentFailed | OrderCompleted | OrderRefunded | ConsentChanged
+CartEvent = CartUpdated | CheckoutStepReached | PaymentFailed | OrderCompleted | OrderRefunded
+
+_ADAPTER: TypeAdapter[Event] = TypeAdapter(
+    Annotated[Event, Field(discriminator="type")]  # type: ignore[arg-type]
+)
+_KNOWN_TYPES = ", ".join(t.value for t in EventType)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rejection:
+    """Why a message is not a valid event; safe to log (no input values)."""
+
+    reason: str
+    event_id: str | None = None
+    event_type: str | None = None
+
+
+def parse_event(raw: bytes | None) -> Event | Rejection:
+    """Parse one message body; return the typed event or a ``Rejection`` with a readable reason."""
+    if not raw:
+        return Rejection(reason="empty message: expected one JSON object")
+    try:
+        return _ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        return _explain(raw, exc)
+
+
+def _explain(raw: bytes, exc: ValidationError) -> Rejection:
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as json_exc:
+        return Rejection(reason=f"not JSON: {type(json_exc).__name__} ({_short(str(json_exc))})")
+    if not isinstance(document, dict):
+        return Rejection(reason=f"not a JSON object: got a JSON {type(document).__name__}")
+    event_id = document.get("id") if isinstance(document.get("id"), str) else None
+    event_type = document.get("type")
+    if "type" not in document:
+        return Rejection(reason="missing field 'type'", event_id=event_id)
+    if event_type not in {t.value for t in EventType}:
+        shown = _short(str(event_type), 40)
+        return Rejection(
+            reason=f"unknown event type {shown!r} (expected one of: {_KNOWN_TYPES})", event_id=event_id
+        )
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        location = ".".join(str(part) for part in error["loc"][1:])  # drop the union tag
+        if error["type"] == "missing":
+            problems.append(f"missing field '{location}'")
+        else:
+            problems.append(f"field '{location}': {error['msg']}")
+    return Rejection(reason="; ".join(problems[:5]), event_id=event_id, event_type=str(event_type))
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

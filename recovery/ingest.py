@@ -1,0 +1,167 @@
+"""From Kafka records to durable cart state: one database transaction per batch, then the offsets.
+
+Bad input goes to the dead-letter topic with its original bytes and a reason; the batch goes on.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from recovery.clock import Clock
+from recovery.events import ConsentChanged, Event, PaymentFailed, Rejection, parse_event
+from recovery.journeys import Rules, apply_batch
+from recovery.store import cart_rows, journey_rows
+
+log = logging.getLogger(__name__)
+
+
+class Record(Protocol):
+    """The parts of a Kafka consumer record ingest reads (aiokafka's ConsumerRecord fits)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class DeadLetters(Protocol):
+    """Where rejected input goes."""
+
+    async def send_many(self, topic: str, messages: Sequence[tuple[str | None, bytes]]) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchReport:
+    """What one batch did: counts for logs, metrics and the demo."""
+
+    received: int
+    rejected: int
+    duplicates: int
+    applied: int
+    journeys_started: int
+    journeys_ended: int
+
+
+def dead_letter_document(record: Record, reason: str) -> dict[str, Any]:
+    """The dead-letter payload: where the input came from, why it was refused, and its exact bytes."""
+    raw = record.value or b""
+    try:
+        original: str | None = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        original = None
+    return {
+        "reason": reason,
+        "source": "input",
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "key": record.key.decode("utf-8", "replace") if record.key else None,
+        "original": original,
+        "original_base64": base64.b64encode(raw).decode("ascii"),
+    }
+
+
+class BatchProcessor:
+    """Applies a batch of records: dead-letters the bad ones, writes the rest in one transaction."""
+
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        rules: Rules,
+        clock: Clock,
+        dead_letters: DeadLetters,
+        dead_letter_topic: str,
+    ) -> None:
+        self._engine = engine
+        self._rules = rules
+        self._clock = clock
+        self._dead_letters = dead_letters
+        self._dead_letter_topic = dead_letter_topic
+
+    async def process(self, records: Sequence[Record]) -> BatchReport:
+        """Process the batch; when this returns, its effects are committed and its offsets may be."""
+        events: list[Event] = []
+        rejected: list[tuple[str | None, bytes]] = []
+        for record in records:
+            parsed = parse_event(record.value)
+            if isinstance(parsed, Rejection):
+                log.warning(
+                    "event rejected to dead letter: %s (topic %s partition %s offset %s)",
+                    parsed.reason,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    extra={"topic": record.topic, "partition": record.partition, "offset": record.offset,
+                           "event_id": parsed.event_id, "reason": parsed.reason},
+                )
+                key = record.key.decode("utf-8", "replace") if record.key else None
+                rejected.append((key, _json(dead_letter_document(record, parsed.reason))))
+            else:
+                events.append(parsed)
+        if rejected:
+            await self._dead_letters.send_many(self._dead_letter_topic, rejected)
+        report = await self._apply(events)
+        return BatchReport(received=len(records), rejected=len(rejected), **report)
+
+    async def _apply(self, events: list[Event]) -> dict[str, int]:
+        if not events:
+            return {"duplicates": 0, "applied": 0, "journeys_started": 0, "journeys_ended": 0}
+        now = self._clock.now()
+        async with self._engine.begin() as conn:
+            first = await cart_rows.first_deliveries(conn, [event.id for event in events])
+            # An id repeated inside one batch is also a duplicate: keep its first occurrence.
+            fresh: list[Event] = []
+            for event in events:
+                if event.id in first:
+                    first.discard(event.id)
+                    fresh.append(event)
+            cart_ids = {_cart_key(event) for event in fresh} - {None}
+            customer_keys = {event.customer.id for event in fresh if event.customer and event.customer.id}
+            carts = await cart_rows.load_carts(conn, cart_ids)  # type: ignore[arg-type]
+            customer_keys |= {cart.customer_key for cart in carts.values()}
+            customers = await cart_rows.load_customers(conn, customer_keys)
+            active = await journey_rows.load_active(conn, carts)
+            last_entries = (
+                await journey_rows.load_last_entries(conn, customer_keys | {f"cart:{c}" for c in cart_ids})
+                if any(isinstance(event, PaymentFailed) for event in fresh)
+                else {}
+            )
+            outcome = apply_batch(
+                fresh,
+                rules=self._rules,
+                carts=carts,
+                customers=customers,
+                active=active,
+                last_entries=last_entries,
+                now=now,
+            )
+            await cart_rows.save_customers(conn, outcome.customers.values())
+            await cart_rows.save_carts(conn, outcome.carts.values())
+            await journey_rows.create(conn, outcome.new_journeys, now)
+            await journey_rows.end(conn, outcome.ended, now)
+        return {
+            "duplicates": len(events) - len(fresh),
+            "applied": len(fresh),
+            "journeys_started": len(outcome.new_journeys),
+            "journeys_ended": len(outcome.ended),
+        }
+
+
+def _cart_key(event: Event) -> str | None:
+    if isinstance(event, ConsentChanged):
+        return None
+    order = getattr(event, "order", None)
+    return order.cart_id if order is not None and order.cart_id else event.cart_id
+
+
+def _json(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, ensure_ascii=False).encode("utf-8")

@@ -1,0 +1,376 @@
+"""Applying events to carts: the cart's state, its idle timer, and which journeys start or end.
+
+Pure: the caller loads the current state, calls ``apply_batch`` with the time, and writes the outcome.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from recovery.events import (
+    CHECKOUT_ORDER,
+    CartEvent,
+    CheckoutStepReached,
+    ConsentChanged,
+    Customer,
+    Event,
+    OrderCompleted,
+    OrderRefunded,
+    PaymentFailed,
+)
+from recovery.rules import Flow, Flows, PlannedStep, Trigger, may_enter, plan_steps
+from recovery.states import JourneyStatus
+
+
+@dataclass(frozen=True, kw_only=True)
+class CartState:
+    """The latest known state of one cart."""
+
+    cart_id: str
+    store: str
+    customer_key: str
+    cart: dict[str, Any] | None = None
+    value: Decimal | None = None
+    currency: str | None = None
+    item_count: int = 0
+    checkout_step: str | None = None
+    payment: dict[str, Any] | None = None
+    first_event_at: datetime
+    last_event_at: datetime
+    abandon_at: datetime | None = None
+    abandoned_at: datetime | None = None
+    ordered_at: datetime | None = None
+    order_id: str | None = None
+    order_value: Decimal | None = None
+    refunded_value: Decimal | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerState:
+    """Contact details and consent of one customer; the latest non-null values win."""
+
+    customer_key: str
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+    consent_email: bool | None = None
+    consent_sms: bool | None = None
+    consent_phone: bool | None = None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActiveJourney:
+    """What the event logic needs to know of a running journey."""
+
+    journey_id: str
+    cart_id: str
+    flow: str
+    trigger: Trigger
+    trigger_event_at: datetime
+    messages_sent: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewJourney:
+    """A journey to create, with its planned steps."""
+
+    journey_id: str
+    cart_id: str
+    flow: str
+    trigger: Trigger
+    customer_key: str
+    store: str
+    holdout: bool
+    started_at: datetime
+    trigger_event_at: datetime
+    context: dict[str, Any]
+    steps: list[PlannedStep]
+
+
+@dataclass(frozen=True, kw_only=True)
+class JourneyEnd:
+    """A journey that stops: converted by an order, or cancelled."""
+
+    journey_id: str
+    cart_id: str
+    flow: str
+    status: JourneyStatus
+    reason: str
+    revenue: Decimal | None = None
+
+
+@dataclass(kw_only=True)
+class BatchOutcome:
+    """Everything a batch of events changes, for the store to write in one transaction."""
+
+    carts: dict[str, CartState] = field(default_factory=dict)
+    customers: dict[str, CustomerState] = field(default_factory=dict)
+    new_journeys: list[NewJourney] = field(default_factory=list)
+    ended: list[JourneyEnd] = field(default_factory=list)
+
+
+HoldoutRule = Callable[[str], bool]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rules:
+    """The decisions' configuration: flows, idle time and the holdout rule."""
+
+    flows: Flows
+    idle_after: timedelta
+    in_holdout: HoldoutRule
+
+
+def customer_key_of(cart_id: str | None, customer: Customer | None, current: str | None = None) -> str:
+    """Who the shopper is: the platform's customer id, else the cart's existing key, else the cart."""
+    if customer is not None and customer.id:
+        return customer.id
+    if current:
+        return current
+    return f"cart:{cart_id}"
+
+
+def journey_id_for(flow: str, cart_id: str, trigger_event_at: datetime) -> str:
+    """Deterministic id: the same trigger can never start the same flow twice."""
+    digest = hashlib.sha256(f"{flow}|{cart_id}|{trigger_event_at.isoformat()}".encode()).hexdigest()
+    return digest[:32]
+
+
+def start_journeys(
+    *,
+    rules: Rules,
+    trigger: Trigger,
+    cart: CartState,
+    now: datetime,
+    trigger_event_at: datetime,
+    last_entries: dict[tuple[str, str], datetime],
+) -> list[NewJourney]:
+    """Journeys the trigger starts for this cart; updates ``last_entries`` with the new entries."""
+    started = []
+    for flow in rules.flows.for_trigger(trigger):
+        entry_key = (flow.name, cart.customer_key)
+        if not may_enter(flow, last_entries.get(entry_key), now):
+            continue
+        last_entries[entry_key] = now
+        started.append(_new_journey(flow, trigger, cart, now, trigger_event_at, rules.in_holdout))
+    return started
+
+
+def _new_journey(
+    flow: Flow,
+    trigger: Trigger,
+    cart: CartState,
+    now: datetime,
+    trigger_event_at: datetime,
+    in_holdout: HoldoutRule,
+) -> NewJourney:
+    return NewJourney(
+        journey_id=journey_id_for(flow.name, cart.cart_id, trigger_event_at),
+        cart_id=cart.cart_id,
+        flow=flow.name,
+        trigger=trigger,
+        customer_key=cart.customer_key,
+        store=cart.store,
+        holdout=in_holdout(cart.customer_key),
+        started_at=now,
+        trigger_event_at=trigger_event_at,
+        context={"payment": cart.payment, "checkout_step": cart.checkout_step},
+        steps=plan_steps(flow, now),
+    )
+
+
+def apply_batch(
+    events: Iterable[Event],
+    *,
+    rules: Rules,
+    carts: Mapping[str, CartState],
+    customers: Mapping[str, CustomerState],
+    active: Iterable[ActiveJourney],
+    last_entries: dict[tuple[str, str], datetime],
+    now: datetime,
+) -> BatchOutcome:
+    """Apply events in event-time order; return the changed carts, customers and journeys."""
+    outcome = BatchOutcome()
+    state = dict(carts)
+    people = dict(customers)
+    running: dict[str, list[ActiveJourney]] = {}
+    for journey in active:
+        running.setdefault(journey.cart_id, []).append(journey)
+
+    for event in sorted(events, key=lambda e: e.occurred_at):
+        if isinstance(event, ConsentChanged):
+            key = customer_key_of(event.cart_id, event.customer)
+            people[key] = merge_customer(people.get(key), key, event.customer, event.occurred_at)
+            outcome.customers[key] = people[key]
+            continue
+        cart_id = _cart_id_of(event)
+        cart = state.get(cart_id)
+        key = customer_key_of(cart_id, event.customer, cart.customer_key if cart else None)
+        if event.customer is not None:
+            people[key] = merge_customer(people.get(key), key, event.customer, event.occurred_at)
+            outcome.customers[key] = people[key]
+        if cart is None:
+            cart = CartState(
+                cart_id=cart_id,
+                store=event.store,
+                customer_key=key,
+                first_event_at=event.occurred_at,
+                last_event_at=event.occurred_at,
+            )
+        elif cart.customer_key != key:
+            cart = replace(cart, customer_key=key)
+        cart = _apply_one(cart, event, rules, now, running, outcome, last_entries)
+        state[cart_id] = cart
+        outcome.carts[cart_id] = cart
+    return outcome
+
+
+def _cart_id_of(event: CartEvent) -> str:
+    if isinstance(event, OrderCompleted | OrderRefunded) and event.order.cart_id:
+        return event.order.cart_id
+    return event.cart_id
+
+
+def _apply_one(
+    cart: CartState,
+    event: CartEvent,
+    rules: Rules,
+    now: datetime,
+    running: dict[str, list[ActiveJourney]],
+    outcome: BatchOutcome,
+    last_entries: dict[tuple[str, str], datetime],
+) -> CartState:
+    if isinstance(event, OrderCompleted):
+        return _order(cart, event, running, outcome)
+    if isinstance(event, OrderRefunded):
+        refunded = (cart.refunded_value or Decimal(0)) + event.order.value
+        return replace(cart, refunded_value=refunded)
+    if cart.ordered_at is not None:
+        return cart  # a bought cart is closed; late browsing events change nothing
+    newer = event.occurred_at >= cart.last_event_at
+    if isinstance(event, CheckoutStepReached):
+        cart = replace(cart, checkout_step=_furthest(cart.checkout_step, event.checkout_step.value))
+    if isinstance(event, PaymentFailed):
+        cart = replace(cart, payment=event.payment.model_dump(mode="json"))
+    snapshot = event.cart
+    if snapshot is not None and newer:
+        cart = replace(
+            cart,
+            cart=snapshot.model_dump(mode="json", exclude_none=True),
+            value=snapshot.value,
+            currency=snapshot.currency,
+            item_count=sum(item.quantity for item in snapshot.items),
+        )
+    if newer:
+        cart = _activity(cart, event, rules, now, running, outcome)
+    if isinstance(event, PaymentFailed):
+        outcome.new_journeys.extend(
+            start_journeys(
+                rules=rules,
+                trigger=Trigger.PAYMENT_FAILED,
+                cart=cart,
+                now=now,
+                trigger_event_at=event.occurred_at,
+                last_entries=last_entries,
+            )
+        )
+    return cart
+
+
+def _activity(
+    cart: CartState,
+    event: CartEvent,
+    rules: Rules,
+    now: datetime,
+    running: dict[str, list[ActiveJourney]],
+    outcome: BatchOutcome,
+) -> CartState:
+    """The shopper is back: restart the idle timer and cancel abandoned-cart journeys."""
+    still_running = []
+    for journey in running.get(cart.cart_id, []):
+        if journey.trigger == Trigger.CART_ABANDONED and event.occurred_at > journey.trigger_event_at:
+            outcome.ended.append(
+                JourneyEnd(
+                    journey_id=journey.journey_id,
+                    cart_id=cart.cart_id,
+                    flow=journey.flow,
+                    status=JourneyStatus.CANCELLED,
+                    reason="cart_activity",
+                )
+            )
+        else:
+            still_running.append(journey)
+    running[cart.cart_id] = still_running
+    abandon_at = now + rules.idle_after if cart.item_count > 0 else None
+    return replace(cart, last_event_at=event.occurred_at, abandon_at=abandon_at)
+
+
+def _order(
+    cart: CartState, event: OrderCompleted, running: dict[str, list[ActiveJourney]], outcome: BatchOutcome
+) -> CartState:
+    """The cart was bought: every journey ends, converted if it had sent a message."""
+    for journey in running.pop(cart.cart_id, []):
+        converted = journey.messages_sent > 0
+        outcome.ended.append(
+            JourneyEnd(
+                journey_id=journey.journey_id,
+                cart_id=cart.cart_id,
+                flow=journey.flow,
+                status=JourneyStatus.CONVERTED if converted else JourneyStatus.CANCELLED,
+                reason="order_completed",
+                revenue=event.order.value if converted else None,
+            )
+        )
+    if cart.ordered_at is not None:
+        return cart
+    return replace(
+        cart,
+        ordered_at=event.occurred_at,
+        order_id=event.order.id,
+        order_value=event.order.value,
+        currency=cart.currency or event.order.currency,
+        abandon_at=None,
+        last_event_at=max(cart.last_event_at, event.occurred_at),
+    )
+
+
+def _furthest(current: str | None, reached: str) -> str:
+    order = [step.value for step in CHECKOUT_ORDER]
+    if current is None or order.index(reached) > order.index(current):
+        return reached
+    return current
+
+
+def merge_customer(
+    current: CustomerState | None, key: str, customer: Customer, occurred_at: datetime
+) -> CustomerState:
+    """Fold an event's customer object in: newer non-null values win, older ones only fill gaps."""
+    base = current or CustomerState(customer_key=key, updated_at=occurred_at)
+    newer = occurred_at >= base.updated_at
+    incoming: dict[str, Any] = {
+        "email": customer.email,
+        "phone": customer.phone,
+        "first_name": customer.first_name,
+        "locale": customer.locale,
+        "timezone": customer.timezone,
+    }
+    if customer.consent is not None:
+        incoming |= {
+            "consent_email": customer.consent.email,
+            "consent_sms": customer.consent.sms,
+            "consent_phone": customer.consent.phone,
+        }
+    changes = {
+        name: value
+        for name, value in incoming.items()
+        if value is not None and (newer or getattr(base, name) is None)
+    }
+    return replace(base, **changes, updated_at=max(base.updated_at, occurred_at))

@@ -1,0 +1,98 @@
+"""Signed links in messages: tracked clicks (``/r/{token}``) and unsubscribe (``/u/{token}``); no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+
+from recovery.clock import Clock, SystemClock
+from recovery.errors import ConfigError, RecoveryError
+
+# One salt per purpose, so a click token can never be replayed as an unsubscribe token and vice versa.
+_CLICK_SALT = "recovery.click.v1"
+_UNSUBSCRIBE_SALT = "recovery.unsubscribe.v1"
+_LINK_SCHEMES = frozenset({"http", "https"})
+
+
+class InvalidLink(RecoveryError):
+    """A token was forged, altered, signed with another secret, or has expired."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrackedLink:
+    """What a click token says: which message the link was in and where it leads."""
+
+    message_id: str
+    target: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnsubscribeToken:
+    """What an unsubscribe token says: who asked to stop, and for which channel."""
+
+    customer_key: str
+    channel: str
+
+
+class _ClockSigner(TimestampSigner):
+    """A timestamp signer that reads the injected clock, so expiry is testable without sleeping."""
+
+    def __init__(self, *args: Any, clock: Clock, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock = clock
+
+    def get_timestamp(self) -> int:
+        return int(self._clock.now().timestamp())
+
+
+class LinkSigner:
+    """Builds and reads the service's signed, expiring link tokens."""
+
+    def __init__(self, secret: str, public_url: str, *, clock: Clock | None = None) -> None:
+        if not secret:
+            raise ConfigError("security.link_secret: a non-empty secret is needed to sign links")
+        self._public_url = public_url.rstrip("/")
+        kwargs: dict[str, Any] = {"signer": _ClockSigner, "signer_kwargs": {"clock": clock or SystemClock()}}
+        self._clicks = URLSafeTimedSerializer(secret, salt=_CLICK_SALT, **kwargs)
+        self._unsubscribes = URLSafeTimedSerializer(secret, salt=_UNSUBSCRIBE_SALT, **kwargs)
+
+    def tracked_url(self, message_id: str, target: str) -> str:
+        """The ``{public_url}/r/{token}`` link that records a click on ``target`` and redirects there."""
+        if urlsplit(target).scheme.lower() not in _LINK_SCHEMES:
+            raise InvalidLink(f"only http(s) links can be tracked, not {target[:60]!r}")
+        token = self._clicks.dumps([message_id, target])
+        return f"{self._public_url}/r/{token}"
+
+    def read_click(self, token: str, max_age: timedelta) -> TrackedLink:
+        """Verify a click token no older than ``max_age``; raise ``InvalidLink`` otherwise."""
+        payload = _loads(self._clicks, token, max_age)
+        if not (isinstance(payload, list) and len(payload) == 2 and all(isinstance(p, str) for p in payload)):
+            raise InvalidLink("click token has an unexpected payload")
+        return TrackedLink(message_id=payload[0], target=payload[1])
+
+    def unsubscribe_url(self, customer_key: str, channel: str) -> str:
+        """The ``{public_url}/u/{token}`` link that unsubscribes ``customer_key`` from ``channel``."""
+        token = self._unsubscribes.dumps([customer_key, channel])
+        return f"{self._public_url}/u/{token}"
+
+    def read_unsubscribe(self, token: str) -> UnsubscribeToken:
+        """Verify an unsubscribe token; it never expires because opting out must always work."""
+        payload = _loads(self._unsubscribes, token, None)
+        if not (isinstance(payload, list) and len(payload) == 2 and all(isinstance(p, str) for p in payload)):
+            raise InvalidLink("unsubscribe token has an unexpected payload")
+        return UnsubscribeToken(customer_key=payload[0], channel=payload[1])
+
+
+def _loads(serializer: URLSafeTimedSerializer, token: str, max_age: timedelta | None) -> object:
+    """Decode a token, mapping every itsdangerous failure to ``InvalidLink``."""
+    seconds = None if max_age is None else int(max_age.total_seconds())
+    try:
+        return serializer.loads(token, max_age=seconds)
+    except SignatureExpired as exc:
+        raise InvalidLink("link has expired") from exc
+    except BadData as exc:
+        raise InvalidLink("link signature is invalid") from exc

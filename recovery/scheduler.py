@@ -1,0 +1,109 @@
+"""Durable timers: idle carts become ``cart.abandoned`` journeys, due steps are claimed and fired.
+
+Every replica runs this loop; claims use ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so no two replicas
+fire the same step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from recovery.clock import Clock
+from recovery.dispatch import Dispatcher
+from recovery.journeys import Rules, start_journeys
+from recovery.rules import Trigger
+from recovery.settings import SchedulerSettings
+from recovery.store import cart_rows, journey_rows, step_rows
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    """Polls the database for expired idle timers and due steps."""
+
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        rules: Rules,
+        dispatcher: Dispatcher,
+        clock: Clock,
+        settings: SchedulerSettings,
+        concurrency: int = 8,
+    ) -> None:
+        self._engine = engine
+        self._rules = rules
+        self._dispatcher = dispatcher
+        self._clock = clock
+        self._settings = settings
+        self._worker = f"worker-{uuid.uuid4().hex[:12]}"
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick until ``stop`` is set; a failing tick is logged and retried, never fatal."""
+        while not stop.is_set():
+            try:
+                busy = await self.tick()
+            except Exception:
+                log.exception("scheduler tick failed; retrying")
+                busy = 0
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._settings.poll_interval.total_seconds())
+
+    async def tick(self) -> int:
+        """One pass: start journeys for abandoned carts, fire due steps; return how much was done."""
+        abandoned = await self.sweep_idle_carts()
+        fired = await self.fire_due_steps()
+        return abandoned + fired
+
+    async def sweep_idle_carts(self) -> int:
+        """Turn carts idle past ``abandonment.idle_after`` into ``cart.abandoned`` journeys."""
+        now = self._clock.now()
+        async with self._engine.begin() as conn:
+            idle = await cart_rows.claim_idle_carts(conn, now, limit=500)
+            if not idle:
+                return 0
+            last_entries = await journey_rows.load_last_entries(conn, {cart.customer_key for cart in idle})
+            new = [
+                journey
+                for cart in idle
+                for journey in start_journeys(
+                    rules=self._rules,
+                    trigger=Trigger.CART_ABANDONED,
+                    cart=cart,
+                    now=now,
+                    trigger_event_at=cart.last_event_at,
+                    last_entries=last_entries,
+                )
+            ]
+            await journey_rows.create(conn, new, now)
+        return len(idle)
+
+    async def fire_due_steps(self) -> int:
+        """Claim due steps and fire them concurrently (one slow provider does not hold the others)."""
+        now = self._clock.now()
+        async with self._engine.begin() as conn:
+            claimed = await step_rows.claim_due(
+                conn,
+                now=now,
+                worker=self._worker,
+                limit=self._settings.claim_batch,
+                lease=self._settings.lease,
+            )
+        if claimed:
+            await asyncio.gather(*(self._fire(step) for step in claimed))
+        return len(claimed)
+
+    async def _fire(self, step: step_rows.ClaimedStep) -> None:
+        async with self._slots:
+            try:
+                await self._dispatcher.fire(step)
+            except Exception:
+                # The claim stays; its lease expiry hands the step to a later tick.
+                log.exception("firing a step failed", extra={"step": step.step_id})

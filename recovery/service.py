@@ -1,0 +1,187 @@
+"""The service: consumer, scheduler, outbox relay (and later HTTP) with one owned lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from recovery.channels.base import Channel, ChannelName
+from recovery.clock import Clock, SystemClock
+from recovery.dispatch import Composer, Dispatcher
+from recovery.embedded_broker import EmbeddedBroker
+from recovery.guards import GuardPolicy
+from recovery.holdout import in_holdout
+from recovery.ingest import BatchProcessor, BatchReport
+from recovery.journeys import Rules
+from recovery.kafka_io import Producer, ensure_topics
+from recovery.relay import OutboxRelay
+from recovery.rules import Flows, load_flows
+from recovery.scheduler import Scheduler
+from recovery.settings import Settings
+from recovery.store.database import create_engine
+from recovery.store.migrate import upgrade_to_head
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestStats:
+    """Running totals, for the demo's progress and the logs."""
+
+    received: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    applied: int = 0
+    batches: int = 0
+    last: BatchReport | None = field(default=None, repr=False)
+
+    def add(self, report: BatchReport) -> None:
+        self.received += report.received
+        self.rejected += report.rejected
+        self.duplicates += report.duplicates
+        self.applied += report.applied
+        self.batches += 1
+        self.last = report
+
+
+def build_rules(settings: Settings, flows: Flows) -> Rules:
+    """The pure decisions' configuration from settings."""
+    percent = settings.guards.holdout_percent
+    salt = settings.guards.holdout_salt
+    return Rules(
+        flows=flows,
+        idle_after=settings.abandonment.idle_after,
+        in_holdout=lambda key: in_holdout(key, salt=salt, percent=percent),
+    )
+
+
+def guard_policy(settings: Settings) -> GuardPolicy:
+    """Guards' configuration from settings."""
+    return GuardPolicy(
+        quiet_hours=settings.guards.quiet_hours,
+        stores=settings.guards.stores,
+        frequency_cap=settings.guards.frequency_cap,
+        frequency_window=settings.guards.frequency_window,
+    )
+
+
+class Service:
+    """Everything ``recovery run`` runs, started and stopped as one unit."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        channels: Mapping[ChannelName, Channel],
+        composer: Composer,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.stats = IngestStats()
+        self._channels = channels
+        self._composer = composer
+        self.bootstrap_servers: str | None = None
+        self.engine: AsyncEngine | None = None
+
+    async def run(self, stop: asyncio.Event, *, started: asyncio.Event | None = None) -> None:
+        """Run until ``stop`` is set; every resource is released on the way out."""
+        settings = self.settings
+        async with contextlib.AsyncExitStack() as stack:
+            flows = load_flows(settings.flows_file)
+            self.engine = engine = create_engine(settings.database.url)
+            stack.push_async_callback(engine.dispose)
+            await upgrade_to_head(engine)
+
+            if settings.kafka.embedded:
+                embedded = EmbeddedBroker()
+                await asyncio.to_thread(embedded.start)
+                stack.callback(embedded.stop)
+                self.bootstrap_servers = embedded.bootstrap_servers
+            else:
+                self.bootstrap_servers = settings.kafka.bootstrap_servers
+            await ensure_topics(self.bootstrap_servers, settings.kafka)
+
+            producer = Producer(self.bootstrap_servers)
+            await producer.start()
+            stack.push_async_callback(producer.stop)
+
+            rules = build_rules(settings, flows)
+            processor = BatchProcessor(
+                engine=engine,
+                rules=rules,
+                clock=self.clock,
+                dead_letters=producer,
+                dead_letter_topic=settings.kafka.topics.dead_letter.name,
+            )
+            dispatcher = Dispatcher(
+                engine=engine,
+                flows=flows,
+                channels=self._channels,
+                composer=self._composer,
+                guard_policy=guard_policy(settings),
+                clock=self.clock,
+            )
+            scheduler = Scheduler(
+                engine=engine, rules=rules, dispatcher=dispatcher, clock=self.clock, settings=settings.scheduler
+            )
+            relay = OutboxRelay(engine=engine, producer=producer, topics=settings.kafka.topics)
+
+            broker = self._consumer(processor, stop)
+            await broker.start()
+            stack.push_async_callback(broker.stop)  # stops consuming first: runs before the relay's flush
+
+            tasks = [
+                asyncio.create_task(scheduler.run(stop), name="scheduler"),
+                asyncio.create_task(relay.run(stop), name="outbox-relay"),
+            ]
+            try:
+                if started is not None:
+                    started.set()
+                log.info("service running", extra={"bootstrap_servers": self.bootstrap_servers})
+                await stop.wait()
+            finally:
+                stop.set()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                for channel in self._channels.values():
+                    await channel.aclose()
+
+    def _consumer(self, processor: BatchProcessor, stop: asyncio.Event) -> KafkaBroker:
+        """A FastStream batch subscriber on the four input topics, acking only after each commit."""
+        kafka = self.settings.kafka
+        broker = KafkaBroker(self.bootstrap_servers or "", logger=None)
+
+        @broker.subscriber(
+            *[topic.name for topic in kafka.topics.inputs()],
+            group_id=kafka.group_id,
+            batch=True,
+            max_records=kafka.batch_size,
+            ack_policy=AckPolicy.MANUAL,
+            auto_offset_reset="earliest",
+        )
+        async def ingest(msg: KafkaMessage) -> None:
+            records: Any = msg.raw_message
+            delay = 0.5
+            while True:
+                try:
+                    report = await processor.process(records)
+                    break
+                except Exception:
+                    # The database or broker is down: hold the batch (at-least-once), retry with backoff.
+                    log.exception("batch failed; retrying", extra={"records": len(records)})
+                    if stop.is_set():
+                        return  # not acked: redelivered after restart
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10)
+            await msg.ack()
+            self.stats.add(report)
+
+        return broker

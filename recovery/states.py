@@ -1,0 +1,66 @@
+"""The states a journey, a step and a message move through."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JourneyStatus(StrEnum):
+    """One run of one flow for one cart."""
+
+    ACTIVE = "active"
+    CONVERTED = "converted"  # the cart was bought after at least one message
+    CANCELLED = "cancelled"  # new activity, or an order before any message
+    COMPLETED = "completed"  # every step ran, no order
+
+
+class StepStatus(StrEnum):
+    """A scheduled step of a journey."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENT = "sent"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_STEP_STATUSES = frozenset(
+    {StepStatus.SENT, StepStatus.SKIPPED, StepStatus.FAILED, StepStatus.CANCELLED}
+)
+
+
+class MessageState(StrEnum):
+    """The outbox row of one message: written before any provider call."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class PublishedType(StrEnum):
+    """Event types published on ``recovery.messages``."""
+
+    STEP_SCHEDULED = "step.scheduled"
+    STEP_CANCELLED = "step.cancelled"
+    STEP_SKIPPED = "step.skipped"
+    MESSAGE_SENT = "message.sent"
+    MESSAGE_DELIVERED = "message.delivered"
+    MESSAGE_FAILED = "message.failed"
+    MESSAGE_CLICKED = "message.clicked"
+    JOURNEY_CONVERTED = "journey.converted"
+
+
+class SkipReason(StrEnum):
+    """Why a step sent nothing (published with ``step.skipped``)."""
+
+    NO_CONSENT = "no_consent"
+    QUIET_HOURS_DEFERRED = "quiet_hours_deferred"
+    FREQUENCY_CAP = "frequency_cap"
+    HOLDOUT = "holdout"
+    CONDITION_FALSE = "condition_false"
+    SUPPRESSED = "suppressed"
+    NO_CONTACT = "no_contact"
+    ORDER_COMPLETED = "order_completed"

@@ -1,0 +1,154 @@
+"""Journeys and their steps: creating, finding the running ones, ending them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from recovery.journeys import ActiveJourney, JourneyEnd, NewJourney
+from recovery.rules import Trigger
+from recovery.states import JourneyStatus, PublishedType, StepStatus
+from recovery.store.outbox import enqueue, message_event
+from recovery.store.schema import journeys, steps
+from recovery.store.sql import chunks, insert_ignore
+
+
+async def load_active(conn: AsyncConnection, cart_ids: Iterable[str]) -> list[ActiveJourney]:
+    """Running journeys of the given carts."""
+    found = []
+    for part in chunks(sorted(set(cart_ids))):
+        query = select(
+            journeys.c.journey_id,
+            journeys.c.cart_id,
+            journeys.c.flow,
+            journeys.c.trigger,
+            journeys.c.trigger_event_at,
+            journeys.c.messages_sent,
+        ).where(journeys.c.cart_id.in_(part), journeys.c.status == JourneyStatus.ACTIVE)
+        for row in (await conn.execute(query)).mappings():
+            found.append(ActiveJourney(**{**row, "trigger": Trigger(row["trigger"])}))
+    return found
+
+
+async def load_last_entries(conn: AsyncConnection, customer_keys: Iterable[str]) -> dict[tuple[str, str], datetime]:
+    """When each customer last entered each flow (for ``reentry_after``)."""
+    entries: dict[tuple[str, str], datetime] = {}
+    for part in chunks(sorted(set(customer_keys))):
+        query = (
+            select(journeys.c.flow, journeys.c.customer_key, func.max(journeys.c.started_at))
+            .where(journeys.c.customer_key.in_(part))
+            .group_by(journeys.c.flow, journeys.c.customer_key)
+        )
+        for flow, key, started_at in await conn.execute(query):
+            entries[(flow, key)] = started_at
+    return entries
+
+
+async def create(conn: AsyncConnection, new: list[NewJourney], now: datetime) -> None:
+    """Insert journeys and their pending steps; publish ``step.scheduled`` for each step."""
+    if not new:
+        return
+    await insert_ignore(
+        conn,
+        journeys,
+        [
+            {
+                "journey_id": j.journey_id,
+                "cart_id": j.cart_id,
+                "flow": j.flow,
+                "trigger": j.trigger.value,
+                "customer_key": j.customer_key,
+                "store": j.store,
+                "status": JourneyStatus.ACTIVE.value,
+                "holdout": j.holdout,
+                "started_at": j.started_at,
+                "trigger_event_at": j.trigger_event_at,
+                "context": j.context,
+                "messages_sent": 0,
+                "clicked": False,
+            }
+            for j in new
+        ],
+    )
+    step_rows = []
+    events = []
+    for journey in new:
+        for step in journey.steps:
+            step_rows.append(
+                {
+                    "step_id": f"{journey.journey_id}:{step.name}",
+                    "journey_id": journey.journey_id,
+                    "cart_id": journey.cart_id,
+                    "name": step.name,
+                    "position": step.position,
+                    "channel": step.channel.value,
+                    "due_at": step.due_at,
+                    "status": StepStatus.PENDING.value,
+                    "attempts": 0,
+                    "updated_at": now,
+                }
+            )
+            events.append(
+                message_event(
+                    type_=PublishedType.STEP_SCHEDULED,
+                    now=now,
+                    cart_id=journey.cart_id,
+                    journey_id=journey.journey_id,
+                    flow=journey.flow,
+                    step=step.name,
+                    channel=step.channel.value,
+                )
+            )
+    await insert_ignore(conn, steps, step_rows)
+    await enqueue(conn, events)
+
+
+async def end(conn: AsyncConnection, ended: list[JourneyEnd], now: datetime) -> None:
+    """Close journeys, cancel their pending steps, publish the cancellations and conversions."""
+    if not ended:
+        return
+    by_id = {journey.journey_id: journey for journey in ended}
+    for journey in ended:
+        await conn.execute(
+            update(journeys)
+            .where(journeys.c.journey_id == journey.journey_id, journeys.c.status == JourneyStatus.ACTIVE)
+            .values(status=journey.status.value, ended_at=now, end_reason=journey.reason)
+        )
+    events = []
+    for part in chunks(list(by_id)):
+        cancelled = await conn.execute(
+            update(steps)
+            .where(steps.c.journey_id.in_(part), steps.c.status == StepStatus.PENDING)
+            .values(status=StepStatus.CANCELLED.value, reason=None, updated_at=now)
+            .returning(steps.c.journey_id, steps.c.name, steps.c.channel)
+        )
+        for journey_id, name, channel in cancelled:
+            journey = by_id[journey_id]
+            events.append(
+                message_event(
+                    type_=PublishedType.STEP_CANCELLED,
+                    now=now,
+                    cart_id=journey.cart_id,
+                    journey_id=journey_id,
+                    flow=journey.flow,
+                    step=name,
+                    channel=channel,
+                    reason=journey.reason,
+                )
+            )
+    for journey in ended:
+        if journey.status == JourneyStatus.CONVERTED:
+            events.append(
+                message_event(
+                    type_=PublishedType.JOURNEY_CONVERTED,
+                    now=now,
+                    cart_id=journey.cart_id,
+                    journey_id=journey.journey_id,
+                    flow=journey.flow,
+                    revenue=journey.revenue,
+                )
+            )
+    await enqueue(conn, events)
