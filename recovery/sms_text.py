@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -33,6 +34,7 @@ _GSM_FRIENDLY = str.maketrans(
         "\u2026": "...",
     }
 )
+_LIGATURES = {"œ": "oe", "Œ": "OE"}
 
 
 class SmsEncoding(StrEnum):
@@ -71,6 +73,20 @@ def non_gsm_characters(text: str) -> list[str]:
 def gsm_friendly(text: str) -> str:
     """Replace typographic spaces, quotes, dashes and ellipses by their GSM-7 equivalents."""
     return text.translate(_GSM_FRIENDLY)
+
+
+def to_gsm(text: str) -> str:
+    """``text`` with non-GSM letters spelt without their accent (``Loïc`` → ``Loic``, ``œ`` → ``oe``)."""
+    out = []
+    for ch in gsm_friendly(text):
+        if ch in _GSM_BASIC or ch in _GSM_EXTENSION:
+            out.append(ch)
+            continue
+        bare = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+        bare = _LIGATURES.get(ch, bare)
+        # Letters with no GSM spelling (emoji, other scripts) are kept: dropping them would change meaning.
+        out.append(bare if bare and all(c in _GSM_BASIC for c in bare) else ch)
+    return "".join(out)
 
 
 def _units(text: str, encoding: SmsEncoding) -> list[int]:

@@ -17,6 +17,7 @@ from babel.numbers import format_currency
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
+from recovery.sms_text import to_gsm
 from recovery.template_context import RawLink
 from recovery.template_sandbox import end_render_budget, start_render_budget
 
@@ -157,4 +158,5 @@ MESSAGE_FILTERS: dict[str, Callable[..., Any]] = {
     "money": money,
     "datetime": format_datetime,
     "date": format_day,
+    "gsm": to_gsm,
 }

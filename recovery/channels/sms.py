@@ -198,6 +198,10 @@ class _BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio
             self._session = aiohttp.ClientSession(timeout=self._timeouts)
         method = method.upper()
         query = {key: str(value) for key, value in (params or {}).items()}
+        headers = dict(headers or {})
+        if auth:
+            # aiohttp 3.14 deprecates BasicAuth objects (a warning, an error in our tests): send the header.
+            headers["Authorization"] = aiohttp.encode_basic_auth(*auth)
         try:
             async with self._session.request(
                 method,
@@ -205,7 +209,6 @@ class _BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio
                 params=query,
                 data=data,
                 headers=headers,
-                auth=aiohttp.BasicAuth(*auth) if auth else None,
                 allow_redirects=allow_redirects,
             ) as answer:
                 text = await answer.text()
