@@ -23,7 +23,10 @@ console = Console()
 errors = Console(stderr=True)
 
 ConfigOption = typer.Option(
-    None, "--config", "-c", help="YAML configuration file (default: $RECOVERY_CONFIG or config/recovery.yaml)."
+    None,
+    "--config",
+    "-c",
+    help="YAML configuration file (default: $RECOVERY_CONFIG or config/recovery.yaml).",
 )
 
 
@@ -73,8 +76,12 @@ def run(
 @app.command()
 def demo(
     config: Path | None = ConfigOption,
-    carts: int = typer.Option(3000, min=1, max=100_000, help="How many generated shopping sessions to replay."),
-    workdir: Path = typer.Option(Path("var/demo"), help="Where the demo's database and sinks go (wiped first)."),
+    carts: int = typer.Option(
+        3000, min=1, max=100_000, help="How many generated shopping sessions to replay."
+    ),
+    workdir: Path = typer.Option(
+        Path("var/demo"), help="Where the demo's database and sinks go (wiped first)."
+    ),
 ) -> None:
     """The main job on the embedded default: bundled broker + SQLite, a realistic replay, local sinks, report."""
     from recovery.demo import run_demo
@@ -107,7 +114,8 @@ def replay(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL file, one event per line."),
     config: Path | None = ConfigOption,
     bootstrap_servers: str | None = typer.Option(
-        None, help="Broker to publish to (default: kafka.bootstrap_servers; 'embedded' is not reachable from here)."
+        None,
+        help="Broker to publish to (default: kafka.bootstrap_servers; 'embedded' is not reachable from here).",
     ),
 ) -> None:
     """Publish events from a file to the configured topics, keyed by cart id (testing, backfills)."""
@@ -119,7 +127,9 @@ def replay(
     settings = _settings(config)
     servers = bootstrap_servers or settings.kafka.bootstrap_servers
     if servers == "embedded":
-        errors.print("[red]error:[/] the embedded broker lives inside `recovery run`; pass --bootstrap-servers")
+        errors.print(
+            "[red]error:[/] the embedded broker lives inside `recovery run`; pass --bootstrap-servers"
+        )
         raise typer.Exit(2)
     lines = read_lines(file)
 

@@ -28,12 +28,19 @@ VIRTUAL_SPEED = 7200.0  # two virtual hours per real second: a day and a half in
 VIRTUAL_SPAN = timedelta(hours=40)  # long enough for the last flow step (26 h) and quiet-hour deferrals
 
 
+def _fresh_directory(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+
+
 def demo_settings(base: Settings, workdir: Path) -> Settings:
     """The user's settings on the embedded default: bundled broker, a fresh SQLite file, local sinks."""
     return base.model_copy(
         update={
             "kafka": base.kafka.model_copy(update={"bootstrap_servers": "embedded"}),
-            "database": base.database.model_copy(update={"url": f"sqlite+aiosqlite:///{workdir / 'demo.db'}"}),
+            "database": base.database.model_copy(
+                update={"url": f"sqlite+aiosqlite:///{workdir / 'demo.db'}"}
+            ),
             "channels": base.channels.model_copy(update={"outbox_dir": workdir / "outbox"}),
         }
     )
@@ -41,15 +48,16 @@ def demo_settings(base: Settings, workdir: Path) -> Settings:
 
 async def run_demo(base: Settings, *, carts: int, workdir: Path, console: Console) -> Summary:
     """Start the service, replay the sample and generated events, let virtual time run, report."""
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
+    await asyncio.to_thread(_fresh_directory, workdir)
     settings = demo_settings(base, workdir)
     clock = AcceleratedClock(speed=VIRTUAL_SPEED)
     channels = {name: LocalOutboxChannel(settings.channels.outbox_dir, name) for name in ChannelName}
     service = Service(settings, channels=channels, composer=PlainComposer(), clock=clock)
     stop, started = asyncio.Event(), asyncio.Event()
-    console.print("[bold]cart-recovery demo[/]: bundled Kafka broker + SQLite, virtual time x"
-                  f"{VIRTUAL_SPEED:.0f}, local outbox in {settings.channels.outbox_dir}")
+    console.print(
+        "[bold]cart-recovery demo[/]: bundled Kafka broker + SQLite, virtual time x"
+        f"{VIRTUAL_SPEED:.0f}, local outbox in {settings.channels.outbox_dir}"
+    )
     running = asyncio.create_task(service.run(stop, started=started))
     waiter = asyncio.create_task(started.wait())
     await asyncio.wait([running, waiter], return_when=asyncio.FIRST_COMPLETED)
@@ -81,8 +89,12 @@ async def _replay(service: Service, lines: list[bytes], console: Console) -> Non
             publish = progress.add_task("publishing shop events", total=len(lines))
             ingest = progress.add_task("ingesting", total=len(lines))
             sending = asyncio.create_task(
-                publish_lines(producer, lines, service.settings.kafka.topics,
-                              progress=lambda n: progress.advance(publish, n))
+                publish_lines(
+                    producer,
+                    lines,
+                    service.settings.kafka.topics,
+                    progress=lambda n: progress.advance(publish, n),
+                )
             )
             while service.stats.received < len(lines):
                 progress.update(ingest, completed=service.stats.received)
@@ -106,22 +118,31 @@ async def _live(service: Service, clock: AcceleratedClock, console: Console) -> 
             elapsed = (clock.now() - start).total_seconds()
             progress.update(task, completed=min(int(elapsed // 3600), int(span // 3600)))
             summary = await read_summary(service.engine)
-            if elapsed >= span or (elapsed > 3 * 3600 and summary.pending_steps == 0 and summary.idle_timers == 0):
+            if elapsed >= span or (
+                elapsed > 3 * 3600 and summary.pending_steps == 0 and summary.idle_timers == 0
+            ):
                 break
             await asyncio.sleep(0.25)
     await asyncio.sleep(0.5)  # let the outbox relay publish the last events
 
 
 def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console)
+    return Progress(
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
 
 
 def print_summary(console: Console, summary: Summary, service: Service) -> None:
     """The demo's closing report."""
     stats = service.stats
-    console.print(f"\nEvents: {stats.received} received, {stats.applied} applied, {stats.duplicates} duplicates, "
-                  f"{stats.rejected} rejected to the dead-letter topic")
+    console.print(
+        f"\nEvents: {stats.received} received, {stats.applied} applied, {stats.duplicates} duplicates, "
+        f"{stats.rejected} rejected to the dead-letter topic"
+    )
     console.print(f"Carts: {summary.carts}, ordered {summary.ordered}, abandoned {summary.abandoned}")
     journeys = Table(title="Journeys")
     journeys.add_column("flow")

@@ -55,22 +55,37 @@ def _session(rng: random.Random, index: int, now: datetime) -> list[tuple[dateti
         "id": f"demo-cust-{index:05d}",
         "email": f"shopper{index}@example.com",
         "phone": f"+336{rng.randrange(10**7, 10**8)}" if french else f"+1212{rng.randrange(10**6, 10**7)}",
-        "first_name": rng.choice(["Claire", "Louis", "Inès", "Hugo"] if french else ["Emma", "Noah", "Ava", "Liam"]),
+        "first_name": rng.choice(
+            ["Claire", "Louis", "Inès", "Hugo"] if french else ["Emma", "Noah", "Ava", "Liam"]
+        ),
         "locale": "fr-FR" if french else "en-US",
         "timezone": "Europe/Paris" if french else "America/New_York",
         "consent": {"email": rng.random() < 0.85, "sms": rng.random() < 0.55, "phone": rng.random() < 0.4},
     }
     store = "fr" if french else "us"
     currency = "EUR" if french else "USD"
-    items = []
+    items: list[dict[str, Any]] = []
+    value = Decimal(0)
     for sku, name, price in rng.sample(CATALOGUE, rng.randint(1, 3)):
         quantity = rng.randint(1, 2)
-        items.append({"sku": sku, "name": name, "quantity": quantity, "unit_price": float(price),
-                      "url": f"https://shop.example.com/p/{sku.lower()}",
-                      "image_url": f"https://shop.example.com/img/{sku.lower()}.jpg"})
-    value = sum(Decimal(str(item["unit_price"])) * item["quantity"] for item in items)
-    cart = {"currency": currency, "value": float(value), "items": items, "shipping_cost": 4.9,
-            "restore_url": f"https://shop.example.com/cart/restore/{cart_id}"}
+        value += price * quantity
+        items.append(
+            {
+                "sku": sku,
+                "name": name,
+                "quantity": quantity,
+                "unit_price": float(price),
+                "url": f"https://shop.example.com/p/{sku.lower()}",
+                "image_url": f"https://shop.example.com/img/{sku.lower()}.jpg",
+            }
+        )
+    cart = {
+        "currency": currency,
+        "value": float(value),
+        "items": items,
+        "shipping_cost": 4.9,
+        "restore_url": f"https://shop.example.com/cart/restore/{cart_id}",
+    }
     at = now - timedelta(minutes=rng.uniform(5, 120))
     out: list[tuple[datetime, bytes]] = []
     sequence = 0
@@ -78,8 +93,14 @@ def _session(rng: random.Random, index: int, now: datetime) -> list[tuple[dateti
     def emit(type_: str, **fields: Any) -> None:
         nonlocal sequence, at
         sequence += 1
-        body = {"id": f"{cart_id}-e{sequence}", "type": type_, "occurred_at": at.isoformat(), "store": store,
-                "cart_id": cart_id, **fields}
+        body = {
+            "id": f"{cart_id}-e{sequence}",
+            "type": type_,
+            "occurred_at": at.isoformat(),
+            "store": store,
+            "cart_id": cart_id,
+            **fields,
+        }
         out.append((at, json.dumps(body, ensure_ascii=False).encode("utf-8")))
         at += timedelta(seconds=rng.uniform(20, 240))
 

@@ -20,7 +20,7 @@ from recovery.channels.base import Channel, ChannelName, Delivery, OutgoingMessa
 from recovery.channels.retry import send_with_retry
 from recovery.clock import Clock
 from recovery.errors import ConfigError, OutcomeUnknownError, PermanentError, TransientError
-from recovery.guards import Defer, GuardInput, GuardPolicy, Skip, check_guards
+from recovery.guards import Defer, GuardInput, GuardPolicy, Send, Skip, check_guards
 from recovery.journeys import CartState, CustomerState
 from recovery.rules import Flows, FlowStep
 from recovery.rules.conditions import ConditionError
@@ -38,7 +38,13 @@ class Composer(Protocol):
     """Turns a step and its context into the message's subject, text and HTML."""
 
     def compose(
-        self, *, step: FlowStep, channel: ChannelName, journey: JourneyRow, context: Mapping[str, Any], message_id: str
+        self,
+        *,
+        step: FlowStep,
+        channel: ChannelName,
+        journey: JourneyRow,
+        context: Mapping[str, Any],
+        message_id: str,
     ) -> tuple[str | None, str, str | None]: ...
 
 
@@ -54,7 +60,7 @@ class RetryPolicy:
 
     def next_delay(self, attempts: int, retry_after: float | None) -> timedelta:
         """Exponential delay for the ``attempts``-th durable retry, at least the provider's Retry-After."""
-        delay = min(self.base_delay * (2 ** max(attempts - 1, 0)), self.max_delay)
+        delay: timedelta = min(self.base_delay * (2 ** max(attempts - 1, 0)), self.max_delay)
         if retry_after is not None:
             delay = max(delay, timedelta(seconds=retry_after))
         return delay
@@ -123,7 +129,9 @@ class Dispatcher:
         async with self._engine.begin() as conn:
             journey = await step_rows.load_journey(conn, step.journey_id)
             if journey is None or journey.status != JourneyStatus.ACTIVE:
-                await step_rows.set_step(conn, step.step_id, StepStatus.CANCELLED, now, reason="journey_ended")
+                await step_rows.set_step(
+                    conn, step.step_id, StepStatus.CANCELLED, now, reason="journey_ended"
+                )
                 return None
             cart = (await cart_rows.load_carts(conn, [step.cart_id])).get(step.cart_id)
             flow = self._flows.get(journey.flow)
@@ -133,7 +141,9 @@ class Dispatcher:
                 await step_rows.set_step(conn, step.step_id, StepStatus.CANCELLED, now, reason=reason)
                 await step_rows.complete_if_done(conn, journey.journey_id, now)
                 return None
-            customer = (await cart_rows.load_customers(conn, [journey.customer_key])).get(journey.customer_key)
+            customer = (await cart_rows.load_customers(conn, [journey.customer_key])).get(
+                journey.customer_key
+            )
             context = condition_context(cart, customer, journey)
             try:
                 holds = flow_step.condition is None or flow_step.condition.evaluate(context)
@@ -161,7 +171,7 @@ class Dispatcher:
         """The step's channel, or its fallback when the first has no consent; None when nothing may go."""
         recent = await step_rows.recent_sends(conn, journey.customer_key, now - self._guards.frequency_window)
         candidates = [flow_step.channel] + ([flow_step.fallback] if flow_step.fallback else [])
-        verdict: Skip | Defer | None = None
+        verdict: Send | Skip | Defer | None = None
         for channel in candidates:
             consent = _consent(customer, channel)
             verdict = check_guards(
@@ -182,9 +192,17 @@ class Dispatcher:
                 break  # only a missing consent moves the message to the fallback channel
         if isinstance(verdict, Defer):
             await step_rows.set_step(
-                conn, step.step_id, StepStatus.PENDING, now, reason="quiet_hours_deferred", due_at=verdict.until
+                conn,
+                step.step_id,
+                StepStatus.PENDING,
+                now,
+                reason="quiet_hours_deferred",
+                due_at=verdict.until,
             )
-            await enqueue(conn, [self._event(PublishedType.STEP_SKIPPED, step, journey, now, reason="quiet_hours_deferred")])
+            await enqueue(
+                conn,
+                [self._event(PublishedType.STEP_SKIPPED, step, journey, now, reason="quiet_hours_deferred")],
+            )
         elif isinstance(verdict, Skip):
             await self._skip(conn, step, journey, now, str(verdict.reason))
         return None
@@ -230,11 +248,28 @@ class Dispatcher:
                 step=flow_step, channel=channel, journey=journey, context=context, message_id=message_id
             )
         except ConfigError as exc:
-            await step_rows.set_message(conn, message_id, MessageState.FAILED, now, error_code="template", error=str(exc))
+            await step_rows.set_message(
+                conn, message_id, MessageState.FAILED, now, error_code="template", error=str(exc)
+            )
             await step_rows.set_step(conn, step.step_id, StepStatus.FAILED, now, reason="template_error")
-            await enqueue(conn, [self._event(PublishedType.MESSAGE_FAILED, step, journey, now, reason="template_error", channel=channel, message_id=message_id)])
+            await enqueue(
+                conn,
+                [
+                    self._event(
+                        PublishedType.MESSAGE_FAILED,
+                        step,
+                        journey,
+                        now,
+                        reason="template_error",
+                        channel=channel,
+                        message_id=message_id,
+                    )
+                ],
+            )
             return None
-        await step_rows.set_message(conn, message_id, MessageState.SENDING, now, attempts=message.attempts + 1)
+        await step_rows.set_message(
+            conn, message_id, MessageState.SENDING, now, attempts=message.attempts + 1
+        )
         outgoing = OutgoingMessage(
             message_id=message_id,
             journey_id=journey.journey_id,
@@ -249,9 +284,13 @@ class Dispatcher:
             locale=(customer.locale if customer and customer.locale else "en"),
             store=journey.store,
         )
-        return _Plan(outgoing=outgoing, reconcile=message.state == MessageState.SENDING, attempts=message.attempts + 1)
+        return _Plan(
+            outgoing=outgoing, reconcile=message.state == MessageState.SENDING, attempts=message.attempts + 1
+        )
 
-    async def _skip(self, conn: AsyncConnection, step: ClaimedStep, journey: JourneyRow, now: datetime, reason: str) -> None:
+    async def _skip(
+        self, conn: AsyncConnection, step: ClaimedStep, journey: JourneyRow, now: datetime, reason: str
+    ) -> None:
         await step_rows.set_step(conn, step.step_id, StepStatus.SKIPPED, now, reason=reason)
         await enqueue(conn, [self._event(PublishedType.STEP_SKIPPED, step, journey, now, reason=reason)])
         await step_rows.complete_if_done(conn, journey.journey_id, now)
@@ -272,13 +311,18 @@ class Dispatcher:
             await step_rows.count_sent(conn, message.journey_id, now)
             await enqueue(conn, [_message_event(PublishedType.MESSAGE_SENT, message, now)])
             await step_rows.complete_if_done(conn, message.journey_id, now)
-        log.info("message sent", extra={"journey_id": message.journey_id, "step": message.step, "channel": message.channel.value})
+        log.info(
+            "message sent",
+            extra={"journey_id": message.journey_id, "step": message.step, "channel": message.channel.value},
+        )
 
     async def _failed(self, step: ClaimedStep, plan: _Plan, *, code: str, error: str) -> None:
         now = self._clock.now()
         message = plan.outgoing
         async with self._engine.begin() as conn:
-            await step_rows.set_message(conn, message.message_id, MessageState.FAILED, now, error_code=code, error=error[:1000])
+            await step_rows.set_message(
+                conn, message.message_id, MessageState.FAILED, now, error_code=code, error=error[:1000]
+            )
             await step_rows.set_step(conn, step.step_id, StepStatus.FAILED, now, reason=f"provider:{code}")
             if code == "21610":  # the recipient replied STOP at Twilio: record the opt-out
                 await _opt_out_sms(conn, message)
@@ -297,11 +341,18 @@ class Dispatcher:
                 conn,
                 [
                     _message_event(PublishedType.MESSAGE_FAILED, message, now, reason=code),
-                    {"topic_role": "dead_letter", "key": message.cart_id, "payload": json.dumps(dead_letter), "created_at": now},
+                    {
+                        "topic_role": "dead_letter",
+                        "key": message.cart_id,
+                        "payload": json.dumps(dead_letter),
+                        "created_at": now,
+                    },
                 ],
             )
             await step_rows.complete_if_done(conn, message.journey_id, now)
-        log.warning("message failed", extra={"journey_id": message.journey_id, "step": message.step, "code": code})
+        log.warning(
+            "message failed", extra={"journey_id": message.journey_id, "step": message.step, "code": code}
+        )
 
     async def _postpone(self, step: ClaimedStep, plan: _Plan, exc: TransientError) -> None:
         now = self._clock.now()
@@ -312,9 +363,26 @@ class Dispatcher:
         due_at = now + self._retry.next_delay(attempts, exc.retry_after)
         async with self._engine.begin() as conn:
             # The provider surely did not take it: back to pending, to be sent later.
-            await step_rows.set_message(conn, plan.outgoing.message_id, MessageState.PENDING, now, error_code=exc.code, error=str(exc)[:1000])
-            await step_rows.set_step(conn, step.step_id, StepStatus.PENDING, now, reason="provider_unavailable", due_at=due_at, attempts=attempts)
-        log.warning("provider unavailable; step postponed", extra={"step": step.step_id, "attempts": attempts})
+            await step_rows.set_message(
+                conn,
+                plan.outgoing.message_id,
+                MessageState.PENDING,
+                now,
+                error_code=exc.code,
+                error=str(exc)[:1000],
+            )
+            await step_rows.set_step(
+                conn,
+                step.step_id,
+                StepStatus.PENDING,
+                now,
+                reason="provider_unavailable",
+                due_at=due_at,
+                attempts=attempts,
+            )
+        log.warning(
+            "provider unavailable; step postponed", extra={"step": step.step_id, "attempts": attempts}
+        )
 
     def _event(
         self,
@@ -340,7 +408,9 @@ class Dispatcher:
         )
 
 
-def _message_event(type_: PublishedType, message: OutgoingMessage, now: datetime, reason: str | None = None) -> dict[str, Any]:
+def _message_event(
+    type_: PublishedType, message: OutgoingMessage, now: datetime, reason: str | None = None
+) -> dict[str, Any]:
     return message_event(
         type_=type_,
         now=now,
@@ -368,7 +438,9 @@ async def _opt_out_sms(conn: AsyncConnection, message: OutgoingMessage) -> None:
     from recovery.store.schema import messages as messages_table
 
     key = await conn.scalar(
-        messages_table.select().with_only_columns(messages_table.c.customer_key).where(messages_table.c.message_id == message.message_id)
+        messages_table.select()
+        .with_only_columns(messages_table.c.customer_key)
+        .where(messages_table.c.message_id == message.message_id)
     )
     if key is not None:
         await conn.execute(update(customers).where(customers.c.customer_key == key).values(consent_sms=False))

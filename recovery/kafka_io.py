@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -32,12 +33,12 @@ async def ensure_topics(bootstrap_servers: str, kafka: KafkaSettings) -> None:
     try:
         await admin.start()
         existing = set(await admin.list_topics())
-        missing = [NewTopic(name, kafka.partitions, 1) for name in dict.fromkeys(names) if name not in existing]
+        missing = [
+            NewTopic(name, kafka.partitions, 1) for name in dict.fromkeys(names) if name not in existing
+        ]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another replica created them first
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another replica created them first
     except KafkaError as exc:
         raise KafkaUnavailableError(f"cannot set up topics on {bootstrap_servers}: {exc}") from exc
     finally:

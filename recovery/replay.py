@@ -9,7 +9,13 @@ from pathlib import Path
 from recovery.kafka_io import Producer
 from recovery.settings import TopicsSettings
 
-_PREFIX_ROLE = {"cart": "cart", "checkout": "cart", "payment": "payment", "order": "order", "consent": "consent"}
+_PREFIX_ROLE = {
+    "cart": "cart",
+    "checkout": "cart",
+    "payment": "payment",
+    "order": "order",
+    "consent": "consent",
+}
 
 
 def route(line: bytes, topics: TopicsSettings) -> tuple[str, str | None]:

@@ -131,7 +131,11 @@ class Service:
                 clock=self.clock,
             )
             scheduler = Scheduler(
-                engine=engine, rules=rules, dispatcher=dispatcher, clock=self.clock, settings=settings.scheduler
+                engine=engine,
+                rules=rules,
+                dispatcher=dispatcher,
+                clock=self.clock,
+                settings=settings.scheduler,
             )
             relay = OutboxRelay(engine=engine, producer=producer, topics=settings.kafka.topics)
 

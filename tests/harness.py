@@ -39,7 +39,13 @@ flows:
 
 
 def service_settings(
-    *, bootstrap: str, database_url: str, workdir: Path, flows: str = FAST_FLOWS, idle_after: str = "1s", **extra: Any
+    *,
+    bootstrap: str,
+    database_url: str,
+    workdir: Path,
+    flows: str = FAST_FLOWS,
+    idle_after: str = "1s",
+    **extra: Any,
 ) -> Settings:
     """Settings with unique topics and group, short timers, and no quiet hours (tests run at any hour)."""
     prefix = f"t{uuid.uuid4().hex[:10]}"
@@ -51,7 +57,12 @@ def service_settings(
     }
     always_open = QuietHoursPolicy(channels=())
     return Settings(
-        kafka={"bootstrap_servers": bootstrap, "group_id": f"{prefix}-group", "topics": topics, "partitions": 2},
+        kafka={
+            "bootstrap_servers": bootstrap,
+            "group_id": f"{prefix}-group",
+            "topics": topics,
+            "partitions": 2,
+        },
         database={"url": database_url},
         abandonment={"idle_after": idle_after},
         flows_file=flows_file,
@@ -125,10 +136,15 @@ class Harness:
         return await read_json_topic(self.bootstrap, name, count=count, timeout=timeout)
 
 
-async def read_json_topic(bootstrap: str, topic: str, *, count: int, timeout: float = 15) -> list[dict[str, Any]]:
+async def read_json_topic(
+    bootstrap: str, topic: str, *, count: int, timeout: float = 15
+) -> list[dict[str, Any]]:
     """Read a topic from the beginning with a throwaway consumer."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
         group_id=None,
     )
     await consumer.start()
@@ -144,8 +160,9 @@ async def read_json_topic(bootstrap: str, topic: str, *, count: int, timeout: fl
     return found
 
 
-async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool], *, timeout: float = 15,
-                     interval: float = 0.1) -> None:
+async def eventually(
+    check: Callable[[], Awaitable[bool]] | Callable[[], bool], *, timeout: float = 15, interval: float = 0.1
+) -> None:
     """Wait until ``check`` is true; fail with a clear message after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -174,7 +191,9 @@ async def running_service(settings: Settings) -> AsyncIterator[Harness]:
     producer = Producer(service.bootstrap_servers or "")
     await producer.start()
     try:
-        yield Harness(settings=settings, service=service, producer=producer, bootstrap=service.bootstrap_servers or "")
+        yield Harness(
+            settings=settings, service=service, producer=producer, bootstrap=service.bootstrap_servers or ""
+        )
     finally:
         await producer.stop()
         stop.set()

@@ -31,8 +31,14 @@ class LocalOutboxChannel:
         return Delivery(provider_id=f"local-{message.message_id}")
 
     def _append(self, line: str) -> None:
-        with self.path.open("a", encoding="utf-8") as sink:
-            sink.write(line)
+        data = line.encode("utf-8")
+        with self.path.open("ab+") as sink:
+            size = sink.seek(0, os.SEEK_END)
+            if size:
+                sink.seek(size - 1)
+                if sink.read(1) != b"\n":
+                    data = b"\n" + data  # a crash cut the previous line: never glue onto it
+            sink.write(data)
             sink.flush()
             os.fsync(sink.fileno())
 
@@ -47,8 +53,11 @@ class LocalOutboxChannel:
             for line in sink:
                 if not line.endswith("\n"):
                     continue  # a line cut by a crash was never "sent"
-                if json.loads(line).get("message_id") == message_id:
-                    return True
+                try:
+                    if json.loads(line).get("message_id") == message_id:
+                        return True
+                except ValueError:
+                    continue
         return False
 
     async def aclose(self) -> None:

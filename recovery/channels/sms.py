@@ -128,7 +128,8 @@ class SmsChannel:
         ``StatusCallback`` URL, so the match is on what it does return: recipient, sender, a
         ``DateSent`` lower bound and the exact body (rendered bodies carry per-message links, so two
         journeys rarely share one). Raises ``OutcomeUnknownError`` when Twilio cannot be asked or
-        there are more pages than ``lookup_max_pages``.
+        there are more pages than ``lookup_max_pages``. Call it after the claim lease has expired, not
+        right after the timeout: ``DateSent`` is only set once Twilio has left the ``queued`` state.
         """
         since = self._clock.now() - self._config.lookup_window
         filters: dict[str, Any] = {"to": message.to, "date_sent_after": since}

@@ -1,6 +1,6 @@
 """Pure recovery rules: flows.yaml into Flow objects, sandboxed ``when:`` conditions, step planning."""
 
-from recovery.rules.flows import Flow, FlowStep, Flows, Trigger, load_flows, parse_flows
+from recovery.rules.flows import Flow, Flows, FlowStep, Trigger, load_flows, parse_flows
 from recovery.rules.planning import PlannedStep, may_enter, plan_steps
 
 __all__ = [

@@ -29,7 +29,9 @@ async def load_carts(conn: AsyncConnection, cart_ids: Iterable[str]) -> dict[str
     """Current state of the given carts (missing ones are simply absent)."""
     found: dict[str, CartState] = {}
     for part in chunks(sorted(set(cart_ids))):
-        rows = await conn.execute(select(*[carts.c[n] for n in _CART_FIELDS]).where(carts.c.cart_id.in_(part)))
+        rows = await conn.execute(
+            select(*[carts.c[n] for n in _CART_FIELDS]).where(carts.c.cart_id.in_(part))
+        )
         for row in rows.mappings():
             found[row["cart_id"]] = CartState(**row)
     return found

@@ -33,7 +33,9 @@ async def load_active(conn: AsyncConnection, cart_ids: Iterable[str]) -> list[Ac
     return found
 
 
-async def load_last_entries(conn: AsyncConnection, customer_keys: Iterable[str]) -> dict[tuple[str, str], datetime]:
+async def load_last_entries(
+    conn: AsyncConnection, customer_keys: Iterable[str]
+) -> dict[tuple[str, str], datetime]:
     """When each customer last entered each flow (for ``reentry_after``)."""
     entries: dict[tuple[str, str], datetime] = {}
     for part in chunks(sorted(set(customer_keys))):

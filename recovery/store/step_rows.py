@@ -145,14 +145,16 @@ async def set_step(
 async def open_message(conn: AsyncConnection, row: dict[str, Any]) -> MessageRow:
     """Create the message row if it does not exist; return the row as it now is."""
     await insert_ignore(conn, messages, [row])
-    query = select(messages.c.message_id, messages.c.state, messages.c.attempts, messages.c.provider_id).where(
-        messages.c.message_id == row["message_id"]
-    )
+    query = select(
+        messages.c.message_id, messages.c.state, messages.c.attempts, messages.c.provider_id
+    ).where(messages.c.message_id == row["message_id"])
     found = (await conn.execute(query)).mappings().one()
     return MessageRow(**{**found, "state": MessageState(found["state"])})
 
 
-async def set_message(conn: AsyncConnection, message_id: str, state: MessageState, now: datetime, **values: Any) -> None:
+async def set_message(
+    conn: AsyncConnection, message_id: str, state: MessageState, now: datetime, **values: Any
+) -> None:
     """Move a message to a new state with extra columns (provider id, error, detail, attempts)."""
     changes: dict[str, Any] = {"state": state.value, "updated_at": now, **values}
     if state == MessageState.SENT:
@@ -174,7 +176,9 @@ async def complete_if_done(conn: AsyncConnection, journey_id: str, now: datetime
     open_steps = await conn.scalar(
         select(func.count())
         .select_from(steps)
-        .where(steps.c.journey_id == journey_id, steps.c.status.not_in([s.value for s in TERMINAL_STEP_STATUSES]))
+        .where(
+            steps.c.journey_id == journey_id, steps.c.status.not_in([s.value for s in TERMINAL_STEP_STATUSES])
+        )
     )
     if open_steps:
         return False

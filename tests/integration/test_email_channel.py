@@ -81,6 +81,22 @@ async def test_a_text_only_message_is_sent_as_a_single_part(smtp_sink: SmtpSink)
     assert smtp_sink.received[0].message.get_content_type() == "text/plain"
 
 
+async def test_an_internationalised_address_is_sent_with_smtputf8(smtp_sink: SmtpSink) -> None:
+    """A non-ASCII mailbox needs the server's SMTPUTF8 extension, which the sink offers."""
+    await EmailChannel(config_for(smtp_sink)).send(replace(MESSAGE, to="josé@exemple.fr"))
+    [received] = smtp_sink.received
+    assert received.rcpt_tos == ("josé@exemple.fr",)
+    assert received.message["To"] == "josé@exemple.fr"
+
+
+async def test_an_email_without_subject_is_refused_before_connecting() -> None:
+    """A template bug is permanent: no SMTP server is even contacted."""
+    config = EmailConfig(host="127.0.0.1", port=free_port(), sender="shop@shop.example")
+    with pytest.raises(PermanentError) as caught:
+        await EmailChannel(config).send(replace(MESSAGE, subject=None))
+    assert caught.value.code == "no-subject"
+
+
 async def test_the_message_id_is_stable_for_the_same_idempotency_key(smtp_sink: SmtpSink) -> None:
     """A resend after a crash carries the same Message-ID, so receivers can drop the duplicate."""
     channel = EmailChannel(config_for(smtp_sink))

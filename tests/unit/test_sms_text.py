@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from recovery.sms_text import SmsEncoding, describe_sms, gsm_friendly, non_gsm_characters, segment_count, sms_encoding
+from recovery.sms_text import (
+    SmsEncoding,
+    describe_sms,
+    gsm_friendly,
+    non_gsm_characters,
+    segment_count,
+    sms_encoding,
+    to_gsm,
+)
 
 
 @pytest.mark.parametrize(
@@ -65,7 +73,7 @@ def test_french_accents_in_the_basic_table_stay_gsm7_but_cedilla_and_oe_do_not()
 def test_gsm_friendly_replaces_typographic_spaces_and_quotes() -> None:
     """Babel's no-break spaces and curly apostrophes no longer force UCS-2."""
     text = gsm_friendly("189,80\u202f€ \u00a0l’offre « ici »…")
-    assert text == "189,80 €  l'offre \" ici \"..."
+    assert text == '189,80 €  l\'offre " ici "...'
     assert sms_encoding(text) is SmsEncoding.GSM_7
 
 
@@ -81,3 +89,20 @@ def test_describe_sms_flags_texts_over_the_segment_budget(length: int, over: boo
 def test_describe_sms_accepts_a_custom_budget() -> None:
     """A one-segment budget flags a two-segment text."""
     assert describe_sms("a" * 161, max_segments=1).over_limit
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Loïc", "Loic"),
+        ("Françoise", "Francoise"),
+        ("cœur", "coeur"),
+        ("Zoé à Noël", "Zoé à Noel"),
+        ("Ça", "Ça"),
+        ("l’été", "l'été"),
+        ("😀", "😀"),
+    ],
+)
+def test_to_gsm_spells_letters_without_accents_only_when_needed(text: str, expected: str) -> None:
+    """Letters already in GSM-7 keep their accent; others lose it; unspellable ones stay."""
+    assert to_gsm(text) == expected

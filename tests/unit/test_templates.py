@@ -118,57 +118,47 @@ def test_locale_falls_back_from_shopper_to_store_to_english(
     templates: Templates, shopper: str | None, store: str | None, expected: str
 ) -> None:
     """The shopper's language wins, then the store's, then English."""
-    message = templates.render(
-        "cart_reminder",
-        channel="email",
-        locale=shopper,
-        store_locale=store,
-        context=context(),
-        track=fake_track,
-    )
-    assert message.locale == expected
+    assert show(templates, "cart_reminder", locale=shopper, store=store).locale == expected
 
 
 def test_french_money_uses_comma_and_trailing_euro(templates: Templates) -> None:
     """189.80 EUR reads ``189,80 €`` in French."""
-    message = templates.render(
-        "cart_reminder", channel="email", locale="fr", store_locale=None, context=context(), track=fake_track
-    )
+    message = show(templates, "cart_reminder")
     assert "Total du panier : 189,80 €" in spaces(message.text)
     assert "189,80 €" in spaces(message.html or "")
 
 
 def test_english_money_uses_leading_euro_sign(templates: Templates) -> None:
     """189.80 EUR reads ``€189.80`` in English."""
-    message = templates.render(
-        "cart_reminder", channel="email", locale="en", store_locale=None, context=context(), track=fake_track
-    )
-    assert "Cart total: €189.80" in message.text
+    assert "Cart total: €189.80" in show(templates, "cart_reminder", locale="en").text
+
+
+def test_money_follows_the_shoppers_regional_variant(templates: Templates) -> None:
+    """A US shopper sees dollars the US way in the English template."""
+    message = show(templates, "cart_reminder", locale="en-US", ctx=sample("en_payment_declined").context)
+    assert "Cart total: $342.50" in message.text
 
 
 def test_offer_expiry_is_shown_in_the_shoppers_time_zone(templates: Templates) -> None:
     """17:00 UTC is 18:00 in Paris in November."""
-    code = new_discount_code(
-        "j-1", 15, valid_for=timedelta(days=2), now=datetime(2025, 11, 25, 17, tzinfo=UTC)
-    )
-    message = templates.render(
-        "cart_offer",
-        channel="email",
-        locale="fr",
-        store_locale=None,
-        context=context(offer=code),
-        track=fake_track,
-    )
+    now = datetime(2025, 11, 25, 17, tzinfo=UTC)
+    code = new_discount_code("j-1", 15, valid_for=timedelta(days=2), now=now)
+    message = show(templates, "cart_offer", ctx=context(offer=code))
     assert code.code in message.text
     assert "27 novembre 2025, 18:00" in spaces(message.text)
     assert spaces(message.subject or "") == "-15 % sur votre panier jusqu'au 27 novembre 2025"
 
 
+def test_shipping_cost_is_shown_up_front_in_the_offer(templates: Templates) -> None:
+    """The offer states the shipping cost before the shopper clicks."""
+    assert "Frais de livraison : 4,90 €" in spaces(show(templates, "cart_offer").text)
+    english = sample("en_cart").context
+    assert "Shipping: free" in show(templates, "cart_offer", channel="sms", locale="en", ctx=english).text
+
+
 def test_html_escapes_a_script_product_name_as_text(templates: Templates) -> None:
     """A ``<script>`` in a product name reaches the HTML as escaped text, the plain text verbatim."""
-    message = templates.render(
-        "cart_reminder", channel="email", locale="fr", store_locale=None, context=context(), track=fake_track
-    )
+    message = show(templates, "cart_reminder")
     assert message.html is not None
     assert "<script>" not in message.html
     assert "&lt;script&gt;alert(&#39;œuvre&#39;)&lt;/script&gt;" in message.html
@@ -176,7 +166,7 @@ def test_html_escapes_a_script_product_name_as_text(templates: Templates) -> Non
 
 
 def test_every_link_in_html_and_text_goes_through_track(templates: Templates) -> None:
-    """Restore, product, feedback links are tracked; only the unsubscribe link is the service's own."""
+    """Restore, product and feedback links are tracked; only the unsubscribe link is the service's own."""
     calls: list[str] = []
 
     def track(target: str) -> str:
@@ -184,19 +174,126 @@ def test_every_link_in_html_and_text_goes_through_track(templates: Templates) ->
         return fake_track(target)
 
     ctx = context()
-    message = templates.render(
-        "cart_reminder", channel="email", locale="fr", store_locale=None, context=ctx, track=track
-    )
+    message = show(templates, "cart_reminder", ctx=ctx, track=track)
     assert message.html is not None
     hrefs = re.findall(r'href="([^"]+)"', message.html)
     assert hrefs
     for href in hrefs:
         assert href.startswith(TRACKED) or href == ctx["unsubscribe_url"]
-    assert ctx["cart"]["restore_url"] in calls
-    assert ctx["cart"]["items"][0]["url"] in calls
-    assert any("reason=price" in target for target in calls)
     for url in re.findall(r"https?://\S+", message.text):
         assert url.startswith(TRACKED) or url == ctx["unsubscribe_url"]
+    assert ctx["cart"]["restore_url"] in calls
+    assert ctx["cart"]["items"][0]["url"] in calls
+    assert any(target.endswith("reason=price") for target in calls)
+
+
+def test_images_are_loaded_directly_not_tracked(templates: Templates) -> None:
+    """An image is not a click: its URL appears as is in ``src``."""
+    message = show(templates, "cart_reminder")
+    assert 'src="https://cdn.example.fr/img/theiere-kyoto.jpg"' in (message.html or "")
+
+
+def test_sms_text_is_made_gsm_friendly_so_french_money_stays_gsm7(templates: Templates) -> None:
+    """Babel's no-break spaces would force UCS-2; the SMS gets plain spaces instead."""
+    message = show(templates, "cart_reminder", channel="sms")
+    assert "189,80 €" in message.text
+    assert message.sms is not None and message.sms.encoding is SmsEncoding.GSM_7
+
+
+def test_sms_first_name_is_spelt_in_gsm_letters(templates: Templates) -> None:
+    """``Loïc`` becomes ``Loic`` in the SMS rather than tripling its cost in UCS-2."""
+    message = show(
+        templates, "cart_reminder", channel="sms", ctx=sample("fr_payment_insufficient_funds").context
+    )
+    assert "Loic," in message.text
+    assert message.sms is not None and message.sms.encoding is SmsEncoding.GSM_7
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected_fr", "expected_en"),
+    [
+        ("authentication_failed", "3-D Secure", "3-D Secure"),
+        ("card_declined", "PayPal", "PayPal"),
+        ("insufficient_funds", "plusieurs fois", "instalments"),
+        ("processing_error", "été débité", "othing was charged"),
+    ],
+)
+@pytest.mark.parametrize("channel", ["email", "sms"])
+def test_payment_failed_wording_follows_the_reason(
+    templates: Templates, channel: str, reason: str, expected_fr: str, expected_en: str
+) -> None:
+    """Each failure reason has its own explanation in email and SMS, in both languages."""
+    ctx = context(payment={"reason": reason, "method": "card"})
+    assert expected_fr in show(templates, "payment_failed", channel=channel, ctx=ctx).text
+    assert expected_en in show(templates, "payment_failed", channel=channel, locale="en", ctx=ctx).text
+
+
+@pytest.mark.parametrize("locale", ["fr", "en"])
+def test_insufficient_funds_never_mentions_funds(templates: Templates, locale: str) -> None:
+    """Tact: the shopper is not told their account is short."""
+    ctx = context(payment={"reason": "insufficient_funds"})
+    message = show(templates, "payment_failed", locale=locale, ctx=ctx)
+    lowered = (message.text + (message.subject or "")).lower()
+    assert "fund" not in lowered and "insuffisant" not in lowered and "provision" not in lowered
+
+
+@pytest.mark.parametrize(("locale", "keyword"), [("fr", "Répondez RAPPEL"), ("en", "Reply CALL")])
+def test_callback_sms_names_the_reply_keyword(templates: Templates, locale: str, keyword: str) -> None:
+    """The callback SMS tells the shopper which word to reply."""
+    assert keyword in show(templates, "callback_offer", channel="sms", locale=locale).text
+
+
+@pytest.mark.parametrize("locale", ["fr", "en"])
+def test_feedback_question_offers_one_click_answers(templates: Templates, locale: str) -> None:
+    """The reminder asks why the shopper left, each answer a tracked link."""
+    message = show(templates, "cart_reminder", locale=locale)
+    for reason in ("price", "shipping", "payment", "comparing", "other"):
+        assert f"reason={reason}" in (message.html or "")
+
+
+def test_email_footer_has_seller_address_and_withdrawal_right(templates: Templates) -> None:
+    """The legal footer names the seller's address and the 14-day right of withdrawal."""
+    message = show(templates, "cart_offer")
+    for part in (message.text, message.html or ""):
+        assert "12 rue des Lilas, 69003 Lyon, France" in part
+        assert "14 jours" in part
+
+
+def test_subject_is_one_line_even_with_a_newline_in_the_first_name(templates: Templates) -> None:
+    """A first name with CR/LF cannot inject an email header through the subject."""
+    ctx = context(customer={"first_name": "Zoé\r\nBcc: evil@example.com", "locale": "fr"})
+    subject = show(templates, "cart_reminder", ctx=ctx).subject
+    assert subject is not None
+    assert "\n" not in subject and "\r" not in subject
+
+
+def test_missing_seller_falls_back_to_the_store_name(templates: Templates) -> None:
+    """Without a seller record the footer still names the store."""
+    ctx = {key: value for key, value in context().items() if key != "seller"}
+    assert "maison-dupont" in show(templates, "cart_reminder", ctx=ctx).text
+
+
+def test_unknown_template_suggests_the_closest_name(templates: Templates) -> None:
+    """A misspelt template name says which one was probably meant."""
+    with pytest.raises(TemplateError, match="did you mean 'cart_offer'"):
+        show(templates, "cart_ofer")
+
+
+def test_a_bad_amount_in_the_context_is_a_template_error(templates: Templates) -> None:
+    """Event data that is not an amount fails as a TemplateError, not a crash."""
+    ctx = context(cart={**context()["cart"], "value": "beaucoup"})
+    with pytest.raises(TemplateError, match=r"cart\.value"):
+        show(templates, "cart_reminder", ctx=ctx)
+
+
+def test_misspelt_variable_names_file_line_and_variable(tmp_path: Path) -> None:
+    """``cart.totl`` fails with the file, the line and the full variable path."""
+    write_template(tmp_path, "fr/typo.sms.txt", "Bonjour\nTotal : {{ cart.totl | money }}\n")
+    with pytest.raises(TemplateError) as caught:
+        render(tmp_path, "typo", "sms")
+    expected = f"{tmp_path / 'fr' / 'typo.sms.txt'}:2: template 'typo' locale 'fr': 'cart.totl' is undefined"
+    assert str(caught.value) == expected
+    assert caught.value.line == 2
 
 
 def test_printing_a_shop_link_without_track_is_refused(tmp_path: Path) -> None:
@@ -223,103 +320,24 @@ def test_a_hard_coded_shop_link_is_refused_with_its_line(tmp_path: Path) -> None
 def test_a_literal_link_passed_through_track_is_accepted(tmp_path: Path) -> None:
     """Marketers may link anywhere as long as the link is tracked."""
     write_template(tmp_path, "fr/ok.sms.txt", "Aide : {{ 'https://shop.example/aide' | track }}\n")
-    message = render(tmp_path, "ok", "sms")
-    assert message.text == "Aide : " + TRACKED + "https://shop.example/aide"
+    assert render(tmp_path, "ok", "sms").text == "Aide : " + TRACKED + "https://shop.example/aide"
 
 
-def test_sms_text_is_made_gsm_friendly_so_french_money_stays_gsm7(templates: Templates) -> None:
-    """Babel's no-break spaces would force UCS-2; the SMS gets plain spaces instead."""
-    message = templates.render(
-        "cart_reminder", channel="sms", locale="fr", store_locale=None, context=context(), track=fake_track
+def test_tracking_a_non_web_link_is_refused(tmp_path: Path) -> None:
+    """``javascript:`` and friends are not links a message may carry."""
+    write_template(tmp_path, "fr/js.sms.txt", "{{ 'javascript:alert(1)' | track }}\n")
+    with pytest.raises(TemplateError, match="only http"):
+        render(tmp_path, "js", "sms")
+
+
+def test_layouts_resolve_inside_the_templates_locale(tmp_path: Path) -> None:
+    """``{% extends "_base.sms.txt" %}`` in fr/ means fr/_base.sms.txt, not en/."""
+    write_template(tmp_path, "fr/_base.sms.txt", "FR {% block body %}{% endblock %}\n")
+    write_template(tmp_path, "en/_base.sms.txt", "EN {% block body %}{% endblock %}\n")
+    write_template(
+        tmp_path, "fr/child.sms.txt", '{% extends "_base.sms.txt" %}{% block body %}ok{% endblock %}\n'
     )
-    assert "189,80 €" in message.text
-    assert message.sms is not None and message.sms.encoding is SmsEncoding.GSM_7
-
-
-@pytest.mark.parametrize(
-    ("reason", "expected_fr", "expected_en"),
-    [
-        ("authentication_failed", "3-D Secure", "3-D Secure"),
-        ("card_declined", "PayPal", "PayPal"),
-        ("insufficient_funds", "plusieurs fois", "instalments"),
-        ("processing_error", "été débité", "othing was charged"),
-    ],
-)
-def test_payment_failed_wording_follows_the_reason(
-    templates: Templates, reason: str, expected_fr: str, expected_en: str
-) -> None:
-    """Each failure reason has its own explanation in email and SMS, in both languages."""
-    ctx = context(payment={"reason": reason, "method": "card"})
-    for locale, expected in (("fr", expected_fr), ("en", expected_en)):
-        for channel in ("email", "sms"):
-            message = templates.render(
-                "payment_failed",
-                channel="email" if channel == "email" else "sms",
-                locale=locale,
-                store_locale=None,
-                context=ctx,
-                track=fake_track,
-            )
-            assert expected in message.text, (locale, channel)
-
-
-def test_insufficient_funds_never_mentions_funds(templates: Templates) -> None:
-    """Tact: the shopper is not told their account is short."""
-    ctx = context(payment={"reason": "insufficient_funds"})
-    for locale in ("fr", "en"):
-        message = templates.render(
-            "payment_failed", channel="email", locale=locale, store_locale=None, context=ctx, track=fake_track
-        )
-        lowered = (message.text + (message.subject or "")).lower()
-        assert "fund" not in lowered and "insuffisant" not in lowered and "provision" not in lowered
-
-
-@pytest.mark.parametrize(("locale", "keyword"), [("fr", "RAPPEL"), ("en", "CALL")])
-def test_callback_sms_names_the_reply_keyword(templates: Templates, locale: str, keyword: str) -> None:
-    """The callback SMS tells the shopper which word to reply."""
-    message = templates.render(
-        "callback_offer", channel="sms", locale=locale, store_locale=None, context=context(), track=fake_track
-    )
-    assert keyword in message.text
-
-
-def test_email_footer_has_seller_address_and_withdrawal_right(templates: Templates) -> None:
-    """The legal footer names the seller's address and the 14-day right of withdrawal."""
-    message = templates.render(
-        "cart_offer", channel="email", locale="fr", store_locale=None, context=context(), track=fake_track
-    )
-    for part in (message.text, message.html or ""):
-        assert "12 rue des Lilas, 69003 Lyon, France" in part
-        assert "14 jours" in part
-
-
-def test_subject_is_one_line_even_with_a_newline_in_the_first_name(templates: Templates) -> None:
-    """A first name with CR/LF cannot inject an email header through the subject."""
-    ctx = context(customer={"first_name": "Zoé\r\nBcc: evil@example.com", "locale": "fr"})
-    message = templates.render(
-        "cart_reminder", channel="email", locale="fr", store_locale=None, context=ctx, track=fake_track
-    )
-    assert message.subject is not None
-    assert "\n" not in message.subject and "\r" not in message.subject
-
-
-def test_unknown_template_suggests_the_closest_name(templates: Templates) -> None:
-    """A misspelt template name says which one was probably meant."""
-    with pytest.raises(TemplateError, match="did you mean 'cart_offer'"):
-        templates.render(
-            "cart_ofer", channel="email", locale="fr", store_locale=None, context=context(), track=fake_track
-        )
-
-
-def test_misspelt_variable_names_file_line_and_variable(tmp_path: Path) -> None:
-    """``cart.totl`` fails with the file, the line and the full variable path."""
-    write_template(tmp_path, "fr/typo.sms.txt", "Bonjour\nTotal : {{ cart.totl | money }}\n")
-    with pytest.raises(TemplateError) as caught:
-        render(tmp_path, "typo", "sms")
-    assert str(caught.value) == (
-        f"{tmp_path / 'fr' / 'typo.sms.txt'}:2: template 'typo' locale 'fr': 'cart.totl' is undefined"
-    )
-    assert caught.value.line == 2
+    assert render(tmp_path, "child", "sms").text == "FR ok"
 
 
 def write_template(root: Path, relative: str, text: str) -> None:
@@ -328,12 +346,5 @@ def write_template(root: Path, relative: str, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def render(root: Path, name: str, channel: str, ctx: Mapping[str, object] | None = None) -> Any:
-    return load_templates(root).render(
-        name,
-        channel="email" if channel == "email" else "sms",
-        locale="fr",
-        store_locale=None,
-        context=context() if ctx is None else ctx,
-        track=fake_track,
-    )
+def render(root: Path, name: str, channel: str) -> RenderedMessage:
+    return show(load_templates(root), name, channel=channel)
