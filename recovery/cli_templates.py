@@ -51,9 +51,7 @@ def _show(message: RenderedMessage, sample: Sample, name: str, channel: PreviewC
     if message.sms is not None:
         table = Table("encoding", "segments", "characters", "within budget")
         within = Text("no", style="red") if message.sms.over_limit else Text("yes", style="green")
-        table.add_row(
-            str(message.sms.encoding), str(message.sms.segments), str(message.sms.characters), within
-        )
+        table.add_row(str(message.sms.encoding), str(message.sms.segments), str(message.sms.characters), within)
         console.print(table)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from recovery.events import (
     CHECKOUT_ORDER,
+    Cart,
     CartEvent,
     CheckoutStepReached,
     ConsentChanged,
@@ -34,7 +35,8 @@ class CartState:
     cart_id: str
     store: str
     customer_key: str
-    cart: dict[str, Any] | None = None
+    # A dict as stored, or the event's Cart model until saved (dumped once per batch, not per event).
+    cart: dict[str, Any] | Cart | None = None
     value: Decimal | None = None
     currency: str | None = None
     item_count: int = 0
@@ -264,7 +266,7 @@ def _apply_one(
     if snapshot is not None and newer:
         cart = replace(
             cart,
-            cart=snapshot.model_dump(mode="json", exclude_none=True),
+            cart=snapshot,
             value=snapshot.value,
             currency=snapshot.currency,
             item_count=sum(item.quantity for item in snapshot.items),

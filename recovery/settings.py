@@ -92,6 +92,9 @@ class SmsSettings(_Section):
 
 
 class ChannelsSettings(_Section):
+    # ``outbox`` writes every message to local JSONL files (var/outbox); ``providers`` sends email over
+    # SMTP and SMS through Twilio (callbacks stay in the outbox until agent tasks exist).
+    transport: Literal["outbox", "providers"] = "outbox"
     email: EmailSettings = EmailSettings()
     sms: SmsSettings = SmsSettings()
     outbox_dir: Path = Path("var/outbox")

@@ -59,18 +59,14 @@ def _coverage(templates_dir: Path, templates: Templates) -> list[Problem]:
     """A warning for every template missing in a locale the others are written in."""
     all_locales = sorted({locale for info in templates.names() for locale in info.locales})
     return [
-        _warning(
-            templates_dir / locale, f"template '{info.name}' has no {info.channel} version in '{locale}'"
-        )
+        _warning(templates_dir / locale, f"template '{info.name}' has no {info.channel} version in '{locale}'")
         for info in templates.names()
         for locale in all_locales
         if locale not in info.locales
     ]
 
 
-def find_template_problems(
-    templates_dir: Path, samples_dir: Path, max_sms_segments: int = 3
-) -> list[Problem]:
+def find_template_problems(templates_dir: Path, samples_dir: Path, max_sms_segments: int = 3) -> list[Problem]:
     """Every error and warning of ``templates_dir``, rendering against each sample of ``samples_dir``."""
     if not templates_dir.is_dir():
         return [_error(f"{templates_dir}: templates directory not found")]
@@ -78,23 +74,24 @@ def find_template_problems(
     static = templates.missing_parts() + templates.compile_problems()
     problems = [_error(str(error)) for error in static] + _coverage(templates_dir, templates)
     broken = {(error.template, error.locale) for error in static}
+    # A broken layout or partial would fail every template of its locale: report it once, render none.
+    broken_locales = {error.locale for error in static if error.template is None}
     try:
         samples = load_samples(samples_dir)
     except ConfigError as exc:
         return [*problems, _error(str(exc))]
     if not samples:
-        problems.append(
-            _warning(samples_dir, "no *.json samples: templates were compiled but never rendered")
-        )
+        problems.append(_warning(samples_dir, "no *.json samples: templates were compiled but never rendered"))
     signer = LinkSigner("length-probe-only", _PROBE_PUBLIC_URL)
 
     def track(target: str) -> str:
         return signer.tracked_url(_PROBE_MESSAGE_ID, target)
 
-    seen: set[str] = set()
+    # One line per mistake: a typo in a layout is one problem, not one per template and sample.
+    seen: set[tuple[str | None, int | None, str]] = set()
     for info in templates.names():
         for locale in info.locales:
-            if (info.name, locale) in broken:
+            if (info.name, locale) in broken or locale in broken_locales:
                 continue
             for sample in samples:
                 try:
@@ -107,8 +104,8 @@ def find_template_problems(
                         track=track,
                     )
                 except TemplateError as exc:
-                    if str(exc) not in seen:
-                        seen.add(str(exc))
+                    if (exc.path, exc.line, exc.detail) not in seen:
+                        seen.add((exc.path, exc.line, exc.detail))
                         problems.append(_error(f"{exc} (sample '{sample.name}')"))
                     continue
                 if message.sms is not None and message.sms.segments > max_sms_segments:

@@ -42,9 +42,7 @@ class RawLink:
         self.path = path
 
     def _refuse(self) -> str:
-        raise UntrackedLinkError(
-            f"link '{self.path}' must go through the tracker: write {{{{ {self.path} | track }}}}"
-        )
+        raise UntrackedLinkError(f"link '{self.path}' must go through the tracker: write {{{{ {self.path} | track }}}}")
 
     def __str__(self) -> str:
         return self._refuse()
@@ -130,7 +128,10 @@ def to_template_value(value: object, path: str, shape: str | None = None) -> obj
     if shape in _MONEY_SHAPES and value is not None:
         return _amount(value, path)
     if isinstance(value, str) and shape.endswith("expires_at"):
-        return datetime.fromisoformat(value)
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{path}: {value!r} is not an ISO 8601 date and time") from None
     return value
 
 
@@ -146,6 +147,9 @@ def build_context(context: Mapping[str, object]) -> dict[str, object]:
         "seller": {"name": store, "address": None},
         **{key: value for key, value in context.items() if value is not None or key not in _NEVER_NONE},
     }
+    seller = values["seller"]
+    if isinstance(seller, Mapping):
+        values["seller"] = {**seller, "name": seller.get("name") or store}
     cart = values.get("cart")
     if values.get("feedback_url") is None and isinstance(cart, Mapping):
         # One click on an answer is the answer: the tracked click records it, the cart greets the shopper.

@@ -89,3 +89,14 @@ def language_of(tag: str | None) -> str | None:
         return None
     language = tag.strip().replace("_", "-").split("-")[0].lower()
     return language if LOCALE_DIR.fullmatch(language) else None
+
+
+def shared_parts(templates_dir: Path) -> list[Path]:
+    """Layouts and partials (``<locale>/_*``) that message templates extend, import or include."""
+    return sorted(
+        path
+        for locale_dir in templates_dir.iterdir()
+        if locale_dir.is_dir() and LOCALE_DIR.fullmatch(locale_dir.name)
+        for path in locale_dir.iterdir()
+        if path.is_file() and path.name.startswith("_")
+    )

@@ -144,11 +144,7 @@ def format_day(_: Context, value: object, format: str = "long") -> str:
     state = _current()
     if format not in _DATE_FORMATS:
         raise ValueError(f"date format {format!r}: use one of {sorted(_DATE_FORMATS)}")
-    day = (
-        value
-        if isinstance(value, date) and not isinstance(value, datetime)
-        else _local(value, state.timezone)
-    )
+    day = value if isinstance(value, date) and not isinstance(value, datetime) else _local(value, state.timezone)
     return format_date(day, format, locale=state.locale)
 
 

@@ -8,10 +8,9 @@ from contextvars import ContextVar, Token
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
-from jinja2.exceptions import SecurityError
+from jinja2 import FileSystemLoader, StrictUndefined, lexer, select_autoescape
+from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.ext import Extension
-from jinja2.lexer import TokenStream
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -44,11 +43,13 @@ class PathUndefined(StrictUndefined):
 class _NoAutoescapeOff(Extension):
     """Refuses ``{% autoescape false %}``: escaping shopper data in HTML is not optional."""
 
-    def filter_stream(self, stream: TokenStream) -> Iterator[Any]:
+    def filter_stream(self, stream: lexer.TokenStream) -> Iterator[lexer.Token]:
         previous = None
         for token in stream:
             if previous is not None and previous.type == "block_begin" and token.value == "autoescape":
-                raise SecurityError(f"line {token.lineno}: autoescape blocks are not allowed in messages")
+                raise TemplateSyntaxError(
+                    "autoescape blocks are not allowed in messages", token.lineno, stream.name, stream.filename
+                )
             previous = token
             yield token
 
@@ -71,9 +72,7 @@ def _budgeted_range(*args: int) -> range:
     budget = _range_budget.get(None)
     remaining = MAX_RANGE_BUDGET if budget is None else budget[0]
     if len(numbers) > remaining:
-        raise SecurityError(
-            f"range of {len(numbers)} numbers exceeds the sandbox budget ({MAX_RANGE_BUDGET})"
-        )
+        raise SecurityError(f"range of {len(numbers)} numbers exceeds the sandbox budget ({MAX_RANGE_BUDGET})")
     if budget is not None:
         budget[0] -= len(numbers)
     return numbers
@@ -137,6 +136,9 @@ def make_environment(templates_dir: Path, filters: dict[str, Callable[..., Any]]
         trim_blocks=True,
         lstrip_blocks=True,
         finalize=lambda value: "" if value is None else value,
+        # Frozen once loaded: an edit reaches shoppers only through load_templates, which checks it first.
+        auto_reload=False,
+        cache_size=-1,
         extensions=[_NoAutoescapeOff],
     )
     for name in _REFUSED_FILTERS:

@@ -24,7 +24,9 @@ from recovery.template_files import (
     TemplateError,
     TemplateFile,
     discover,
+    file_channel,
     language_of,
+    shared_parts,
 )
 from recovery.template_filters import MESSAGE_FILTERS, RenderState, rendering
 from recovery.template_links import untracked_links
@@ -68,7 +70,7 @@ def _time_zone(customer: object) -> tzinfo:
     name = customer.get("timezone") if isinstance(customer, Mapping) else None
     try:
         return ZoneInfo(name) if isinstance(name, str) and name else UTC
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return UTC
 
 
@@ -106,17 +108,14 @@ class Templates:
         self._env = make_environment(templates_dir, MESSAGE_FILTERS)
         self._index: dict[tuple[str, str], dict[str, dict[str, TemplateFile]]] = {}
         for file in files:
-            self._index.setdefault((file.name, file.channel), {}).setdefault(file.locale, {})[file.part] = (
-                file
-            )
+            by_locale = self._index.setdefault((file.name, file.channel), {})
+            by_locale.setdefault(file.locale, {})[file.part] = file
 
     def names(self) -> list[TemplateInfo]:
         """Every template name with, per channel, the locales it is written in."""
         return [
-            TemplateInfo(
-                name=name, channel="email" if channel == "email" else "sms", locales=tuple(sorted(by))
-            )
-            for (name, channel), by in sorted(self._index.items())
+            TemplateInfo(name=name, channel=file_channel(channel), locales=tuple(sorted(by_locale)))
+            for (name, channel), by_locale in sorted(self._index.items())
         ]
 
     def has(self, name: str, channel: str) -> bool:
@@ -137,13 +136,19 @@ class Templates:
         return problems
 
     def compile_problems(self) -> list[TemplateError]:
-        """A problem for every file (or layout it extends) that does not compile."""
+        """A problem for every message file, layout and partial that does not compile."""
         problems = []
         for file in self.files:
             try:
                 self._env.get_template(file.loader_name)
             except Exception as exc:
                 problems.append(self._error(exc, file))
+        for path in shared_parts(self.templates_dir):
+            try:
+                self._env.get_template(f"{path.parent.name}/{path.name}")
+            except TemplateSyntaxError as exc:
+                detail = f"syntax error: {exc.message}"
+                problems.append(TemplateError(detail, path=str(path), line=exc.lineno, locale=path.parent.name))
         return problems
 
     def choose_locale(self, name: str, channel: str, locale: str | None, store_locale: str | None) -> str:
@@ -171,9 +176,7 @@ class Templates:
     ) -> RenderedMessage:
         """Render ``name`` for ``channel`` in the best locale; raise ``TemplateError`` on any problem."""
         if channel not in CHANNEL_PARTS:
-            raise TemplateError(
-                f"unknown channel {channel!r}: templates exist for email and sms", template=name
-            )
+            raise TemplateError(f"unknown channel {channel!r}: templates exist for email and sms", template=name)
         chosen = self.choose_locale(name, channel, locale, store_locale)
         files = self._index[(name, channel)][chosen]
         for part in REQUIRED_PARTS[channel]:

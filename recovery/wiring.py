@@ -3,15 +3,43 @@
 from __future__ import annotations
 
 from recovery.channels.base import Channel, ChannelName
+from recovery.channels.email import EmailChannel, EmailConfig
 from recovery.channels.outbox import LocalOutboxChannel
+from recovery.channels.sms import SmsChannel, SmsConfig
 from recovery.composer import PlainComposer
 from recovery.service import Service
 from recovery.settings import Settings
 
 
 def build_channels(settings: Settings) -> dict[ChannelName, Channel]:
-    """The channel adapters: the local outbox until the real providers are configured."""
-    return {name: LocalOutboxChannel(settings.channels.outbox_dir, name) for name in ChannelName}
+    """Channel adapters: local JSONL outboxes, or SMTP and Twilio when ``channels.transport`` is providers."""
+    outbox_dir = settings.channels.outbox_dir
+    channels: dict[ChannelName, Channel] = {name: LocalOutboxChannel(outbox_dir, name) for name in ChannelName}
+    if settings.channels.transport == "providers":
+        email, sms = settings.channels.email, settings.channels.sms
+        channels[ChannelName.EMAIL] = EmailChannel(
+            EmailConfig(
+                host=email.smtp_host,
+                port=email.smtp_port,
+                sender=email.sender,
+                username=email.username,
+                password=email.password,
+                starttls=email.starttls,
+                timeout_s=email.timeout.total_seconds(),
+            )
+        )
+        channels[ChannelName.SMS] = SmsChannel(
+            SmsConfig(
+                account_sid=sms.account_sid,
+                auth_token=sms.auth_token,
+                sender=sms.sender,
+                status_callback_url=settings.http.public_url.rstrip("/") + "/webhooks/twilio/status",
+                api_base_url=sms.api_base_url,
+                timeout_s=sms.timeout.total_seconds(),
+                max_segments=sms.max_segments,
+            )
+        )
+    return channels
 
 
 def build_service(settings: Settings) -> Service:

@@ -16,13 +16,13 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from recovery.channels.base import ChannelName
-from recovery.channels.outbox import LocalOutboxChannel
 from recovery.composer import PlainComposer
 from recovery.guards import QuietHoursPolicy
 from recovery.kafka_io import Producer
 from recovery.replay import route
 from recovery.service import Service
 from recovery.settings import Settings
+from recovery.wiring import build_channels
 
 FAST_FLOWS = """
 flows:
@@ -66,7 +66,7 @@ def service_settings(
         database={"url": database_url},
         abandonment={"idle_after": idle_after},
         flows_file=flows_file,
-        channels={"outbox_dir": workdir / "outbox"},
+        channels=extra.pop("channels", {"outbox_dir": workdir / "outbox"}),
         scheduler={"poll_interval": "100ms", "lease": "5s"},
         guards={"quiet_hours": always_open, **extra.pop("guards", {})},
         **extra,
@@ -179,8 +179,7 @@ async def eventually(
 @asynccontextmanager
 async def running_service(settings: Settings) -> AsyncIterator[Harness]:
     """Start the service in-process; stop it cleanly afterwards."""
-    channels = {name: LocalOutboxChannel(settings.channels.outbox_dir, name) for name in ChannelName}
-    service = Service(settings, channels=channels, composer=PlainComposer())
+    service = Service(settings, channels=build_channels(settings), composer=PlainComposer())
     stop, started = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(service.run(stop, started=started))
     waiter = asyncio.create_task(started.wait())

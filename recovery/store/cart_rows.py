@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, fields
+from dataclasses import fields
+from typing import Any
 from datetime import datetime
 
+from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -49,12 +51,18 @@ async def load_customers(conn: AsyncConnection, keys: Iterable[str]) -> dict[str
 
 async def save_carts(conn: AsyncConnection, states: Iterable[CartState]) -> None:
     """Upsert cart states."""
-    await upsert(conn, carts, [asdict(state) for state in states], ["cart_id"])
+    rows = []
+    for state in states:
+        row = _row(state, _CART_FIELDS)
+        if isinstance(state.cart, BaseModel):
+            row["cart"] = state.cart.model_dump(mode="json", exclude_none=True)
+        rows.append(row)
+    await upsert(conn, carts, rows, ["cart_id"])
 
 
 async def save_customers(conn: AsyncConnection, states: Iterable[CustomerState]) -> None:
     """Upsert customer states."""
-    await upsert(conn, customers, [asdict(state) for state in states], ["customer_key"])
+    await upsert(conn, customers, [_row(state, _CUSTOMER_FIELDS) for state in states], ["customer_key"])
 
 
 async def claim_idle_carts(conn: AsyncConnection, now: datetime, limit: int) -> list[CartState]:
@@ -72,3 +80,8 @@ async def claim_idle_carts(conn: AsyncConnection, now: datetime, limit: int) -> 
             update(carts).where(carts.c.cart_id.in_(part)).values(abandon_at=None, abandoned_at=now)
         )
     return due
+
+
+def _row(state: object, names: list[str]) -> dict[str, Any]:
+    # Not dataclasses.asdict: it deep-copies every cart snapshot, which dominated ingest time.
+    return {name: getattr(state, name) for name in names}

@@ -34,9 +34,7 @@ def test_unsubscribe_url_round_trips_customer_and_channel() -> None:
     """The token in ``/u/{token}`` gives back who unsubscribes from what."""
     url = signer().unsubscribe_url("customer-42", "sms")
     assert url.startswith("https://recovery.example/u/")
-    assert signer().read_unsubscribe(token_of(url)) == UnsubscribeToken(
-        customer_key="customer-42", channel="sms"
-    )
+    assert signer().read_unsubscribe(token_of(url)) == UnsubscribeToken(customer_key="customer-42", channel="sms")
 
 
 def test_altered_token_is_invalid() -> None:
@@ -60,9 +58,7 @@ def test_garbage_token_is_invalid() -> None:
         signer().read_click("not-a-token", max_age=timedelta(days=30))
 
 
-@pytest.mark.parametrize(
-    ("age", "valid"), [(timedelta(days=29), True), (timedelta(days=30, seconds=1), False)]
-)
+@pytest.mark.parametrize(("age", "valid"), [(timedelta(days=29), True), (timedelta(days=30, seconds=1), False)])
 def test_click_token_expires_after_max_age(age: timedelta, valid: bool) -> None:
     """A link is followed until ``max_age`` after it was signed, then refused as expired."""
     clock = ManualClock(START)

@@ -40,9 +40,7 @@ from recovery.sms_text import (
         ("😀" * 36, SmsEncoding.UCS_2, 2),
     ],
 )
-def test_encoding_and_segments_follow_gsm_0338_and_ucs2_limits(
-    text: str, encoding: SmsEncoding, segments: int
-) -> None:
+def test_encoding_and_segments_follow_gsm_0338_and_ucs2_limits(text: str, encoding: SmsEncoding, segments: int) -> None:
     """Each row: the text's alphabet and how many segments it costs."""
     assert sms_encoding(text) is encoding
     assert segment_count(text) == segments

@@ -55,9 +55,7 @@ def test_misspelt_variable_in_a_layout_points_at_the_layout(copy: Path) -> None:
     layout = copy / "en" / "_layout.email.html"
     line = edit(layout, "{{ unsubscribe_url }}", "{{ unsubscribe_link }}")
     problems = check_templates(copy, copy / "samples")
-    assert any(
-        p.startswith(f"{layout}:{line}: ") and "'unsubscribe_link' is undefined" in p for p in problems
-    )
+    assert any(p.startswith(f"{layout}:{line}: ") and "'unsubscribe_link' is undefined" in p for p in problems)
 
 
 def test_unclosed_tag_is_a_syntax_error_with_its_line(copy: Path) -> None:
@@ -69,6 +67,15 @@ def test_unclosed_tag_is_a_syntax_error_with_its_line(copy: Path) -> None:
     assert len(syntax) == 1
     assert "syntax error" in syntax[0] and "endif" in syntax[0]
     assert syntax[0].startswith(f"{path}:3: ")
+
+
+def test_syntax_error_in_a_layout_is_reported_once_at_its_line(copy: Path) -> None:
+    """A broken layout is one problem at its own line, not one per template that extends it."""
+    layout = copy / "fr" / "_layout.email.txt"
+    line = edit(layout, "{% block actions %}{% endblock %}", "{% block actions %}{% endblok %}")
+    problems = [p for p in check_templates(copy, copy / "samples") if str(layout) in p]
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{layout}:{line}: locale 'fr': syntax error")
 
 
 def test_unknown_filter_is_reported_at_its_line(copy: Path) -> None:

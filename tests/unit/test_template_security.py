@@ -132,6 +132,12 @@ def test_dangerous_filters_globals_and_tags_are_not_available(tmp_path: Path, pa
         attempt(tmp_path, payload)
 
 
+def test_autoescape_off_is_a_syntax_error_at_its_line(tmp_path: Path) -> None:
+    """Switching escaping off is refused when the template loads, pointing at the tag."""
+    with pytest.raises(TemplateError, match=r"payload\.sms\.txt:2: .*autoescape blocks are not allowed"):
+        attempt(tmp_path, "ok\n{% autoescape false %}{{ cart.items[0].name }}{% endautoescape %}")
+
+
 def test_reasonable_loops_and_arithmetic_still_work(tmp_path: Path) -> None:
     """The limits do not get in the way of ordinary template logic."""
     text = attempt(tmp_path, "{% for i in range(3) %}{{ i * 2 }}{% endfor %} {{ 2 ** 10 }} {{ '-' * 5 }}")

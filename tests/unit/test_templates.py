@@ -202,9 +202,7 @@ def test_sms_text_is_made_gsm_friendly_so_french_money_stays_gsm7(templates: Tem
 
 def test_sms_first_name_is_spelt_in_gsm_letters(templates: Templates) -> None:
     """``Loïc`` becomes ``Loic`` in the SMS rather than tripling its cost in UCS-2."""
-    message = show(
-        templates, "cart_reminder", channel="sms", ctx=sample("fr_payment_insufficient_funds").context
-    )
+    message = show(templates, "cart_reminder", channel="sms", ctx=sample("fr_payment_insufficient_funds").context)
     assert "Loic," in message.text
     assert message.sms is not None and message.sms.encoding is SmsEncoding.GSM_7
 
@@ -334,9 +332,7 @@ def test_layouts_resolve_inside_the_templates_locale(tmp_path: Path) -> None:
     """``{% extends "_base.sms.txt" %}`` in fr/ means fr/_base.sms.txt, not en/."""
     write_template(tmp_path, "fr/_base.sms.txt", "FR {% block body %}{% endblock %}\n")
     write_template(tmp_path, "en/_base.sms.txt", "EN {% block body %}{% endblock %}\n")
-    write_template(
-        tmp_path, "fr/child.sms.txt", '{% extends "_base.sms.txt" %}{% block body %}ok{% endblock %}\n'
-    )
+    write_template(tmp_path, "fr/child.sms.txt", '{% extends "_base.sms.txt" %}{% block body %}ok{% endblock %}\n')
     assert render(tmp_path, "child", "sms").text == "FR ok"
 
 
@@ -348,3 +344,17 @@ def write_template(root: Path, relative: str, text: str) -> None:
 
 def render(root: Path, name: str, channel: str) -> RenderedMessage:
     return show(load_templates(root), name, channel=channel)
+
+
+def test_seller_without_a_name_is_named_after_the_store(templates: Templates) -> None:
+    """A seller record with only an address still shows a name."""
+    ctx = context(seller={"address": "1 quai Est, Lyon"})
+    text = show(templates, "cart_reminder", ctx=ctx).text
+    assert "maison-dupont, 1 quai Est, Lyon" in text
+
+
+def test_an_unreadable_offer_expiry_names_the_field(templates: Templates) -> None:
+    """``offer.expires_at`` that is not ISO 8601 fails as a TemplateError naming it."""
+    ctx = context(offer={"code": "CART-X", "percent": 10, "expires_at": "demain"})
+    with pytest.raises(TemplateError, match=r"offer\.expires_at"):
+        show(templates, "cart_offer", ctx=ctx)
