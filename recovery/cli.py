@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from recovery.cli_templates import templates_app
 from recovery.errors import ConfigError, RecoveryError
 from recovery.settings import Settings, load_settings
 
@@ -19,6 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(templates_app, name="templates", help="Preview and list message templates.")
 console = Console()
 errors = Console(stderr=True)
 
@@ -101,10 +103,12 @@ def check(config: Path | None = ConfigOption) -> None:
     from recovery.checks import run_checks
 
     settings = _settings(config)
-    problems = run_checks(settings)
-    for problem in problems:
-        errors.print(f"[red]✗[/] {problem}")
-    if problems:
+    report = run_checks(settings)
+    for warning in report.warnings:
+        errors.print(f"[yellow]![/] {warning}", markup=True, highlight=False)
+    for problem in report.errors:
+        errors.print(f"[red]✗[/] {problem}", markup=True, highlight=False)
+    if report.errors:
         raise typer.Exit(1)
     console.print("[green]✓[/] configuration, flows and templates are valid")
 

@@ -1,17 +1,19 @@
-"""Plain-text composition used until a step's template is rendered by ``recovery.templates``."""
+"""Turning a due step into message text: its template rendered with tracked, signed links."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from recovery.channels.base import ChannelName
+from recovery.links import LinkSigner
 from recovery.rules import FlowStep
 from recovery.store.step_rows import JourneyRow
+from recovery.templates import Templates
 
 
 class PlainComposer:
-    """A short factual message naming the cart's value: for the local outbox and tests."""
+    """A short factual message naming the cart's value: for steps without a template, and tests."""
 
     def compose(
         self,
@@ -26,3 +28,42 @@ class PlainComposer:
         text = f"[{step.template or step.name}] Your cart of {cart.get('value')} {cart.get('currency', '')} is waiting."
         subject = "Your cart is waiting" if channel == ChannelName.EMAIL else None
         return subject, text, None
+
+
+class TemplateComposer:
+    """Renders the step's template (email or SMS part) in the shopper's locale; every link is signed."""
+
+    def __init__(self, *, templates: Templates, signer: LinkSigner, store_locales: Mapping[str, str] | None = None):
+        self._templates = templates
+        self._signer = signer
+        self._store_locales = dict(store_locales or {})
+        self._fallback = PlainComposer()
+
+    def compose(
+        self,
+        *,
+        step: FlowStep,
+        channel: ChannelName,
+        journey: JourneyRow,
+        context: Mapping[str, Any],
+        message_id: str,
+    ) -> tuple[str | None, str, str | None]:
+        # A callback offer reaches the shopper by SMS; a direct callback has no shopper message at all.
+        part: Literal["email", "sms"] = "email" if channel == ChannelName.EMAIL else "sms"
+        if step.template is None or not self._templates.has(step.template, part):
+            return self._fallback.compose(
+                step=step, channel=channel, journey=journey, context=context, message_id=message_id
+            )
+        full_context = {
+            **context,
+            "unsubscribe_url": self._signer.unsubscribe_url(journey.customer_key, channel.value),
+        }
+        rendered = self._templates.render(
+            step.template,
+            channel=part,
+            locale=(context.get("customer") or {}).get("locale"),
+            store_locale=self._store_locales.get(journey.store),
+            context=full_context,
+            track=lambda target: self._signer.tracked_url(message_id, target),
+        )
+        return rendered.subject, rendered.text, rendered.html

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import shutil
 from datetime import timedelta
 from importlib import resources
@@ -12,10 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from recovery.channels.base import ChannelName
-from recovery.channels.outbox import LocalOutboxChannel
 from recovery.clock import AcceleratedClock
-from recovery.composer import PlainComposer
 from recovery.demo_stream import generate
 from recovery.kafka_io import Producer
 from recovery.replay import publish_lines
@@ -23,6 +21,7 @@ from recovery.service import Service
 from recovery.settings import Settings
 from recovery.store.database import create_engine
 from recovery.summary import Summary, read_summary
+from recovery.wiring import build_channels, build_composer
 
 VIRTUAL_SPEED = 7200.0  # two virtual hours per real second: a day and a half in ~20 s
 VIRTUAL_SPAN = timedelta(hours=40)  # long enough for the last flow step (26 h) and quiet-hour deferrals
@@ -41,7 +40,11 @@ def demo_settings(base: Settings, workdir: Path) -> Settings:
             "database": base.database.model_copy(
                 update={"url": f"sqlite+aiosqlite:///{workdir / 'demo.db'}"}
             ),
-            "channels": base.channels.model_copy(update={"outbox_dir": workdir / "outbox"}),
+            "channels": base.channels.model_copy(update={"outbox_dir": workdir / "outbox", "transport": "outbox"}),
+            # The demo signs its links with a throwaway secret; `recovery run` refuses to start without one.
+            "security": base.security.model_copy(
+                update={"link_secret": base.security.link_secret or secrets.token_urlsafe(32)}
+            ),
         }
     )
 
@@ -51,8 +54,7 @@ async def run_demo(base: Settings, *, carts: int, workdir: Path, console: Consol
     await asyncio.to_thread(_fresh_directory, workdir)
     settings = demo_settings(base, workdir)
     clock = AcceleratedClock(speed=VIRTUAL_SPEED)
-    channels = {name: LocalOutboxChannel(settings.channels.outbox_dir, name) for name in ChannelName}
-    service = Service(settings, channels=channels, composer=PlainComposer(), clock=clock)
+    service = Service(settings, channels=build_channels(settings), composer=build_composer(settings), clock=clock)
     stop, started = asyncio.Event(), asyncio.Event()
     console.print(
         "[bold]cart-recovery demo[/]: bundled Kafka broker + SQLite, virtual time x"

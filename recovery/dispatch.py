@@ -26,7 +26,7 @@ from recovery.rules import Flows, FlowStep
 from recovery.rules.conditions import ConditionError
 from recovery.states import JourneyStatus, MessageState, PublishedType, StepStatus
 from recovery.step_context import condition_context, recipient_of
-from recovery.store import cart_rows, step_rows
+from recovery.store import cart_rows, discount_rows, step_rows
 from recovery.store.outbox import enqueue, message_event
 from recovery.store.schema import customers
 from recovery.store.step_rows import ClaimedStep, JourneyRow
@@ -243,6 +243,16 @@ class Dispatcher:
         if message.state == MessageState.FAILED:
             await step_rows.set_step(conn, step.step_id, StepStatus.FAILED, now, reason="message_failed")
             return None
+        if flow_step.offer is not None:
+            code = await discount_rows.code_for(
+                conn,
+                journey_id=journey.journey_id,
+                step=step.name,
+                percent=flow_step.offer.percent,
+                valid_for=flow_step.offer.valid_for,
+                now=now,
+            )
+            context = {**context, "offer": {"code": code.code, "percent": code.percent, "expires_at": code.expires_at}}
         try:
             subject, text, html = self._composer.compose(
                 step=flow_step, channel=channel, journey=journey, context=context, message_id=message_id

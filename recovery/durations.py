@@ -18,7 +18,10 @@ def parse_duration(text: str) -> timedelta:
     if not cleaned or _PART.sub("", cleaned) != "":
         raise ValueError(f"{text!r} is not a duration: write e.g. 90s, 30m, 2h, 7d")
     seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(cleaned))
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError as exc:
+        raise ValueError(f"{text!r} is too long a duration") from exc
 
 
 def format_duration(delta: timedelta) -> str:

@@ -274,15 +274,25 @@ def _apply_one(
     if newer:
         cart = _activity(cart, event, rules, now, running, outcome)
     if isinstance(event, PaymentFailed):
-        outcome.new_journeys.extend(
-            start_journeys(
-                rules=rules,
-                trigger=Trigger.PAYMENT_FAILED,
-                cart=cart,
-                now=now,
-                trigger_event_at=event.occurred_at,
-                last_entries=last_entries,
+        started = start_journeys(
+            rules=rules,
+            trigger=Trigger.PAYMENT_FAILED,
+            cart=cart,
+            now=now,
+            trigger_event_at=event.occurred_at,
+            last_entries=last_entries,
+        )
+        outcome.new_journeys.extend(started)
+        # An order later in the same batch must end these too.
+        running.setdefault(cart.cart_id, []).extend(
+            ActiveJourney(
+                journey_id=journey.journey_id,
+                cart_id=journey.cart_id,
+                flow=journey.flow,
+                trigger=journey.trigger,
+                trigger_event_at=journey.trigger_event_at,
             )
+            for journey in started
         )
     return cart
 

@@ -16,6 +16,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
@@ -199,6 +200,10 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         return from_file(**overrides)  # type: ignore[no-any-return]
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, source=str(chosen or "environment"))) from exc
+    except SettingsError as exc:
+        # e.g. malformed JSON in RECOVERY_SECURITY__API_TOKENS: pydantic-settings names the field
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise ConfigError(f"invalid configuration: {exc}{cause}") from exc
 
 
 def describe_validation_error(exc: ValidationError, *, source: str) -> str:

@@ -6,9 +6,12 @@ from recovery.channels.base import Channel, ChannelName
 from recovery.channels.email import EmailChannel, EmailConfig
 from recovery.channels.outbox import LocalOutboxChannel
 from recovery.channels.sms import SmsChannel, SmsConfig
-from recovery.composer import PlainComposer
+from recovery.composer import TemplateComposer
+from recovery.errors import ConfigError
+from recovery.links import LinkSigner
 from recovery.service import Service
 from recovery.settings import Settings
+from recovery.templates import load_templates
 
 
 def build_channels(settings: Settings) -> dict[ChannelName, Channel]:
@@ -42,6 +45,20 @@ def build_channels(settings: Settings) -> dict[ChannelName, Channel]:
     return channels
 
 
+def build_composer(settings: Settings) -> TemplateComposer:
+    """Templates from ``templates_dir`` with links signed by ``security.link_secret`` (required)."""
+    secret = settings.security.link_secret
+    if not secret:
+        raise ConfigError(
+            "security.link_secret is not set (env RECOVERY_SECURITY__LINK_SECRET): it signs tracked and "
+            "unsubscribe links; set a long random value"
+        )
+    return TemplateComposer(
+        templates=load_templates(settings.templates_dir),
+        signer=LinkSigner(secret, settings.http.public_url),
+    )
+
+
 def build_service(settings: Settings) -> Service:
     """A ``Service`` wired from settings."""
-    return Service(settings, channels=build_channels(settings), composer=PlainComposer())
+    return Service(settings, channels=build_channels(settings), composer=build_composer(settings))

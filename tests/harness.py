@@ -16,13 +16,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from recovery.channels.base import ChannelName
-from recovery.composer import PlainComposer
 from recovery.guards import QuietHoursPolicy
 from recovery.kafka_io import Producer
 from recovery.replay import route
 from recovery.service import Service
 from recovery.settings import Settings
-from recovery.wiring import build_channels
+from recovery.wiring import build_channels, build_composer
 
 FAST_FLOWS = """
 flows:
@@ -69,6 +68,7 @@ def service_settings(
         channels=extra.pop("channels", {"outbox_dir": workdir / "outbox"}),
         scheduler={"poll_interval": "100ms", "lease": "5s"},
         guards={"quiet_hours": always_open, **extra.pop("guards", {})},
+        security={"link_secret": "test-secret-" + prefix, **extra.pop("security", {})},
         **extra,
     )
 
@@ -179,7 +179,7 @@ async def eventually(
 @asynccontextmanager
 async def running_service(settings: Settings) -> AsyncIterator[Harness]:
     """Start the service in-process; stop it cleanly afterwards."""
-    service = Service(settings, channels=build_channels(settings), composer=PlainComposer())
+    service = Service(settings, channels=build_channels(settings), composer=build_composer(settings))
     stop, started = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(service.run(stop, started=started))
     waiter = asyncio.create_task(started.wait())

@@ -28,7 +28,7 @@ class Condition:
     def __init__(self, source: str) -> None:
         self.source = source
         try:
-            self._expression: Callable[..., Any] = _ENVIRONMENT.compile_expression(source)
+            self._expression: Callable[..., Any] = _ENVIRONMENT.compile_expression(source, undefined_to_none=False)
         except TemplateError as exc:
             raise ConditionError(f"invalid condition {source!r}: {exc.message or exc}") from exc
 

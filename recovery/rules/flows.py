@@ -121,14 +121,6 @@ class Flows(BaseModel):
 
     flows: list[Flow] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _unique_flows(self) -> Flows:
-        names = [flow.name for flow in self.flows]
-        duplicates = {name for name in names if names.count(name) > 1}
-        if duplicates:
-            raise ValueError(f"flow names used twice: {', '.join(sorted(duplicates))}")
-        return self
-
     def for_trigger(self, trigger: Trigger) -> list[Flow]:
         """Enabled flows started by ``trigger``."""
         return [flow for flow in self.flows if flow.trigger == trigger and flow.enabled]
@@ -153,9 +145,19 @@ def parse_flows(text: str, *, source: str = "flows.yaml", templates: Iterable[st
     except ValidationError as exc:
         problems = [_describe(error, data, lines, source) for error in exc.errors(include_url=False)]
         raise ConfigError("\n".join(problems)) from exc
+    _check_unique_flows(flows, lines, source)
     if templates is not None:
         _check_templates(flows, set(templates), data, lines, source)
     return flows
+
+
+def _check_unique_flows(flows: Flows, lines: dict[Path_, int], source: str) -> None:
+    seen: set[str] = set()
+    for index, flow in enumerate(flows.flows):
+        if flow.name in seen:
+            line = line_of(lines, ("flows", index))
+            raise ConfigError(f"{source}:{line}: flow {flow.name!r}: the name is used by an earlier flow")
+        seen.add(flow.name)
 
 
 def load_flows(path: Path, *, templates: Iterable[str] | None = None) -> Flows:
@@ -173,9 +175,10 @@ def _describe(error: Any, data: Any, lines: dict[Path_, int], source: str) -> st
     where = _step_label(data, location)
     # Inside a labelled step or flow, the field's own name says enough.
     named = [str(part) for part in location if isinstance(part, str) and part not in ("flows", "steps")]
-    field = named[-1] if where and named else ".".join(str(part) for part in location)
+    # With a label but no field name, the error is about the whole step or flow: the label says where.
+    field = (named[-1] if named else "") if where else ".".join(str(part) for part in location)
     message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{source}:{line}: {where}{field}: {message}"
+    return f"{source}:{line}: {where}{field + ': ' if field else ''}{message}"
 
 
 def _step_label(data: Any, location: Path_) -> str:

@@ -175,3 +175,16 @@ outbox_events = Table(
     Column("payload", Text, nullable=False),
     Column("created_at", TS, nullable=False),
 )
+
+discount_codes = Table(
+    "discount_codes",
+    metadata,
+    # One code per journey step that offers one; registered in the shop by an optional hook.
+    Column("code", String(32), primary_key=True),
+    Column("journey_id", String(64), nullable=False),
+    Column("step", String(128), nullable=False),
+    Column("percent", Integer, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("journey_id", "step", name="uq_discount_codes_journey_step"),
+)

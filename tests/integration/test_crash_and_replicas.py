@@ -50,6 +50,7 @@ def write_config(workdir: Path, *, bootstrap: str, database_url: str, prefix: st
         "flows_file": str(workdir / "flows.yaml"),
         "scheduler": {"poll_interval": "100ms", "lease": "3s"},
         "guards": {"quiet_hours": {"channels": []}, "frequency_cap": 0},
+        "security": {"link_secret": "test-secret-" + prefix},
     }
     path = workdir / "recovery.yaml"
     path.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML

@@ -105,7 +105,7 @@ def test_duration_fields_serialise_to_operator_text() -> None:
     assert DURATION.dump_python(timedelta(minutes=30)) == "30m"
 
 
-@pytest.mark.parametrize("value", ["30x", True, None])
+@pytest.mark.parametrize("value", ["30x", None, [30]])
 def test_duration_fields_refuse_bad_values_as_validation_errors(value: object) -> None:
     """A bad value in a ``Duration`` field is a pydantic ValidationError (so callers can name the key)."""
     with pytest.raises(ValidationError):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 13:43:02.505390
+Create Date: 2026-11-23 13:58:40.011542
 """
 
 from __future__ import annotations
@@ -57,6 +57,17 @@ def upgrade() -> None:
         sa.Column("consent_phone", sa.Boolean(), nullable=True),
         sa.Column("updated_at", recovery.store.schema.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("customer_key"),
+    )
+    op.create_table(
+        "discount_codes",
+        sa.Column("code", sa.String(length=32), nullable=False),
+        sa.Column("journey_id", sa.String(length=64), nullable=False),
+        sa.Column("step", sa.String(length=128), nullable=False),
+        sa.Column("percent", sa.Integer(), nullable=False),
+        sa.Column("expires_at", recovery.store.schema.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", recovery.store.schema.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("code"),
+        sa.UniqueConstraint("journey_id", "step", name="uq_discount_codes_journey_step"),
     )
     op.create_table(
         "journeys",
@@ -167,6 +178,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_journeys_cart")
 
     op.drop_table("journeys")
+    op.drop_table("discount_codes")
     op.drop_table("customers")
     with op.batch_alter_table("carts", schema=None) as batch_op:
         batch_op.drop_index("ix_carts_abandon_at")
