@@ -293,6 +293,7 @@ class Dispatcher:
             html=html,
             locale=(customer.locale if customer and customer.locale else "en"),
             store=journey.store,
+            metadata={"mode": flow_step.mode, "customer_key": journey.customer_key},
         )
         return _Plan(
             outgoing=outgoing, reconcile=message.state == MessageState.SENDING, attempts=message.attempts + 1

@@ -14,6 +14,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.channels.base import Channel, ChannelName
+from recovery.channels.callback import CallbackChannel
 from recovery.clock import Clock, SystemClock
 from recovery.dispatch import Composer, Dispatcher
 from recovery.embedded_broker import EmbeddedBroker
@@ -122,10 +123,15 @@ class Service:
                 dead_letters=producer,
                 dead_letter_topic=settings.kafka.topics.dead_letter.name,
             )
+            channels = dict(self._channels)
+            # Callbacks need the database (tasks); offers go out through the SMS channel.
+            channels[ChannelName.CALLBACK] = CallbackChannel(
+                engine=engine, clock=self.clock, offer_channel=self._channels[ChannelName.SMS]
+            )
             dispatcher = Dispatcher(
                 engine=engine,
                 flows=flows,
-                channels=self._channels,
+                channels=channels,
                 composer=self._composer,
                 guard_policy=guard_policy(settings),
                 clock=self.clock,

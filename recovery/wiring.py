@@ -15,9 +15,14 @@ from recovery.templates import load_templates
 
 
 def build_channels(settings: Settings) -> dict[ChannelName, Channel]:
-    """Channel adapters: local JSONL outboxes, or SMTP and Twilio when ``channels.transport`` is providers."""
+    """Email and SMS adapters: local JSONL outboxes, or SMTP and Twilio when ``channels.transport`` is providers.
+
+    The callback channel is built by the service: it needs the database for agent tasks.
+    """
     outbox_dir = settings.channels.outbox_dir
-    channels: dict[ChannelName, Channel] = {name: LocalOutboxChannel(outbox_dir, name) for name in ChannelName}
+    channels: dict[ChannelName, Channel] = {
+        name: LocalOutboxChannel(outbox_dir, name) for name in (ChannelName.EMAIL, ChannelName.SMS)
+    }
     if settings.channels.transport == "providers":
         email, sms = settings.channels.email, settings.channels.sms
         channels[ChannelName.EMAIL] = EmailChannel(

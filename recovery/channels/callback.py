@@ -1,0 +1,52 @@
+"""Callback offers: "we can call you back". Direct mode creates an agent task at once; offer mode sends
+the offer (by SMS, through the SMS channel) and the task is created when the shopper accepts.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from recovery.channels.base import Channel, ChannelName, Delivery, OutgoingMessage
+from recovery.clock import Clock
+from recovery.store.callback_rows import NewTask, create_task, task_exists, task_id_for
+
+DIRECT = "direct"
+
+
+class CallbackChannel:
+    """The ``callback`` channel: a task for agents, or an offer sent through ``offer_channel``."""
+
+    name = ChannelName.CALLBACK
+
+    def __init__(self, *, engine: AsyncEngine, clock: Clock, offer_channel: Channel) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._offer = offer_channel
+
+    async def send(self, message: OutgoingMessage) -> Delivery:
+        if message.metadata.get("mode") != DIRECT:
+            return await self._offer.send(message)
+        async with self._engine.begin() as conn:
+            task_id, _new = await create_task(
+                conn,
+                NewTask(
+                    message_id=message.message_id,
+                    journey_id=message.journey_id,
+                    cart_id=message.cart_id,
+                    customer_key=message.metadata.get("customer_key", ""),
+                    flow=message.flow,
+                    step=message.step,
+                ),
+                self._clock.now(),
+            )
+        return Delivery(provider_id=task_id, detail={"mode": DIRECT})
+
+    async def lookup(self, message: OutgoingMessage) -> Delivery | None:
+        if message.metadata.get("mode") != DIRECT:
+            return await self._offer.lookup(message)
+        async with self._engine.connect() as conn:
+            found = await task_exists(conn, message.message_id)
+        return Delivery(provider_id=task_id_for(message.message_id)) if found else None
+
+    async def aclose(self) -> None:
+        return None  # the offer channel is owned (and closed) by whoever built it
