@@ -176,6 +176,26 @@ outbox_events = Table(
     Column("created_at", TS, nullable=False),
 )
 
+callback_tasks = Table(
+    "callback_tasks",
+    metadata,
+    # A phone call support agents owe a shopper: open -> claimed (by an agent) -> done (with an outcome).
+    Column("task_id", String(64), primary_key=True),
+    Column("message_id", String(200), nullable=False, unique=True),
+    Column("journey_id", String(64), nullable=False),
+    Column("cart_id", String(128), nullable=False),
+    Column("customer_key", String(160), nullable=False),
+    Column("flow", String(128), nullable=False),
+    Column("step", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("agent", String(128), nullable=True),
+    Column("outcome", String(64), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Index("ix_callback_tasks_status", "status", "created_at"),
+)
+
 discount_codes = Table(
     "discount_codes",
     metadata,
