@@ -29,6 +29,8 @@ from recovery.kafka_io import Producer, ensure_topics
 from recovery.service import Service
 from recovery.settings import Settings
 
+FLOWS_FILE = Path(__file__).resolve().parent.parent / "config" / "flows.yaml"
+
 
 def make_events(count: int, carts: int) -> list[tuple[str, bytes]]:
     """~600-byte cart events over ``carts`` carts."""
@@ -43,12 +45,28 @@ def make_events(count: int, carts: int) -> list[tuple[str, bytes]]:
             "store": "fr",
             "cart_id": cart_id,
             "checkout_step": "address",
-            "customer": {"id": f"cust-{index % carts}", "email": f"s{index % carts}@example.com",
-                         "locale": "fr-FR", "timezone": "Europe/Paris", "consent": {"email": True}},
-            "cart": {"currency": "EUR", "value": 189.8, "restore_url": "https://shop.example.com/r/1",
-                     "items": [{"sku": "SAC-CUIR-01", "name": "Sac en cuir", "quantity": 1, "unit_price": 149.9,
-                                "url": "https://shop.example.com/p/sac"},
-                               {"sku": "ETUI-02", "name": "Étui à cartes", "quantity": 2, "unit_price": 19.95}]},
+            "customer": {
+                "id": f"cust-{index % carts}",
+                "email": f"s{index % carts}@example.com",
+                "locale": "fr-FR",
+                "timezone": "Europe/Paris",
+                "consent": {"email": True},
+            },
+            "cart": {
+                "currency": "EUR",
+                "value": 189.8,
+                "restore_url": "https://shop.example.com/r/1",
+                "items": [
+                    {
+                        "sku": "SAC-CUIR-01",
+                        "name": "Sac en cuir",
+                        "quantity": 1,
+                        "unit_price": 149.9,
+                        "url": "https://shop.example.com/p/sac",
+                    },
+                    {"sku": "ETUI-02", "name": "Étui à cartes", "quantity": 2, "unit_price": 19.95},
+                ],
+            },
         }
         events.append((cart_id, json.dumps(body, ensure_ascii=False).encode()))
     return events
@@ -56,8 +74,13 @@ def make_events(count: int, carts: int) -> list[tuple[str, bytes]]:
 
 async def baseline(bootstrap: str, topic: str, count: int) -> float:
     """Raw aiokafka: getmany + json.loads, events/s."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"raw-{uuid.uuid4().hex[:6]}",
-                                auto_offset_reset="earliest", max_poll_records=2000)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"raw-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        max_poll_records=2000,
+    )
     await consumer.start()
     seen, started = 0, None
     try:
@@ -77,10 +100,13 @@ async def baseline(bootstrap: str, topic: str, count: int) -> float:
 async def service_rate(bootstrap: str, topic: str, count: int, database_url: str, workdir: Path) -> float:
     """The service's ingest path (FastStream batches → one transaction each), events/s."""
     settings = Settings(
-        kafka={"bootstrap_servers": bootstrap, "group_id": f"svc-{uuid.uuid4().hex[:6]}",
-               "topics": {"cart": {"name": topic}}},
+        kafka={
+            "bootstrap_servers": bootstrap,
+            "group_id": f"svc-{uuid.uuid4().hex[:6]}",
+            "topics": {"cart": {"name": topic}},
+        },
         database={"url": database_url},
-        flows_file=Path(__file__).resolve().parent.parent / "config" / "flows.yaml",
+        flows_file=FLOWS_FILE,
         channels={"outbox_dir": workdir / "outbox"},
     )
     channels = {name: LocalOutboxChannel(workdir / "outbox", name) for name in ChannelName}
@@ -88,11 +114,11 @@ async def service_rate(bootstrap: str, topic: str, count: int, database_url: str
     stop, started_event = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(service.run(stop, started=started_event))
     await started_event.wait()
-    while service.stats.received == 0:
+    while service.stats.received == 0:  # noqa: ASYNC110 - polling a counter the consumer task updates
         await asyncio.sleep(0.01)
     started = time.perf_counter()
     first = service.stats.received
-    while service.stats.received < count:
+    while service.stats.received < count:  # noqa: ASYNC110 - polling a counter the consumer task updates
         await asyncio.sleep(0.01)
     elapsed = time.perf_counter() - started
     stop.set()
@@ -121,10 +147,13 @@ async def main() -> None:
         print(f"{args.events} events (~{size:.0f} bytes) over {args.carts} carts, 4 partitions, bundled broker")
         raw = await baseline(bootstrap, topic, args.events)
         print(f"baseline  raw aiokafka getmany + json.loads : {raw:>9,.0f} events/s")
-        sqlite_rate = await service_rate(bootstrap, topic, args.events,
-                                         f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}", Path(tmp))
-        print(f"service   ingest -> SQLite                  : {sqlite_rate:>9,.0f} events/s "
-              f"({sqlite_rate / raw:.2f}x baseline)")
+        sqlite_rate = await service_rate(
+            bootstrap, topic, args.events, f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}", Path(tmp)
+        )
+        print(
+            f"service   ingest -> SQLite                  : {sqlite_rate:>9,.0f} events/s "
+            f"({sqlite_rate / raw:.2f}x baseline)"
+        )
         name = f"bench_{uuid.uuid4().hex[:8]}"
         admin = create_async_engine(args.postgres_url, isolation_level="AUTOCOMMIT")
         try:
@@ -137,8 +166,10 @@ async def main() -> None:
         try:
             url = args.postgres_url.rsplit("/", 1)[0] + f"/{name}"
             pg_rate = await service_rate(bootstrap, topic, args.events, url, Path(tmp))
-            print(f"service   ingest -> PostgreSQL              : {pg_rate:>9,.0f} events/s "
-                  f"({pg_rate / raw:.2f}x baseline)")
+            print(
+                f"service   ingest -> PostgreSQL              : {pg_rate:>9,.0f} events/s "
+                f"({pg_rate / raw:.2f}x baseline)"
+            )
         finally:
             async with admin.connect() as conn:
                 await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
