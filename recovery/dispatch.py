@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -129,9 +129,7 @@ class Dispatcher:
         async with self._engine.begin() as conn:
             journey = await step_rows.load_journey(conn, step.journey_id)
             if journey is None or journey.status != JourneyStatus.ACTIVE:
-                await step_rows.set_step(
-                    conn, step.step_id, StepStatus.CANCELLED, now, reason="journey_ended"
-                )
+                await step_rows.set_step(conn, step.step_id, StepStatus.CANCELLED, now, reason="journey_ended")
                 return None
             cart = (await cart_rows.load_carts(conn, [step.cart_id])).get(step.cart_id)
             flow = self._flows.get(journey.flow)
@@ -141,9 +139,7 @@ class Dispatcher:
                 await step_rows.set_step(conn, step.step_id, StepStatus.CANCELLED, now, reason=reason)
                 await step_rows.complete_if_done(conn, journey.journey_id, now)
                 return None
-            customer = (await cart_rows.load_customers(conn, [journey.customer_key])).get(
-                journey.customer_key
-            )
+            customer = (await cart_rows.load_customers(conn, [journey.customer_key])).get(journey.customer_key)
             context = condition_context(cart, customer, journey)
             try:
                 holds = flow_step.condition is None or flow_step.condition.evaluate(context)
@@ -243,6 +239,10 @@ class Dispatcher:
         if message.state == MessageState.FAILED:
             await step_rows.set_step(conn, step.step_id, StepStatus.FAILED, now, reason="message_failed")
             return None
+        if message.state == MessageState.SENDING and message.content:
+            # A crash left it in flight: reconcile exactly what was handed to the provider.
+            outgoing = OutgoingMessage(**{**message.content, "channel": ChannelName(message.content["channel"])})
+            return _Plan(outgoing=outgoing, reconcile=True, attempts=message.attempts)
         if flow_step.offer is not None:
             code = await discount_rows.code_for(
                 conn,
@@ -277,9 +277,6 @@ class Dispatcher:
                 ],
             )
             return None
-        await step_rows.set_message(
-            conn, message_id, MessageState.SENDING, now, attempts=message.attempts + 1
-        )
         outgoing = OutgoingMessage(
             message_id=message_id,
             journey_id=journey.journey_id,
@@ -295,9 +292,16 @@ class Dispatcher:
             store=journey.store,
             metadata={"mode": flow_step.mode, "customer_key": journey.customer_key},
         )
-        return _Plan(
-            outgoing=outgoing, reconcile=message.state == MessageState.SENDING, attempts=message.attempts + 1
+        await step_rows.set_message(
+            conn,
+            message_id,
+            MessageState.SENDING,
+            now,
+            attempts=message.attempts + 1,
+            channel=channel.value,
+            content={**asdict(outgoing), "channel": channel.value},
         )
+        return _Plan(outgoing=outgoing, reconcile=message.state == MessageState.SENDING, attempts=message.attempts + 1)
 
     async def _skip(
         self, conn: AsyncConnection, step: ClaimedStep, journey: JourneyRow, now: datetime, reason: str
@@ -361,9 +365,7 @@ class Dispatcher:
                 ],
             )
             await step_rows.complete_if_done(conn, message.journey_id, now)
-        log.warning(
-            "message failed", extra={"journey_id": message.journey_id, "step": message.step, "code": code}
-        )
+        log.warning("message failed", extra={"journey_id": message.journey_id, "step": message.step, "code": code})
 
     async def _postpone(self, step: ClaimedStep, plan: _Plan, exc: TransientError) -> None:
         now = self._clock.now()
@@ -391,9 +393,7 @@ class Dispatcher:
                 due_at=due_at,
                 attempts=attempts,
             )
-        log.warning(
-            "provider unavailable; step postponed", extra={"step": step.step_id, "attempts": attempts}
-        )
+        log.warning("provider unavailable; step postponed", extra={"step": step.step_id, "attempts": attempts})
 
     def _event(
         self,

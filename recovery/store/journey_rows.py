@@ -13,7 +13,7 @@ from recovery.rules import Trigger
 from recovery.states import JourneyStatus, PublishedType, StepStatus
 from recovery.store.outbox import enqueue, message_event
 from recovery.store.schema import journeys, steps
-from recovery.store.sql import chunks, insert_ignore
+from recovery.store.sql import chunks, insert_ignore, insert_returning_new
 
 
 async def load_active(conn: AsyncConnection, cart_ids: Iterable[str]) -> list[ActiveJourney]:
@@ -33,9 +33,7 @@ async def load_active(conn: AsyncConnection, cart_ids: Iterable[str]) -> list[Ac
     return found
 
 
-async def load_last_entries(
-    conn: AsyncConnection, customer_keys: Iterable[str]
-) -> dict[tuple[str, str], datetime]:
+async def load_last_entries(conn: AsyncConnection, customer_keys: Iterable[str]) -> dict[tuple[str, str], datetime]:
     """When each customer last entered each flow (for ``reentry_after``)."""
     entries: dict[tuple[str, str], datetime] = {}
     for part in chunks(sorted(set(customer_keys))):
@@ -53,9 +51,10 @@ async def create(conn: AsyncConnection, new: list[NewJourney], now: datetime) ->
     """Insert journeys and their pending steps; publish ``step.scheduled`` for each step."""
     if not new:
         return
-    await insert_ignore(
+    inserted = await insert_returning_new(
         conn,
         journeys,
+        "journey_id",
         [
             {
                 "journey_id": j.journey_id,
@@ -75,6 +74,7 @@ async def create(conn: AsyncConnection, new: list[NewJourney], now: datetime) ->
             for j in new
         ],
     )
+    new = [journey for journey in new if journey.journey_id in inserted]  # an existing journey keeps its steps
     step_rows = []
     events = []
     for journey in new:
@@ -112,13 +112,17 @@ async def end(conn: AsyncConnection, ended: list[JourneyEnd], now: datetime) -> 
     """Close journeys, cancel their pending steps, publish the cancellations and conversions."""
     if not ended:
         return
-    by_id = {journey.journey_id: journey for journey in ended}
+    closed = []
     for journey in ended:
-        await conn.execute(
+        result = await conn.execute(
             update(journeys)
             .where(journeys.c.journey_id == journey.journey_id, journeys.c.status == JourneyStatus.ACTIVE)
             .values(status=journey.status.value, ended_at=now, end_reason=journey.reason)
         )
+        if result.rowcount:  # a journey that ended meanwhile (e.g. completed) is left as it is
+            closed.append(journey)
+    ended = closed
+    by_id = {journey.journey_id: journey for journey in ended}
     events = []
     for part in chunks(list(by_id)):
         cancelled = await conn.execute(

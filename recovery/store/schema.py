@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -119,7 +120,7 @@ journeys = Table(
 steps = Table(
     "steps",
     metadata,
-    Column("step_id", String(64), primary_key=True),
+    Column("step_id", String(200), primary_key=True),  # "<journey_id>:<step name>"
     Column("journey_id", String(64), nullable=False),
     Column("cart_id", String(128), nullable=False),
     Column("name", String(128), nullable=False),
@@ -143,7 +144,7 @@ messages = Table(
     # The idempotency key: journey + step. One row, whatever happens, so nothing is sent twice.
     Column("message_id", String(200), primary_key=True),
     Column("journey_id", String(64), nullable=False),
-    Column("step_id", String(64), nullable=False),
+    Column("step_id", String(200), nullable=False),
     Column("cart_id", String(128), nullable=False),
     Column("customer_key", String(160), nullable=False),
     Column("flow", String(128), nullable=False),
@@ -156,6 +157,8 @@ messages = Table(
     Column("error_code", String(64), nullable=True),
     Column("error", Text, nullable=True),
     Column("detail", JSON, nullable=True),
+    # Exactly what went to the provider, so a reconcile after a crash looks up (or resends) the same text.
+    Column("content", JSON, nullable=True),
     Column("created_at", TS, nullable=False),
     Column("sent_at", TS, nullable=True),
     Column("updated_at", TS, nullable=False),
@@ -207,4 +210,72 @@ discount_codes = Table(
     Column("expires_at", TS, nullable=False),
     Column("created_at", TS, nullable=False),
     UniqueConstraint("journey_id", "step", name="uq_discount_codes_journey_step"),
+)
+
+conversions = Table(
+    "conversions",
+    metadata,
+    # One row per order (idempotent on its id): credited to a recovery message (kind clicked or
+    # sent_no_click), or placed by a holdout journey's shopper (kind holdout: the control group's orders).
+    Column("order_id", String(128), primary_key=True),
+    Column("cart_id", String(128), nullable=False),
+    Column("journey_id", String(64), nullable=True),
+    Column("message_id", String(200), nullable=True),
+    Column("flow", String(128), nullable=False),
+    Column("step", String(128), nullable=True),
+    Column("channel", String(16), nullable=True),
+    Column("template", String(128), nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("model", String(16), nullable=False),
+    Column("revenue", MONEY, nullable=False),
+    # Refunds add up here; the revenue column keeps the order's value (net = max(revenue - refunded, 0)).
+    Column("refunded", MONEY, nullable=False, default=0, server_default="0"),
+    Column("currency", String(3), nullable=False),
+    Column("holdout", Boolean, nullable=False, default=False),
+    Column("ordered_at", TS, nullable=False),
+    Column("time_to_convert_s", Float, nullable=True),
+    Index("ix_conversions_journey", "journey_id"),
+    Index("ix_conversions_cart", "cart_id"),
+)
+
+clicks = Table(
+    "clicks",
+    metadata,
+    # One row per tracked-link hit. No IP address and no User-Agent string: only its coarse class
+    # (mobile, desktop, bot, unknown); bot hits are kept for auditing but never count as a click.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(200), nullable=False),
+    Column("journey_id", String(64), nullable=False),
+    Column("cart_id", String(128), nullable=False),
+    Column("clicked_at", TS, nullable=False),
+    Column("user_agent_class", String(16), nullable=False),
+    Index("ix_clicks_cart", "cart_id"),
+    Index("ix_clicks_message", "message_id"),
+)
+
+consent_ledger = Table(
+    "consent_ledger",
+    metadata,
+    # Append-only proof of each opt-out / opt-in the service received (unsubscribe link, SMS STOP/START);
+    # ``channel`` is the consent name: email, sms or phone.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_key", String(160), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("consent", Boolean, nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("recorded_at", TS, nullable=False),
+    Index("ix_consent_ledger_customer", "customer_key", "channel", "recorded_at"),
+)
+
+callback_requests = Table(
+    "callback_requests",
+    metadata,
+    # A shopper texted RAPPEL / CALL. ``id`` is derived from the Twilio MessageSid (and customer), so a
+    # retried webhook adds nothing; ``task_id`` stays null until the callback channel makes a task of it.
+    Column("id", String(64), primary_key=True),
+    Column("customer_key", String(160), nullable=True),
+    Column("phone_hash", String(64), nullable=False),
+    Column("received_at", TS, nullable=False),
+    Column("task_id", String(64), nullable=True),
+    Index("ix_callback_requests_open", "task_id", "received_at"),
 )

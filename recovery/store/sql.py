@@ -52,3 +52,11 @@ async def insert_new_keys(conn: AsyncConnection, table: Table, column: str, keys
 def for_update_skip_locked(conn: AsyncConnection) -> dict[str, Any]:
     """``with_for_update`` arguments: row claims on PostgreSQL; SQLite has one writer anyway."""
     return {"skip_locked": True} if conn.dialect.name == "postgresql" else {}
+
+
+async def insert_returning_new(conn: AsyncConnection, table: Table, key: str, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert rows, skipping existing keys; return the keys actually inserted."""
+    if not rows:
+        return set()
+    statement = _insert(conn, table).on_conflict_do_nothing().returning(table.c[key])
+    return {row[0] for row in await conn.execute(statement, rows)}

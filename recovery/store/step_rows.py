@@ -52,6 +52,7 @@ class MessageRow:
     state: MessageState
     attempts: int
     provider_id: str | None
+    content: dict[str, Any] | None = None
 
 
 async def claim_due(
@@ -146,7 +147,7 @@ async def open_message(conn: AsyncConnection, row: dict[str, Any]) -> MessageRow
     """Create the message row if it does not exist; return the row as it now is."""
     await insert_ignore(conn, messages, [row])
     query = select(
-        messages.c.message_id, messages.c.state, messages.c.attempts, messages.c.provider_id
+        messages.c.message_id, messages.c.state, messages.c.attempts, messages.c.provider_id, messages.c.content
     ).where(messages.c.message_id == row["message_id"])
     found = (await conn.execute(query)).mappings().one()
     return MessageRow(**{**found, "state": MessageState(found["state"])})
@@ -165,9 +166,7 @@ async def set_message(
 async def count_sent(conn: AsyncConnection, journey_id: str, now: datetime) -> None:
     """One more message sent in this journey."""
     await conn.execute(
-        update(journeys)
-        .where(journeys.c.journey_id == journey_id)
-        .values(messages_sent=journeys.c.messages_sent + 1)
+        update(journeys).where(journeys.c.journey_id == journey_id).values(messages_sent=journeys.c.messages_sent + 1)
     )
 
 
@@ -176,9 +175,7 @@ async def complete_if_done(conn: AsyncConnection, journey_id: str, now: datetime
     open_steps = await conn.scalar(
         select(func.count())
         .select_from(steps)
-        .where(
-            steps.c.journey_id == journey_id, steps.c.status.not_in([s.value for s in TERMINAL_STEP_STATUSES])
-        )
+        .where(steps.c.journey_id == journey_id, steps.c.status.not_in([s.value for s in TERMINAL_STEP_STATUSES]))
     )
     if open_steps:
         return False
