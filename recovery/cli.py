@@ -78,12 +78,8 @@ def run(
 @app.command()
 def demo(
     config: Path | None = ConfigOption,
-    carts: int = typer.Option(
-        3000, min=1, max=100_000, help="How many generated shopping sessions to replay."
-    ),
-    workdir: Path = typer.Option(
-        Path("var/demo"), help="Where the demo's database and sinks go (wiped first)."
-    ),
+    carts: int = typer.Option(3000, min=1, max=100_000, help="How many generated shopping sessions to replay."),
+    workdir: Path = typer.Option(Path("var/demo"), help="Where the demo's database and sinks go (wiped first)."),
 ) -> None:
     """The main job on the embedded default: bundled broker + SQLite, a realistic replay, local sinks, report."""
     from recovery.demo import run_demo
@@ -131,9 +127,7 @@ def replay(
     settings = _settings(config)
     servers = bootstrap_servers or settings.kafka.bootstrap_servers
     if servers == "embedded":
-        errors.print(
-            "[red]error:[/] the embedded broker lives inside `recovery run`; pass --bootstrap-servers"
-        )
+        errors.print("[red]error:[/] the embedded broker lives inside `recovery run`; pass --bootstrap-servers")
         raise typer.Exit(2)
     lines = read_lines(file)
 

@@ -37,9 +37,7 @@ def demo_settings(base: Settings, workdir: Path) -> Settings:
     return base.model_copy(
         update={
             "kafka": base.kafka.model_copy(update={"bootstrap_servers": "embedded"}),
-            "database": base.database.model_copy(
-                update={"url": f"sqlite+aiosqlite:///{workdir / 'demo.db'}"}
-            ),
+            "database": base.database.model_copy(update={"url": f"sqlite+aiosqlite:///{workdir / 'demo.db'}"}),
             "channels": base.channels.model_copy(update={"outbox_dir": workdir / "outbox", "transport": "outbox"}),
             # The demo signs its links with a throwaway secret; `recovery run` refuses to start without one.
             "security": base.security.model_copy(
@@ -120,9 +118,7 @@ async def _live(service: Service, clock: AcceleratedClock, console: Console) -> 
             elapsed = (clock.now() - start).total_seconds()
             progress.update(task, completed=min(int(elapsed // 3600), int(span // 3600)))
             summary = await read_summary(service.engine)
-            if elapsed >= span or (
-                elapsed > 3 * 3600 and summary.pending_steps == 0 and summary.idle_timers == 0
-            ):
+            if elapsed >= span or (elapsed > 3 * 3600 and summary.pending_steps == 0 and summary.idle_timers == 0):
                 break
             await asyncio.sleep(0.25)
     await asyncio.sleep(0.5)  # let the outbox relay publish the last events

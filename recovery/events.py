@@ -188,9 +188,7 @@ class ConsentChanged(_Envelope):
 Event = CartUpdated | CheckoutStepReached | PaymentFailed | OrderCompleted | OrderRefunded | ConsentChanged
 CartEvent = CartUpdated | CheckoutStepReached | PaymentFailed | OrderCompleted | OrderRefunded
 
-_ADAPTER: TypeAdapter[Event] = TypeAdapter(
-    Annotated[Event, Field(discriminator="type")]
-)
+_ADAPTER: TypeAdapter[Event] = TypeAdapter(Annotated[Event, Field(discriminator="type")])
 _KNOWN_TYPES = ", ".join(t.value for t in EventType)
 _TYPE_SHAPE = re.compile(r"[a-z][a-z_]{0,30}\.[a-z][a-z_]{0,30}")
 

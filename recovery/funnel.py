@@ -79,8 +79,7 @@ def funnel_rates(counts: FunnelCounts) -> FunnelRates:
         abandonment_rate_by_last_step={step: _rate(abandoned[step], created) for step in CHECKOUT_STEPS},
         drop_off_rate_by_step={step: _rate(abandoned[step], reached[step]) for step in CHECKOUT_STEPS},
         step_conversion={
-            (before, after): _rate(reached[after], reached[before])
-            for before, after in pairwise(CHECKOUT_STEPS)
+            (before, after): _rate(reached[after], reached[before]) for before, after in pairwise(CHECKOUT_STEPS)
         },
         payment_failure_rate=_rate(sum(counts.payment_failures.values()), attempts),
         payment_failure_rate_by_reason={

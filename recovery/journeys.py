@@ -361,9 +361,7 @@ def _furthest(current: str | None, reached: str) -> str:
     return current
 
 
-def merge_customer(
-    current: CustomerState | None, key: str, customer: Customer, occurred_at: datetime
-) -> CustomerState:
+def merge_customer(current: CustomerState | None, key: str, customer: Customer, occurred_at: datetime) -> CustomerState:
     """Fold an event's customer object in: newer non-null values win, older ones only fill gaps."""
     base = current or CustomerState(customer_key=key, updated_at=occurred_at)
     newer = occurred_at >= base.updated_at
@@ -381,8 +379,6 @@ def merge_customer(
             "consent_phone": customer.consent.phone,
         }
     changes = {
-        name: value
-        for name, value in incoming.items()
-        if value is not None and (newer or getattr(base, name) is None)
+        name: value for name, value in incoming.items() if value is not None and (newer or getattr(base, name) is None)
     }
     return replace(base, **changes, updated_at=max(base.updated_at, occurred_at))

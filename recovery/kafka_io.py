@@ -33,9 +33,7 @@ async def ensure_topics(bootstrap_servers: str, kafka: KafkaSettings) -> None:
     try:
         await admin.start()
         existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(name, kafka.partitions, 1) for name in dict.fromkeys(names) if name not in existing
-        ]
+        missing = [NewTopic(name, kafka.partitions, 1) for name in dict.fromkeys(names) if name not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another replica created them first
                 await admin.create_topics(missing)

@@ -19,9 +19,7 @@ log = logging.getLogger(__name__)
 class OutboxRelay:
     """Moves outbox rows to their topics, oldest first; a row is deleted only once published."""
 
-    def __init__(
-        self, *, engine: AsyncEngine, producer: Producer, topics: TopicsSettings, batch: int = 500
-    ) -> None:
+    def __init__(self, *, engine: AsyncEngine, producer: Producer, topics: TopicsSettings, batch: int = 500) -> None:
         self._engine = engine
         self._producer = producer
         self._topics = topics

@@ -193,9 +193,7 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         except yaml.YAMLError as exc:
             raise ConfigError(f"{chosen}: not valid YAML: {exc}") from exc
     # A subclass per load carries the chosen file, so no global state holds it.
-    from_file = type(
-        "Settings", (Settings,), {"model_config": {**Settings.model_config, "yaml_file": chosen}}
-    )
+    from_file = type("Settings", (Settings,), {"model_config": {**Settings.model_config, "yaml_file": chosen}})
     try:
         return from_file(**overrides)  # type: ignore[no-any-return]
     except ValidationError as exc:

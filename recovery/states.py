@@ -25,9 +25,7 @@ class StepStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-TERMINAL_STEP_STATUSES = frozenset(
-    {StepStatus.SENT, StepStatus.SKIPPED, StepStatus.FAILED, StepStatus.CANCELLED}
-)
+TERMINAL_STEP_STATUSES = frozenset({StepStatus.SENT, StepStatus.SKIPPED, StepStatus.FAILED, StepStatus.CANCELLED})
 
 
 class MessageState(StrEnum):

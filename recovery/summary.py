@@ -36,45 +36,28 @@ class Summary:
 
     @property
     def converted(self) -> int:
-        return sum(
-            n for (_, status), n in self.journeys_by_flow_status.items() if status == JourneyStatus.CONVERTED
-        )
+        return sum(n for (_, status), n in self.journeys_by_flow_status.items() if status == JourneyStatus.CONVERTED)
 
 
 async def read_summary(engine: AsyncEngine) -> Summary:
     """Group-by counts over carts, journeys, steps and messages."""
     async with engine.connect() as conn:
         total = await conn.scalar(select(func.count()).select_from(carts)) or 0
-        ordered = (
-            await conn.scalar(select(func.count()).select_from(carts).where(carts.c.ordered_at.is_not(None)))
-            or 0
-        )
+        ordered = await conn.scalar(select(func.count()).select_from(carts).where(carts.c.ordered_at.is_not(None))) or 0
         abandoned = (
-            await conn.scalar(
-                select(func.count()).select_from(carts).where(carts.c.abandoned_at.is_not(None))
-            )
-            or 0
+            await conn.scalar(select(func.count()).select_from(carts).where(carts.c.abandoned_at.is_not(None))) or 0
         )
-        idle = (
-            await conn.scalar(select(func.count()).select_from(carts).where(carts.c.abandon_at.is_not(None)))
-            or 0
-        )
+        idle = await conn.scalar(select(func.count()).select_from(carts).where(carts.c.abandon_at.is_not(None))) or 0
         by_flow = {
             (flow, status): n
             for flow, status, n in await conn.execute(
-                select(journeys.c.flow, journeys.c.status, func.count()).group_by(
-                    journeys.c.flow, journeys.c.status
-                )
+                select(journeys.c.flow, journeys.c.status, func.count()).group_by(journeys.c.flow, journeys.c.status)
             )
         }
-        by_status = {
-            s: n for s, n in await conn.execute(select(steps.c.status, func.count()).group_by(steps.c.status))
-        }
+        by_status = {s: n for s, n in await conn.execute(select(steps.c.status, func.count()).group_by(steps.c.status))}
         reasons: Counter[str] = Counter()
         for reason, n in await conn.execute(
-            select(steps.c.reason, func.count())
-            .where(steps.c.status == StepStatus.SKIPPED)
-            .group_by(steps.c.reason)
+            select(steps.c.reason, func.count()).where(steps.c.status == StepStatus.SKIPPED).group_by(steps.c.reason)
         ):
             reasons[str(reason)] += n
         by_channel = {

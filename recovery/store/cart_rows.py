@@ -31,9 +31,7 @@ async def load_carts(conn: AsyncConnection, cart_ids: Iterable[str]) -> dict[str
     """Current state of the given carts (missing ones are simply absent)."""
     found: dict[str, CartState] = {}
     for part in chunks(sorted(set(cart_ids))):
-        rows = await conn.execute(
-            select(*[carts.c[n] for n in _CART_FIELDS]).where(carts.c.cart_id.in_(part))
-        )
+        rows = await conn.execute(select(*[carts.c[n] for n in _CART_FIELDS]).where(carts.c.cart_id.in_(part)))
         for row in rows.mappings():
             found[row["cart_id"]] = CartState(**row)
     return found
@@ -76,9 +74,7 @@ async def claim_idle_carts(conn: AsyncConnection, now: datetime, limit: int) -> 
     )
     due = [CartState(**row) for row in (await conn.execute(query)).mappings()]
     for part in chunks([cart.cart_id for cart in due]):
-        await conn.execute(
-            update(carts).where(carts.c.cart_id.in_(part)).values(abandon_at=None, abandoned_at=now)
-        )
+        await conn.execute(update(carts).where(carts.c.cart_id.in_(part)).values(abandon_at=None, abandoned_at=now))
     return due
 
 

@@ -29,9 +29,7 @@ def create_engine(url: str) -> AsyncEngine:
         if parsed.get_driver_name() != "asyncpg":
             raise ConfigError("database.url: use the async driver, e.g. postgresql+asyncpg://user@host/db")
         return create_async_engine(parsed, pool_size=5, max_overflow=5, pool_pre_ping=True)
-    raise ConfigError(
-        f"database.url: unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql"
-    )
+    raise ConfigError(f"database.url: unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
