@@ -73,6 +73,7 @@ class _Plan:
     outgoing: OutgoingMessage
     reconcile: bool
     attempts: int
+    first_tried_at: datetime
 
 
 class Dispatcher:
@@ -242,7 +243,9 @@ class Dispatcher:
         if message.state == MessageState.SENDING and message.content:
             # A crash left it in flight: reconcile exactly what was handed to the provider.
             outgoing = OutgoingMessage(**{**message.content, "channel": ChannelName(message.content["channel"])})
-            return _Plan(outgoing=outgoing, reconcile=True, attempts=message.attempts)
+            return _Plan(
+                outgoing=outgoing, reconcile=True, attempts=message.attempts, first_tried_at=message.created_at
+            )
         if flow_step.offer is not None:
             code = await discount_rows.code_for(
                 conn,
@@ -301,7 +304,12 @@ class Dispatcher:
             channel=channel.value,
             content={**asdict(outgoing), "channel": channel.value},
         )
-        return _Plan(outgoing=outgoing, reconcile=message.state == MessageState.SENDING, attempts=message.attempts + 1)
+        return _Plan(
+            outgoing=outgoing,
+            reconcile=message.state == MessageState.SENDING,
+            attempts=message.attempts + 1,
+            first_tried_at=message.created_at,
+        )
 
     async def _skip(
         self, conn: AsyncConnection, step: ClaimedStep, journey: JourneyRow, now: datetime, reason: str
@@ -370,7 +378,7 @@ class Dispatcher:
     async def _postpone(self, step: ClaimedStep, plan: _Plan, exc: TransientError) -> None:
         now = self._clock.now()
         attempts = step.attempts + 1
-        if attempts >= self._retry.max_attempts or now - step.due_at >= self._retry.max_age:
+        if attempts >= self._retry.max_attempts or now - plan.first_tried_at >= self._retry.max_age:
             await self._failed(step, plan, code=f"gave_up:{exc.code or 'transient'}", error=str(exc))
             return
         due_at = now + self._retry.next_delay(attempts, exc.retry_after)

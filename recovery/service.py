@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from recovery.channels.base import Channel, ChannelName
 from recovery.channels.callback import CallbackChannel
 from recovery.clock import Clock, SystemClock
-from recovery.dispatch import Composer, Dispatcher
+from recovery.dispatch import Composer, Dispatcher, RetryPolicy
 from recovery.embedded_broker import EmbeddedBroker
 from recovery.guards import GuardPolicy
 from recovery.holdout import in_holdout
@@ -135,6 +135,13 @@ class Service:
                 composer=self._composer,
                 guard_policy=guard_policy(settings),
                 clock=self.clock,
+                retry=RetryPolicy(
+                    in_process_attempts=settings.channels.retry.in_process_attempts,
+                    base_delay=settings.channels.retry.base_delay,
+                    max_delay=settings.channels.retry.max_delay,
+                    max_attempts=settings.channels.retry.max_attempts,
+                    max_age=settings.channels.retry.max_age,
+                ),
             )
             scheduler = Scheduler(
                 engine=engine,

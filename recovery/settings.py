@@ -92,6 +92,16 @@ class SmsSettings(_Section):
     timeout: Duration = timedelta(seconds=10)
 
 
+class RetrySettings(_Section):
+    """Transient provider failures: a few quick in-process tries, then durable retries with backoff."""
+
+    in_process_attempts: int = Field(default=3, ge=1, le=10)
+    base_delay: Duration = timedelta(seconds=30)
+    max_delay: Duration = timedelta(hours=1)
+    max_attempts: int = Field(default=8, ge=1, description="durable attempts before the message fails")
+    max_age: Duration = timedelta(hours=24)
+
+
 class ChannelsSettings(_Section):
     # ``outbox`` writes every message to local JSONL files (var/outbox); ``providers`` sends email over
     # SMTP and SMS through Twilio (callbacks stay in the outbox until agent tasks exist).
@@ -99,6 +109,7 @@ class ChannelsSettings(_Section):
     email: EmailSettings = EmailSettings()
     sms: SmsSettings = SmsSettings()
     outbox_dir: Path = Path("var/outbox")
+    retry: RetrySettings = RetrySettings()
 
 
 class HttpSettings(_Section):

@@ -52,6 +52,7 @@ class MessageRow:
     state: MessageState
     attempts: int
     provider_id: str | None
+    created_at: datetime
     content: dict[str, Any] | None = None
 
 
@@ -147,7 +148,12 @@ async def open_message(conn: AsyncConnection, row: dict[str, Any]) -> MessageRow
     """Create the message row if it does not exist; return the row as it now is."""
     await insert_ignore(conn, messages, [row])
     query = select(
-        messages.c.message_id, messages.c.state, messages.c.attempts, messages.c.provider_id, messages.c.content
+        messages.c.message_id,
+        messages.c.state,
+        messages.c.attempts,
+        messages.c.provider_id,
+        messages.c.created_at,
+        messages.c.content,
     ).where(messages.c.message_id == row["message_id"])
     found = (await conn.execute(query)).mappings().one()
     return MessageRow(**{**found, "state": MessageState(found["state"])})
