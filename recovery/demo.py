@@ -19,6 +19,8 @@ from recovery.kafka_io import Producer
 from recovery.replay import publish_lines
 from recovery.service import Service
 from recovery.settings import Settings
+from recovery.sinks.smtp import SmtpSink
+from recovery.sinks.twilio import FakeTwilio
 from recovery.store.database import create_engine
 from recovery.summary import Summary, read_summary
 from recovery.wiring import build_channels, build_composer
@@ -32,13 +34,28 @@ def _fresh_directory(path: Path) -> None:
     path.mkdir(parents=True)
 
 
-def demo_settings(base: Settings, workdir: Path) -> Settings:
+def demo_settings(base: Settings, workdir: Path, smtp: SmtpSink, twilio: FakeTwilio) -> Settings:
     """The user's settings on the embedded default: bundled broker, a fresh SQLite file, local sinks."""
+    channels = base.channels.model_copy(
+        update={
+            "outbox_dir": workdir / "outbox",
+            "transport": "providers",
+            "email": base.channels.email.model_copy(update={"smtp_host": smtp.host, "smtp_port": smtp.port}),
+            "sms": base.channels.sms.model_copy(
+                update={
+                    "account_sid": twilio.account_sid,
+                    "auth_token": twilio.auth_token,
+                    "sender": base.channels.sms.sender or "+15005550006",
+                    "api_base_url": twilio.url,
+                }
+            ),
+        }
+    )
     return base.model_copy(
         update={
             "kafka": base.kafka.model_copy(update={"bootstrap_servers": "embedded"}),
             "database": base.database.model_copy(update={"url": f"sqlite+aiosqlite:///{workdir / 'demo.db'}"}),
-            "channels": base.channels.model_copy(update={"outbox_dir": workdir / "outbox", "transport": "outbox"}),
+            "channels": channels,
             # The demo signs its links with a throwaway secret; `recovery run` refuses to start without one.
             "security": base.security.model_copy(
                 update={"link_secret": base.security.link_secret or secrets.token_urlsafe(32)}
@@ -48,15 +65,31 @@ def demo_settings(base: Settings, workdir: Path) -> Settings:
 
 
 async def run_demo(base: Settings, *, carts: int, workdir: Path, console: Console) -> Summary:
-    """Start the service, replay the sample and generated events, let virtual time run, report."""
+    """Start local SMTP and SMS sinks and the service, replay events, let virtual time run, report."""
     await asyncio.to_thread(_fresh_directory, workdir)
-    settings = demo_settings(base, workdir)
+    with SmtpSink() as smtp, FakeTwilio() as twilio:
+        summary = await _run(base, carts=carts, workdir=workdir, console=console, smtp=smtp, twilio=twilio)
+        console.print(
+            f"Local sinks received {len(smtp.received)} emails (SMTP {smtp.host}:{smtp.port}) and "
+            f"{len(twilio.messages)} SMS (Twilio-compatible API {twilio.url})."
+        )
+        if smtp.received:
+            sample = workdir / "sample-email.eml"
+            await asyncio.to_thread(sample.write_bytes, smtp.received[0].raw)
+            console.print(f"One of them, as delivered: {sample}")
+    return summary
+
+
+async def _run(
+    base: Settings, *, carts: int, workdir: Path, console: Console, smtp: SmtpSink, twilio: FakeTwilio
+) -> Summary:
+    settings = demo_settings(base, workdir, smtp, twilio)
     clock = AcceleratedClock(speed=VIRTUAL_SPEED)
     service = Service(settings, channels=build_channels(settings), composer=build_composer(settings), clock=clock)
     stop, started = asyncio.Event(), asyncio.Event()
     console.print(
-        "[bold]cart-recovery demo[/]: bundled Kafka broker + SQLite, virtual time x"
-        f"{VIRTUAL_SPEED:.0f}, local outbox in {settings.channels.outbox_dir}"
+        f"[bold]cart-recovery demo[/]: bundled Kafka broker + SQLite, virtual time x{VIRTUAL_SPEED:.0f}, "
+        "local SMTP and SMS sinks"
     )
     running = asyncio.create_task(service.run(stop, started=started))
     waiter = asyncio.create_task(started.wait())
