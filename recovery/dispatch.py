@@ -128,6 +128,9 @@ class Dispatcher:
     async def _decide(self, step: ClaimedStep) -> _Plan | None:
         now = self._clock.now()
         async with self._engine.begin() as conn:
+            if not await step_rows.still_owned(conn, step):
+                log.warning("claim lost to another worker; not sending", extra={"step": step.step_id})
+                return None
             journey = await step_rows.load_journey(conn, step.journey_id)
             if journey is None or journey.status != JourneyStatus.ACTIVE:
                 await step_rows.set_step(conn, step.step_id, StepStatus.CANCELLED, now, reason="journey_ended")

@@ -42,7 +42,7 @@ class Scheduler:
         self._clock = clock
         self._settings = settings
         self._worker = f"worker-{uuid.uuid4().hex[:12]}"
-        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until ``stop`` is set; a failing tick is logged and retried, never fatal."""
@@ -93,7 +93,9 @@ class Scheduler:
                 conn,
                 now=now,
                 worker=self._worker,
-                limit=self._settings.claim_batch,
+                # Claim no more than can be sent right away: a claim queued behind slow sends could
+                # outlive its lease and be taken over by another replica.
+                limit=min(self._settings.claim_batch, self._concurrency),
                 lease=self._settings.lease,
             )
         if claimed:
@@ -101,9 +103,8 @@ class Scheduler:
         return len(claimed)
 
     async def _fire(self, step: step_rows.ClaimedStep) -> None:
-        async with self._slots:
-            try:
-                await self._dispatcher.fire(step)
-            except Exception:
-                # The claim stays; its lease expiry hands the step to a later tick.
-                log.exception("firing a step failed", extra={"step": step.step_id})
+        try:
+            await self._dispatcher.fire(step)
+        except Exception:
+            # The claim stays; its lease expiry hands the step to a later tick.
+            log.exception("firing a step failed", extra={"step": step.step_id})

@@ -25,6 +25,8 @@ class ClaimedStep:
     channel: str
     due_at: datetime
     attempts: int
+    claimed_by: str
+    claimed_at: datetime
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,9 +89,30 @@ async def claim_due(
             steps.c.channel,
             steps.c.due_at,
             steps.c.attempts,
+            steps.c.claimed_by,
+            steps.c.claimed_at,
         )
     )
     return sorted((ClaimedStep(**row) for row in claimed.mappings()), key=lambda s: s.due_at)
+
+
+async def still_owned(conn: AsyncConnection, step: ClaimedStep) -> bool:
+    """True while this worker's claim stands (locks the step row on PostgreSQL until commit).
+
+    A claim whose lease expired may have been taken over by another worker: then only that one sends.
+    """
+    query = (
+        select(steps.c.status, steps.c.claimed_by, steps.c.claimed_at)
+        .where(steps.c.step_id == step.step_id)
+        .with_for_update()
+    )
+    row = (await conn.execute(query)).first()
+    return (
+        row is not None
+        and row.status == StepStatus.CLAIMED
+        and row.claimed_by == step.claimed_by
+        and row.claimed_at == step.claimed_at
+    )
 
 
 async def load_journey(conn: AsyncConnection, journey_id: str) -> JourneyRow | None:
