@@ -15,6 +15,7 @@ from rich.table import Table
 
 from recovery.clock import AcceleratedClock
 from recovery.demo_stream import generate
+from recovery.embedded_broker import free_port
 from recovery.kafka_io import Producer
 from recovery.replay import publish_lines
 from recovery.service import Service
@@ -51,8 +52,10 @@ def demo_settings(base: Settings, workdir: Path, smtp: SmtpSink, twilio: FakeTwi
             ),
         }
     )
+    port = free_port()  # links in the demo's messages work while it runs
     return base.model_copy(
         update={
+            "http": base.http.model_copy(update={"port": port, "public_url": f"http://127.0.0.1:{port}"}),
             "kafka": base.kafka.model_copy(update={"bootstrap_servers": "embedded"}),
             "database": base.database.model_copy(update={"url": f"sqlite+aiosqlite:///{workdir / 'demo.db'}"}),
             "channels": channels,

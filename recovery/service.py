@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +13,8 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from recovery.api.app import create_app
+from recovery.api.server import serve_http
 from recovery.channels.base import Channel, ChannelName
 from recovery.channels.callback import CallbackChannel
 from recovery.clock import Clock, SystemClock
@@ -92,6 +94,7 @@ class Service:
         self._composer = composer
         self.bootstrap_servers: str | None = None
         self.engine: AsyncEngine | None = None
+        self.http_port: int | None = None
 
     async def run(self, stop: asyncio.Event, *, started: asyncio.Event | None = None) -> None:
         """Run until ``stop`` is set; every resource is released on the way out."""
@@ -156,11 +159,22 @@ class Service:
             await broker.start()
             stack.push_async_callback(broker.stop)  # stops consuming first: runs before the relay's flush
 
+            async def ready() -> bool:
+                return bool(await broker.ping(timeout=2))
+
+            app = create_app(engine=engine, settings=settings, clock=self.clock, ready=ready)
+            http_started = asyncio.Event()
             tasks = [
                 asyncio.create_task(scheduler.run(stop), name="scheduler"),
                 asyncio.create_task(relay.run(stop), name="outbox-relay"),
+                asyncio.create_task(
+                    serve_http(app, host=settings.http.host, port=settings.http.port, stop=stop, started=http_started),
+                    name="http",
+                ),
             ]
             try:
+                await _first_of(http_started.wait(), tasks[2])
+                self.http_port = getattr(app.state, "http_port", None)
                 if started is not None:
                     started.set()
                 log.info("service running", extra={"bootstrap_servers": self.bootstrap_servers})
@@ -202,3 +216,13 @@ class Service:
             self.stats.add(report)
 
         return broker
+
+
+async def _first_of(waiting: Coroutine[Any, Any, Any], task: asyncio.Task[None]) -> None:
+    """Wait for ``waiting``; if ``task`` ends first (e.g. the HTTP port is taken), raise its error."""
+    waiter = asyncio.ensure_future(waiting)
+    done, _ = await asyncio.wait([waiter, task], return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        waiter.cancel()
+        task.result()
+        raise RuntimeError("the HTTP server stopped at start-up")

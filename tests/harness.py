@@ -69,6 +69,7 @@ def service_settings(
         scheduler={"poll_interval": "100ms", "lease": "5s"},
         guards={"quiet_hours": always_open, **extra.pop("guards", {})},
         security={"link_secret": "test-secret-" + prefix, **extra.pop("security", {})},
+        http={"port": 0},
         **extra,
     )
 

@@ -49,6 +49,7 @@ def write_config(workdir: Path, *, bootstrap: str, database_url: str, prefix: st
         "abandonment": {"idle_after": "1h"},
         "flows_file": str(workdir / "flows.yaml"),
         "scheduler": {"poll_interval": "100ms", "lease": "3s"},
+        "http": {"port": 0},
         "guards": {"quiet_hours": {"channels": []}, "frequency_cap": 0},
         "security": {"link_secret": "test-secret-" + prefix},
     }

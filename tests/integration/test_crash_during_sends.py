@@ -50,6 +50,7 @@ def test_sigkill_between_provider_call_and_commit_sends_each_message_once(
         "abandonment": {"idle_after": "1h"},
         "flows_file": str(tmp_path / "flows.yaml"),
         "scheduler": {"poll_interval": "100ms", "lease": "3s"},
+        "http": {"port": 0},
         "guards": {"quiet_hours": {"channels": []}, "frequency_cap": 0},
         "security": {"link_secret": "crash-test-secret"},
         "channels": {

@@ -1,0 +1,111 @@
+"""The HTTP app: shopper links, Twilio webhooks, stats, health and metrics over one engine."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from recovery.api.auth import Principal, require_role
+from recovery.api.health_routes import HttpMetrics, health_router
+from recovery.api.links_routes import DEFAULT_CLICK_MAX_AGE, links_router
+from recovery.api.twilio_routes import twilio_router
+from recovery.clock import Clock
+from recovery.durations import parse_duration
+from recovery.errors import ConfigError
+from recovery.links import LinkSigner
+from recovery.settings import Settings
+
+
+def create_app(
+    *,
+    engine: AsyncEngine,
+    settings: Settings,
+    clock: Clock,
+    ready: Callable[[], Awaitable[bool]] | None = None,
+    click_max_age: timedelta = DEFAULT_CLICK_MAX_AGE,
+) -> FastAPI:
+    """Build the app; ``ready`` is the service's own readiness (e.g. broker connected) for ``/readyz``."""
+    secret = settings.security.link_secret
+    if not secret:
+        raise ConfigError(
+            "security.link_secret is not set (env RECOVERY_SECURITY__LINK_SECRET): the HTTP app needs it to "
+            "verify tracked and unsubscribe links; set the value the messages were signed with"
+        )
+    # No API explorer: the same host serves shoppers.
+    app = FastAPI(title="cart-recovery", docs_url=None, redoc_url=None, openapi_url=None)
+    metrics = HttpMetrics()
+    app.state.settings = settings  # read by ``require_role``
+    app.state.metrics = metrics
+    app.state.http_port = None  # set by ``serve_http`` once it listens
+    signer = LinkSigner(secret, settings.http.public_url, clock=clock)
+    app.include_router(
+        links_router(
+            engine=engine,
+            signer=signer,
+            clock=clock,
+            link_hosts=settings.security.link_hosts,
+            click_max_age=click_max_age,
+        )
+    )
+    app.include_router(
+        twilio_router(
+            engine=engine,
+            clock=clock,
+            auth_token=settings.channels.sms.auth_token,
+            public_url=settings.http.public_url,
+            secret=secret,
+        )
+    )
+    app.include_router(health_router(engine=engine, metrics=metrics, ready=ready))
+
+    @app.get("/api/stats")
+    async def stats(
+        _: Annotated[Principal, Depends(require_role("marketer", "admin"))],
+        since: Annotated[str | None, Query(description="a duration back from now, e.g. 7d")] = None,
+    ) -> dict[str, Any]:
+        from recovery.report import build_stats  # the report module is heavy and optional for links
+
+        now = clock.now()
+        try:
+            start = None if since is None else now - parse_duration(since)
+        except (ValueError, OverflowError) as exc:
+            raise HTTPException(400, detail=f"since: {exc}") from exc
+        return await build_stats(engine, since=start, now=now)
+
+    app.add_middleware(_MetricsMiddleware, metrics=metrics)
+    return app
+
+
+class _MetricsMiddleware:
+    """Counts every answered request by its route template (never the raw path: tokens are in it)."""
+
+    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics) -> None:
+        self._app = app
+        self._metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self._app(scope, receive, capture)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self._metrics.observe(
+                method=scope["method"], route=route, status=status, seconds=time.perf_counter() - started
+            )

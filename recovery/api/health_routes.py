@@ -1,0 +1,103 @@
+"""Operators' endpoints: liveness, readiness (service + database) and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from recovery.states import MessageState
+from recovery.store.schema import messages
+
+log = logging.getLogger(__name__)
+
+CHECK_TIMEOUT_S = 2.0
+
+
+class HttpMetrics:
+    """The app's own registry, so two apps in one process (tests) never share a series."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "recovery_http_requests",
+            "HTTP requests answered, by route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "recovery_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template",
+            ["route"],
+            registry=self.registry,
+        )
+        self.messages = Gauge(
+            "recovery_messages",
+            "Messages by state, read from the database at scrape time (the same for every replica)",
+            ["state"],
+            registry=self.registry,
+        )
+
+    def observe(self, *, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request."""
+        self.requests.labels(method=method, route=route, status=str(status)).inc()
+        self.duration.labels(route=route).observe(seconds)
+
+
+async def _check(probe: Callable[[], Awaitable[bool]]) -> str:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            return "ok" if await probe() else "not ready"
+    except TimeoutError:
+        return "timed out"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+
+
+def health_router(
+    *, engine: AsyncEngine, metrics: HttpMetrics, ready: Callable[[], Awaitable[bool]] | None
+) -> APIRouter:
+    """``/healthz``, ``/readyz`` and ``/metrics``."""
+    router = APIRouter(include_in_schema=False)
+
+    async def database_answers() -> bool:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz() -> JSONResponse:
+        probes: dict[str, Callable[[], Awaitable[bool]]] = {"database": database_answers}
+        if ready is not None:
+            probes = {"service": ready, **probes}
+        results = dict(zip(probes, await asyncio.gather(*(_check(p) for p in probes.values())), strict=True))
+        failing = sorted(name for name, result in results.items() if result != "ok")
+        if failing:
+            log.warning("not ready", extra={"failing": ",".join(failing)})
+        body = {"status": "unavailable" if failing else "ok", "checks": results, "failing": failing}
+        return JSONResponse(body, status_code=503 if failing else 200, headers={"Cache-Control": "no-store"})
+
+    @router.get("/metrics")
+    async def scrape() -> Response:
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_S), engine.connect() as conn:
+                rows = await conn.execute(select(messages.c.state, func.count()).group_by(messages.c.state))
+                counts = {state: int(count) for state, count in rows}
+            for state in MessageState:
+                metrics.messages.labels(state=state.value).set(counts.get(state.value, 0))
+        except Exception as exc:
+            # Metrics about requests stay useful while the database is down: keep the last values.
+            log.warning("messages gauge not refreshed", extra={"error": type(exc).__name__})
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router

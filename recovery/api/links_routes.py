@@ -1,0 +1,222 @@
+"""Shopper links: tracked clicks (``GET /r/{token}``) and unsubscribe (``GET/POST /u/{token}``)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from html import escape
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from recovery.clock import Clock
+from recovery.links import InvalidLink, LinkSigner, UnsubscribeToken
+from recovery.store import click_rows, consent_rows
+from recovery.store.click_rows import UserAgentClass
+from recovery.store.consent_rows import ConsentChannel, ConsentSource
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CLICK_MAX_AGE = timedelta(days=60)
+
+# Link-preview fetchers, mail scanners and HTTP libraries: they follow links nobody clicked.
+_BOT_MARKERS = (
+    "bot", "crawler", "spider", "crawl", "slurp", "preview", "facebookexternalhit", "facebookcatalog",
+    "whatsapp", "embedly", "iframely", "vkshare", "pinterest", "skypeuripreview", "slack-imgproxy",
+    "google-pagerenderer", "headless", "ms-office", "python-", "curl/", "wget/", "go-http-client",
+    "java/", "apache-httpclient", "libwww-perl", "node-fetch", "axios/",
+)  # fmt: skip
+_MOBILE_MARKERS = ("mobi", "android", "iphone", "ipad", "ipod", "windows phone", "blackberry", "opera mini")
+_DESKTOP_MARKERS = ("windows nt", "macintosh", "x11", "cros", "linux")
+_LINK_SCHEMES = frozenset({"http", "https"})
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;color:#222}"
+    "section+section{border-top:1px solid #ddd;margin-top:1.5rem;padding-top:1rem}"
+    "button{font-size:1rem;padding:.6rem 1.2rem;cursor:pointer}"
+)
+_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
+HTML_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Content-Security-Policy": (
+        f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+_REDIRECT_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+_CHANNEL_WORDS = {  # (French, English)
+    ConsentChannel.EMAIL: ("par e-mail", "by email"),
+    ConsentChannel.SMS: ("par SMS", "by text message"),
+    ConsentChannel.PHONE: ("par téléphone", "by phone"),
+}
+
+
+def classify_user_agent(user_agent: str | None) -> UserAgentClass:
+    """Reduce a User-Agent to mobile, desktop, bot or unknown (the string itself is never kept)."""
+    text = (user_agent or "").strip().lower()
+    if not text:
+        return UserAgentClass.UNKNOWN
+    if any(marker in text for marker in _BOT_MARKERS):
+        return UserAgentClass.BOT
+    if any(marker in text for marker in _MOBILE_MARKERS):
+        return UserAgentClass.MOBILE
+    if any(marker in text for marker in _DESKTOP_MARKERS):
+        return UserAgentClass.DESKTOP
+    return UserAgentClass.UNKNOWN
+
+
+def normalize_host(host: str) -> str | None:
+    """``Shop.Example.:443`` or ``https://shop.example/x`` → ``shop.example``; ``None`` if there is no host."""
+    text = host.strip()
+    try:
+        found = urlsplit(text if "//" in text else "//" + text).hostname
+    except ValueError:
+        return None
+    if not found:
+        return None
+    return found.rstrip(".").lower() or None
+
+
+def cart_hosts(cart: Mapping[str, Any] | None) -> frozenset[str]:
+    """The hosts of a cart snapshot's own links: ``restore_url`` and every item's ``url``."""
+    if not cart:
+        return frozenset()
+    urls = [cart.get("restore_url")]
+    items = cart.get("items")
+    if isinstance(items, list):
+        urls += [item.get("url") for item in items if isinstance(item, Mapping)]
+    return frozenset(host for url in urls if isinstance(url, str) and (host := normalize_host(url)))
+
+
+def allowed_target(target: str, hosts: Iterable[str]) -> bool:
+    """True when ``target`` is a plain http(s) URL whose host is one of ``hosts``.
+
+    Backslashes, whitespace, control characters and user-info are refused outright: browsers and
+    ``urlsplit`` disagree about the host of such URLs, the classic open-redirect bypass.
+    """
+    if "\\" in target or any(char.isspace() or not char.isprintable() for char in target):
+        return False
+    try:
+        parts = urlsplit(target)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return False
+    if parts.scheme.lower() not in _LINK_SCHEMES or not parts.hostname or "@" in parts.netloc:
+        return False
+    allowed = {normalize_host(host) for host in hosts} - {None}
+    return parts.hostname.rstrip(".").lower() in allowed
+
+
+def html_page(title: str, sections: str, *, status_code: int = 200) -> HTMLResponse:
+    """A small bilingual page with the strict security headers."""
+    body = (
+        '<!doctype html><html lang="fr"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f'<meta name="robots" content="noindex"><title>{escape(title)}</title>'
+        f"<style>{_STYLE}</style></head><body>{sections}</body></html>"
+    )
+    return HTMLResponse(body, status_code=status_code, headers=HTML_HEADERS)
+
+
+def not_found_page() -> HTMLResponse:
+    """The same 404 for every bad link, so a probe learns nothing about why."""
+    return html_page(
+        "Lien introuvable / Link not found",
+        "<section><h1>Lien introuvable</h1><p>Ce lien est invalide ou a expiré.</p></section>"
+        '<section lang="en"><h1>Link not found</h1><p>This link is invalid or has expired.</p></section>',
+        status_code=404,
+    )
+
+
+def links_router(
+    *,
+    engine: AsyncEngine,
+    signer: LinkSigner,
+    clock: Clock,
+    link_hosts: list[str] | None,
+    click_max_age: timedelta = DEFAULT_CLICK_MAX_AGE,
+) -> APIRouter:
+    """The ``/r`` and ``/u`` routes over this engine and signer."""
+    router = APIRouter()
+
+    @router.get("/r/{token}", include_in_schema=False)
+    async def follow_link(token: str, request: Request) -> Response:
+        try:
+            link = signer.read_click(token, click_max_age)
+        except InvalidLink:
+            return not_found_page()
+        ua_class = classify_user_agent(request.headers.get("user-agent"))
+        async with engine.begin() as conn:
+            message = await click_rows.find_message(conn, link.message_id)
+            if message is None:
+                log.warning("click on an unknown message", extra={"message_id": link.message_id})
+                return not_found_page()
+            hosts = link_hosts or cart_hosts(message.cart)
+            if not allowed_target(link.target, hosts):
+                log.warning("click target host not allowed", extra=_click_log(message))
+                return not_found_page()
+            counted = await click_rows.record_click(conn, message, user_agent_class=ua_class, now=clock.now())
+        log.info("click", extra=_click_log(message) | {"user_agent_class": ua_class.value, "counted": counted})
+        return RedirectResponse(link.target, status_code=302, headers=_REDIRECT_HEADERS)
+
+    @router.get("/u/{token}", include_in_schema=False)
+    async def unsubscribe_page(token: str) -> HTMLResponse:
+        request = _read_unsubscribe(signer, token)
+        if request is None:
+            return not_found_page()
+        french, english = _CHANNEL_WORDS[request[1]]
+        return html_page(
+            "Se désinscrire / Unsubscribe",
+            f"<section><h1>Se désinscrire</h1><p>Ne plus recevoir de rappels de panier {french}.</p></section>"
+            f'<section lang="en"><h1>Unsubscribe</h1><p>Stop receiving cart reminders {english}.</p></section>'
+            '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
+            '<button type="submit">Me désinscrire / Unsubscribe</button></form>',
+        )
+
+    @router.post("/u/{token}", include_in_schema=False)
+    async def unsubscribe(token: str) -> HTMLResponse:
+        # The signed token is the authority: RFC 8058 one-click and the page's form both land here.
+        request = _read_unsubscribe(signer, token)
+        if request is None:
+            return not_found_page()
+        parsed, channel = request
+        async with engine.begin() as conn:
+            changed = await consent_rows.record_consent(
+                conn,
+                parsed.customer_key,
+                channel,
+                consent=False,
+                source=ConsentSource.UNSUBSCRIBE_LINK,
+                now=clock.now(),
+            )
+        log.info("unsubscribed", extra={"channel": channel.value, "changed": changed})
+        french, english = _CHANNEL_WORDS[channel]
+        return html_page(
+            "Désinscription confirmée / Unsubscribed",
+            f"<section><h1>C’est fait</h1><p>Vous ne recevrez plus de rappels de panier {french}.</p></section>"
+            f'<section lang="en"><h1>Done</h1><p>You will no longer receive cart reminders {english}.</p></section>',
+        )
+
+    return router
+
+
+def _read_unsubscribe(signer: LinkSigner, token: str) -> tuple[UnsubscribeToken, ConsentChannel] | None:
+    try:
+        parsed = signer.read_unsubscribe(token)
+        return parsed, ConsentChannel.for_channel(parsed.channel)
+    except (InvalidLink, ValueError):
+        return None
+
+
+def _click_log(message: click_rows.TrackedMessage) -> dict[str, str]:
+    return {"message_id": message.message_id, "journey_id": message.journey_id, "cart_id": message.cart_id}
