@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from recovery.cli_report import report
 from recovery.cli_templates import templates_app
 from recovery.errors import ConfigError, RecoveryError
 from recovery.settings import Settings, load_settings
@@ -21,6 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(templates_app, name="templates", help="Preview and list message templates.")
+app.command()(report)
 console = Console()
 errors = Console(stderr=True)
 

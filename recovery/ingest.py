@@ -12,12 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from recovery.attribution import AttributionModel
 from recovery.clock import Clock
-from recovery.events import ConsentChanged, Event, PaymentFailed, Rejection, parse_event
+from recovery.events import ConsentChanged, Event, OrderCompleted, OrderRefunded, PaymentFailed, Rejection, parse_event
 from recovery.journeys import Rules, apply_batch
-from recovery.store import cart_rows, journey_rows
+from recovery.settings import AttributionSettings
+from recovery.store import cart_rows, conversion_rows, journey_rows
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,9 @@ class BatchProcessor:
         clock: Clock,
         dead_letters: DeadLetters,
         dead_letter_topic: str,
+        attribution: AttributionSettings | None = None,
     ) -> None:
+        self._attribution = attribution or AttributionSettings()
         self._engine = engine
         self._rules = rules
         self._clock = clock
@@ -116,6 +120,24 @@ class BatchProcessor:
             await self._dead_letters.send_many(self._dead_letter_topic, rejected)
         report = await self._apply(events)
         return BatchReport(received=len(records), rejected=len(rejected), **report)
+
+    async def _attribute(self, conn: AsyncConnection, events: list[Event]) -> None:
+        """Credit orders to the message that recovered them; deduct refunds."""
+        for event in events:
+            if isinstance(event, OrderCompleted):
+                await conversion_rows.record_order(
+                    conn,
+                    order_id=event.order.id,
+                    cart_id=event.order.cart_id or event.cart_id,
+                    value=event.order.value,
+                    currency=event.order.currency,
+                    occurred_at=event.occurred_at,
+                    model=AttributionModel(self._attribution.model),
+                    click_window=self._attribution.click_window,
+                    send_window=self._attribution.send_window,
+                )
+            elif isinstance(event, OrderRefunded):
+                await conversion_rows.record_refund(conn, order_id=event.order.id, value=event.order.value)
 
     async def _apply(self, events: list[Event]) -> dict[str, int]:
         if not events:
@@ -153,6 +175,7 @@ class BatchProcessor:
             await cart_rows.save_carts(conn, outcome.carts.values())
             await journey_rows.create(conn, outcome.new_journeys, now)
             await journey_rows.end(conn, outcome.ended, now)
+            await self._attribute(conn, fresh)
         return {
             "duplicates": len(events) - len(fresh),
             "applied": len(fresh),

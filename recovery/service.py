@@ -125,6 +125,7 @@ class Service:
                 clock=self.clock,
                 dead_letters=producer,
                 dead_letter_topic=settings.kafka.topics.dead_letter.name,
+                attribution=settings.attribution,
             )
             channels = dict(self._channels)
             # Callbacks need the database (tasks); offers go out through the SMS channel.

@@ -142,6 +142,14 @@ class GuardsSettings(_Section):
     stores: dict[str, QuietHoursPolicy] = {}
 
 
+class AttributionSettings(_Section):
+    """How an order is credited to a message (see README "Attribution")."""
+
+    model: Literal["last_click", "last_send"] = "last_click"
+    click_window: Duration = timedelta(days=5)
+    send_window: Duration = timedelta(hours=24)
+
+
 class SchedulerSettings(_Section):
     poll_interval: Duration = timedelta(milliseconds=200)
     claim_batch: int = Field(default=100, ge=1)
@@ -169,6 +177,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     guards: GuardsSettings = GuardsSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    attribution: AttributionSettings = AttributionSettings()
 
     @classmethod
     def settings_customise_sources(

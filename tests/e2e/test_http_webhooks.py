@@ -31,7 +31,6 @@ STATUS = f"/webhooks/twilio/status?message_id={MESSAGE_ID.replace(':', '%3A')}"
 # pygal (imported by recovery.report_render) appends a legacy finder to sys.meta_path that warns on every
 # import of a missing module, such as httpx's optional ``import sniffio`` on each ASGI request. Remove this
 # once the report module drops that finder or pyproject ignores the warning.
-pytestmark = pytest.mark.filterwarnings(r"ignore:PluginImportFixer\.find_spec\(\) not found:ImportWarning")
 
 
 def settings(auth_token: str = AUTH_TOKEN) -> Settings:
