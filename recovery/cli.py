@@ -80,7 +80,7 @@ def run(
 @app.command()
 def demo(
     config: Path | None = ConfigOption,
-    carts: int = typer.Option(3000, min=1, max=100_000, help="How many generated shopping sessions to replay."),
+    carts: int = typer.Option(2000, min=1, max=100_000, help="How many generated shopping sessions to replay."),
     workdir: Path = typer.Option(Path("var/demo"), help="Where the demo's database and sinks go (wiped first)."),
 ) -> None:
     """The main job on the embedded default: bundled broker + SQLite, a realistic replay, local sinks, report."""

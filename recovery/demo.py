@@ -3,31 +3,47 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import random
+import re
 import secrets
 import shutil
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import func, select
 
+from recovery.channels.base import ChannelName
 from recovery.clock import AcceleratedClock
+from recovery.demo_shoppers import organic_return, react_to_message
 from recovery.demo_stream import generate
 from recovery.embedded_broker import free_port
 from recovery.kafka_io import Producer
 from recovery.replay import publish_lines
+from recovery.report import build_stats, render_html, render_table
 from recovery.service import Service
 from recovery.settings import Settings
 from recovery.sinks.smtp import SmtpSink
 from recovery.sinks.twilio import FakeTwilio
+from recovery.states import MessageState, StepStatus
 from recovery.store.database import create_engine
+from recovery.store.schema import carts, journeys, messages, steps
 from recovery.summary import Summary, read_summary
 from recovery.wiring import build_channels, build_composer
 
-VIRTUAL_SPEED = 7200.0  # two virtual hours per real second: a day and a half in ~20 s
-VIRTUAL_SPAN = timedelta(hours=40)  # long enough for the last flow step (26 h) and quiet-hour deferrals
+VIRTUAL_SPEED = 3600.0  # one virtual hour per real second: a day and a half in ~40 s
+# long enough for the last flow step (26 h) and quiet-hour deferrals
+VIRTUAL_SPAN = timedelta(hours=40)
+MAX_REAL_SECONDS = 240.0  # the demo never runs longer than this, whatever the backlog
+DEMO_HOLDOUT_PERCENT = 10.0  # a control group, so the report can tell what the messages added
+TRACKED_LINK = re.compile(r"https?://[^\s\"<>]+/r/[A-Za-z0-9._-]+")
 
 
 def _fresh_directory(path: Path) -> None:
@@ -60,6 +76,9 @@ def demo_settings(base: Settings, workdir: Path, smtp: SmtpSink, twilio: FakeTwi
             "database": base.database.model_copy(update={"url": f"sqlite+aiosqlite:///{workdir / 'demo.db'}"}),
             "channels": channels,
             # The demo signs its links with a throwaway secret; `recovery run` refuses to start without one.
+            "guards": base.guards.model_copy(update={"holdout_percent": DEMO_HOLDOUT_PERCENT}),
+            # Claims are timed on the virtual clock: keep the lease two minutes of *real* time.
+            "scheduler": base.scheduler.model_copy(update={"lease": base.scheduler.lease * VIRTUAL_SPEED}),
             "security": base.security.model_copy(
                 update={"link_secret": base.security.link_secret or secrets.token_urlsafe(32)}
             ),
@@ -111,9 +130,14 @@ async def _run(
     engine = create_engine(settings.database.url)
     try:
         summary = await read_summary(engine)
+        stats = await build_stats(engine, since=None, now=clock.now())
     finally:
         await engine.dispose()
     print_summary(console, summary, service)
+    render_table(stats, console)
+    report = workdir.parent / "report.html"
+    await asyncio.to_thread(render_html, stats, report)
+    console.print(f"HTML report with charts: {report}")
     return summary
 
 
@@ -144,20 +168,140 @@ async def _replay(service: Service, lines: list[bytes], console: Console) -> Non
 
 
 async def _live(service: Service, clock: AcceleratedClock, console: Console) -> None:
-    """Let virtual time run until every timer and step has played out (or the span is over)."""
+    """Let virtual time run: shoppers answer messages (click, buy) until every step has played out."""
     assert service.engine is not None
     start = clock.now()
     span = VIRTUAL_SPAN.total_seconds()
-    with _progress(console) as progress:
-        task = progress.add_task("virtual hours elapsed", total=int(span // 3600))
-        while True:
-            elapsed = (clock.now() - start).total_seconds()
-            progress.update(task, completed=min(int(elapsed // 3600), int(span // 3600)))
-            summary = await read_summary(service.engine)
-            if elapsed >= span or (elapsed > 3 * 3600 and summary.pending_steps == 0 and summary.idle_timers == 0):
-                break
-            await asyncio.sleep(0.25)
-    await asyncio.sleep(0.5)  # let the outbox relay publish the last events
+    shoppers = Shoppers(service, clock)
+    await shoppers.start()
+    real_start = time.monotonic()
+    try:
+        with _progress(console) as progress:
+            task = progress.add_task("virtual hours elapsed", total=int(span // 3600))
+            while True:
+                elapsed = (clock.now() - start).total_seconds()
+                progress.update(task, completed=min(int(elapsed // 3600), int(span // 3600)))
+                await shoppers.step()
+                backlog = await _due_backlog(service, clock.now())
+                if elapsed >= span and backlog == 0 and not shoppers.waiting:
+                    break
+                if time.monotonic() - real_start > MAX_REAL_SECONDS:
+                    console.print(f"[yellow]stopping after {MAX_REAL_SECONDS:.0f} s with {backlog} steps still due[/]")
+                    break
+                await asyncio.sleep(0.25)
+    finally:
+        await shoppers.stop()
+    await asyncio.sleep(1.0)  # let the last orders be ingested and the outbox relay publish
+
+
+async def _due_backlog(service: Service, now: datetime) -> int:
+    """Steps already due but not fired yet: the demo waits for the scheduler to catch up."""
+    assert service.engine is not None
+    async with service.engine.connect() as conn:
+        count = await conn.scalar(
+            select(func.count())
+            .select_from(steps)
+            .where(steps.c.status.in_([StepStatus.PENDING, StepStatus.CLAIMED]), steps.c.due_at <= now)
+        )
+    return int(count or 0)
+
+
+class Shoppers:
+    """The demo's shoppers: they read what the service sent them, click real tracked links, and buy."""
+
+    def __init__(self, service: Service, clock: AcceleratedClock) -> None:
+        self._service = service
+        self._clock = clock
+        self._rng = random.Random(11)
+        self._seen_messages: set[str] = set()
+        self._seen_journeys: set[str] = set()
+        self._ordered: set[str] = set()
+        self._orders: list[tuple[datetime, str]] = []  # (virtual time, cart id)
+        self._watermark = clock.now() - timedelta(days=1)
+        self._producer = Producer(service.bootstrap_servers or "")
+        self._http = httpx.AsyncClient(timeout=5)
+
+    @property
+    def waiting(self) -> bool:
+        """True while some shopper still means to buy."""
+        return bool(self._orders)
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+        await self._http.aclose()
+
+    async def step(self) -> None:
+        """React to new messages and new journeys, then place the orders that are due."""
+        now = self._clock.now()
+        engine = self._service.engine
+        assert engine is not None
+        # Only rows since the last look (minus a margin for rows committed late): the tables keep growing.
+        since = self._watermark - timedelta(hours=2)
+        self._watermark = now
+        async with engine.connect() as conn:
+            sent = await conn.execute(
+                select(messages.c.message_id, messages.c.cart_id, messages.c.channel, messages.c.content).where(
+                    messages.c.state == MessageState.SENT, messages.c.sent_at >= since
+                )
+            )
+            new_messages = [row for row in sent if row.message_id not in self._seen_messages]
+            started = await conn.execute(
+                select(journeys.c.journey_id, journeys.c.cart_id).where(journeys.c.started_at >= since)
+            )
+            new_journeys = [row for row in started if row.journey_id not in self._seen_journeys]
+        for row in new_messages:
+            self._seen_messages.add(row.message_id)
+            reaction = react_to_message(self._rng, ChannelName(row.channel))
+            if reaction.click:
+                await self._click(row.content or {})
+            if reaction.buy:
+                self._orders.append((now + reaction.delay, row.cart_id))
+        for journey in new_journeys:
+            self._seen_journeys.add(journey.journey_id)
+            organic = organic_return(self._rng)
+            if organic is not None:
+                self._orders.append((now + organic.delay, journey.cart_id))
+        due = [cart_id for at, cart_id in self._orders if at <= now]
+        self._orders = [(at, cart_id) for at, cart_id in self._orders if at > now]
+        await self._buy([cart_id for cart_id in dict.fromkeys(due) if cart_id not in self._ordered], now)
+
+    async def _click(self, content: dict[str, object]) -> None:
+        links = TRACKED_LINK.findall(str(content.get("text", "")))
+        if not links:
+            return
+        public = self._service.settings.http.public_url
+        local = f"http://127.0.0.1:{self._service.http_port}"
+        with contextlib.suppress(httpx.HTTPError):
+            await self._http.get(links[0].replace(public, local), headers={"User-Agent": "Mozilla/5.0 (demo)"})
+
+    async def _buy(self, cart_ids: list[str], now: datetime) -> None:
+        if not cart_ids:
+            return
+        engine = self._service.engine
+        assert engine is not None
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                select(carts.c.cart_id, carts.c.value, carts.c.currency, carts.c.ordered_at, carts.c.store).where(
+                    carts.c.cart_id.in_(cart_ids)
+                )
+            )
+            found = [row for row in rows if row.ordered_at is None and row.value is not None]
+        orders = []
+        for row in found:
+            self._ordered.add(row.cart_id)
+            order = {
+                "id": f"demo-order-{row.cart_id}",
+                "type": "order.completed",
+                "occurred_at": now.isoformat(),
+                "store": row.store,
+                "cart_id": row.cart_id,
+                "order": {"id": f"ord-{row.cart_id}", "value": float(row.value), "currency": row.currency or "EUR"},
+            }
+            orders.append((row.cart_id, json.dumps(order).encode()))
+        await self._producer.send_many(self._service.settings.kafka.topics.order.name, orders)
 
 
 def _progress(console: Console) -> Progress:

@@ -22,7 +22,11 @@ def create_engine(url: str) -> AsyncEngine:
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(parsed, connect_args={"timeout": 30})
+        # SQLite has one writer: with several connections, concurrent transactions wait in SQLite's busy
+        # handler, which sleeps in growing steps. One pooled connection makes them queue in Python instead.
+        engine = create_async_engine(
+            parsed, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=120
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql":

@@ -1,0 +1,54 @@
+"""How the demo's simulated shoppers answer messages: pure, seeded decisions (no I/O).
+
+Some shoppers come back on their own whatever happens (the holdout shows how many); messages add
+clicks and purchases with a channel-dependent probability.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+from recovery.channels.base import ChannelName
+
+
+@dataclass(frozen=True, kw_only=True)
+class Response:
+    """Probabilities that a shopper clicks a message, buys after clicking, buys without a click."""
+
+    click: float
+    buy_after_click: float
+    buy_without_click: float
+
+
+RESPONSES = {
+    ChannelName.EMAIL: Response(click=0.25, buy_after_click=0.45, buy_without_click=0.03),
+    ChannelName.SMS: Response(click=0.32, buy_after_click=0.40, buy_without_click=0.04),
+    ChannelName.CALLBACK: Response(click=0.0, buy_after_click=0.0, buy_without_click=0.30),
+}
+ORGANIC_RETURN = 0.06  # share of abandoning shoppers who come back and buy with no message at all
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reaction:
+    """What one shopper does, and how long (in virtual time) after the trigger."""
+
+    click: bool
+    buy: bool
+    delay: timedelta
+
+
+def react_to_message(rng: random.Random, channel: ChannelName) -> Reaction:
+    """A shopper's answer to one message."""
+    response = RESPONSES[channel]
+    click = rng.random() < response.click
+    buy = rng.random() < (response.buy_after_click if click else response.buy_without_click)
+    return Reaction(click=click, buy=buy, delay=timedelta(minutes=rng.uniform(5, 180)))
+
+
+def organic_return(rng: random.Random) -> Reaction | None:
+    """Whether a shopper comes back by themselves after abandoning, and when."""
+    if rng.random() >= ORGANIC_RETURN:
+        return None
+    return Reaction(click=False, buy=True, delay=timedelta(hours=rng.uniform(0.5, 30)))
