@@ -18,7 +18,7 @@ from recovery.dispatch import Dispatcher
 from recovery.journeys import Rules, start_journeys
 from recovery.rules import Trigger
 from recovery.settings import SchedulerSettings
-from recovery.store import cart_rows, journey_rows, step_rows
+from recovery.store import callback_rows, cart_rows, journey_rows, step_rows
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,13 @@ class Scheduler:
         """One pass: start journeys for abandoned carts, fire due steps; return how much was done."""
         abandoned = await self.sweep_idle_carts()
         fired = await self.fire_due_steps()
-        return abandoned + fired
+        accepted = await self.accept_callback_requests()
+        return abandoned + fired + accepted
+
+    async def accept_callback_requests(self) -> int:
+        """Shoppers who replied RAPPEL / CALL to a callback offer get a task for the agents."""
+        async with self._engine.begin() as conn:
+            return await callback_rows.tasks_from_requests(conn, self._clock.now())
 
     async def sweep_idle_carts(self) -> int:
         """Turn carts idle past ``abandonment.idle_after`` into ``cart.abandoned`` journeys."""

@@ -13,8 +13,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.store.outbox import enqueue
-from recovery.store.schema import callback_tasks, carts, customers
-from recovery.store.sql import insert_ignore
+from recovery.store.schema import callback_requests, callback_tasks, carts, customers, journeys, messages
+from recovery.store.sql import for_update_skip_locked, insert_ignore
 
 
 class TaskStatus(StrEnum):
@@ -161,3 +161,70 @@ async def publish_task(conn: AsyncConnection, task_id: str, now: datetime) -> No
             }
         ],
     )
+
+
+async def tasks_from_requests(conn: AsyncConnection, now: datetime, limit: int = 100) -> int:
+    """Turn accepted callback offers (a RAPPEL / CALL reply) into tasks; return how many requests were handled.
+
+    The task belongs to the customer's latest callback message (the offer they answered), else to their
+    latest journey. A request from an unknown number cannot be called back: it is closed with no task.
+    """
+    pending = (
+        await conn.execute(
+            select(callback_requests.c.id, callback_requests.c.customer_key)
+            .where(callback_requests.c.task_id.is_(None))
+            .order_by(callback_requests.c.received_at)
+            .limit(limit)
+            .with_for_update(**for_update_skip_locked(conn))
+        )
+    ).all()
+    for request_id, customer_key in pending:
+        task_id = await _task_for_customer(conn, customer_key, request_id, now) if customer_key else None
+        await conn.execute(
+            update(callback_requests).where(callback_requests.c.id == request_id).values(task_id=task_id or NO_TASK)
+        )
+    return len(pending)
+
+
+NO_TASK = "none"  # marks a request handled that could not become a task (unknown number)
+
+
+async def _task_for_customer(conn: AsyncConnection, customer_key: str, request_id: str, now: datetime) -> str | None:
+    offer = (
+        await conn.execute(
+            select(messages.c.message_id, messages.c.journey_id, messages.c.cart_id, messages.c.flow, messages.c.step)
+            .where(messages.c.customer_key == customer_key, messages.c.channel == "callback")
+            .order_by(messages.c.created_at.desc())
+            .limit(1)
+        )
+    ).first()
+    if offer is None:
+        journey = (
+            await conn.execute(
+                select(journeys.c.journey_id, journeys.c.cart_id, journeys.c.flow)
+                .where(journeys.c.customer_key == customer_key)
+                .order_by(journeys.c.started_at.desc())
+                .limit(1)
+            )
+        ).first()
+        if journey is None:
+            return None
+        source = NewTask(
+            message_id=f"request:{request_id}",
+            journey_id=journey.journey_id,
+            cart_id=journey.cart_id,
+            customer_key=customer_key,
+            flow=journey.flow,
+            step="reply",
+        )
+    else:
+        source = NewTask(
+            message_id=offer.message_id,
+            journey_id=offer.journey_id,
+            cart_id=offer.cart_id,
+            customer_key=customer_key,
+            flow=offer.flow,
+            step=offer.step,
+        )
+    task_id, _new = await create_task(conn, source, now)
+    return task_id

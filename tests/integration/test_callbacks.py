@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
+from twilio.request_validator import RequestValidator
 
 from recovery.channels.base import ChannelName
 from recovery.store.schema import callback_tasks
@@ -29,14 +31,22 @@ async def test_a_high_value_payment_failure_creates_one_callback_task_and_offers
 ) -> None:
     """Direct mode: one open task with the number to call; offer mode: an SMS with the offer."""
     settings = service_settings(
-        bootstrap=kafka_bootstrap, database_url=database_url, workdir=tmp_path, flows=FLOWS,
+        bootstrap=kafka_bootstrap,
+        database_url=database_url,
+        workdir=tmp_path,
+        flows=FLOWS,
         guards={"frequency_cap": 0},
     )
     shopper = customer(email=True, sms=True)
     shopper["consent"]["phone"] = True
     async with running_service(settings) as harness:
-        failure = event("payment.failed", "cart-cb", customer=shopper, cart=cart(450.0),
-                        payment={"reason": "card_declined", "method": "card"})
+        failure = event(
+            "payment.failed",
+            "cart-cb",
+            customer=shopper,
+            cart=cart(450.0),
+            payment={"reason": "card_declined", "method": "card"},
+        )
         await harness.send(failure)
         await harness.send(failure)  # redelivered: still one task
         await eventually(lambda: len(harness.outbox(ChannelName.SMS)) >= 1, timeout=20)
@@ -56,3 +66,53 @@ async def test_a_high_value_payment_failure_creates_one_callback_task_and_offers
         assert published[0]["cart_value"] == 450.0
         [offer] = harness.outbox(ChannelName.SMS)
         assert offer["step"] == "call_offer" and "RAPPEL" in offer["text"]
+
+
+OFFER_ONLY = """
+flows:
+  - name: payment_failed
+    trigger: payment.failed
+    steps:
+      - {name: call_offer, after: 0s, channel: callback, template: callback_offer}
+"""
+
+
+async def test_a_rappel_reply_to_a_callback_offer_creates_the_agent_task(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """The shopper answers the offer by SMS (signed Twilio webhook): a task appears for the agents."""
+    settings = service_settings(
+        bootstrap=kafka_bootstrap,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        workdir=tmp_path,
+        flows=OFFER_ONLY,
+        channels={"outbox_dir": tmp_path / "outbox", "sms": {"auth_token": "twilio-test-token"}},
+    )
+    shopper = customer(email=True, sms=True)
+    shopper["consent"]["phone"] = True
+    async with running_service(settings) as harness:
+        await harness.send(
+            event(
+                "payment.failed",
+                "cart-rp",
+                customer=shopper,
+                cart=cart(90.0),
+                payment={"reason": "card_declined", "method": "card"},
+            )
+        )
+        await eventually(lambda: len(harness.outbox(ChannelName.SMS)) >= 1, timeout=20)
+        form = {"From": shopper["phone"], "To": "+15005550006", "Body": " rappel ", "MessageSid": "SMrappel1"}
+        path = "/webhooks/twilio/inbound"
+        signature = RequestValidator("twilio-test-token").compute_signature(settings.http.public_url + path, form)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{harness.service.http_port}") as client:
+            answer = await client.post(path, data=form, headers={"X-Twilio-Signature": signature})
+            assert answer.status_code == 200
+            forged = await client.post(path, data=form, headers={"X-Twilio-Signature": "bad"})
+            assert forged.status_code == 403
+
+        async def task_created() -> bool:
+            async with harness.service.engine.connect() as conn:
+                return len((await conn.execute(select(callback_tasks))).all()) == 1
+
+        await eventually(task_created)
+        async with harness.service.engine.connect() as conn:
+            [task] = (await conn.execute(select(callback_tasks))).mappings().all()
+        assert (task["step"], task["status"], task["cart_id"]) == ("call_offer", "open", "cart-rp")
