@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from recovery.channels.base import Channel, ChannelName, Delivery, OutgoingMessage
 from recovery.channels.retry import send_with_retry
 from recovery.clock import Clock
+from recovery.discount_hook import DiscountRegistrar
+from recovery.discounts import DiscountCode
 from recovery.errors import ConfigError, OutcomeUnknownError, PermanentError, TransientError
 from recovery.guards import Defer, GuardInput, GuardPolicy, Send, Skip, check_guards
 from recovery.journeys import CartState, CustomerState
@@ -74,6 +76,7 @@ class _Plan:
     reconcile: bool
     attempts: int
     first_tried_at: datetime
+    offer: DiscountCode | None = None
 
 
 class Dispatcher:
@@ -89,7 +92,9 @@ class Dispatcher:
         guard_policy: GuardPolicy,
         clock: Clock,
         retry: RetryPolicy = RetryPolicy(),
+        registrar: DiscountRegistrar | None = None,
     ) -> None:
+        self._registrar = registrar
         self._engine = engine
         self._flows = flows
         self._channels = channels
@@ -114,6 +119,8 @@ class Dispatcher:
                 await self._sent(step, plan, found)
                 return
         try:
+            if plan.offer is not None and self._registrar is not None:
+                await self._registrar.register(plan.offer, store=plan.outgoing.store)
             delivery = await send_with_retry(channel, plan.outgoing, attempts=self._retry.in_process_attempts)
         except PermanentError as exc:
             await self._failed(step, plan, code=exc.code or "permanent", error=str(exc))
@@ -249,6 +256,7 @@ class Dispatcher:
             return _Plan(
                 outgoing=outgoing, reconcile=True, attempts=message.attempts, first_tried_at=message.created_at
             )
+        code: DiscountCode | None = None
         if flow_step.offer is not None:
             code = await discount_rows.code_for(
                 conn,
@@ -312,6 +320,7 @@ class Dispatcher:
             reconcile=message.state == MessageState.SENDING,
             attempts=message.attempts + 1,
             first_tried_at=message.created_at,
+            offer=code,
         )
 
     async def _skip(

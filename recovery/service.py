@@ -18,6 +18,7 @@ from recovery.api.server import serve_http
 from recovery.channels.base import Channel, ChannelName
 from recovery.channels.callback import CallbackChannel
 from recovery.clock import Clock, SystemClock
+from recovery.discount_hook import DiscountRegistrar
 from recovery.dispatch import Composer, Dispatcher, RetryPolicy
 from recovery.embedded_broker import EmbeddedBroker
 from recovery.guards import GuardPolicy
@@ -132,6 +133,14 @@ class Service:
             channels[ChannelName.CALLBACK] = CallbackChannel(
                 engine=engine, clock=self.clock, offer_channel=self._channels[ChannelName.SMS]
             )
+            registrar = None
+            if settings.offers.register_url:
+                registrar = DiscountRegistrar(
+                    url=settings.offers.register_url,
+                    secret=settings.security.link_secret or "",
+                    timeout_s=settings.offers.timeout.total_seconds(),
+                )
+                stack.push_async_callback(registrar.aclose)
             dispatcher = Dispatcher(
                 engine=engine,
                 flows=flows,
@@ -146,6 +155,7 @@ class Service:
                     max_attempts=settings.channels.retry.max_attempts,
                     max_age=settings.channels.retry.max_age,
                 ),
+                registrar=registrar,
             )
             scheduler = Scheduler(
                 engine=engine,

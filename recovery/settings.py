@@ -142,6 +142,13 @@ class GuardsSettings(_Section):
     stores: dict[str, QuietHoursPolicy] = {}
 
 
+class OffersSettings(_Section):
+    """Discount codes: where to register them in the shop before a message carries one (optional)."""
+
+    register_url: str | None = None
+    timeout: Duration = timedelta(seconds=10)
+
+
 class AttributionSettings(_Section):
     """How an order is credited to a message (see README "Attribution")."""
 
@@ -178,6 +185,7 @@ class Settings(BaseSettings):
     guards: GuardsSettings = GuardsSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     attribution: AttributionSettings = AttributionSettings()
+    offers: OffersSettings = OffersSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,69 @@
+"""Offer steps: the journey's discount code is registered in the shop (signed) before the message goes out."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from recovery.embedded_broker import free_port
+from tests.harness import cart, customer, event, eventually, running_service, service_settings
+
+pytestmark = [pytest.mark.kafka]
+
+FLOWS = """
+flows:
+  - name: abandoned_cart
+    trigger: cart.abandoned
+    steps:
+      - {name: offer, after: 0s, channel: email, template: cart_offer, offer: {percent: 10, valid_for: 48h}}
+"""
+
+
+async def test_the_code_is_registered_in_the_shop_before_the_email_that_carries_it(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The shop's endpoint fails once (503): the email waits, then goes out with the registered code."""
+    received: list[dict[str, Any]] = []
+    answers = [503]
+
+    async def register(request: web.Request) -> web.Response:
+        body = await request.read()
+        expected = hmac.new(b"test-hook-secret", body, hashlib.sha256).hexdigest()
+        assert request.headers["X-Recovery-Signature"] == f"sha256={expected}"
+        if answers:
+            return web.Response(status=answers.pop())
+        received.append(json.loads(body))
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/discounts", register)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    settings = service_settings(
+        bootstrap=kafka_bootstrap,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        workdir=tmp_path,
+        flows=FLOWS,
+        idle_after="0s",
+        security={"link_secret": "test-hook-secret"},
+        offers={"register_url": f"http://127.0.0.1:{port}/discounts"},
+        channels={"outbox_dir": tmp_path / "outbox", "retry": {"base_delay": "1s", "max_delay": "1s"}},
+    )
+    try:
+        async with running_service(settings) as harness:
+            await harness.send(event("cart.updated", "cart-o", customer=customer(), cart=cart(80.0)))
+            await eventually(lambda: len(harness.outbox()) >= 1, timeout=30)
+            [email] = harness.outbox()
+    finally:
+        await runner.cleanup()
+    [registered] = received
+    assert registered["percent"] == 10 and registered["code"].startswith("CART-")
+    assert registered["code"] in email["text"]
