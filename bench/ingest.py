@@ -108,12 +108,18 @@ async def service_rate(bootstrap: str, topic: str, count: int, database_url: str
         database={"url": database_url},
         flows_file=FLOWS_FILE,
         channels={"outbox_dir": workdir / "outbox"},
+        security={"link_secret": "bench"},
+        http={"port": 0},
     )
     channels = {name: LocalOutboxChannel(workdir / "outbox", name) for name in ChannelName}
     service = Service(settings, channels=channels, composer=PlainComposer())
     stop, started_event = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(service.run(stop, started=started_event))
-    await started_event.wait()
+    waiter = asyncio.create_task(started_event.wait())
+    await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        waiter.cancel()
+        await task  # raises the start-up error instead of waiting forever
     while service.stats.received == 0:  # noqa: ASYNC110 - polling a counter the consumer task updates
         await asyncio.sleep(0.01)
     started = time.perf_counter()
