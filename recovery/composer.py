@@ -58,6 +58,9 @@ class TemplateComposer:
             **context,
             "unsubscribe_url": self._signer.unsubscribe_url(journey.customer_key, channel.value),
         }
+        if channel == ChannelName.CALLBACK:
+            # The offer's own link: accepting it creates the agents' task (POST /c/{token}).
+            full_context["callback_url"] = self._signer.callback_url(message_id)
         rendered = self._templates.render(
             step.template,
             channel=part,

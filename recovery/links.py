@@ -15,6 +15,7 @@ from recovery.errors import ConfigError, RecoveryError
 # One salt per purpose, so a click token can never be replayed as an unsubscribe token and vice versa.
 _CLICK_SALT = "recovery.click.v1"
 _UNSUBSCRIBE_SALT = "recovery.unsubscribe.v1"
+_CALLBACK_SALT = "recovery.callback.v1"
 _LINK_SCHEMES = frozenset({"http", "https"})
 
 
@@ -59,6 +60,7 @@ class LinkSigner:
         kwargs: dict[str, Any] = {"signer": _ClockSigner, "signer_kwargs": {"clock": clock or SystemClock()}}
         self._clicks = URLSafeTimedSerializer(secret, salt=_CLICK_SALT, **kwargs)
         self._unsubscribes = URLSafeTimedSerializer(secret, salt=_UNSUBSCRIBE_SALT, **kwargs)
+        self._callbacks = URLSafeTimedSerializer(secret, salt=_CALLBACK_SALT, **kwargs)
 
     def tracked_url(self, message_id: str, target: str) -> str:
         """The ``{public_url}/r/{token}`` link that records a click on ``target`` and redirects there."""
@@ -85,6 +87,22 @@ class LinkSigner:
         if not (isinstance(payload, list) and len(payload) == 2 and all(isinstance(p, str) for p in payload)):
             raise InvalidLink("unsubscribe token has an unexpected payload")
         return UnsubscribeToken(customer_key=payload[0], channel=payload[1])
+
+    def callback_url(self, message_id: str) -> str:
+        """The ``{public_url}/c/{token}`` link by which a shopper accepts the callback offer ``message_id``."""
+        return f"{self._public_url}/c/{self._callbacks.dumps(message_id)}"
+
+    def read_callback(self, token: str, max_age: timedelta) -> str:
+        """The message id of a callback-offer token; raise ``InvalidLink`` when forged or expired."""
+        payload = _loads(self._callbacks, token, max_age)
+        if not isinstance(payload, str):
+            raise InvalidLink("callback token has an unexpected payload")
+        return payload
+
+    @property
+    def public_host(self) -> str | None:
+        """The service's own host: its links (e.g. the callback page) may always be redirected to."""
+        return urlsplit(self._public_url).hostname
 
 
 def _loads(serializer: URLSafeTimedSerializer, token: str, max_age: timedelta | None) -> object:

@@ -228,3 +228,34 @@ async def _task_for_customer(conn: AsyncConnection, customer_key: str, request_i
         )
     task_id, _new = await create_task(conn, source, now)
     return task_id
+
+
+async def task_for_offer(conn: AsyncConnection, message_id: str, now: datetime) -> str | None:
+    """The shopper accepted the callback offer ``message_id`` (its link): its task, created once."""
+    offer = (
+        await conn.execute(
+            select(
+                messages.c.message_id,
+                messages.c.journey_id,
+                messages.c.cart_id,
+                messages.c.customer_key,
+                messages.c.flow,
+                messages.c.step,
+            ).where(messages.c.message_id == message_id)
+        )
+    ).first()
+    if offer is None:
+        return None
+    task_id, _new = await create_task(
+        conn,
+        NewTask(
+            message_id=offer.message_id,
+            journey_id=offer.journey_id,
+            cart_id=offer.cart_id,
+            customer_key=offer.customer_key,
+            flow=offer.flow,
+            step=offer.step,
+        ),
+        now,
+    )
+    return task_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import httpx
@@ -116,3 +117,44 @@ async def test_a_rappel_reply_to_a_callback_offer_creates_the_agent_task(kafka_b
         async with harness.service.engine.connect() as conn:
             [task] = (await conn.execute(select(callback_tasks))).mappings().all()
         assert (task["step"], task["status"], task["cart_id"]) == ("call_offer", "open", "cart-rp")
+
+
+async def test_following_the_offer_link_and_confirming_creates_the_agent_task(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The SMS offer's tracked link leads to the service's call-back page; confirming makes one task."""
+    settings = service_settings(
+        bootstrap=kafka_bootstrap,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        workdir=tmp_path,
+        flows=OFFER_ONLY,
+    )
+    shopper = customer(email=True, sms=True)
+    shopper["consent"]["phone"] = True
+    async with running_service(settings) as harness:
+        await harness.send(
+            event(
+                "payment.failed",
+                "cart-link",
+                customer=shopper,
+                cart=cart(90.0),
+                payment={"reason": "card_declined", "method": "card"},
+            )
+        )
+        await eventually(lambda: len(harness.outbox(ChannelName.SMS)) >= 1, timeout=20)
+        [offer] = harness.outbox(ChannelName.SMS)
+        public = settings.http.public_url
+        [tracked] = re.findall(re.escape(public) + r"/r/[A-Za-z0-9._-]+", offer["text"])
+        local = f"http://127.0.0.1:{harness.service.http_port}"
+        async with httpx.AsyncClient(base_url=local) as client:
+            hop = await client.get(tracked.removeprefix(public), headers={"User-Agent": "Mozilla/5.0 (Android)"})
+            assert hop.status_code == 302 and hop.headers["location"].startswith(public + "/c/")
+            page_path = hop.headers["location"].removeprefix(public)
+            page = await client.get(page_path)
+            assert page.status_code == 200 and "rappelez-moi" in page.text
+            assert (await client.post(page_path)).status_code == 200
+            assert (await client.post(page_path)).status_code == 200  # twice: still one task
+            assert (await client.post(page_path[:-4] + "AAAA")).status_code == 404
+        async with harness.service.engine.connect() as conn:
+            [task] = (await conn.execute(select(callback_tasks))).mappings().all()
+        assert (task["step"], task["cart_id"]) == ("call_offer", "cart-link")
