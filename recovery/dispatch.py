@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from recovery.channels.base import Channel, ChannelName, Delivery, OutgoingMessage
@@ -28,9 +27,9 @@ from recovery.rules import Flows, FlowStep
 from recovery.rules.conditions import ConditionError
 from recovery.states import JourneyStatus, MessageState, PublishedType, StepStatus
 from recovery.step_context import condition_context, recipient_of
-from recovery.store import cart_rows, discount_rows, step_rows
+from recovery.store import cart_rows, consent_rows, discount_rows, step_rows
+from recovery.store.consent_rows import ConsentChannel, ConsentSource
 from recovery.store.outbox import enqueue, message_event
-from recovery.store.schema import customers
 from recovery.store.step_rows import ClaimedStep, JourneyRow
 
 log = logging.getLogger(__name__)
@@ -360,7 +359,14 @@ class Dispatcher:
             )
             await step_rows.set_step(conn, step.step_id, StepStatus.FAILED, now, reason=f"provider:{code}")
             if code == "21610":  # the recipient replied STOP at Twilio: record the opt-out
-                await _opt_out_sms(conn, message)
+                await consent_rows.record_consent(
+                    conn,
+                    message.metadata["customer_key"],
+                    ConsentChannel.SMS,
+                    consent=False,
+                    source=ConsentSource.TWILIO_STOP,
+                    now=now,
+                )
             dead_letter = {
                 "reason": f"message failed for good: {code}",
                 "source": "message",
@@ -463,15 +469,3 @@ def _consent(customer: CustomerState | None, channel: ChannelName) -> bool | Non
         ChannelName.SMS: customer.consent_sms,
         ChannelName.CALLBACK: customer.consent_phone,
     }[channel]
-
-
-async def _opt_out_sms(conn: AsyncConnection, message: OutgoingMessage) -> None:
-    from recovery.store.schema import messages as messages_table
-
-    key = await conn.scalar(
-        messages_table.select()
-        .with_only_columns(messages_table.c.customer_key)
-        .where(messages_table.c.message_id == message.message_id)
-    )
-    if key is not None:
-        await conn.execute(update(customers).where(customers.c.customer_key == key).values(consent_sms=False))

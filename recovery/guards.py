@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from recovery.channels.base import ChannelName
 from recovery.durations import Duration
 from recovery.holdout import in_holdout
+from recovery.states import SkipReason
 
 __all__ = [
     "Defer",
@@ -50,15 +51,6 @@ __all__ = [
 
 # A holiday list covers at most a year of closed days, so a free day is always found within this.
 _MAX_LOOKAHEAD_DAYS = 400
-
-
-class SkipReason(StrEnum):
-    """Why a step was skipped for good (the ``reason`` of a ``step.skipped`` event)."""
-
-    HOLDOUT = "holdout"
-    NO_CONSENT = "no_consent"
-    SUPPRESSED = "suppressed"
-    FREQUENCY_CAP = "frequency_cap"
 
 
 class DeferReason(StrEnum):

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from recovery.attribution import AttributionModel
 from recovery.clock import Clock
 from recovery.events import ConsentChanged, Event, OrderCompleted, OrderRefunded, PaymentFailed, Rejection, parse_event
-from recovery.journeys import Rules, apply_batch
+from recovery.journeys import Rules, apply_batch, cart_id_of
 from recovery.settings import AttributionSettings
 from recovery.store import cart_rows, conversion_rows, journey_rows
 
@@ -151,9 +151,9 @@ class BatchProcessor:
                 if event.id in first:
                     first.discard(event.id)
                     fresh.append(event)
-            cart_ids = {_cart_key(event) for event in fresh} - {None}
+            cart_ids = {cart_id_of(event) for event in fresh if not isinstance(event, ConsentChanged)}
             customer_keys = {event.customer.id for event in fresh if event.customer and event.customer.id}
-            carts = await cart_rows.load_carts(conn, cart_ids)  # type: ignore[arg-type]
+            carts = await cart_rows.load_carts(conn, cart_ids)
             customer_keys |= {cart.customer_key for cart in carts.values()}
             customers = await cart_rows.load_customers(conn, customer_keys)
             active = await journey_rows.load_active(conn, carts)
@@ -182,13 +182,6 @@ class BatchProcessor:
             "journeys_started": len(outcome.new_journeys),
             "journeys_ended": len(outcome.ended),
         }
-
-
-def _cart_key(event: Event) -> str | None:
-    if isinstance(event, ConsentChanged):
-        return None
-    order = getattr(event, "order", None)
-    return order.cart_id if order is not None and order.cart_id else event.cart_id
 
 
 def _json(document: dict[str, Any]) -> bytes:

@@ -213,7 +213,7 @@ def apply_batch(
             people[key] = merge_customer(people.get(key), key, event.customer, event.occurred_at)
             outcome.customers[key] = people[key]
             continue
-        cart_id = _cart_id_of(event)
+        cart_id = cart_id_of(event)
         cart = state.get(cart_id)
         key = customer_key_of(cart_id, event.customer, cart.customer_key if cart else None)
         if event.customer is not None:
@@ -235,7 +235,8 @@ def apply_batch(
     return outcome
 
 
-def _cart_id_of(event: CartEvent) -> str:
+def cart_id_of(event: CartEvent) -> str:
+    """The cart an event is about: an order's own ``cart_id`` when it names one, else the envelope's."""
     if isinstance(event, OrderCompleted | OrderRefunded) and event.order.cart_id:
         return event.order.cart_id
     return event.cart_id

@@ -1,13 +1,5 @@
-"""Free TCP ports for servers the tests start."""
+"""Free TCP ports for servers the tests start (the package's own helper)."""
 
-from __future__ import annotations
+from recovery.embedded_broker import free_port
 
-import socket
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now (the OS picks it; a race is possible but rare)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+__all__ = ["free_port"]
