@@ -79,7 +79,7 @@ def _refuse_on_check_errors(settings: Settings) -> None:
 
     report = run_checks(settings)
     for problem in report.errors:
-        errors.print(f"[red]✗[/] {problem}", markup=True, highlight=False)
+        errors.print(f"[red]✗[/] {problem}", markup=True, highlight=False, soft_wrap=True)
     if report.errors:
         errors.print("[red]error:[/] not starting: fix the problems above (`recovery check` lists them)")
         raise typer.Exit(1)
@@ -113,7 +113,7 @@ def check(config: Path | None = ConfigOption) -> None:
     for warning in report.warnings:
         errors.print(f"[yellow]![/] {warning}", markup=True, highlight=False)
     for problem in report.errors:
-        errors.print(f"[red]✗[/] {problem}", markup=True, highlight=False)
+        errors.print(f"[red]✗[/] {problem}", markup=True, highlight=False, soft_wrap=True)
     if report.errors:
         raise typer.Exit(1)
     console.print("[green]✓[/] configuration, flows and templates are valid")
