@@ -3,6 +3,7 @@ real broker, email to the SMTP server and SMS to the Twilio-shaped server."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -15,8 +16,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from recovery.service import TaskDied
 from recovery.settings import Settings, load_settings
 from recovery.store.schema import consent_ledger, steps
+from recovery.wiring import build_service
 from tests.fakes.fixtures import fake_twilio, smtp_sink
 from tests.fakes.smtp_server import SmtpSink
 from tests.fakes.twilio_server import FakeTwilio
@@ -235,3 +238,24 @@ def test_recovery_run_refuses_to_start_on_a_broken_template(tmp_path: Path) -> N
     assert done.returncode == 1
     assert f"{broken}:" in done.stderr and "'cart.valeu_typo' is undefined" in done.stderr
     assert "not starting" in done.stderr
+
+
+async def test_a_background_task_that_dies_stops_the_service_with_its_reason(
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    smtp_sink: SmtpSink,
+    fake_twilio: FakeTwilio,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The outbox relay ends on its own: ``Service.run`` raises (so ``recovery run`` exits 1), logging why."""
+    settings = operator_settings(monkeypatch, tmp_path, kafka_bootstrap, smtp_sink, fake_twilio, EMAIL_FLOW)
+    service = build_service(settings)
+    stop, started = asyncio.Event(), asyncio.Event()
+    run = asyncio.create_task(service.run(stop, started=started))
+    await asyncio.wait_for(started.wait(), 60)
+    [relay] = [task for task in asyncio.all_tasks() if task.get_name() == "outbox-relay"]
+    relay.cancel()  # what an escaped error looks like from outside: the task is over
+    with pytest.raises(TaskDied, match="'outbox-relay' died"):
+        await asyncio.wait_for(run, 30)
+    assert any("background task died" in record.getMessage() for record in caplog.records)
