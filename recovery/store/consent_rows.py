@@ -142,6 +142,19 @@ async def _append_if_changed(
         )
 
 
+async def record_address_consent(
+    conn: AsyncConnection,
+    address: str,
+    channel: ConsentChannel,
+    *,
+    consent: bool,
+    source: ConsentSource,
+    now: datetime,
+) -> None:
+    """A ledger entry keyed by the address alone: STOP from a number the service has no customer for yet."""
+    await _append_if_changed(conn, address_key(address), channel, consent, source, now)
+
+
 async def record_event_consent(
     conn: AsyncConnection,
     *,
