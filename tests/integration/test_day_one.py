@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 import subprocess
 import sys
 import uuid
@@ -222,7 +223,7 @@ async def test_an_order_after_the_last_steps_click_publishes_converted_and_the_r
 def test_recovery_run_refuses_to_start_on_a_broken_template(tmp_path: Path) -> None:
     """The full template check runs before anything is consumed; the same file:line lines are printed."""
     templates = tmp_path / "templates"
-    subprocess.run(["cp", "-r", "templates", str(templates)], check=True)
+    shutil.copytree("templates", templates)
     broken = templates / "en" / "cart_reminder.sms.txt"
     broken.write_text(broken.read_text(encoding="utf-8") + "{{ cart.valeu_typo }}\n", encoding="utf-8")
     env = {
@@ -259,3 +260,24 @@ async def test_a_background_task_that_dies_stops_the_service_with_its_reason(
     with pytest.raises(TaskDied, match="'outbox-relay' died"):
         await asyncio.wait_for(run, 30)
     assert any("background task died" in record.getMessage() for record in caplog.records)
+
+
+async def test_a_template_that_fails_at_render_fails_the_message_and_sends_nothing(
+    kafka_bootstrap: str, tmp_path: Path, smtp_sink: SmtpSink, fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A render error (here a misspelt name the start-up check would have refused) never sends a half-empty
+    email: the message fails with reason template_error."""
+    templates = tmp_path / "templates"
+    shutil.copytree("templates", templates)
+    for locale in ("en", "fr"):
+        subject = templates / locale / "cart_reminder.email.subject"
+        subject.write_text(subject.read_text(encoding="utf-8").rstrip() + " {{ cart.valeu_typo }}", encoding="utf-8")
+    monkeypatch.setenv("RECOVERY_TEMPLATES_DIR", str(templates))
+    settings = operator_settings(monkeypatch, tmp_path, kafka_bootstrap, smtp_sink, fake_twilio, EMAIL_FLOW)
+    async with running_service(settings) as harness:
+        await harness.send(event("cart.updated", "t-1", customer=customer(), cart=cart()))
+        await eventually(lambda: step_reason(harness, "t-1"), timeout=30)
+        assert await step_reason(harness, "t-1") == ("failed", "template_error")
+        failed = [m for m in await harness.read_topic("messages", count=3, timeout=10) if m["type"] == "message.failed"]
+    assert [m["reason"] for m in failed] == ["template_error"]
+    assert smtp_sink.received == []
