@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.app import create_app
 from recovery.api.server import serve_http
+from recovery.channel_requirements import channel_destinations
 from recovery.channels.base import Channel, ChannelName
 from recovery.channels.callback import CallbackChannel
 from recovery.clock import Clock, SystemClock
@@ -101,6 +102,9 @@ class Service:
     async def run(self, stop: asyncio.Event, *, started: asyncio.Event | None = None) -> None:
         """Run until ``stop`` is set; every resource is released on the way out."""
         settings = self.settings
+        for name, where in channel_destinations(settings).items():
+            # One line per channel, so an operator sees at once whether messages really leave (no credentials).
+            log.info("channel %s sends to %s", name, where, extra={"channel": name})
         async with contextlib.AsyncExitStack() as stack:
             flows = load_flows(settings.flows_file)
             self.engine = engine = create_engine(settings.database.url)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
-from recovery.channel_requirements import channel_destinations
 from recovery.channels.base import Channel, ChannelName
 from recovery.channels.email import EmailChannel, EmailConfig
 from recovery.channels.outbox import LocalOutboxChannel
@@ -15,8 +12,6 @@ from recovery.links import LinkSigner
 from recovery.service import Service
 from recovery.settings import Settings
 from recovery.templates import load_templates
-
-log = logging.getLogger(__name__)
 
 
 def build_channels(settings: Settings) -> dict[ChannelName, Channel]:
@@ -70,12 +65,5 @@ def build_composer(settings: Settings) -> TemplateComposer:
 
 
 def build_service(settings: Settings) -> Service:
-    """A ``Service`` wired from settings; logs where each channel sends (never credentials)."""
-    for channel, where in channel_destinations(settings).items():
-        log.info(
-            "channel %s sends to %s",
-            channel,
-            where,
-            extra={"channel": channel, "transport": settings.channels.transport},
-        )
+    """A ``Service`` wired from settings."""
     return Service(settings, channels=build_channels(settings), composer=build_composer(settings))

@@ -4,6 +4,7 @@ real broker, email to the SMTP server and SMS to the Twilio-shaped server."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import shutil
 import subprocess
@@ -114,13 +115,23 @@ def local_url(harness: Harness, public: str) -> str:
 
 
 async def test_configured_providers_send_by_default_and_one_click_unsubscribe_holds(
-    kafka_bootstrap: str, tmp_path: Path, smtp_sink: SmtpSink, fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    smtp_sink: SmtpSink,
+    fake_twilio: FakeTwilio,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """No channels.transport set: email reaches SMTP with RFC 8058 headers; one POST stops further email,
     even when the next cart carries the shop's stale consent, and for a guest keyed by email address."""
     settings = operator_settings(monkeypatch, tmp_path, kafka_bootstrap, smtp_sink, fake_twilio, EMAIL_FLOW)
     assert settings.channels.transport == "providers"
+    caplog.set_level(logging.INFO, logger="recovery.service")
     async with running_service(settings) as harness, httpx.AsyncClient() as http:
+        said = [record.getMessage() for record in caplog.records if record.getMessage().startswith("channel ")]
+        assert f"channel email sends to SMTP server {smtp_sink.host}:{smtp_sink.port}" in said
+        assert f"channel sms sends to Twilio API at {fake_twilio.url}" in said
+        assert not any(fake_twilio.auth_token in line for line in said)
         shopper = customer(email=True)
         guest = {**customer(2, email=True), "id": None, "email": "guest@example.com"}
         for cart_id, who in (("c-known-1", shopper), ("c-guest-1", guest)):
