@@ -107,7 +107,7 @@ async def service_rate(bootstrap: str, topic: str, count: int, database_url: str
         },
         database={"url": database_url},
         flows_file=FLOWS_FILE,
-        channels={"outbox_dir": workdir / "outbox"},
+        channels={"transport": "outbox", "outbox_dir": workdir / "outbox"},
         security={"link_secret": "bench"},
         http={"port": 0},
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from recovery.channel_requirements import missing_channel_settings
 from recovery.errors import ConfigError
 from recovery.rules import load_flows
 from recovery.settings import Settings
@@ -26,9 +27,11 @@ def run_checks(settings: Settings) -> CheckReport:
     templates_dir = settings.templates_dir
     known = sorted({found.name for found in discover(templates_dir)}) if templates_dir.is_dir() else []
     try:
-        load_flows(settings.flows_file, templates=known)
+        flows = load_flows(settings.flows_file, templates=known)
     except ConfigError as exc:
         errors.extend(str(exc).splitlines())
+    else:
+        errors.extend(missing_channel_settings(settings, flows))
     if not settings.security.link_secret:
         warnings.append("security.link_secret is not set: `recovery run` will refuse to start (only `demo` runs)")
     for problem in find_template_problems(

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
-import sys
 from pathlib import Path
 
 import typer
@@ -14,6 +12,7 @@ from rich.console import Console
 from recovery.cli_report import report
 from recovery.cli_templates import templates_app
 from recovery.errors import ConfigError, RecoveryError
+from recovery.log_setup import configure_logging
 from recovery.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -42,13 +41,8 @@ def _settings(config: Path | None) -> Settings:
         raise typer.Exit(2) from exc
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+def _logging(level: str, settings: Settings) -> None:
+    configure_logging(level, settings.logging.format)
 
 
 @app.command()
@@ -60,7 +54,8 @@ def run(
     from recovery.wiring import build_service
 
     settings = _settings(config)
-    _logging(log_level)
+    _logging(log_level, settings)
+    _refuse_on_check_errors(settings)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -77,6 +72,19 @@ def run(
         raise typer.Exit(1) from exc
 
 
+def _refuse_on_check_errors(settings: Settings) -> None:
+    """The full ``recovery check`` (flows, channel settings, every template × sample × locale) before
+    anything is consumed: a broken template stops the start with the same file:line lines."""
+    from recovery.checks import run_checks
+
+    report = run_checks(settings)
+    for problem in report.errors:
+        errors.print(f"[red]✗[/] {problem}", markup=True, highlight=False, soft_wrap=True)
+    if report.errors:
+        errors.print("[red]error:[/] not starting: fix the problems above (`recovery check` lists them)")
+        raise typer.Exit(1)
+
+
 @app.command()
 def demo(
     config: Path | None = ConfigOption,
@@ -87,7 +95,7 @@ def demo(
     from recovery.demo import run_demo
 
     settings = _settings(config)
-    _logging("warning")
+    _logging("warning", settings)
     try:
         asyncio.run(run_demo(settings, carts=carts, workdir=workdir, console=console))
     except RecoveryError as exc:
@@ -105,7 +113,7 @@ def check(config: Path | None = ConfigOption) -> None:
     for warning in report.warnings:
         errors.print(f"[yellow]![/] {warning}", markup=True, highlight=False)
     for problem in report.errors:
-        errors.print(f"[red]✗[/] {problem}", markup=True, highlight=False)
+        errors.print(f"[red]✗[/] {problem}", markup=True, highlight=False, soft_wrap=True)
     if report.errors:
         raise typer.Exit(1)
     console.print("[green]✓[/] configuration, flows and templates are valid")

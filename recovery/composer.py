@@ -29,6 +29,10 @@ class PlainComposer:
         subject = "Your cart is waiting" if channel == ChannelName.EMAIL else None
         return subject, text, None
 
+    def unsubscribe_url(self, customer_key: str, channel: ChannelName) -> str | None:
+        """No signer, no link."""
+        return None
+
 
 class TemplateComposer:
     """Renders the step's template (email or SMS part) in the shopper's locale; every link is signed."""
@@ -54,10 +58,7 @@ class TemplateComposer:
             return self._fallback.compose(
                 step=step, channel=channel, journey=journey, context=context, message_id=message_id
             )
-        full_context = {
-            **context,
-            "unsubscribe_url": self._signer.unsubscribe_url(journey.customer_key, channel.value),
-        }
+        full_context = {**context, "unsubscribe_url": self.unsubscribe_url(journey.customer_key, channel)}
         if channel == ChannelName.CALLBACK:
             # The offer's own link: accepting it creates the agents' task (POST /c/{token}).
             full_context["callback_url"] = self._signer.callback_url(message_id)
@@ -70,3 +71,7 @@ class TemplateComposer:
             track=lambda target: self._signer.tracked_url(message_id, target),
         )
         return rendered.subject, rendered.text, rendered.html
+
+    def unsubscribe_url(self, customer_key: str, channel: ChannelName) -> str | None:
+        """The signed ``/u/{token}`` link that opts this customer out of ``channel``."""
+        return self._signer.unsubscribe_url(customer_key, channel.value)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from recovery.channels.base import Channel, ChannelName, Delivery, OutgoingMessage
 from recovery.channels.retry import send_with_retry
 from recovery.clock import Clock
+from recovery.consent_authority import message_consent, with_ledger
 from recovery.discount_hook import DiscountRegistrar
 from recovery.discounts import DiscountCode
 from recovery.errors import ConfigError, OutcomeUnknownError, PermanentError, TransientError
@@ -47,6 +48,10 @@ class Composer(Protocol):
         context: Mapping[str, Any],
         message_id: str,
     ) -> tuple[str | None, str, str | None]: ...
+
+    def unsubscribe_url(self, customer_key: str, channel: ChannelName) -> str | None:
+        """The one-click unsubscribe link for this customer and channel (None: the composer has none)."""
+        ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,6 +155,12 @@ class Dispatcher:
                 await step_rows.complete_if_done(conn, journey.journey_id, now)
                 return None
             customer = (await cart_rows.load_customers(conn, [journey.customer_key])).get(journey.customer_key)
+            if customer is not None:
+                # The ledger (opt-outs the shopper told us) beats the consent copied into cart events.
+                entries = await consent_rows.ledger_entries(
+                    conn, customer_key=customer.customer_key, email=customer.email, phone=customer.phone
+                )
+                customer = with_ledger(customer, entries)
             context = condition_context(cart, customer, journey)
             try:
                 holds = flow_step.condition is None or flow_step.condition.evaluate(context)
@@ -179,7 +190,7 @@ class Dispatcher:
         candidates = [flow_step.channel] + ([flow_step.fallback] if flow_step.fallback else [])
         verdict: Send | Skip | Defer | None = None
         for channel in candidates:
-            consent = _consent(customer, channel)
+            consent = message_consent(customer, channel, flow_step.mode)
             verdict = check_guards(
                 GuardInput(
                     channel=channel,
@@ -301,6 +312,10 @@ class Dispatcher:
             subject=subject,
             text=text,
             html=html,
+            # RFC 8058 List-Unsubscribe(-Post) headers on every marketing email.
+            unsubscribe_url=(
+                self._composer.unsubscribe_url(journey.customer_key, channel) if channel == ChannelName.EMAIL else None
+            ),
             locale=(customer.locale if customer and customer.locale else "en"),
             store=journey.store,
             metadata={"mode": flow_step.mode, "customer_key": journey.customer_key},
@@ -364,7 +379,7 @@ class Dispatcher:
                     message.metadata["customer_key"],
                     ConsentChannel.SMS,
                     consent=False,
-                    source=ConsentSource.TWILIO_STOP,
+                    source=ConsentSource.PROVIDER_21610,
                     now=now,
                 )
             dead_letter = {
@@ -460,12 +475,3 @@ def _message_event(
         reason=reason,
     )
 
-
-def _consent(customer: CustomerState | None, channel: ChannelName) -> bool | None:
-    if customer is None:
-        return None
-    return {
-        ChannelName.EMAIL: customer.consent_email,
-        ChannelName.SMS: customer.consent_sms,
-        ChannelName.CALLBACK: customer.consent_phone,
-    }[channel]

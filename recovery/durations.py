@@ -35,6 +35,8 @@ def format_duration(delta: timedelta) -> str:
 
 
 def _coerce(value: Any) -> Any:
+    if isinstance(value, bool):  # YAML reads ``yes`` / ``on`` as true: never a duration
+        raise ValueError(f"{str(value).lower()!r} (YAML yes/no/on/off) is not a duration: write e.g. 90s, 30m, 2h, 7d")
     if isinstance(value, str):
         return parse_duration(value)
     if isinstance(value, int | float) and not isinstance(value, bool):

@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -17,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from recovery.attribution import AttributionModel
 from recovery.clock import Clock
 from recovery.events import ConsentChanged, Event, OrderCompleted, OrderRefunded, PaymentFailed, Rejection, parse_event
-from recovery.journeys import Rules, apply_batch, cart_id_of
+from recovery.journeys import Rules, apply_batch, cart_id_of, customer_key_of
 from recovery.settings import AttributionSettings
-from recovery.store import cart_rows, conversion_rows, journey_rows
+from recovery.store import cart_rows, consent_rows, conversion_rows, journey_rows
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,9 @@ class BatchProcessor:
                     send_window=self._attribution.send_window,
                 )
             elif isinstance(event, OrderRefunded):
-                await conversion_rows.record_refund(conn, order_id=event.order.id, value=event.order.value)
+                await conversion_rows.record_refund(
+                    conn, order_id=event.order.id, value=event.order.value, now=event.occurred_at
+                )
 
     async def _apply(self, events: list[Event]) -> dict[str, int]:
         if not events:
@@ -172,6 +175,7 @@ class BatchProcessor:
                 now=now,
             )
             await cart_rows.save_customers(conn, outcome.customers.values())
+            await _record_consent_events(conn, fresh, now)
             await cart_rows.save_carts(conn, outcome.carts.values())
             await journey_rows.create(conn, outcome.new_journeys, now)
             await journey_rows.end(conn, outcome.ended, now)
@@ -182,6 +186,24 @@ class BatchProcessor:
             "journeys_started": len(outcome.new_journeys),
             "journeys_ended": len(outcome.ended),
         }
+
+
+async def _record_consent_events(conn: AsyncConnection, events: list[Event], now: datetime) -> None:
+    """``consent.changed`` is an explicit statement: into the ledger, at its time (never later than now)."""
+    for event in events:
+        if not isinstance(event, ConsentChanged):
+            continue
+        customer = event.customer
+        if customer.consent is None:
+            continue
+        await consent_rows.record_event_consent(
+            conn,
+            customer_key=customer_key_of(event.cart_id, customer),
+            email=customer.email,
+            phone=customer.phone,
+            consents=customer.consent.model_dump(),
+            at=min(event.occurred_at, now),
+        )
 
 
 def _json(document: dict[str, Any]) -> bytes:

@@ -210,14 +210,15 @@ def apply_batch(
     for event in sorted(events, key=lambda e: e.occurred_at):
         if isinstance(event, ConsentChanged):
             key = customer_key_of(event.cart_id, event.customer)
-            people[key] = merge_customer(people.get(key), key, event.customer, event.occurred_at)
+            # A future-dated event must not freeze the customer: it counts as happening now at the latest.
+            people[key] = merge_customer(people.get(key), key, event.customer, min(event.occurred_at, now))
             outcome.customers[key] = people[key]
             continue
         cart_id = cart_id_of(event)
         cart = state.get(cart_id)
         key = customer_key_of(cart_id, event.customer, cart.customer_key if cart else None)
         if event.customer is not None:
-            people[key] = merge_customer(people.get(key), key, event.customer, event.occurred_at)
+            people[key] = merge_customer(people.get(key), key, event.customer, min(event.occurred_at, now))
             outcome.customers[key] = people[key]
         if cart is None:
             cart = CartState(
@@ -274,7 +275,7 @@ def _apply_one(
         )
     if newer:
         cart = _activity(cart, event, rules, now, running, outcome)
-    if isinstance(event, PaymentFailed):
+    if isinstance(event, PaymentFailed) and newer:  # a stale failure (the cart moved on since) starts nothing
         started = start_journeys(
             rules=rules,
             trigger=Trigger.PAYMENT_FAILED,

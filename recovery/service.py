@@ -15,12 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.app import create_app
 from recovery.api.server import serve_http
+from recovery.channel_requirements import channel_destinations
 from recovery.channels.base import Channel, ChannelName
 from recovery.channels.callback import CallbackChannel
 from recovery.clock import Clock, SystemClock
 from recovery.discount_hook import DiscountRegistrar
 from recovery.dispatch import Composer, Dispatcher, RetryPolicy
 from recovery.embedded_broker import EmbeddedBroker
+from recovery.errors import RecoveryError
 from recovery.guards import GuardPolicy
 from recovery.holdout import in_holdout
 from recovery.ingest import BatchProcessor, BatchReport
@@ -100,6 +102,9 @@ class Service:
     async def run(self, stop: asyncio.Event, *, started: asyncio.Event | None = None) -> None:
         """Run until ``stop`` is set; every resource is released on the way out."""
         settings = self.settings
+        for name, where in channel_destinations(settings).items():
+            # One line per channel, so an operator sees at once whether messages really leave (no credentials).
+            log.info("channel %s sends to %s", name, where, extra={"channel": name})
         async with contextlib.AsyncExitStack() as stack:
             flows = load_flows(settings.flows_file)
             self.engine = engine = create_engine(settings.database.url)
@@ -170,12 +175,15 @@ class Service:
             await broker.start()
             stack.push_async_callback(broker.stop)  # stops consuming first: runs before the relay's flush
 
+            tasks: list[asyncio.Task[None]] = []
+
             async def ready() -> bool:
-                return bool(await broker.ping(timeout=2))
+                # Not ready as soon as any part is down: a dead task, or a broker we cannot reach.
+                return all(not task.done() for task in tasks) and bool(await broker.ping(timeout=2))
 
             app = create_app(engine=engine, settings=settings, clock=self.clock, ready=ready)
             http_started = asyncio.Event()
-            tasks = [
+            tasks += [
                 asyncio.create_task(scheduler.run(stop), name="scheduler"),
                 asyncio.create_task(relay.run(stop), name="outbox-relay"),
                 asyncio.create_task(
@@ -189,7 +197,7 @@ class Service:
                 if started is not None:
                     started.set()
                 log.info("service running", extra={"bootstrap_servers": self.bootstrap_servers})
-                await stop.wait()
+                await _until_stop_or_death(stop, tasks)
             finally:
                 stop.set()
                 await asyncio.gather(*tasks, return_exceptions=True)
@@ -227,6 +235,29 @@ class Service:
             self.stats.add(report)
 
         return broker
+
+
+class TaskDied(RecoveryError):
+    """A background task ended on its own: the process must stop so the orchestrator restarts it."""
+
+
+async def _until_stop_or_death(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for ``stop``; raise ``TaskDied`` naming the task if one ends first (loops that retry never end)."""
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    dead = [task for task in tasks if task in done]
+    if not dead or stop.is_set():
+        return
+    task = dead[0]
+    error = None if task.cancelled() else task.exception()
+    reason = repr(error) if error is not None else "returned before the service was stopped"
+    log.error(
+        "background task died; stopping the service", extra={"task": task.get_name(), "reason": reason}, exc_info=error
+    )
+    raise TaskDied(f"background task {task.get_name()!r} died: {reason}") from error
 
 
 async def _first_of(waiting: Coroutine[Any, Any, Any], task: asyncio.Task[None]) -> None:

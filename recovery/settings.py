@@ -5,10 +5,11 @@ Built once at start-up and passed down; nothing else reads the environment.
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -25,6 +26,7 @@ from recovery.errors import ConfigError
 from recovery.guards import QuietHoursPolicy
 
 DEFAULT_CONFIG_PATH = Path("config/recovery.yaml")
+ENV_PREFIX = "RECOVERY_"
 TWILIO_API_BASE_URL = "https://api.twilio.com"
 
 InputFormat = Literal["native", "cloudevents", "segment", "shopify", "stripe"]
@@ -84,7 +86,7 @@ class EmailSettings(_Section):
 
 
 class SmsSettings(_Section):
-    account_sid: str = "AC00000000000000000000000000000000"
+    account_sid: str = ""
     auth_token: str = ""
     sender: str = ""
     api_base_url: str = TWILIO_API_BASE_URL
@@ -103,9 +105,9 @@ class RetrySettings(_Section):
 
 
 class ChannelsSettings(_Section):
-    # ``outbox`` writes every message to local JSONL files (var/outbox); ``providers`` sends email over
-    # SMTP and SMS through Twilio (callbacks stay in the outbox until agent tasks exist).
-    transport: Literal["outbox", "providers"] = "outbox"
+    # ``providers`` (the default) sends email over SMTP and SMS through Twilio; ``outbox`` is an explicit
+    # dry run that writes every message to local JSONL files (var/outbox) and sends nothing.
+    transport: Literal["outbox", "providers"] = "providers"
     email: EmailSettings = EmailSettings()
     sms: SmsSettings = SmsSettings()
     outbox_dir: Path = Path("var/outbox")
@@ -163,6 +165,12 @@ class SchedulerSettings(_Section):
     lease: Duration = timedelta(minutes=2)
 
 
+class LoggingSettings(_Section):
+    """``format``: text or json; unset means JSON unless stderr is a terminal."""
+
+    format: Literal["text", "json"] | None = None
+
+
 class Settings(BaseSettings):
     """Every key of the service contract; see README "Configuration"."""
 
@@ -186,6 +194,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = SchedulerSettings()
     attribution: AttributionSettings = AttributionSettings()
     offers: OffersSettings = OffersSettings()
+    logging: LoggingSettings = LoggingSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -197,7 +206,61 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment beats the file; the file path comes from ``model_config["yaml_file"]``.
-        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
+        return (init_settings, env_settings, _YamlUnderEnv(settings_cls))
+
+
+class _YamlUnderEnv(YamlConfigSettingsSource):
+    """The YAML file, minus every key an environment variable sets to a whole JSON object or list.
+
+    pydantic-settings deep-merges sources, so ``RECOVERY_SECURITY__API_TOKENS='{"a": "agent"}'`` would be
+    added to the file's tokens instead of replacing them (a token revoked in the environment would live on).
+    """
+
+    def __call__(self) -> dict[str, Any]:
+        data = super().__call__()
+        for name, value in os.environ.items():
+            if name.upper().startswith(ENV_PREFIX) and value.lstrip()[:1] in ("{", "["):
+                _drop(data, name[len(ENV_PREFIX) :].lower().split("__"))
+        return data
+
+
+def _drop(data: dict[str, Any], path: list[str]) -> None:
+    """Remove ``path`` from nested dicts, if present."""
+    for part in path[:-1]:
+        data = data.get(part)  # type: ignore[assignment]
+        if not isinstance(data, dict):
+            return
+    data.pop(path[-1], None)
+
+
+def _json_variable_in_error() -> str | None:
+    """The ``RECOVERY_*`` variable of a dict/list key whose value is not JSON (pydantic-settings names only
+    the top-level section)."""
+    for name, value in sorted(os.environ.items()):
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        if not _is_json_key(name[len(ENV_PREFIX) :].lower().split("__")):
+            continue
+        try:
+            json.loads(value)
+        except ValueError:
+            return name
+    return None
+
+
+def _is_json_key(path: list[str]) -> bool:
+    """Whether ``path`` names a dict or list setting (one given as JSON in the environment)."""
+    model: type[BaseModel] = Settings
+    for index, part in enumerate(path):
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+            continue
+        return index == len(path) - 1 and get_origin(annotation) in (dict, list)
+    return False
 
 
 def config_path(explicit: Path | None) -> Path | None:
@@ -229,15 +292,26 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     except SettingsError as exc:
         # e.g. malformed JSON in RECOVERY_SECURITY__API_TOKENS: pydantic-settings names the field
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
-        raise ConfigError(f"invalid configuration: {exc}{cause}") from exc
+        variable = _json_variable_in_error()
+        where = f"{variable} is not valid JSON ({exc}{cause})" if variable else f"{exc}{cause}"
+        raise ConfigError(f"invalid configuration: {where}") from exc
 
 
 def describe_validation_error(exc: ValidationError, *, source: str) -> str:
     """One line per bad key: ``abandonment.idle_after: '30x' is not a duration ...``."""
     lines = [f"invalid configuration ({source}):"]
     for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"])
-        env = "RECOVERY_" + "__".join(str(part).upper() for part in error["loc"])
+        loc = _masked(error["loc"])
+        key = ".".join(loc)
+        env = ENV_PREFIX + "__".join(part.upper() for part in loc)
         message = error["msg"].removeprefix("Value error, ")
         lines.append(f"  {key} (env {env}): {message}")
     return "\n".join(lines)
+
+
+def _masked(loc: tuple[int | str, ...]) -> list[str]:
+    """The error's key path, with an API token (a key of ``security.api_tokens``) never shown."""
+    parts = [str(part) for part in loc]
+    if parts[:2] == ["security", "api_tokens"] and len(parts) > 2:
+        parts[2] = "<token>"
+    return parts

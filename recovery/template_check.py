@@ -31,13 +31,20 @@ class Problem:
 
     severity: Severity
     message: str
+    path: str | None = None
+    line: int | None = None
+    detail: str | None = None
 
     def __str__(self) -> str:
         return self.message
 
 
-def _error(message: str) -> Problem:
-    return Problem(severity=Severity.ERROR, message=message)
+def _error(message: str, source: TemplateError | None = None) -> Problem:
+    if source is None:
+        return Problem(severity=Severity.ERROR, message=message)
+    return Problem(
+        severity=Severity.ERROR, message=message, path=source.path, line=source.line, detail=source.detail
+    )
 
 
 def _warning(path: Path | str, message: str) -> Problem:
@@ -72,7 +79,7 @@ def find_template_problems(templates_dir: Path, samples_dir: Path, max_sms_segme
         return [_error(f"{templates_dir}: templates directory not found")]
     templates = Templates(templates_dir, discover(templates_dir))
     static = templates.missing_parts() + templates.compile_problems()
-    problems = [_error(str(error)) for error in static] + _coverage(templates_dir, templates)
+    problems = [_error(str(error), error) for error in static] + _coverage(templates_dir, templates)
     broken = {(error.template, error.locale) for error in static}
     # A broken layout or partial would fail every template of its locale: report it once, render none.
     broken_locales = {error.locale for error in static if error.template is None}
@@ -106,7 +113,7 @@ def find_template_problems(templates_dir: Path, samples_dir: Path, max_sms_segme
                 except TemplateError as exc:
                     if (exc.path, exc.line, exc.detail) not in seen:
                         seen.add((exc.path, exc.line, exc.detail))
-                        problems.append(_error(f"{exc} (sample '{sample.name}')"))
+                        problems.append(_error(f"{exc} (sample '{sample.name}')", exc))
                     continue
                 if message.sms is not None and message.sms.segments > max_sms_segments:
                     problems.append(_sms_warning(templates_dir, info, locale, sample, message.text))

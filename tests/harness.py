@@ -65,7 +65,7 @@ def service_settings(
         database={"url": database_url},
         abandonment={"idle_after": idle_after},
         flows_file=flows_file,
-        channels=extra.pop("channels", {"outbox_dir": workdir / "outbox"}),
+        channels=extra.pop("channels", {"transport": "outbox", "outbox_dir": workdir / "outbox"}),
         scheduler={"poll_interval": "100ms", "lease": "5s"},
         guards={"quiet_hours": always_open, **extra.pop("guards", {})},
         security={"link_secret": "test-secret-" + prefix, **extra.pop("security", {})},

@@ -107,13 +107,18 @@ def twilio_router(*, engine: AsyncEngine, clock: Clock, auth_token: str, public_
                         )
                 else:
                     stop = keyword == Keyword.STOP
+                    source = ConsentSource.TWILIO_STOP if stop else ConsentSource.TWILIO_START
+                    # Keyed by the number too: a guest's next cart (a new customer key) stays opted out.
+                    await consent_rows.record_address_consent(
+                        conn, phone, ConsentChannel.SMS, consent=not stop, source=source, now=now
+                    )
                     for key in keys:
                         await consent_rows.record_consent(
                             conn,
                             key,
                             ConsentChannel.SMS,
                             consent=not stop,
-                            source=ConsentSource.TWILIO_STOP if stop else ConsentSource.TWILIO_START,
+                            source=source,
                             now=now,
                         )
             log.info(
@@ -146,7 +151,7 @@ def twilio_router(*, engine: AsyncEngine, clock: Clock, auth_token: str, public_
                 if error_code == RECIPIENT_OPTED_OUT:
                     await consent_rows.record_consent(
                         conn, message.customer_key, ConsentChannel.SMS, consent=False,
-                        source=ConsentSource.TWILIO_STOP, now=now,
+                        source=ConsentSource.PROVIDER_21610, now=now,
                     )  # fmt: skip
         log.info(
             "delivery receipt",

@@ -97,15 +97,6 @@ class Flow(BaseModel):
     reentry_after: Duration = timedelta(days=7)
     enabled: bool = True
 
-    @model_validator(mode="after")
-    def _unique_steps(self) -> Flow:
-        seen: set[str] = set()
-        for step in self.steps:
-            if step.name in seen:
-                raise ValueError(f"step name {step.name!r} is used twice")
-            seen.add(step.name)
-        return self
-
     def step(self, name: str) -> FlowStep:
         """The step called ``name``."""
         for step in self.steps:
@@ -146,6 +137,7 @@ def parse_flows(text: str, *, source: str = "flows.yaml", templates: Iterable[st
         problems = [_describe(error, data, lines, source) for error in exc.errors(include_url=False)]
         raise ConfigError("\n".join(problems)) from exc
     _check_unique_flows(flows, lines, source)
+    _check_unique_steps(flows, lines, source)
     if templates is not None:
         _check_templates(flows, set(templates), data, lines, source)
     return flows
@@ -158,6 +150,19 @@ def _check_unique_flows(flows: Flows, lines: dict[Path_, int], source: str) -> N
             line = line_of(lines, ("flows", index))
             raise ConfigError(f"{source}:{line}: flow {flow.name!r}: the name is used by an earlier flow")
         seen.add(flow.name)
+
+
+def _check_unique_steps(flows: Flows, lines: dict[Path_, int], source: str) -> None:
+    """A repeated step name is reported at the repeated step's own line (not the flow's)."""
+    for flow_index, flow in enumerate(flows.flows):
+        seen: set[str] = set()
+        for step_index, step in enumerate(flow.steps):
+            if step.name in seen:
+                line = line_of(lines, ("flows", flow_index, "steps", step_index, "name"))
+                raise ConfigError(
+                    f"{source}:{line}: flow {flow.name!r}: step {step.name!r}: the name is used by an earlier step"
+                )
+            seen.add(step.name)
 
 
 def load_flows(path: Path, *, templates: Iterable[str] | None = None) -> Flows:

@@ -10,6 +10,7 @@ from enum import StrEnum
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from recovery.consent_authority import ADDRESS_OF_CONSENT, LedgerEntry, address_key
 from recovery.store.schema import callback_requests, consent_ledger, customers
 from recovery.store.sql import insert_ignore
 
@@ -33,6 +34,9 @@ class ConsentSource(StrEnum):
     UNSUBSCRIBE_LINK = "unsubscribe_link"
     TWILIO_STOP = "twilio_stop"
     TWILIO_START = "twilio_start"
+    PROVIDER_21610 = "twilio_21610"
+    DO_NOT_CALL = "do_not_call"
+    CONSENT_EVENT = "consent_event"
 
 
 _COLUMNS = {
@@ -54,7 +58,8 @@ async def record_consent(
     """Set the customer's consent and append it to the ledger; False when both already said so.
 
     A customer the service has not met yet gets a row, so the opt-out holds when their events arrive;
-    ``updated_at`` moves to ``now`` so an older event's consent cannot overwrite this one.
+    ``updated_at`` moves to ``now`` so an older event's consent cannot overwrite this one. The entry is
+    also keyed by the customer's address (hashed), so a guest's next cart finds it.
     """
     column = _COLUMNS[channel]
     await insert_ignore(conn, customers, [{"customer_key": customer_key, "updated_at": now}])
@@ -66,6 +71,10 @@ async def record_consent(
         .order_by(consent_ledger.c.recorded_at.desc(), consent_ledger.c.id.desc())
         .limit(1)
     )
+    address = await conn.scalar(
+        select(customers.c[ADDRESS_OF_CONSENT[channel.value]]).where(customers.c.customer_key == customer_key)
+    )
+    await _append_if_changed(conn, address_key(address), channel, consent, source, now)
     if current is consent and last is consent:
         return False
     await conn.execute(
@@ -106,3 +115,86 @@ async def record_callback_request(
         [{"id": request_id, "customer_key": customer_key, "phone_hash": phone_hash, "received_at": now}],
     )
     return True
+
+
+async def _append_if_changed(
+    conn: AsyncConnection,
+    key: str | None,
+    channel: ConsentChannel,
+    consent: bool,
+    source: ConsentSource,
+    now: datetime,
+) -> None:
+    """Append a ledger row for ``key`` unless its latest entry already says ``consent``."""
+    if key is None:
+        return
+    last = await conn.scalar(
+        select(consent_ledger.c.consent)
+        .where(consent_ledger.c.customer_key == key, consent_ledger.c.channel == channel.value)
+        .order_by(consent_ledger.c.recorded_at.desc(), consent_ledger.c.id.desc())
+        .limit(1)
+    )
+    if last is not consent:
+        await conn.execute(
+            consent_ledger.insert().values(
+                customer_key=key, channel=channel.value, consent=consent, source=source.value, recorded_at=now
+            )
+        )
+
+
+async def record_address_consent(
+    conn: AsyncConnection,
+    address: str,
+    channel: ConsentChannel,
+    *,
+    consent: bool,
+    source: ConsentSource,
+    now: datetime,
+) -> None:
+    """A ledger entry keyed by the address alone: STOP from a number the service has no customer for yet."""
+    await _append_if_changed(conn, address_key(address), channel, consent, source, now)
+
+
+async def record_event_consent(
+    conn: AsyncConnection,
+    *,
+    customer_key: str,
+    email: str | None,
+    phone: str | None,
+    consents: dict[str, bool | None],
+    at: datetime,
+) -> None:
+    """A ``consent.changed`` event: an explicit statement, so it goes in the ledger at its own time."""
+    addresses = {"email": email, "phone": phone}
+    for name, value in consents.items():
+        if value is None:
+            continue
+        channel = ConsentChannel(name)
+        for key in (customer_key, address_key(addresses[ADDRESS_OF_CONSENT[name]])):
+            await _append_if_changed(conn, key, channel, value, ConsentSource.CONSENT_EVENT, at)
+
+
+async def ledger_entries(
+    conn: AsyncConnection, *, customer_key: str, email: str | None, phone: str | None
+) -> list[LedgerEntry]:
+    """Every ledger entry about this customer or their addresses, each for the consents its key covers."""
+    email_key, phone_key = address_key(email), address_key(phone)
+    keys = [key for key in (customer_key, email_key, phone_key) if key is not None]
+    query = select(
+        consent_ledger.c.id,
+        consent_ledger.c.customer_key,
+        consent_ledger.c.channel,
+        consent_ledger.c.consent,
+        consent_ledger.c.recorded_at,
+    ).where(consent_ledger.c.customer_key.in_(keys))
+    found: list[LedgerEntry] = []
+    for row in (await conn.execute(query)).mappings():
+        # An email hash speaks only for email consent; a phone hash only for sms and phone.
+        if row["customer_key"] == email_key and row["channel"] != "email":
+            continue
+        if row["customer_key"] == phone_key and row["channel"] == "email":
+            continue
+        found.append(
+            LedgerEntry(channel=row["channel"], consent=row["consent"], recorded_at=row["recorded_at"], seq=row["id"])
+        )
+    return found

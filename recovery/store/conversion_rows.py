@@ -26,8 +26,9 @@ from recovery.attribution import (
     attribute,
 )
 from recovery.channels.base import ChannelName
-from recovery.states import MessageState
+from recovery.states import MessageState, PublishedType
 from recovery.store.click_rows import UserAgentClass
+from recovery.store.outbox import enqueue, message_event
 from recovery.store.schema import clicks, conversions, journeys, messages
 from recovery.store.sql import insert_ignore
 
@@ -78,6 +79,24 @@ async def record_order(
     }
     if conversion is not None:
         message = sent[conversion.message_id]
+        if not await _recorded(conn, order_id):
+            # Once per attributed order, whatever the journey's state (it may have completed long ago).
+            await enqueue(
+                conn,
+                [
+                    message_event(
+                        type_=PublishedType.JOURNEY_CONVERTED,
+                        now=occurred_at,
+                        cart_id=cart_id,
+                        journey_id=message.journey_id,
+                        flow=conversion.flow,
+                        step=conversion.step,
+                        channel=conversion.channel.value,
+                        message_id=conversion.message_id,
+                        revenue=value,
+                    )
+                ],
+            )
         await insert_ignore(
             conn,
             conversions,
@@ -127,7 +146,9 @@ async def record_order(
     return None
 
 
-async def record_refund(conn: AsyncConnection, *, order_id: str, value: Decimal) -> Decimal | None:
+async def record_refund(
+    conn: AsyncConnection, *, order_id: str, value: Decimal, now: datetime
+) -> Decimal | None:
     """Add a refund to a recorded order; return the revenue left (never below 0), ``None`` if not recorded."""
     apply_refund(Decimal(0), value)  # rejects a negative refund before anything is written
     await conn.execute(
@@ -135,12 +156,41 @@ async def record_refund(conn: AsyncConnection, *, order_id: str, value: Decimal)
     )
     found = (
         await conn.execute(
-            select(conversions.c.revenue, conversions.c.refunded).where(conversions.c.order_id == order_id)
+            select(
+                conversions.c.revenue,
+                conversions.c.refunded,
+                conversions.c.cart_id,
+                conversions.c.journey_id,
+                conversions.c.flow,
+                conversions.c.message_id,
+                conversions.c.holdout,
+            ).where(conversions.c.order_id == order_id)
         )
     ).first()
     if found is None:
         return None
+    if not found.holdout and found.journey_id is not None:
+        # The deduction is published like the conversion was: the refunded amount, on the same journey.
+        await enqueue(
+            conn,
+            [
+                message_event(
+                    type_=PublishedType.JOURNEY_REFUNDED,
+                    now=now,
+                    cart_id=found.cart_id,
+                    journey_id=found.journey_id,
+                    flow=found.flow,
+                    message_id=found.message_id,
+                    revenue=value,
+                )
+            ],
+        )
     return apply_refund(found.revenue, found.refunded)
+
+
+async def _recorded(conn: AsyncConnection, order_id: str) -> bool:
+    """Whether this order's conversion is already recorded (a redelivered order.completed)."""
+    return await conn.scalar(select(conversions.c.order_id).where(conversions.c.order_id == order_id)) is not None
 
 
 async def _sent_messages(conn: AsyncConnection, cart_id: str) -> dict[str, SentMessage]:

@@ -25,14 +25,19 @@ def create_engine(url: str) -> AsyncEngine:
         # SQLite has one writer: with several connections, concurrent transactions wait in SQLite's busy
         # handler, which sleeps in growing steps. One pooled connection makes them queue in Python instead.
         engine = create_async_engine(
-            parsed, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=120
+            parsed,
+            connect_args={"timeout": 30},
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=120,
+            hide_parameters=True,  # a failing statement must not log the shopper's email or phone
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.get_driver_name() != "asyncpg":
             raise ConfigError("database.url: use the async driver, e.g. postgresql+asyncpg://user@host/db")
-        return create_async_engine(parsed, pool_size=5, max_overflow=5, pool_pre_ping=True)
+        return create_async_engine(parsed, pool_size=5, max_overflow=5, pool_pre_ping=True, hide_parameters=True)
     raise ConfigError(f"database.url: unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
 
 

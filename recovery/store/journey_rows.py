@@ -145,16 +145,5 @@ async def end(conn: AsyncConnection, ended: list[JourneyEnd], now: datetime) -> 
                     reason=journey.reason,
                 )
             )
-    for journey in ended:
-        if journey.status == JourneyStatus.CONVERTED:
-            events.append(
-                message_event(
-                    type_=PublishedType.JOURNEY_CONVERTED,
-                    now=now,
-                    cart_id=journey.cart_id,
-                    journey_id=journey.journey_id,
-                    flow=journey.flow,
-                    revenue=journey.revenue,
-                )
-            )
+    # journey.converted is published by attribution (conversion_rows), once per attributed order.
     await enqueue(conn, events)

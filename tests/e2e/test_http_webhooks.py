@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from recovery.api import create_app
 from recovery.clock import ManualClock
+from recovery.consent_authority import address_key
 from recovery.settings import Settings
 from recovery.store.schema import callback_requests, consent_ledger, customers, messages, outbox_events
 
@@ -107,7 +108,9 @@ async def sms_consents(engine: AsyncEngine) -> dict[str, bool | None]:
 async def ledger(engine: AsyncEngine) -> list[tuple[str, str, bool, str]]:
     async with engine.connect() as conn:
         c = consent_ledger.c
-        rows = await conn.execute(select(c.customer_key, c.channel, c.consent, c.source).order_by(c.id))
+        # Entries keyed by customer; the address-hash twins (``addr:...``) are checked in test_consent_ledger.
+        query = select(c.customer_key, c.channel, c.consent, c.source).where(c.customer_key.not_like("addr:%"))
+        rows = await conn.execute(query.order_by(c.id))
         return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
@@ -152,6 +155,20 @@ async def test_start_opts_back_in_and_stop_twice_is_recorded_once(db: AsyncEngin
         ("cust-1", "sms", False, "twilio_stop"),
         ("cust-1", "sms", True, "twilio_start"),
     ]
+
+
+async def test_stop_from_an_unknown_number_is_kept_for_that_number(db: AsyncEngine, client: httpx.AsyncClient) -> None:
+    """STOP from a number no customer has yet is recorded under the number's hash (a guest's next cart),
+    and START lifts it; the ledger never holds the number itself."""
+    unknown = "+33699999999"
+    await post_inbound(client, inbound_form("STOP", phone=unknown))
+    await post_inbound(client, inbound_form("START", phone=unknown, sid="SM" + "3" * 32))
+    async with db.connect() as conn:
+        c = consent_ledger.c
+        entries = (await conn.execute(select(c.customer_key, c.consent).order_by(c.id))).all()
+    key = address_key(unknown)
+    assert [(row.customer_key, row.consent) for row in entries] == [(key, False), (key, True)]
+    assert all(unknown not in row.customer_key for row in entries)
 
 
 async def test_ordinary_text_changes_nothing(db: AsyncEngine, client: httpx.AsyncClient) -> None:
@@ -259,7 +276,7 @@ async def test_failed_receipt_for_an_opted_out_number_records_the_opt_out(
     """Twilio's 21610 (the recipient sent STOP to Twilio) also turns the customer's SMS consent off."""
     await post_status(client, status_form("failed", "21610"))
     assert (await message_row(db))["state"] == "failed"
-    assert await ledger(db) == [("cust-1", "sms", False, "twilio_stop")]
+    assert await ledger(db) == [("cust-1", "sms", False, "twilio_21610")]
 
 
 async def test_receipt_for_an_unknown_message_is_ignored(db: AsyncEngine, client: httpx.AsyncClient) -> None:

@@ -85,7 +85,7 @@ async def test_a_rappel_reply_to_a_callback_offer_creates_the_agent_task(kafka_b
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
         workdir=tmp_path,
         flows=OFFER_ONLY,
-        channels={"outbox_dir": tmp_path / "outbox", "sms": {"auth_token": "twilio-test-token"}},
+        channels={"transport": "outbox", "outbox_dir": tmp_path / "outbox", "sms": {"auth_token": "twilio-test-token"}},
     )
     shopper = customer(email=True, sms=True)
     shopper["consent"]["phone"] = True

@@ -52,6 +52,7 @@ def write_config(workdir: Path, *, bootstrap: str, database_url: str, prefix: st
         "http": {"port": 0},
         "guards": {"quiet_hours": {"channels": []}, "frequency_cap": 0},
         "security": {"link_secret": "test-secret-" + prefix},
+        "channels": {"transport": "outbox"},  # a dry run: messages land in RECOVERY_CHANNELS__OUTBOX_DIR
     }
     path = workdir / "recovery.yaml"
     path.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML

@@ -55,7 +55,11 @@ async def test_the_code_is_registered_in_the_shop_before_the_email_that_carries_
         idle_after="0s",
         security={"link_secret": "test-hook-secret"},
         offers={"register_url": f"http://127.0.0.1:{port}/discounts"},
-        channels={"outbox_dir": tmp_path / "outbox", "retry": {"base_delay": "1s", "max_delay": "1s"}},
+        channels={
+            "transport": "outbox",
+            "outbox_dir": tmp_path / "outbox",
+            "retry": {"base_delay": "1s", "max_delay": "1s"},
+        },
     )
     try:
         async with running_service(settings) as harness:

@@ -253,7 +253,7 @@ async def shop(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
         assert (await seed.order("c2", "50.00", T0 + timedelta(hours=4))).step == "sms_offer"
         assert await seed.order("c5", "80.00", T0 + timedelta(hours=5)) is None  # holdout: recorded, not credited
         assert await seed.order("c6", "40.00", T0) is None
-        assert await record_refund(conn, order_id="order-c1", value=Decimal("30.00")) == Decimal("70.00")
+        assert await record_refund(conn, order_id="order-c1", value=Decimal("30.00"), now=NOW) == Decimal("70.00")
     yield engine
 
 
@@ -492,11 +492,11 @@ async def test_refunds_add_up_and_never_take_revenue_below_zero(engine: AsyncEng
         await seed.journey("j1", "c1")
         await seed.sent("j1", "reminder", "email", T0)
         assert await seed.order("c1", "60.00", T0 + timedelta(hours=1)) is not None
-        assert await record_refund(conn, order_id="order-c1", value=Decimal("40.00")) == Decimal("20.00")
-        assert await record_refund(conn, order_id="order-c1", value=Decimal("40.00")) == Decimal("0")
-        assert await record_refund(conn, order_id="unknown", value=Decimal("1.00")) is None
+        assert await record_refund(conn, order_id="order-c1", value=Decimal("40.00"), now=NOW) == Decimal("20.00")
+        assert await record_refund(conn, order_id="order-c1", value=Decimal("40.00"), now=NOW) == Decimal("0")
+        assert await record_refund(conn, order_id="unknown", value=Decimal("1.00"), now=NOW) is None
         with pytest.raises(ValueError, match="negative"):
-            await record_refund(conn, order_id="order-c1", value=Decimal("-1"))
+            await record_refund(conn, order_id="order-c1", value=Decimal("-1"), now=NOW)
         refunded = await conn.scalar(select(conversions.c.refunded))
     assert refunded == Decimal("80.00")
     totals = (await build_stats(engine, since=None, now=NOW))["totals"]

@@ -138,9 +138,15 @@ INVALID = [
     ),
     pytest.param(
         flows_text("- {name: s, after: 1h, channel: callback}\n- {name: s, after: 2h, channel: callback}"),
-        2,
-        ["flow 'a':", "step name 's' is used twice"],
-        id="duplicate step name",
+        6,
+        ["flow 'a': step 's': the name is used by an earlier step"],
+        id="duplicate step name points at the repeated step",
+    ),
+    pytest.param(
+        flows_text("- {name: s, after: yes, channel: callback}"),
+        5,
+        ["flow 'a': step 's': after:", "'true' (YAML yes/no/on/off) is not a duration"],
+        id="after: yes is not one second",
     ),
     pytest.param(
         flows_text() + flows_text(trigger="payment.failed").removeprefix("flows:\n"),

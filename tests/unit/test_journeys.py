@@ -597,3 +597,29 @@ def test_start_journeys_for_an_abandoned_cart() -> None:
     assert journey.journey_id == journey_id_for("abandoned", CART, at(9))
     assert [step.due_at for step in journey.steps] == [NOW + timedelta(hours=1)]
     assert entries == {("abandoned", "cart:cart-1"): NOW}
+
+
+def test_a_payment_failure_older_than_the_carts_latest_event_starts_nothing() -> None:
+    """A late-delivered payment.failed (the cart moved on since, at 09:00) starts no payment journey."""
+    outcome = apply([payment_failed(at(8, 30))], carts={CART: existing_cart()})
+    assert outcome.new_journeys == []
+
+
+def test_a_future_dated_event_does_not_freeze_the_customer() -> None:
+    """An event dated 2099 counts as now: a later, honest event still updates the customer."""
+    future = datetime(2099, 1, 1, tzinfo=UTC)
+    shopper = {"id": "cust-9", "first_name": "Old", "consent": {"sms": True}}
+    first = apply([cart_updated(future, customer=shopper)])
+    customers = dict(first.customers)
+    assert customers["cust-9"].updated_at == NOW
+    later = cart_updated(NOW + timedelta(minutes=1), customer={**shopper, "first_name": "New"})
+    outcome = apply_batch(
+        [later],
+        rules=RULES,
+        carts=first.carts,
+        customers=customers,
+        active=[],
+        last_entries={},
+        now=NOW + timedelta(minutes=1),
+    )
+    assert outcome.customers["cust-9"].first_name == "New"
