@@ -8,10 +8,10 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -118,10 +118,26 @@ class HttpSettings(_Section):
     public_url: str = "http://127.0.0.1:8080"
 
 
+Role = Literal["agent", "marketer", "admin"]
+
+
+class ApiToken(_Section):
+    """Who holds a token: the role, and the person's name shown in claims and version history."""
+
+    role: Role
+    name: str | None = None
+
+
+def _token_entry(value: object) -> object:
+    """Accept the short form ``token: role`` as well as ``token: {role, name}``."""
+    return {"role": value} if isinstance(value, str) else value
+
+
 class SecuritySettings(_Section):
     link_secret: str | None = None
     link_hosts: list[str] | None = None
-    api_tokens: dict[str, Literal["agent", "marketer", "admin"]] = {}
+    # token -> ApiToken; the short form ``token: agent`` is normalised by ``_token_entry``
+    api_tokens: dict[str, Annotated[ApiToken, BeforeValidator(_token_entry)]] = {}
 
 
 class WebhookSecret(_Section):
