@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recovery.api.auth import Principal, require_role
+from recovery.api.callbacks_routes import DeskService, callbacks_router
 from recovery.api.health_routes import HttpMetrics, health_router
 from recovery.api.links_routes import DEFAULT_CLICK_MAX_AGE, links_router
 from recovery.api.pages import install_pages
@@ -64,6 +65,9 @@ def create_app(
         )
     )
     app.include_router(health_router(engine=engine, metrics=metrics, ready=ready))
+    desk = DeskService(engine=engine, clock=clock, settings=settings.callbacks)
+    app.state.desk = desk  # read by the /agent page
+    app.include_router(callbacks_router(desk))
     install_pages(app, settings, secret)
 
     @app.get("/api/stats")
