@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recovery.agent_lines import AgentLines
 from recovery.api.auth import Principal, require_role
+from recovery.api.callback_offer_routes import callback_offer_router
 from recovery.api.callbacks_routes import DeskService, callbacks_router
 from recovery.api.health_routes import HttpMetrics, health_router
 from recovery.api.links_routes import DEFAULT_CLICK_MAX_AGE, links_router
@@ -71,6 +72,8 @@ def create_app(
     app.state.desk = desk  # read by the /agent page
     app.include_router(callbacks_router(desk))
     app.state.agent_lines = AgentLines(settings.templates_dir)
+    hours = settings.callbacks.calling_hours()
+    app.include_router(callback_offer_router(engine=engine, signer=signer, clock=clock, hours=hours))
     app.include_router(agent_router())
     install_pages(app, settings, secret)
 

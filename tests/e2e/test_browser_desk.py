@@ -1,4 +1,4 @@
-"""The agents' desk in a real headless Chromium: sign in, a task appears by itself, claim, outcome."""
+"""The agents' desk in a real headless Chromium: a task appears by itself, claim, outcome; a shopper picks a slot."""
 
 from __future__ import annotations
 
@@ -12,14 +12,17 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api import create_app, serve_http
 from recovery.clock import ManualClock
+from recovery.links import LinkSigner
 from recovery.settings import Settings
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
-from tests.fakes.desk import PHONE, seed_task
+from recovery.store.schema import callback_tasks
+from tests.fakes.desk import PHONE, seed_offer, seed_task
 
 CHROMIUM = shutil.which("chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -115,3 +118,18 @@ async def test_the_desk_fits_a_phone_screen(desk: Desk, browser: Browser) -> Non
         "parseFloat(getComputedStyle(document.querySelector('[data-testid=local-time]')).fontSize)"
     )
     assert size >= 28
+
+
+async def test_a_shopper_picks_a_slot_on_the_offer_page_and_the_task_is_due_then(desk: Desk, browser: Browser) -> None:
+    """On /c/ the shopper chooses Thursday 15:00 (Paris); the agents' task falls due at that moment."""
+    message_id = await seed_offer(desk.engine, NOW)
+    link = LinkSigner("desk-secret", desk.base, clock=desk.clock).callback_url(message_id)
+    page = await browser.new_page(viewport={"width": 390, "height": 844})
+    await page.goto(link)
+    chosen = datetime(2026, 1, 8, 14, tzinfo=UTC).isoformat()  # Thursday 15:00 in Paris
+    await page.check(f"input[name=slot][value='{chosen}']")
+    await page.click("button[type=submit]")
+    assert "jeudi 8 janvier 15:00" in await page.inner_text("[data-when]")
+    async with desk.engine.connect() as conn:
+        due = await conn.scalar(select(callback_tasks.c.due_at))
+    assert due == datetime(2026, 1, 8, 14, tzinfo=UTC)

@@ -105,3 +105,50 @@ async def seed_task(
             now,
         )
     return task_id
+
+
+async def seed_offer(
+    engine: AsyncEngine, now: datetime, *, locale: str = "fr-FR", timezone: str = "Europe/Paris"
+) -> str:
+    """A callback offer already texted to a shopper (cart ``cart-offer``); returns its message id."""
+    message_id = "j-offer:call_offer"
+    async with engine.begin() as conn:
+        await conn.execute(
+            customers.insert().values(
+                customer_key="cust-offer",
+                phone=PHONE,
+                first_name="Sam",
+                locale=locale,
+                timezone=timezone,
+                updated_at=now,
+            )
+        )
+        await conn.execute(
+            carts.insert().values(
+                cart_id="cart-offer",
+                store="default",
+                customer_key="cust-offer",
+                value=Decimal("120.00"),
+                currency="EUR",
+                item_count=1,
+                first_event_at=now,
+                last_event_at=now,
+            )
+        )
+        await conn.execute(
+            messages.insert().values(
+                message_id=message_id,
+                journey_id="j-offer",
+                step_id=message_id,
+                cart_id="cart-offer",
+                customer_key="cust-offer",
+                flow="abandoned_cart",
+                step="call_offer",
+                channel="callback",
+                state="sent",
+                created_at=now,
+                sent_at=now,
+                updated_at=now,
+            )
+        )
+    return message_id

@@ -151,7 +151,7 @@ async def test_following_the_offer_link_and_confirming_creates_the_agent_task(
             assert hop.status_code == 302 and hop.headers["location"].startswith(public + "/c/")
             page_path = hop.headers["location"].removeprefix(public)
             page = await client.get(page_path)
-            assert page.status_code == 200 and "rappelez-moi" in page.text
+            assert page.status_code == 200 and "être rappelé" in page.text
             assert (await client.post(page_path)).status_code == 200
             assert (await client.post(page_path)).status_code == 200  # twice: still one task
             assert (await client.post(page_path[:-4] + "AAAA")).status_code == 404
