@@ -131,7 +131,10 @@ class Service:
             channels = dict(self._channels)
             # Callbacks need the database (tasks); offers go out through the SMS channel.
             channels[ChannelName.CALLBACK] = CallbackChannel(
-                engine=engine, clock=self.clock, offer_channel=self._channels[ChannelName.SMS]
+                engine=engine,
+                clock=self.clock,
+                offer_channel=self._channels[ChannelName.SMS],
+                hours=settings.callbacks.calling_hours(),
             )
             registrar = None
             if settings.offers.register_url:
@@ -163,6 +166,7 @@ class Service:
                 dispatcher=dispatcher,
                 clock=self.clock,
                 settings=settings.scheduler,
+                calling_hours=settings.callbacks.calling_hours(),
             )
             relay = OutboxRelay(engine=engine, producer=producer, topics=settings.kafka.topics)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -11,7 +12,9 @@ import pytest
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
+from recovery.callback_hours import DEFAULT_HOURS, next_open, parse_hours, zone_of
 from recovery.channels.base import ChannelName
+from recovery.guards import QuietHoursPolicy, Weekday
 from recovery.store.schema import callback_tasks
 from tests.harness import cart, customer, event, eventually, running_service, service_settings
 
@@ -158,3 +161,49 @@ async def test_following_the_offer_link_and_confirming_creates_the_agent_task(
         async with harness.service.engine.connect() as conn:
             [task] = (await conn.execute(select(callback_tasks))).mappings().all()
         assert (task["step"], task["cart_id"]) == ("call_offer", "cart-link")
+
+
+DIRECT_ONLY = """
+flows:
+  - name: payment_failed
+    trigger: payment.failed
+    steps:
+      - {name: agent_call, after: 0s, channel: callback, mode: direct}
+"""
+
+
+async def test_a_payment_failure_task_is_created_at_once_even_in_quiet_hours_and_due_in_calling_hours(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Quiet hours cover today and the cap is spent, yet the agents' task appears now, due when agents call."""
+    today = Weekday(list(Weekday)[datetime.now(UTC).weekday()])
+    closed_today = QuietHoursPolicy(weekdays=tuple(day for day in Weekday if day != today))
+    settings = service_settings(
+        bootstrap=kafka_bootstrap,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        workdir=tmp_path,
+        flows=DIRECT_ONLY,
+        guards={"quiet_hours": closed_today, "frequency_cap": 1},
+    )
+    shopper = customer(email=True, sms=True)
+    shopper["consent"]["phone"] = True
+    async with running_service(settings) as harness:
+        failure = event(
+            "payment.failed",
+            "cart-now",
+            customer=shopper,
+            cart=cart(80.0),
+            payment={"reason": "authentication_failed", "method": "card"},
+        )
+        await harness.send(failure)
+
+        async def one_task() -> bool:
+            async with harness.service.engine.connect() as conn:
+                return len((await conn.execute(select(callback_tasks))).all()) == 1
+
+        await eventually(one_task, timeout=20)
+        async with harness.service.engine.connect() as conn:
+            [task] = (await conn.execute(select(callback_tasks))).mappings().all()
+    assert task["reason"] == "payment_failed"
+    expected = next_open(task["created_at"], zone_of(shopper.get("timezone")), parse_hours(DEFAULT_HOURS))
+    assert task["due_at"] == expected
