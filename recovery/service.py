@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.app import create_app
 from recovery.api.server import serve_http
+from recovery.callback_webhook import WebhookSender
 from recovery.channels.base import Channel, ChannelName
 from recovery.channels.callback import CallbackChannel
 from recovery.clock import Clock, SystemClock
@@ -187,6 +188,16 @@ class Service:
                     name="http",
                 ),
             ]
+            hook = settings.callbacks
+            if hook.webhook_url:
+                sender = WebhookSender(
+                    engine=engine,
+                    clock=self.clock,
+                    url=hook.webhook_url,
+                    secret=hook.webhook_secret or settings.security.link_secret or "",
+                    attempts=hook.webhook_attempts,
+                )
+                tasks.append(asyncio.create_task(sender.run(stop), name="callback-webhook"))
             try:
                 await _first_of(http_started.wait(), tasks[2])
                 self.http_port = getattr(app.state, "http_port", None)
