@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.callback_queue import TaskReason
 from recovery.store.callback_rows import NewTask, create_task
-from recovery.store.schema import carts, clicks, customers, messages
+from recovery.store.schema import carts, clicks, customers, journeys, messages
 
 PHONE = "+33612345678"
 
@@ -61,6 +61,19 @@ async def seed_task(
                 payment=payment,
                 first_event_at=now - timedelta(hours=2),
                 last_event_at=now - timedelta(hours=1),
+            )
+        )
+        await conn.execute(
+            journeys.insert().values(
+                journey_id=journey_id,
+                cart_id=cart_id,
+                flow="payment_failed",
+                trigger="payment.failed",
+                customer_key=customer_key,
+                store="default",
+                status="active",
+                started_at=now - timedelta(hours=1),
+                trigger_event_at=now - timedelta(hours=1),
             )
         )
         sent_id = f"{journey_id}:reminder"

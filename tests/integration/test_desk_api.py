@@ -267,3 +267,23 @@ async def test_two_agents_claiming_at_once_get_exactly_one_winner(engine: AsyncE
                 assert winner == loser
     finally:
         await other.dispose()
+
+
+async def test_stats_credit_an_order_after_a_reached_call_to_the_call_and_the_agent(
+    engine: AsyncEngine, http: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    """/api/stats: one reached call, the cart ordered two hours later: revenue per outcome and per agent."""
+    task_id = await seed_task(engine, NOW)
+    await http.post(f"/api/callbacks/{task_id}/claim", headers=bearer("tok-ines"))
+    body = {"outcome": "reached_recovered"}
+    await http.post(f"/api/callbacks/{task_id}/complete", json=body, headers=bearer("tok-ines"))
+    async with engine.begin() as conn:
+        await conn.execute(carts.update().values(ordered_at=NOW + timedelta(hours=2), order_value=320, order_id="o-1"))
+    clock.advance(timedelta(hours=3))
+    assert (await http.get("/api/stats", headers=bearer("tok-ines"))).status_code == 403
+    figures = (await http.get("/api/stats", headers=bearer("tok-mkt"))).json()["callbacks"]
+    assert (figures["tasks"], figures["reached"], figures["reach_rate"]) == (1, 1, 1.0)
+    assert figures["by_outcome"] == {"reached_recovered": 1}
+    assert figures["agents"] == [
+        {"agent": "Inès", "tasks": 1, "reached": 1, "reach_rate": 1.0, "orders": 1, "revenue": "320.00"}
+    ]
