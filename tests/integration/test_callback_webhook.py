@@ -5,62 +5,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.callback_webhook import WebhookSender, backoff, signature
 from recovery.clock import ManualClock
 from recovery.store.database import create_engine
 from tests.fakes.desk import seed_task
-from tests.fakes.ports import free_port
+from tests.fakes.helpdesk import SECRET, Helpdesk, helpdesk
 
 NOW = datetime(2026, 1, 7, 10, tzinfo=UTC)
-SECRET = "helpdesk-secret"
-
-
-@dataclass
-class Helpdesk:
-    """A local HTTP endpoint that records signed posts and answers from a script (then 201)."""
-
-    url: str = ""
-    received: list[dict[str, Any]] = field(default_factory=list)
-    bad_signatures: int = 0
-    answers: list[int] = field(default_factory=list)
-
-
-@pytest.fixture
-async def helpdesk() -> AsyncIterator[Helpdesk]:
-    desk = Helpdesk()
-
-    async def receive(request: web.Request) -> web.Response:
-        body = await request.read()
-        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        if request.headers.get("X-Recovery-Signature") != expected:
-            desk.bad_signatures += 1
-            return web.Response(status=401)
-        if desk.answers:
-            return web.Response(status=desk.answers.pop(0))
-        desk.received.append(json.loads(body) | {"key": request.headers["Idempotency-Key"]})
-        return web.json_response({"ticket": len(desk.received)}, status=201)
-
-    app = web.Application()
-    app.router.add_post("/tickets", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    desk.url = f"http://127.0.0.1:{port}/tickets"
-    try:
-        yield desk
-    finally:
-        await runner.cleanup()
+__all__ = ["helpdesk"]  # the fixture
 
 
 def sender(engine: AsyncEngine, clock: ManualClock, helpdesk: Helpdesk, attempts: int = 8) -> WebhookSender:
