@@ -19,7 +19,7 @@ How a page uses it (see ``recovery/api/pages/agent_routes.py`` for a full exampl
   ``<input type="hidden" name="csrf_token" value="{{ csrf_token }}">``; htmx requests send the header by
   themselves (``hx-headers`` on ``<body>``), other ``fetch`` posts must send ``X-CSRF-Token``.
 - ``require_page(*roles)`` redirects to ``/login?next=…`` when not signed in (``HX-Redirect`` for htmx) and
-  answers 403 on a wrong role; ``admin`` may open every page. The session stores only the token's
+  answers an HTML 403 page on a wrong role; ``admin`` may open every page. The session stores only the token's
   fingerprint, so removing a token from ``security.api_tokens`` ends its sessions.
 - Static files (``pages.css``, pinned htmx with its licence) are served under ``/static/pages/``; add yours to
   ``recovery/api/pages/static/`` (pyproject package-data ships the folder). Nothing is fetched from a CDN.
@@ -34,7 +34,15 @@ from fastapi.staticfiles import StaticFiles
 from recovery.api.pages.csrf import CSRF_FIELD, CSRF_HEADER, check_csrf, csrf_token
 from recovery.api.pages.languages import COMMON_TEXTS, PageLanguage, Texts, negotiate_language
 from recovery.api.pages.rendering import page_language, page_templates, render_page
-from recovery.api.pages.session import LANDING, install_sessions, require_page, sign_in_router, signed_in
+from recovery.api.pages.session import (
+    LANDING,
+    PageForbidden,
+    forbidden_page,
+    install_sessions,
+    require_page,
+    sign_in_router,
+    signed_in,
+)
 from recovery.settings import Settings
 
 __all__ = [
@@ -42,6 +50,7 @@ __all__ = [
     "CSRF_FIELD",
     "CSRF_HEADER",
     "LANDING",
+    "PageForbidden",
     "PageLanguage",
     "Texts",
     "check_csrf",
@@ -60,4 +69,5 @@ def install_pages(app: FastAPI, settings: Settings, link_secret: str) -> None:
     app.state.page_templates = page_templates()
     app.mount("/static/pages", StaticFiles(packages=[("recovery.api.pages", "static")]), name="pages-static")
     app.include_router(sign_in_router())
+    app.add_exception_handler(PageForbidden, forbidden_page)
     install_sessions(app, settings, link_secret)

@@ -73,13 +73,24 @@ def require_page(*roles: Role) -> Callable[[Request], Principal]:
                 raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="sign in", headers={"HX-Redirect": login})
             raise HTTPException(status.HTTP_303_SEE_OTHER, detail="sign in", headers={"Location": login})
         if not principal.may(allowed):
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                detail=f"this page needs the role {' or '.join(sorted(allowed))}, not {principal.role}",
-            )
+            raise PageForbidden(principal)
         return principal
 
     return dependency
+
+
+class PageForbidden(Exception):
+    """A signed-in person whose role may not open the page (answered with an HTML 403 page)."""
+
+    def __init__(self, principal: Principal) -> None:
+        super().__init__(f"role {principal.role} may not open this page")
+        self.principal = principal
+
+
+async def forbidden_page(request: Request, exc: Exception) -> Response:
+    """The 403 page: who is signed in, and a way to sign in as someone else."""
+    who = exc.principal if isinstance(exc, PageForbidden) else None
+    return render_page(request, "forbidden.html", principal=who, status_code=status.HTTP_403_FORBIDDEN)
 
 
 def sign_in_router() -> APIRouter:
