@@ -48,21 +48,22 @@ def _days(moments: list[datetime], zone: Any, language: str) -> list[dict[str, A
     return list(days.values())
 
 
+async def _shopper_of(engine: AsyncEngine, message_id: str) -> tuple[str | None, str | None] | None:
+    """(timezone, locale) of the offer's shopper; ``None`` when the message is unknown."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(customers.c.timezone, customers.c.locale)
+                .select_from(messages.outerjoin(customers, customers.c.customer_key == messages.c.customer_key))
+                .where(messages.c.message_id == message_id)
+            )
+        ).first()
+    return None if row is None else (row.timezone, row.locale)
+
+
 def callback_offer_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clock, hours: CallingHours) -> APIRouter:
     """``GET /c/{token}`` shows the slots; ``POST`` books one (or the next open moment)."""
     router = APIRouter(include_in_schema=False)
-
-    async def shopper_of(message_id: str) -> tuple[str | None, str | None] | None:
-        """(timezone, locale) of the offer's shopper; ``None`` when the message is unknown."""
-        async with engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(customers.c.timezone, customers.c.locale)
-                    .select_from(messages.outerjoin(customers, customers.c.customer_key == messages.c.customer_key))
-                    .where(messages.c.message_id == message_id)
-                )
-            ).first()
-        return None if row is None else (row.timezone, row.locale)
 
     def page(request: Request, name: str, language: PageLanguage, **context: Any) -> HTMLResponse:
         env: Environment = request.app.state.page_templates.env
@@ -75,7 +76,7 @@ def callback_offer_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clo
             message_id = signer.read_callback(token, CALLBACK_MAX_AGE)
         except InvalidLink:
             return not_found_page()
-        shopper = await shopper_of(message_id)
+        shopper = await _shopper_of(engine, message_id)
         if shopper is None:
             return not_found_page()
         zone, language = zone_of(shopper[0]), _language(shopper[1], request)
@@ -88,7 +89,7 @@ def callback_offer_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clo
             message_id = signer.read_callback(token, CALLBACK_MAX_AGE)
         except InvalidLink:
             return not_found_page()
-        shopper = await shopper_of(message_id)
+        shopper = await _shopper_of(engine, message_id)
         if shopper is None:
             return not_found_page()
         now = clock.now()
