@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.callback_hours import zone_of
@@ -159,7 +159,3 @@ async def list_tasks(
     sent = await _messages_of(conn, {row["journey_id"] for row in rows})
     return [task_json(row, sent.get(row["journey_id"], []), now, sla) for row in rows]
 
-
-async def count_open(conn: AsyncConnection, now: datetime) -> int:
-    """How many tasks wait in the queue (for the page title)."""
-    return int(await conn.scalar(select(func.count()).where(_status_filter(TaskStatus.OPEN.value, now))) or 0)
