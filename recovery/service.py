@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.app import create_app
 from recovery.api.server import serve_http
+from recovery.callback_webhook import WebhookSender
 from recovery.channel_requirements import channel_destinations
 from recovery.channels.base import Channel, ChannelName
 from recovery.channels.callback import CallbackChannel
@@ -136,7 +137,10 @@ class Service:
             channels = dict(self._channels)
             # Callbacks need the database (tasks); offers go out through the SMS channel.
             channels[ChannelName.CALLBACK] = CallbackChannel(
-                engine=engine, clock=self.clock, offer_channel=self._channels[ChannelName.SMS]
+                engine=engine,
+                clock=self.clock,
+                offer_channel=self._channels[ChannelName.SMS],
+                hours=settings.callbacks.calling_hours(),
             )
             registrar = None
             if settings.offers.register_url:
@@ -168,6 +172,7 @@ class Service:
                 dispatcher=dispatcher,
                 clock=self.clock,
                 settings=settings.scheduler,
+                calling_hours=settings.callbacks.calling_hours(),
             )
             relay = OutboxRelay(engine=engine, producer=producer, topics=settings.kafka.topics)
 
@@ -191,6 +196,16 @@ class Service:
                     name="http",
                 ),
             ]
+            hook = settings.callbacks
+            if hook.webhook_url:
+                sender = WebhookSender(
+                    engine=engine,
+                    clock=self.clock,
+                    url=hook.webhook_url,
+                    secret=hook.webhook_secret or settings.security.link_secret or "",
+                    attempts=hook.webhook_attempts,
+                )
+                tasks.append(asyncio.create_task(sender.run(stop), name="callback-webhook"))
             try:
                 await _first_of(http_started.wait(), tasks[2])
                 self.http_port = getattr(app.state, "http_port", None)

@@ -50,6 +50,7 @@ class PublishedType(StrEnum):
     MESSAGE_CLICKED = "message.clicked"
     JOURNEY_CONVERTED = "journey.converted"
     JOURNEY_REFUNDED = "journey.refunded"
+    CALLBACK_COMPLETED = "callback.completed"
 
 
 class SkipReason(StrEnum):

@@ -35,8 +35,9 @@ class ConsentSource(StrEnum):
     TWILIO_STOP = "twilio_stop"
     TWILIO_START = "twilio_start"
     PROVIDER_21610 = "twilio_21610"
-    DO_NOT_CALL = "do_not_call"
     CONSENT_EVENT = "consent_event"
+    AGENT_DO_NOT_CALL = "agent_do_not_call"  # the shopper told an agent on the phone
+    AGENT_WRONG_NUMBER = "agent_wrong_number"  # the number is not the shopper's: never call it again
 
 
 _COLUMNS = {
