@@ -201,11 +201,18 @@ async def test_do_not_call_records_a_phone_opt_out_and_publishes_without_the_num
     )
     assert (response.status_code, response.json()["status"], response.json()["outcome"]) == (200, "done", "do_not_call")
     async with engine.connect() as conn:
-        ledger = (await conn.execute(select(consent_ledger.c.channel, consent_ledger.c.consent))).all()
+        ledger = (
+            await conn.execute(select(consent_ledger.c.customer_key, consent_ledger.c.channel, consent_ledger.c.consent))
+        ).all()
         consent = await conn.scalar(select(customers.c.consent_phone))
         events = [json.loads(p) for p in (await conn.execute(select(outbox_events.c.payload))).scalars()]
         audit = (await conn.execute(select(callback_events.c.kind, callback_events.c.agent))).all()
-    assert [tuple(row) for row in ledger] == [("phone", False)] and consent is False
+    # One entry for the customer, one keyed by the number's hash (so the number stays opted out as a guest).
+    assert sorted((key.startswith("addr:"), channel, value) for key, channel, value in ledger) == [
+        (False, "phone", False),
+        (True, "phone", False),
+    ]
+    assert consent is False
     completed = [e for e in events if e.get("type") == "callback.completed"]
     assert [(e["task_id"], e["outcome"], e["agent"]) for e in completed] == [(task_id, "do_not_call", "Inès")]
     assert PHONE not in json.dumps(completed)
