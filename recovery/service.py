@@ -18,6 +18,7 @@ from recovery.api.server import serve_http
 from recovery.channels.base import Channel, ChannelName
 from recovery.channels.callback import CallbackChannel
 from recovery.clock import Clock, SystemClock
+from recovery.composer import TemplateComposer
 from recovery.discount_hook import DiscountRegistrar
 from recovery.dispatch import Composer, Dispatcher, RetryPolicy
 from recovery.embedded_broker import EmbeddedBroker
@@ -183,6 +184,10 @@ class Service:
                     name="http",
                 ),
             ]
+            if isinstance(self._composer, TemplateComposer):
+                # Saved versions are live from the first message, then within seconds of every save.
+                await self._composer.live.refresh(engine)
+                tasks.append(asyncio.create_task(self._composer.live.run(engine, stop), name="template-refresh"))
             try:
                 await _first_of(http_started.wait(), tasks[2])
                 self.http_port = getattr(app.state, "http_port", None)

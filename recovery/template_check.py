@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -31,13 +32,18 @@ class Problem:
 
     severity: Severity
     message: str
+    # Where an error is, for editors that mark the line (the studio); ``None`` when it is not one place.
+    path: str | None = None
+    line: int | None = None
 
     def __str__(self) -> str:
         return self.message
 
 
-def _error(message: str) -> Problem:
-    return Problem(severity=Severity.ERROR, message=message)
+def _error(message: str, cause: TemplateError | None = None) -> Problem:
+    if cause is None:
+        return Problem(severity=Severity.ERROR, message=message)
+    return Problem(severity=Severity.ERROR, message=message, path=cause.path, line=cause.line)
 
 
 def _warning(path: Path | str, message: str) -> Problem:
@@ -66,13 +72,19 @@ def _coverage(templates_dir: Path, templates: Templates) -> list[Problem]:
     ]
 
 
-def find_template_problems(templates_dir: Path, samples_dir: Path, max_sms_segments: int = 3) -> list[Problem]:
-    """Every error and warning of ``templates_dir``, rendering against each sample of ``samples_dir``."""
+def find_template_problems(
+    templates_dir: Path,
+    samples_dir: Path,
+    max_sms_segments: int = 3,
+    sources: Mapping[str, str] | None = None,
+) -> list[Problem]:
+    """Every error and warning of ``templates_dir`` (``sources`` override files by path, e.g. a version
+    about to be saved), rendering against each sample of ``samples_dir``."""
     if not templates_dir.is_dir():
         return [_error(f"{templates_dir}: templates directory not found")]
-    templates = Templates(templates_dir, discover(templates_dir))
+    templates = Templates(templates_dir, discover(templates_dir), sources)
     static = templates.missing_parts() + templates.compile_problems()
-    problems = [_error(str(error)) for error in static] + _coverage(templates_dir, templates)
+    problems = [_error(str(error), error) for error in static] + _coverage(templates_dir, templates)
     broken = {(error.template, error.locale) for error in static}
     # A broken layout or partial would fail every template of its locale: report it once, render none.
     broken_locales = {error.locale for error in static if error.template is None}
@@ -106,7 +118,7 @@ def find_template_problems(templates_dir: Path, samples_dir: Path, max_sms_segme
                 except TemplateError as exc:
                     if (exc.path, exc.line, exc.detail) not in seen:
                         seen.add((exc.path, exc.line, exc.detail))
-                        problems.append(_error(f"{exc} (sample '{sample.name}')"))
+                        problems.append(_error(f"{exc} (sample '{sample.name}')", exc))
                     continue
                 if message.sms is not None and message.sms.segments > max_sms_segments:
                     problems.append(_sms_warning(templates_dir, info, locale, sample, message.text))

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from recovery.api.auth import Principal, require_role
 from recovery.api.health_routes import HttpMetrics, health_router
 from recovery.api.links_routes import DEFAULT_CLICK_MAX_AGE, links_router
+from recovery.api.templates_routes import templates_router
 from recovery.api.twilio_routes import twilio_router
 from recovery.clock import Clock
 from recovery.durations import parse_duration
@@ -63,6 +64,7 @@ def create_app(
         )
     )
     app.include_router(health_router(engine=engine, metrics=metrics, ready=ready))
+    app.include_router(templates_router(engine=engine, templates_dir=settings.templates_dir, clock=clock))
 
     @app.get("/api/stats")
     async def stats(
