@@ -19,6 +19,7 @@ from recovery.channels.base import Channel, ChannelName
 from recovery.channels.callback import CallbackChannel
 from recovery.clock import Clock, SystemClock
 from recovery.composer import TemplateComposer
+from recovery.template_live import LiveTemplates
 from recovery.discount_hook import DiscountRegistrar
 from recovery.dispatch import Composer, Dispatcher, RetryPolicy
 from recovery.embedded_broker import EmbeddedBroker
@@ -97,6 +98,11 @@ class Service:
         self.bootstrap_servers: str | None = None
         self.engine: AsyncEngine | None = None
         self.http_port: int | None = None
+
+    @property
+    def live_templates(self) -> LiveTemplates | None:
+        """The templates messages render with now (saved versions included), when rendered from templates."""
+        return self._composer.live if isinstance(self._composer, TemplateComposer) else None
 
     async def run(self, stop: asyncio.Event, *, started: asyncio.Event | None = None) -> None:
         """Run until ``stop`` is set; every resource is released on the way out."""
