@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from recovery.cli_report import report
+from recovery.cli_template_versions import export_command, import_command
 from recovery.cli_templates import templates_app
 from recovery.errors import ConfigError, RecoveryError
 from recovery.settings import Settings, load_settings
@@ -21,7 +22,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(templates_app, name="templates", help="Preview and list message templates.")
+templates_app.command("export")(export_command)
+templates_app.command("import")(import_command)
+app.add_typer(templates_app, name="templates", help="Preview, list, export and import message templates.")
 app.command()(report)
 console = Console()
 errors = Console(stderr=True)

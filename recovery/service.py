@@ -19,7 +19,6 @@ from recovery.channels.base import Channel, ChannelName
 from recovery.channels.callback import CallbackChannel
 from recovery.clock import Clock, SystemClock
 from recovery.composer import TemplateComposer
-from recovery.template_live import LiveTemplates
 from recovery.discount_hook import DiscountRegistrar
 from recovery.dispatch import Composer, Dispatcher, RetryPolicy
 from recovery.embedded_broker import EmbeddedBroker
@@ -34,6 +33,7 @@ from recovery.scheduler import Scheduler
 from recovery.settings import Settings
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
+from recovery.template_live import LiveTemplates
 
 log = logging.getLogger(__name__)
 

@@ -56,7 +56,11 @@ def require_path(templates_dir: Path, path: str) -> str:
 
 def check_source(templates_dir: Path, live: Mapping[str, str], path: str, source: str) -> list[LineError]:
     """Errors of the whole template set with ``source`` at ``path`` (every template, sample and locale)."""
-    sources = {**live, path: source}
+    return check_sources(templates_dir, {**live, path: source})
+
+
+def check_sources(templates_dir: Path, sources: Mapping[str, str]) -> list[LineError]:
+    """Errors of the whole template set with ``sources`` in place of their files."""
     problems = find_template_problems(templates_dir, templates_dir / "samples", sources=sources)
     return [LineError(line=p.line, message=p.message) for p in problems if p.severity is Severity.ERROR]
 
@@ -85,6 +89,23 @@ async def save_checked(
     return await template_rows.save_version(
         engine, path=path, source=source, created_by=created_by, comment=comment, now=now
     )
+
+
+async def save_many_checked(
+    engine: AsyncEngine, templates_dir: Path, changes: Mapping[str, str], *, created_by: str, now: datetime
+) -> dict[str, int]:
+    """Save several sources together (an import): checked as one set, all saved or none."""
+    for path in changes:
+        require_path(templates_dir, path)
+    errors = check_sources(templates_dir, {**await live_sources(engine), **changes})
+    if errors:
+        raise TemplateRejected(errors)
+    return {
+        path: await template_rows.save_version(
+            engine, path=path, source=source, created_by=created_by, comment="import", now=now
+        )
+        for path, source in sorted(changes.items())
+    }
 
 
 async def current_source(
