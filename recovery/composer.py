@@ -79,6 +79,7 @@ class TemplateComposer:
             store_locale=self._store_locales.get(journey.store),
             context=full_context,
             track=lambda target: self._signer.tracked_url(message_id, target),
+            feedback=lambda answer: self._signer.feedback_url(journey.journey_id, answer),
         )
         return rendered.subject, rendered.text, rendered.html
 

@@ -49,6 +49,7 @@ class PublishedType(StrEnum):
     MESSAGE_FAILED = "message.failed"
     MESSAGE_CLICKED = "message.clicked"
     JOURNEY_CONVERTED = "journey.converted"
+    FEEDBACK_RECEIVED = "feedback.received"
 
 
 class SkipReason(StrEnum):

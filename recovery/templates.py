@@ -15,6 +15,7 @@ from babel import Locale, UnknownLocaleError
 from jinja2 import TemplateNotFound, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 
+from recovery.feedback import preview_feedback_url
 from recovery.sms_text import SmsInfo, describe_sms, gsm_friendly
 from recovery.template_context import build_context
 from recovery.template_files import (
@@ -177,6 +178,7 @@ class Templates:
         store_locale: str | None,
         context: Mapping[str, object],
         track: Callable[[str], str],
+        feedback: Callable[[str], str] | None = None,
     ) -> RenderedMessage:
         """Render ``name`` for ``channel`` in the best locale; raise ``TemplateError`` on any problem."""
         if channel not in CHANNEL_PARTS:
@@ -193,6 +195,7 @@ class Templates:
             locale=_babel_locale(chosen, locale),
             currency=currency if isinstance(currency, str) else None,
             timezone=_time_zone(context.get("customer")),
+            feedback=feedback or preview_feedback_url,
         )
         try:
             values = build_context(context)

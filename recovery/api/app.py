@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recovery.api.auth import Principal, require_role
+from recovery.api.feedback_routes import feedback_router
 from recovery.api.health_routes import HttpMetrics, health_router
 from recovery.api.links_routes import DEFAULT_CLICK_MAX_AGE, links_router
 from recovery.api.templates_routes import templates_router
@@ -63,6 +64,7 @@ def create_app(
             secret=secret,
         )
     )
+    app.include_router(feedback_router(engine=engine, signer=signer, clock=clock))
     app.include_router(health_router(engine=engine, metrics=metrics, ready=ready))
     app.include_router(templates_router(engine=engine, templates_dir=settings.templates_dir, clock=clock))
 
