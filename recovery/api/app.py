@@ -72,6 +72,7 @@ def create_app(
     async def stats(
         _: Annotated[Principal, Depends(require_role("marketer", "admin"))],
         since: Annotated[str | None, Query(description="a duration back from now, e.g. 7d")] = None,
+        store: Annotated[str | None, Query(max_length=128, description="one store's figures")] = None,
     ) -> dict[str, Any]:
         from recovery.report import build_stats  # the report module is heavy and optional for links
 
@@ -80,7 +81,7 @@ def create_app(
             start = None if since is None else now - parse_duration(since)
         except (ValueError, OverflowError) as exc:
             raise HTTPException(400, detail=f"since: {exc}") from exc
-        return await build_stats(engine, since=start, now=now)
+        return await build_stats(engine, since=start, now=now, store=store or None)
 
     app.add_middleware(_MetricsMiddleware, metrics=metrics)
     return app

@@ -401,14 +401,19 @@ async def test_stats_are_json_ready_and_name_the_currency(shop: AsyncEngine) -> 
 
 
 async def test_mixed_currencies_warn_and_store_keeps_one_shop(engine: AsyncEngine) -> None:
-    """Two stores in two currencies: a warning for the sum, exact figures for one store."""
+    """Two stores in two currencies: never added (amounts per currency, sums withheld), exact figures per store."""
     async with engine.begin() as conn:
         seed = Seed(conn)
         await seed.cart("fr-1", step="cart", ordered_at=T0, value="10.00")
         await seed.cart("us-1", step="cart", ordered_at=T0, value="20.00", store="us", currency="USD")
         await seed.cart("us-2", step="review", store="us", currency="USD")
     everything = await build_stats(engine, since=None, now=NOW)
-    assert everything["currencies"] == ["EUR", "USD"] and "--store" in everything["warnings"][0]
+    assert everything["currencies"] == ["EUR", "USD"] and "never added" in everything["warnings"][0]
+    assert everything["funnel"]["revenue"] is None and everything["totals"]["recovered_revenue"] is None
+    assert everything["funnel"]["orders"] == 2  # counts are still counted across stores
+    money = everything["money"]
+    assert (money["EUR"]["revenue"], money["USD"]["revenue"]) == ("10.00", "20.00")
+    assert (money["EUR"]["orders"], money["USD"]["orders"]) == (1, 1)
     us = await build_stats(engine, since=None, now=NOW, store="us")
     assert us["store"] == "us" and us["currencies"] == ["USD"] and us["warnings"] == []
     assert (us["funnel"]["carts_created"], us["funnel"]["orders"], us["funnel"]["revenue"]) == (2, 1, "20.00")
