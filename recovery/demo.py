@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from recovery.channels.base import ChannelName
 from recovery.clock import AcceleratedClock
+from recovery.demo_agents import AGENT_NAMES, DemoAgents, demo_agent_tokens
 from recovery.demo_shoppers import organic_return, react_to_message
 from recovery.demo_stream import generate
 from recovery.embedded_broker import free_port
@@ -80,7 +81,11 @@ def demo_settings(base: Settings, workdir: Path, smtp: SmtpSink, twilio: FakeTwi
             # Claims are timed on the virtual clock: keep the lease two minutes of *real* time.
             "scheduler": base.scheduler.model_copy(update={"lease": base.scheduler.lease * VIRTUAL_SPEED}),
             "security": base.security.model_copy(
-                update={"link_secret": base.security.link_secret or secrets.token_urlsafe(32)}
+                update={
+                    "link_secret": base.security.link_secret or secrets.token_urlsafe(32),
+                    # Sign-in tokens for the demo's agents (and for you: the demo prints one).
+                    "api_tokens": {**base.security.api_tokens, **demo_agent_tokens()},
+                }
             ),
         }
     )
@@ -119,6 +124,7 @@ async def _run(
     if running.done():
         waiter.cancel()
         await running  # raises the start-up error
+    _print_desk(console, service)
     sample = resources.files("recovery.demo_data").joinpath("sample_events.jsonl").read_bytes().splitlines()
     lines = [line for line in sample if line.strip()] + generate(carts, now=clock.now())
     try:
@@ -174,6 +180,12 @@ async def _live(service: Service, clock: AcceleratedClock, console: Console) -> 
     span = VIRTUAL_SPAN.total_seconds()
     shoppers = Shoppers(service, clock)
     await shoppers.start()
+    agents = DemoAgents(
+        base_url=f"http://127.0.0.1:{service.http_port}",
+        tokens=service.settings.security.api_tokens,
+        clock=clock,
+        on_recovered=shoppers.plan_order,
+    )
     real_start = time.monotonic()
     try:
         with _progress(console) as progress:
@@ -182,6 +194,7 @@ async def _live(service: Service, clock: AcceleratedClock, console: Console) -> 
                 elapsed = (clock.now() - start).total_seconds()
                 progress.update(task, completed=min(int(elapsed // 3600), int(span // 3600)))
                 await shoppers.step()
+                await agents.step()
                 backlog = await _due_backlog(service, clock.now())
                 if elapsed >= span and backlog == 0 and not shoppers.waiting:
                     break
@@ -191,6 +204,8 @@ async def _live(service: Service, clock: AcceleratedClock, console: Console) -> 
                 await asyncio.sleep(0.25)
     finally:
         await shoppers.stop()
+        await agents.aclose()
+    console.print(f"Demo agents completed {agents.calls} calls from the callback queue.")
     await asyncio.sleep(1.0)  # let the last orders be ingested and the outbox relay publish
 
 
@@ -225,6 +240,10 @@ class Shoppers:
     def waiting(self) -> bool:
         """True while some shopper still means to buy."""
         return bool(self._orders)
+
+    def plan_order(self, cart_id: str, at: datetime) -> None:
+        """The shopper will buy at ``at`` (an agent's call convinced them)."""
+        self._orders.append((at, cart_id))
 
     async def start(self) -> None:
         await self._producer.start()
@@ -311,6 +330,15 @@ def _progress(console: Console) -> Progress:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
+    )
+
+
+def _print_desk(console: Console, service: Service) -> None:
+    """Where to watch the agents' desk while the demo runs, and a token to sign in with."""
+    token = next(t for t, entry in service.settings.security.api_tokens.items() if entry.name in AGENT_NAMES)
+    console.print(
+        f"Agents' desk (while the demo runs): {service.settings.http.public_url}/agent "
+        f"— sign in with the agent token [bold]{token}[/]"
     )
 
 

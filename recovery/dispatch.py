@@ -197,6 +197,7 @@ class Dispatcher:
                     store=cart.store,
                     recent_sends=recent,
                     holdout=journey.holdout,
+                    internal=channel == ChannelName.CALLBACK and flow_step.mode == "direct",
                 ),
                 self._guards,
                 now,
@@ -318,7 +319,11 @@ class Dispatcher:
             html=html,
             locale=(customer.locale if customer and customer.locale else "en"),
             store=journey.store,
-            metadata={"mode": flow_step.mode, "customer_key": journey.customer_key},
+            metadata={
+                "mode": flow_step.mode,
+                "customer_key": journey.customer_key,
+                "reason": "payment_failed" if journey.context.get("payment") else "flow",
+            },
         )
         await step_rows.set_message(
             conn,

@@ -110,6 +110,8 @@ class GuardInput:
     store: str = "default"
     recent_sends: tuple[datetime, ...] = ()
     holdout: bool = False
+    # An internal task (a direct callback for the agents) contacts nobody yet: no cap, no quiet hours.
+    internal: bool = False
 
 
 class QuietHoursPolicy(BaseModel):
@@ -176,6 +178,8 @@ def check_guards(request: GuardInput, policy: GuardPolicy, now: datetime) -> Ver
         return Skip(reason=SkipReason.NO_CONSENT)
     if request.suppressed:
         return Skip(reason=SkipReason.SUPPRESSED)
+    if request.internal:
+        return Send()
     if _over_cap(request.recent_sends, policy, now):
         return Skip(reason=SkipReason.FREQUENCY_CAP)
     quiet = policy.quiet_hours_for(request.store)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from recovery.channels.base import ChannelName
 from recovery.events import (
     CHECKOUT_ORDER,
     Cart,
@@ -158,12 +159,24 @@ def start_journeys(
     """Journeys the trigger starts for this cart; updates ``last_entries`` with the new entries."""
     started = []
     for flow in rules.flows.for_trigger(trigger):
-        entry_key = (flow.name, cart.customer_key)
-        if not may_enter(flow, last_entries.get(entry_key), now):
-            continue
-        last_entries[entry_key] = now
-        started.append(_new_journey(flow, trigger, cart, now, trigger_event_at, rules.in_holdout))
+        entry_key, cart_key = (flow.name, cart.customer_key), (flow.name, f"cart:{cart.cart_id}")
+        if may_enter(flow, last_entries.get(entry_key), now):
+            last_entries[entry_key] = last_entries[cart_key] = now
+            started.append(_new_journey(flow, trigger, cart, now, trigger_event_at, rules.in_holdout))
+        elif _direct_calls(flow, trigger) and may_enter(flow, last_entries.get(cart_key), now):
+            # Re-entry limits messages to the shopper; an agent's call about a new failed cart still happens.
+            last_entries[cart_key] = now
+            journey = _new_journey(flow, trigger, cart, now, trigger_event_at, rules.in_holdout)
+            calls = _direct_calls(flow, trigger)
+            started.append(replace(journey, steps=[step for step in journey.steps if step.name in calls]))
     return started
+
+
+def _direct_calls(flow: Flow, trigger: Trigger) -> frozenset[str]:
+    """The ``mode: direct`` callback steps of a payment-failure flow (agents' tasks)."""
+    if trigger != Trigger.PAYMENT_FAILED:
+        return frozenset()
+    return frozenset(s.name for s in flow.steps if s.channel == ChannelName.CALLBACK and s.mode == "direct")
 
 
 def _new_journey(

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from recovery.events import CheckoutStep, PaymentFailureReason
 from recovery.funnel import CHECKOUT_STEPS, FunnelCounts, funnel_rates
+from recovery.report_callbacks import CallbackRow, callback_figures
 from recovery.report_lift import lift_figures
 from recovery.report_money import feedback_answers_of, money_by_currency, template_versions
 from recovery.report_render import render_html, render_table
@@ -312,22 +313,32 @@ async def _recovery(conn: AsyncConnection, scope: _Scope) -> tuple[dict[str, Any
 
 
 async def _callbacks(conn: AsyncConnection, scope: _Scope) -> dict[str, Any]:
-    """Agent callback tasks of the period by status and by outcome."""
-    tasks = callback_tasks.join(journeys, journeys.c.journey_id == callback_tasks.c.journey_id)
-    window = scope.journeys()
-    status = await conn.execute(
-        select(callback_tasks.c.status, func.count())
-        .select_from(tasks)
-        .where(*window)
-        .group_by(callback_tasks.c.status)
+    """Agent callback tasks of the period: status, outcomes, reach rate, revenue per outcome and agent."""
+    tasks = callback_tasks.join(journeys, journeys.c.journey_id == callback_tasks.c.journey_id).outerjoin(
+        carts, carts.c.cart_id == callback_tasks.c.cart_id
     )
-    outcome = await conn.execute(
-        select(callback_tasks.c.outcome, func.count())
-        .select_from(tasks)
-        .where(callback_tasks.c.outcome.is_not(None), *window)
-        .group_by(callback_tasks.c.outcome)
-    )
-    return {"by_status": {str(s): n for s, n in sorted(status)}, "by_outcome": {str(o): n for o, n in sorted(outcome)}}
+    query = select(
+        callback_tasks.c.status,
+        callback_tasks.c.outcome,
+        callback_tasks.c.agent,
+        callback_tasks.c.completed_at,
+        carts.c.ordered_at,
+        carts.c.order_value,
+        carts.c.refunded_value,
+    ).select_from(tasks)
+    rows = [
+        CallbackRow(
+            status=row.status,
+            outcome=row.outcome,
+            agent=row.agent,
+            completed_at=row.completed_at,
+            ordered_at=row.ordered_at,
+            order_value=row.order_value,
+            refunded=row.refunded_value,
+        )
+        for row in await conn.execute(query.where(*scope.journeys()))
+    ]
+    return callback_figures(rows)
 
 
 async def _currencies(conn: AsyncConnection, scope: _Scope) -> list[str]:

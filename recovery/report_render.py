@@ -178,6 +178,11 @@ def render_table(stats: Mapping[str, Any], console: Console) -> None:
         body = [[f"status {k}", str(v)] for k, v in callbacks.get("by_status", {}).items()]
         body += [[f"outcome {k}", str(v)] for k, v in callbacks.get("by_outcome", {}).items()]
         console.print(_table("Callback tasks", ["", "tasks"], body))
+        rows = [[f"outcome {r['outcome']}", *_callback_cells(r)] for r in callbacks.get("outcomes", [])]
+        rows += [[f"agent {r['agent']}", *_callback_cells(r)] for r in callbacks.get("agents", [])]
+        if rows:
+            headers = ["", "tasks", "reached", "reach rate", "orders", "revenue"]
+            console.print(_table("Callbacks: reach and revenue after a conversation", headers, rows))
     render_sections(stats, console)
     console.print(
         _table(
@@ -313,3 +318,10 @@ def render_html(stats: Mapping[str, Any], path: Path) -> None:
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
+
+
+def _callback_cells(row: dict[str, Any]) -> list[str]:
+    """Tasks, reached, reach rate, orders and revenue of one outcome or agent."""
+    rate = row.get("reach_rate")
+    shown = "-" if rate is None else f"{rate:.0%}"
+    return [str(row["tasks"]), str(row["reached"]), shown, str(row["orders"]), str(row["revenue"])]

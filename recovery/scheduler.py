@@ -13,12 +13,14 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from recovery.callback_hours import CallingHours
 from recovery.clock import Clock
 from recovery.dispatch import Dispatcher
 from recovery.journeys import Rules, start_journeys
 from recovery.rules import Trigger
 from recovery.settings import SchedulerSettings
 from recovery.store import callback_rows, cart_rows, journey_rows, step_rows
+from recovery.store.callback_rows import DEFAULT_CALLING_HOURS
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ class Scheduler:
         clock: Clock,
         settings: SchedulerSettings,
         concurrency: int = 8,
+        calling_hours: CallingHours = DEFAULT_CALLING_HOURS,
     ) -> None:
         self._engine = engine
         self._rules = rules
@@ -43,6 +46,7 @@ class Scheduler:
         self._settings = settings
         self._worker = f"worker-{uuid.uuid4().hex[:12]}"
         self._concurrency = concurrency
+        self._calling_hours = calling_hours
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until ``stop`` is set; a failing tick is logged and retried, never fatal."""
@@ -66,7 +70,7 @@ class Scheduler:
     async def accept_callback_requests(self) -> int:
         """Shoppers who replied RAPPEL / CALL to a callback offer get a task for the agents."""
         async with self._engine.begin() as conn:
-            return await callback_rows.tasks_from_requests(conn, self._clock.now())
+            return await callback_rows.tasks_from_requests(conn, self._clock.now(), hours=self._calling_hours)
 
     async def sweep_idle_carts(self) -> int:
         """Turn carts idle past ``abandonment.idle_after`` into ``cart.abandoned`` journeys."""

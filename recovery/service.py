@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.app import create_app
 from recovery.api.server import serve_http
+from recovery.callback_webhook import WebhookSender
 from recovery.channels.base import Channel, ChannelName
 from recovery.channels.callback import CallbackChannel
 from recovery.clock import Clock, SystemClock
@@ -138,7 +139,10 @@ class Service:
             channels = dict(self._channels)
             # Callbacks need the database (tasks); offers go out through the SMS channel.
             channels[ChannelName.CALLBACK] = CallbackChannel(
-                engine=engine, clock=self.clock, offer_channel=self._channels[ChannelName.SMS]
+                engine=engine,
+                clock=self.clock,
+                offer_channel=self._channels[ChannelName.SMS],
+                hours=settings.callbacks.calling_hours(),
             )
             registrar = None
             if settings.offers.register_url:
@@ -170,6 +174,7 @@ class Service:
                 dispatcher=dispatcher,
                 clock=self.clock,
                 settings=settings.scheduler,
+                calling_hours=settings.callbacks.calling_hours(),
             )
             relay = OutboxRelay(engine=engine, producer=producer, topics=settings.kafka.topics)
 
@@ -190,6 +195,16 @@ class Service:
                     name="http",
                 ),
             ]
+            hook = settings.callbacks
+            if hook.webhook_url:
+                sender = WebhookSender(
+                    engine=engine,
+                    clock=self.clock,
+                    url=hook.webhook_url,
+                    secret=hook.webhook_secret or settings.security.link_secret or "",
+                    attempts=hook.webhook_attempts,
+                )
+                tasks.append(asyncio.create_task(sender.run(stop), name="callback-webhook"))
             if isinstance(self._composer, TemplateComposer):
                 # Saved versions are live from the first message, then within seconds of every save.
                 await self._composer.live.refresh(engine)

@@ -8,10 +8,10 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,6 +20,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from recovery.callback_hours import DEFAULT_HOURS, CallingHours, parse_hours
 from recovery.durations import Duration
 from recovery.errors import ConfigError
 from recovery.guards import QuietHoursPolicy
@@ -118,10 +119,26 @@ class HttpSettings(_Section):
     public_url: str = "http://127.0.0.1:8080"
 
 
+Role = Literal["agent", "marketer", "admin"]
+
+
+class ApiToken(_Section):
+    """Who holds a token: the role, and the person's name shown in claims and version history."""
+
+    role: Role
+    name: str | None = None
+
+
+def _token_entry(value: object) -> object:
+    """Accept the short form ``token: role`` as well as ``token: {role, name}``."""
+    return {"role": value} if isinstance(value, str) else value
+
+
 class SecuritySettings(_Section):
     link_secret: str | None = None
     link_hosts: list[str] | None = None
-    api_tokens: dict[str, Literal["agent", "marketer", "admin"]] = {}
+    # token -> ApiToken; the short form ``token: agent`` is normalised by ``_token_entry``
+    api_tokens: dict[str, Annotated[ApiToken, BeforeValidator(_token_entry)]] = {}
 
 
 class WebhookSecret(_Section):
@@ -157,6 +174,27 @@ class AttributionSettings(_Section):
     send_window: Duration = timedelta(hours=24)
 
 
+class CallbacksSettings(_Section):
+    """The agents' desk: calling hours, claims, SLA and the optional helpdesk webhook."""
+
+    hours: dict[str, str] = dict(DEFAULT_HOURS)
+    claim_for: Duration = timedelta(minutes=15)
+    sla: Duration = timedelta(minutes=15)
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_attempts: int = Field(default=8, ge=1, description="tries before a task's webhook is given up")
+
+    @field_validator("hours")
+    @classmethod
+    def _valid_hours(cls, value: dict[str, str]) -> dict[str, str]:
+        parse_hours(value)  # raises ValueError naming the bad entry
+        return value
+
+    def calling_hours(self) -> CallingHours:
+        """The parsed calling hours."""
+        return parse_hours(self.hours)
+
+
 class SchedulerSettings(_Section):
     poll_interval: Duration = timedelta(milliseconds=200)
     claim_batch: int = Field(default=100, ge=1)
@@ -186,6 +224,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = SchedulerSettings()
     attribution: AttributionSettings = AttributionSettings()
     offers: OffersSettings = OffersSettings()
+    callbacks: CallbacksSettings = CallbacksSettings()
 
     @classmethod
     def settings_customise_sources(

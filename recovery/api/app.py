@@ -11,10 +11,15 @@ from fastapi import Depends, FastAPI, HTTPException, Query
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from recovery.agent_lines import AgentLines
 from recovery.api.auth import Principal, require_role
+from recovery.api.callback_offer_routes import callback_offer_router
+from recovery.api.callbacks_routes import DeskService, callbacks_router
 from recovery.api.feedback_routes import feedback_router
 from recovery.api.health_routes import HttpMetrics, health_router
 from recovery.api.links_routes import DEFAULT_CLICK_MAX_AGE, links_router
+from recovery.api.pages import install_pages
+from recovery.api.pages.agent_routes import agent_router
 from recovery.api.templates_routes import templates_router
 from recovery.api.twilio_routes import twilio_router
 from recovery.clock import Clock
@@ -67,6 +72,14 @@ def create_app(
     app.include_router(feedback_router(engine=engine, signer=signer, clock=clock))
     app.include_router(health_router(engine=engine, metrics=metrics, ready=ready))
     app.include_router(templates_router(engine=engine, templates_dir=settings.templates_dir, clock=clock))
+    desk = DeskService(engine=engine, clock=clock, settings=settings.callbacks)
+    app.state.desk = desk  # read by the /agent page
+    app.include_router(callbacks_router(desk))
+    app.state.agent_lines = AgentLines(settings.templates_dir)
+    hours = settings.callbacks.calling_hours()
+    app.include_router(callback_offer_router(engine=engine, signer=signer, clock=clock, hours=hours))
+    app.include_router(agent_router())
+    install_pages(app, settings, secret)
 
     @app.get("/api/stats")
     async def stats(

@@ -1,4 +1,4 @@
-"""Bearer tokens for the HTTP API: ``security.api_tokens`` maps each token to a role."""
+"""Who calls: ``security.api_tokens`` maps each token to a role (and optionally the person's name)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,25 @@ import hashlib
 import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 from fastapi import HTTPException, Request, status
 
-Role = Literal["agent", "marketer", "admin"]
+from recovery.settings import ApiToken, Role
+
+__all__ = ["Principal", "Role", "authenticate", "principal_for_token_id", "require_role", "token_id"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class Principal:
-    """Who called: the token's role and a short fingerprint of it (safe to log, names an agent)."""
+    """Who called: the token's role, a short fingerprint of it, and the name shown in claims and logs."""
 
     role: Role
     token_id: str
+    name: str
+
+    def may(self, roles: frozenset[Role]) -> bool:
+        """``admin`` may use every route; others only those naming their role."""
+        return self.role == "admin" or self.role in roles
 
 
 def token_id(token: str) -> str:
@@ -26,18 +32,37 @@ def token_id(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
-def authenticate(authorization: str | None, tokens: Mapping[str, Role]) -> Principal | None:
+def _principal(token: str, entry: ApiToken) -> Principal:
+    """The principal a configured token stands for; unnamed tokens are known by their fingerprint."""
+    fingerprint = token_id(token)
+    return Principal(role=entry.role, token_id=fingerprint, name=entry.name or f"token-{fingerprint}")
+
+
+def match_token(presented: str, tokens: Mapping[str, ApiToken]) -> Principal | None:
+    """The principal for a presented token, or ``None``; compares in constant time."""
+    found: Principal | None = None
+    # Compare with every token, so timing tells nothing about which one was close.
+    for token, entry in tokens.items():
+        if hmac.compare_digest(token.encode(), presented.encode()):
+            found = _principal(token, entry)
+    return found
+
+
+def principal_for_token_id(fingerprint: str, tokens: Mapping[str, ApiToken]) -> Principal | None:
+    """The principal whose token has this fingerprint (a session stores only that), or ``None`` if revoked."""
+    for token, entry in tokens.items():
+        if hmac.compare_digest(token_id(token), fingerprint):
+            return _principal(token, entry)
+    return None
+
+
+def authenticate(authorization: str | None, tokens: Mapping[str, ApiToken]) -> Principal | None:
     """The principal for an ``Authorization: Bearer …`` header, or ``None`` when missing or unknown."""
     scheme, _, presented = (authorization or "").strip().partition(" ")
     presented = presented.strip()
     if scheme.lower() != "bearer" or not presented:
         return None
-    found: Principal | None = None
-    # Compare with every token in constant time, so timing tells nothing about which one was close.
-    for token, role in tokens.items():
-        if hmac.compare_digest(token.encode(), presented.encode()):
-            found = Principal(role=role, token_id=token_id(token))
-    return found
+    return match_token(presented, tokens)
 
 
 def require_role(*roles: Role) -> Callable[[Request], Principal]:
@@ -45,7 +70,7 @@ def require_role(*roles: Role) -> Callable[[Request], Principal]:
     allowed = frozenset(roles)
 
     def dependency(request: Request) -> Principal:
-        tokens: Mapping[str, Role] = request.app.state.settings.security.api_tokens
+        tokens: Mapping[str, ApiToken] = request.app.state.settings.security.api_tokens
         principal = authenticate(request.headers.get("authorization"), tokens)
         if principal is None:
             challenge = 'Bearer error="invalid_token"' if request.headers.get("authorization") else "Bearer"
@@ -54,7 +79,7 @@ def require_role(*roles: Role) -> Callable[[Request], Principal]:
                 detail="a bearer token from security.api_tokens is required",
                 headers={"WWW-Authenticate": challenge},
             )
-        if principal.role not in allowed:
+        if not principal.may(allowed):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 detail=f"this endpoint needs the role {' or '.join(sorted(allowed))}, not {principal.role}",

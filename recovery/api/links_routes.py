@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.clock import Clock
 from recovery.links import InvalidLink, LinkSigner, UnsubscribeToken
-from recovery.store import callback_rows, click_rows, consent_rows
+from recovery.store import click_rows, consent_rows
 from recovery.store.click_rows import UserAgentClass
 from recovery.store.consent_rows import ConsentChannel, ConsentSource
 
@@ -171,38 +171,6 @@ def links_router(
             counted = await click_rows.record_click(conn, message, user_agent_class=ua_class, now=clock.now())
         log.info("click", extra=_click_log(message) | {"user_agent_class": ua_class.value, "counted": counted})
         return RedirectResponse(link.target, status_code=302, headers=_REDIRECT_HEADERS)
-
-    @router.get("/c/{token}", include_in_schema=False)
-    async def callback_page(token: str) -> HTMLResponse:
-        try:
-            signer.read_callback(token, CALLBACK_MAX_AGE)
-        except InvalidLink:
-            return not_found_page()
-        return html_page(
-            "Rappel / Call back",
-            "<section><h1>Être rappelé</h1><p>Un conseiller vous appellera au numéro de votre commande.</p>"
-            f'<form method="post" action="/c/{escape(token)}"><button type="submit">Oui, rappelez-moi'
-            "</button></form></section>"
-            '<section lang="en"><h1>Get a call back</h1><p>An adviser will call the number of your order.</p>'
-            f'<form method="post" action="/c/{escape(token)}"><button type="submit">Yes, call me back'
-            "</button></form></section>",
-        )
-
-    @router.post("/c/{token}", include_in_schema=False)
-    async def accept_callback(token: str) -> HTMLResponse:
-        try:
-            message_id = signer.read_callback(token, CALLBACK_MAX_AGE)
-        except InvalidLink:
-            return not_found_page()
-        async with engine.begin() as conn:
-            task_id = await callback_rows.task_for_offer(conn, message_id, clock.now())
-        if task_id is None:
-            return not_found_page()
-        return html_page(
-            "Rappel / Call back",
-            "<section><h1>C'est noté</h1><p>Un conseiller vous rappelle bientôt.</p></section>"
-            '<section lang="en"><h1>Thank you</h1><p>An adviser will call you back soon.</p></section>',
-        )
 
     @router.get("/u/{token}", include_in_schema=False)
     async def unsubscribe_page(token: str) -> HTMLResponse:

@@ -55,7 +55,7 @@ def _rejected(exc: TemplateRejected) -> JSONResponse:
 
 
 def _who(principal: Principal) -> str:
-    return f"{principal.role}:{principal.token_id}"
+    return principal.name
 
 
 async def _cart_context(engine: AsyncEngine, cart_id: str) -> dict[str, Any]:

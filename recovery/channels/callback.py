@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from recovery.callback_hours import CallingHours
+from recovery.callback_queue import TaskReason
 from recovery.channels.base import Channel, ChannelName, Delivery, OutgoingMessage
 from recovery.clock import Clock
-from recovery.store.callback_rows import NewTask, create_task, task_exists, task_id_for
+from recovery.store.callback_rows import DEFAULT_CALLING_HOURS, NewTask, create_task, task_exists, task_id_for
 
 DIRECT = "direct"
 
@@ -18,10 +20,18 @@ class CallbackChannel:
 
     name = ChannelName.CALLBACK
 
-    def __init__(self, *, engine: AsyncEngine, clock: Clock, offer_channel: Channel) -> None:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        clock: Clock,
+        offer_channel: Channel,
+        hours: CallingHours = DEFAULT_CALLING_HOURS,
+    ) -> None:
         self._engine = engine
         self._clock = clock
         self._offer = offer_channel
+        self._hours = hours
 
     async def send(self, message: OutgoingMessage) -> Delivery:
         if message.metadata.get("mode") != DIRECT:
@@ -36,8 +46,10 @@ class CallbackChannel:
                     customer_key=message.metadata.get("customer_key", ""),
                     flow=message.flow,
                     step=message.step,
+                    reason=TaskReason(message.metadata.get("reason", TaskReason.FLOW.value)),
                 ),
                 self._clock.now(),
+                hours=self._hours,
             )
         return Delivery(provider_id=task_id, detail={"mode": DIRECT})
 

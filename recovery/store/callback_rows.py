@@ -12,9 +12,21 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from recovery.callback_hours import DEFAULT_HOURS, CallingHours, next_open, parse_hours, zone_of
+from recovery.callback_queue import TaskEvent, TaskReason, priority
 from recovery.store.outbox import enqueue
-from recovery.store.schema import callback_requests, callback_tasks, carts, customers, journeys, messages
+from recovery.store.schema import (
+    callback_events,
+    callback_requests,
+    callback_tasks,
+    carts,
+    customers,
+    journeys,
+    messages,
+)
 from recovery.store.sql import for_update_skip_locked, insert_ignore
+
+DEFAULT_CALLING_HOURS = parse_hours(DEFAULT_HOURS)
 
 
 class TaskStatus(StrEnum):
@@ -35,6 +47,8 @@ class NewTask:
     customer_key: str
     flow: str
     step: str
+    reason: TaskReason = TaskReason.FLOW
+    due_at: datetime | None = None  # None: the next moment inside the calling hours
 
 
 def task_id_for(message_id: str) -> str:
@@ -42,12 +56,17 @@ def task_id_for(message_id: str) -> str:
     return "task-" + hashlib.sha256(message_id.encode()).hexdigest()[:24]
 
 
-async def create_task(conn: AsyncConnection, task: NewTask, now: datetime) -> tuple[str, bool]:
-    """Create the task if it does not exist; return its id and whether it is new."""
+async def create_task(
+    conn: AsyncConnection, task: NewTask, now: datetime, *, hours: CallingHours = DEFAULT_CALLING_HOURS
+) -> tuple[str, bool]:
+    """Create the task if it does not exist (due in the shopper's calling hours); return its id and if new."""
     task_id = task_id_for(task.message_id)
     exists = await conn.scalar(select(callback_tasks.c.task_id).where(callback_tasks.c.task_id == task_id))
     if exists:
         return task_id, False
+    timezone = await conn.scalar(select(customers.c.timezone).where(customers.c.customer_key == task.customer_key))
+    value = await conn.scalar(select(carts.c.value).where(carts.c.cart_id == task.cart_id))
+    due_at = task.due_at or next_open(now, zone_of(timezone), hours)
     await insert_ignore(
         conn,
         callback_tasks,
@@ -63,9 +82,14 @@ async def create_task(conn: AsyncConnection, task: NewTask, now: datetime) -> tu
                 "status": TaskStatus.OPEN.value,
                 "created_at": now,
                 "updated_at": now,
+                "reason": task.reason.value,
+                "priority": priority(task.reason, value),
+                "due_at": due_at,
+                "webhook_next_at": now,
             }
         ],
     )
+    await conn.execute(callback_events.insert().values(task_id=task_id, kind=TaskEvent.CREATED.value, at=now))
     await publish_task(conn, task_id, now)
     return task_id, True
 
@@ -135,6 +159,11 @@ async def task_document(conn: AsyncConnection, task_id: str) -> dict[str, Any]:
         "step": row["step"],
         "agent": row["agent"],
         "outcome": row["outcome"],
+        "reason": row["reason"],
+        "priority": row["priority"],
+        "due_at": row["due_at"].isoformat() if row["due_at"] else None,
+        "claimed_by": row["claimed_by"],
+        "claimed_until": row["claimed_until"].isoformat() if row["claimed_until"] else None,
         "phone": row["phone"],
         "first_name": row["first_name"],
         "locale": row["locale"],
@@ -163,7 +192,9 @@ async def publish_task(conn: AsyncConnection, task_id: str, now: datetime) -> No
     )
 
 
-async def tasks_from_requests(conn: AsyncConnection, now: datetime, limit: int = 100) -> int:
+async def tasks_from_requests(
+    conn: AsyncConnection, now: datetime, limit: int = 100, *, hours: CallingHours = DEFAULT_CALLING_HOURS
+) -> int:
     """Turn accepted callback offers (a RAPPEL / CALL reply) into tasks; return how many requests were handled.
 
     The task belongs to the customer's latest callback message (the offer they answered), else to their
@@ -179,7 +210,7 @@ async def tasks_from_requests(conn: AsyncConnection, now: datetime, limit: int =
         )
     ).all()
     for request_id, customer_key in pending:
-        task_id = await _task_for_customer(conn, customer_key, request_id, now) if customer_key else None
+        task_id = await _task_for_customer(conn, customer_key, request_id, now, hours) if customer_key else None
         await conn.execute(
             update(callback_requests).where(callback_requests.c.id == request_id).values(task_id=task_id or NO_TASK)
         )
@@ -189,7 +220,9 @@ async def tasks_from_requests(conn: AsyncConnection, now: datetime, limit: int =
 NO_TASK = "none"  # marks a request handled that could not become a task (unknown number)
 
 
-async def _task_for_customer(conn: AsyncConnection, customer_key: str, request_id: str, now: datetime) -> str | None:
+async def _task_for_customer(
+    conn: AsyncConnection, customer_key: str, request_id: str, now: datetime, hours: CallingHours
+) -> str | None:
     offer = (
         await conn.execute(
             select(messages.c.message_id, messages.c.journey_id, messages.c.cart_id, messages.c.flow, messages.c.step)
@@ -216,6 +249,7 @@ async def _task_for_customer(conn: AsyncConnection, customer_key: str, request_i
             customer_key=customer_key,
             flow=journey.flow,
             step="reply",
+            reason=TaskReason.CALLBACK_REQUESTED,
         )
     else:
         source = NewTask(
@@ -225,13 +259,21 @@ async def _task_for_customer(conn: AsyncConnection, customer_key: str, request_i
             customer_key=customer_key,
             flow=offer.flow,
             step=offer.step,
+            reason=TaskReason.CALLBACK_REQUESTED,
         )
-    task_id, _new = await create_task(conn, source, now)
+    task_id, _new = await create_task(conn, source, now, hours=hours)
     return task_id
 
 
-async def task_for_offer(conn: AsyncConnection, message_id: str, now: datetime) -> str | None:
-    """The shopper accepted the callback offer ``message_id`` (its link): its task, created once."""
+async def task_for_offer(
+    conn: AsyncConnection,
+    message_id: str,
+    now: datetime,
+    *,
+    due_at: datetime | None = None,
+    hours: CallingHours = DEFAULT_CALLING_HOURS,
+) -> str | None:
+    """The shopper accepted the callback offer ``message_id`` (its link), for ``due_at`` or the next open slot."""
     offer = (
         await conn.execute(
             select(
@@ -255,7 +297,10 @@ async def task_for_offer(conn: AsyncConnection, message_id: str, now: datetime) 
             customer_key=offer.customer_key,
             flow=offer.flow,
             step=offer.step,
+            reason=TaskReason.CALLBACK_REQUESTED,
+            due_at=due_at,
         ),
         now,
+        hours=hours,
     )
     return task_id

@@ -33,6 +33,8 @@ class ConsentSource(StrEnum):
     UNSUBSCRIBE_LINK = "unsubscribe_link"
     TWILIO_STOP = "twilio_stop"
     TWILIO_START = "twilio_start"
+    AGENT_DO_NOT_CALL = "agent_do_not_call"  # the shopper told an agent on the phone
+    AGENT_WRONG_NUMBER = "agent_wrong_number"  # the number is not the shopper's: never call it again
 
 
 _COLUMNS = {

@@ -44,6 +44,17 @@ async def load_last_entries(conn: AsyncConnection, customer_keys: Iterable[str])
         )
         for flow, key, started_at in await conn.execute(query):
             entries[(flow, key)] = started_at
+    # ``cart:<id>`` keys also say when that cart last entered each flow (direct calls per failed cart).
+    cart_ids = sorted(key.removeprefix("cart:") for key in set(customer_keys) if key.startswith("cart:"))
+    for part in chunks(cart_ids):
+        by_cart = (
+            select(journeys.c.flow, journeys.c.cart_id, func.max(journeys.c.started_at))
+            .where(journeys.c.cart_id.in_(part))
+            .group_by(journeys.c.flow, journeys.c.cart_id)
+        )
+        for flow, cart_id, started_at in await conn.execute(by_cart):
+            key = (flow, f"cart:{cart_id}")
+            entries[key] = max(started_at, entries.get(key, started_at))
     return entries
 
 

@@ -222,7 +222,35 @@ callback_tasks = Table(
     Column("note", Text, nullable=True),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
+    # The desk: why the task exists, its rank (higher first), when it falls due in the shopper's calling
+    # hours, and who holds it until when (a claim past ``claimed_until`` is free to take).
+    Column("reason", String(32), nullable=False, server_default="flow"),
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("due_at", TS, nullable=True),
+    Column("claimed_by", String(128), nullable=True),
+    Column("claimed_until", TS, nullable=True),
+    Column("completed_at", TS, nullable=True),
+    # Helpdesk hand-off: null sent_at = still to POST; attempts and next try drive the backoff.
+    Column("webhook_sent_at", TS, nullable=True),
+    Column("webhook_attempts", Integer, nullable=False, server_default="0"),
+    Column("webhook_next_at", TS, nullable=True),
     Index("ix_callback_tasks_status", "status", "created_at"),
+    Index("ix_callback_tasks_queue", "status", "due_at"),
+    Index("ix_callback_tasks_webhook", "webhook_sent_at", "webhook_next_at"),
+)
+
+callback_events = Table(
+    "callback_events",
+    metadata,
+    # Append-only audit of the desk: every creation, claim, release, expiry and outcome, who and when.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("agent", String(128), nullable=True),
+    Column("outcome", String(32), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("at", TS, nullable=False),
+    Index("ix_callback_events_task", "task_id", "at"),
 )
 
 discount_codes = Table(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -11,10 +12,14 @@ import pytest
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
+from recovery.callback_hours import DEFAULT_HOURS, next_open, parse_hours, zone_of
 from recovery.channels.base import ChannelName
+from recovery.guards import QuietHoursPolicy, Weekday
 from recovery.store.schema import callback_tasks
+from tests.fakes.helpdesk import SECRET, Helpdesk, helpdesk
 from tests.harness import cart, customer, event, eventually, running_service, service_settings
 
+__all__ = ["helpdesk"]
 pytestmark = [pytest.mark.kafka]
 
 FLOWS = """
@@ -151,10 +156,100 @@ async def test_following_the_offer_link_and_confirming_creates_the_agent_task(
             assert hop.status_code == 302 and hop.headers["location"].startswith(public + "/c/")
             page_path = hop.headers["location"].removeprefix(public)
             page = await client.get(page_path)
-            assert page.status_code == 200 and "rappelez-moi" in page.text
+            assert page.status_code == 200 and "être rappelé" in page.text
             assert (await client.post(page_path)).status_code == 200
             assert (await client.post(page_path)).status_code == 200  # twice: still one task
             assert (await client.post(page_path[:-4] + "AAAA")).status_code == 404
         async with harness.service.engine.connect() as conn:
             [task] = (await conn.execute(select(callback_tasks))).mappings().all()
         assert (task["step"], task["cart_id"]) == ("call_offer", "cart-link")
+
+
+DIRECT_ONLY = """
+flows:
+  - name: payment_failed
+    trigger: payment.failed
+    steps:
+      - {name: agent_call, after: 0s, channel: callback, mode: direct}
+"""
+
+
+async def test_a_payment_failure_task_is_created_at_once_even_in_quiet_hours_and_due_in_calling_hours(
+    kafka_bootstrap: str, tmp_path: Path, helpdesk: Helpdesk
+) -> None:
+    """Quiet hours cover today, yet the agents' task appears now, due when agents call; the helpdesk gets it."""
+    today = Weekday(list(Weekday)[datetime.now(UTC).weekday()])
+    closed_today = QuietHoursPolicy(weekdays=tuple(day for day in Weekday if day != today))
+    settings = service_settings(
+        bootstrap=kafka_bootstrap,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        workdir=tmp_path,
+        flows=DIRECT_ONLY,
+        guards={"quiet_hours": closed_today, "frequency_cap": 1},
+        callbacks={"webhook_url": helpdesk.url, "webhook_secret": SECRET},
+    )
+    shopper = customer(email=True, sms=True)
+    shopper["consent"]["phone"] = True
+    async with running_service(settings) as harness:
+        failure = event(
+            "payment.failed",
+            "cart-now",
+            customer=shopper,
+            cart=cart(80.0),
+            payment={"reason": "authentication_failed", "method": "card"},
+        )
+        await harness.send(failure)
+
+        async def one_task() -> bool:
+            async with harness.service.engine.connect() as conn:
+                return len((await conn.execute(select(callback_tasks))).all()) == 1
+
+        await eventually(one_task, timeout=20)
+        async with harness.service.engine.connect() as conn:
+            [task] = (await conn.execute(select(callback_tasks))).mappings().all()
+        await eventually(lambda: len(helpdesk.received) == 1, timeout=20)
+    assert helpdesk.received[0]["key"] == task["task_id"] and helpdesk.bad_signatures == 0
+    assert task["reason"] == "payment_failed"
+    expected = next_open(task["created_at"], zone_of(shopper.get("timezone")), parse_hours(DEFAULT_HOURS))
+    assert task["due_at"] == expected
+
+
+CALL_AND_TEXT = """
+flows:
+  - name: payment_failed
+    trigger: payment.failed
+    steps:
+      - {name: retry_payment, after: 0s, channel: sms, template: payment_failed}
+      - {name: agent_call, after: 0s, channel: callback, mode: direct}
+"""
+
+
+async def test_a_second_failed_cart_within_reentry_gets_a_call_but_no_second_text(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Same shopper, two carts failing to pay: two agents' tasks, one SMS (re-entry guards the shopper)."""
+    settings = service_settings(
+        bootstrap=kafka_bootstrap,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        workdir=tmp_path,
+        flows=CALL_AND_TEXT,
+        guards={"frequency_cap": 0},
+    )
+    shopper = customer(email=True, sms=True)
+    shopper["consent"]["phone"] = True
+    payment = {"reason": "card_declined", "method": "card"}
+    async with running_service(settings) as harness:
+        await harness.send(event("payment.failed", "cart-one", customer=shopper, cart=cart(250.0), payment=payment))
+
+        async def tasks(n: int) -> bool:
+            async with harness.service.engine.connect() as conn:
+                return len((await conn.execute(select(callback_tasks))).all()) == n
+
+        await eventually(lambda: tasks(1), timeout=20)
+        await eventually(lambda: len(harness.outbox(ChannelName.SMS)) == 1, timeout=20)
+        await harness.send(event("payment.failed", "cart-two", customer=shopper, cart=cart(300.0), payment=payment))
+        await eventually(lambda: tasks(2), timeout=20)
+        async with harness.service.engine.connect() as conn:
+            carts_called = sorted((await conn.execute(select(callback_tasks.c.cart_id))).scalars())
+    assert carts_called == ["cart-one", "cart-two"]
+    assert len(harness.outbox(ChannelName.SMS)) == 1

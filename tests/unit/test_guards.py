@@ -195,6 +195,15 @@ def test_email_ignores_quiet_hours_by_default_but_sms_and_callback_wait() -> Non
     assert isinstance(check_guards(sms(channel=ChannelName.SMS), POLICY, sunday), Defer)
 
 
+def test_an_internal_agent_task_ignores_quiet_hours_and_the_cap_but_not_consent() -> None:
+    """A direct callback creates a task for agents, contacting nobody: only consent and holdout still apply."""
+    sunday = utc(2025, 6, 15, 8, 0)
+    spent = tuple(sunday - timedelta(minutes=n) for n in range(1, 10))
+    request = sms(channel=ChannelName.CALLBACK, internal=True, recent_sends=spent)
+    assert check_guards(request, POLICY, sunday) == Send()
+    assert isinstance(check_guards(replace(request, consent=False), POLICY, sunday), Skip)
+
+
 def test_a_store_override_replaces_the_default_window() -> None:
     """A US store may allow 08:00–21:00 (TCPA) while the default stays at the strictest 20:00."""
     us = QuietHoursPolicy(end=time(21, 0), timezone=NEW_YORK)

@@ -87,9 +87,7 @@ def checkout_step(when: datetime, step: str) -> Event:
 
 def payment_failed(when: datetime, **fields: Any) -> Event:
     """A declined card."""
-    return parsed(
-        envelope("payment.failed", when, payment={"reason": "card_declined", "method": "card"}, **fields)
-    )
+    return parsed(envelope("payment.failed", when, payment={"reason": "card_declined", "method": "card"}, **fields))
 
 
 def order_completed(when: datetime, value: str = "194.70") -> Event:
@@ -114,9 +112,7 @@ def existing_cart(**changes: Any) -> CartState:
     return replace(base, **changes)
 
 
-def abandoned_journey(
-    *, trigger_event_at: datetime = at(9), messages_sent: int = 0, **changes: Any
-) -> ActiveJourney:
+def abandoned_journey(*, trigger_event_at: datetime = at(9), messages_sent: int = 0, **changes: Any) -> ActiveJourney:
     """A running ``cart.abandoned`` journey of ``CART``."""
     return ActiveJourney(
         journey_id=changes.pop("journey_id", "j-abandoned"),
@@ -208,9 +204,7 @@ def test_activity_cancels_an_older_abandoned_cart_journey() -> None:
 )
 def test_only_activity_after_the_trigger_cancels(event_at: datetime, cancelled: bool) -> None:
     """The event that triggered the abandonment (same time) does not cancel its own journey."""
-    outcome = apply(
-        [checkout_step(event_at, "shipping")], carts={CART: existing_cart()}, active=[abandoned_journey()]
-    )
+    outcome = apply([checkout_step(event_at, "shipping")], carts={CART: existing_cart()}, active=[abandoned_journey()])
     assert bool(outcome.ended) is cancelled
 
 
@@ -316,9 +310,7 @@ def test_a_second_order_event_does_not_replace_the_first() -> None:
 
 def test_a_refund_is_added_to_the_refunded_value() -> None:
     """Refunds accumulate on the cart for attribution."""
-    refund = parsed(
-        envelope("order.refunded", at(13), order={"id": "ord-1", "value": "20.5", "currency": "EUR"})
-    )
+    refund = parsed(envelope("order.refunded", at(13), order={"id": "ord-1", "value": "20.5", "currency": "EUR"}))
     bought = existing_cart(ordered_at=at(10), refunded_value=Decimal("10"))
     assert apply([refund], carts={CART: bought}).carts[CART].refunded_value == Decimal("30.5")
 
@@ -358,9 +350,7 @@ def test_holdout_rule_marks_the_new_journey() -> None:
         pytest.param(NOW - timedelta(days=1), True, id="reentry_after passed"),
     ],
 )
-def test_reentry_after_limits_how_often_a_customer_enters_a_flow(
-    last_entered: datetime | None, started: bool
-) -> None:
+def test_reentry_after_limits_how_often_a_customer_enters_a_flow(last_entered: datetime | None, started: bool) -> None:
     """The same customer re-enters the payment flow only once its ``reentry_after`` (1 day) has passed."""
     entries = {} if last_entered is None else {("payment", "cust-7"): last_entered}
     outcome = apply([payment_failed(at(11), customer={"id": "cust-7"})], last_entries=entries)
@@ -392,9 +382,7 @@ def test_events_apply_in_occurred_at_order_even_when_given_out_of_order() -> Non
         carts={CART: existing_cart()},
         active=[abandoned_journey(messages_sent=1)],
     )
-    assert [(end.status, end.revenue) for end in outcome.ended] == [
-        (JourneyStatus.CONVERTED, Decimal("194.70"))
-    ]
+    assert [(end.status, end.revenue) for end in outcome.ended] == [(JourneyStatus.CONVERTED, Decimal("194.70"))]
     cart = outcome.carts[CART]
     assert cart.value == Decimal(60)
     assert cart.abandon_at is None
@@ -442,10 +430,7 @@ def test_checkout_step_keeps_the_furthest_step(steps: list[str], expected: str) 
 def test_a_late_checkout_step_still_counts_if_it_is_further() -> None:
     """Checkout progress is order-independent: a late but further step is kept."""
     cart = existing_cart(checkout_step="address", last_event_at=at(10))
-    assert (
-        apply([checkout_step(at(9, 50), "payment")], carts={CART: cart}).carts[CART].checkout_step
-        == "payment"
-    )
+    assert apply([checkout_step(at(9, 50), "payment")], carts={CART: cart}).carts[CART].checkout_step == "payment"
 
 
 def test_consent_changed_updates_the_customer_only() -> None:
@@ -597,3 +582,47 @@ def test_start_journeys_for_an_abandoned_cart() -> None:
     assert journey.journey_id == journey_id_for("abandoned", CART, at(9))
     assert [step.due_at for step in journey.steps] == [NOW + timedelta(hours=1)]
     assert entries == {("abandoned", "cart:cart-1"): NOW}
+
+
+DIRECT_RULES = Rules(
+    flows=parse_flows(
+        """\
+flows:
+  - name: payment
+    trigger: payment.failed
+    steps:
+      - {name: retry, after: 2m, channel: sms, template: payment_failed}
+      - {name: agent_call, after: 0s, channel: callback, mode: direct}
+"""
+    ),
+    idle_after=IDLE,
+    in_holdout=lambda key: False,
+)
+
+
+@pytest.mark.parametrize(
+    ("entries", "steps"),
+    [
+        pytest.param({}, ["retry", "agent_call"], id="first failure: the whole flow"),
+        pytest.param({("payment", "cust-7"): NOW - timedelta(days=2)}, ["agent_call"], id="another cart: call only"),
+        pytest.param(
+            {("payment", "cust-7"): NOW - timedelta(days=2), ("payment", f"cart:{CART}"): NOW - timedelta(days=2)},
+            [],
+            id="same cart again: nothing",
+        ),
+    ],
+)
+def test_a_new_failed_cart_still_gets_the_agents_call_within_reentry(
+    entries: dict[tuple[str, str], datetime], steps: list[str]
+) -> None:
+    """Re-entry keeps the shopper from new messages for 7 days, but a failure on another cart is still called."""
+    outcome = apply_batch(
+        [payment_failed(at(11), customer={"id": "cust-7"})],
+        rules=DIRECT_RULES,
+        carts={},
+        customers={},
+        active=[],
+        last_entries=entries,
+        now=NOW,
+    )
+    assert [[step.name for step in journey.steps] for journey in outcome.new_journeys] == ([steps] if steps else [])

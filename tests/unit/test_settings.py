@@ -174,7 +174,16 @@ security: {api_tokens: {tok-file: admin}}
 def test_api_tokens_come_from_json_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """RECOVERY_SECURITY__API_TOKENS holds a JSON object of token to role."""
     monkeypatch.setenv("RECOVERY_SECURITY__API_TOKENS", '{"tok-a": "agent", "tok-m": "marketer"}')
-    assert load_settings(None).security.api_tokens == {"tok-a": "agent", "tok-m": "marketer"}
+    tokens = load_settings(None).security.api_tokens
+    assert {token: entry.role for token, entry in tokens.items()} == {"tok-a": "agent", "tok-m": "marketer"}
+
+
+def test_an_api_token_may_name_the_person_who_holds_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """token -> {"role", "name"} keeps the name; the short form token -> role has none."""
+    monkeypatch.setenv("RECOVERY_SECURITY__API_TOKENS", '{"t1": {"role": "agent", "name": "Inès"}, "t2": "admin"}')
+    tokens = load_settings(None).security.api_tokens
+    assert (tokens["t1"].role, tokens["t1"].name) == ("agent", "Inès")
+    assert (tokens["t2"].role, tokens["t2"].name) == ("admin", None)
 
 
 @pytest.mark.xfail(
@@ -188,7 +197,7 @@ def test_api_tokens_from_the_environment_replace_those_of_the_file(
     """The env variable wins for the whole key: a token only in the file is no longer accepted."""
     path = config_file(tmp_path, "security:\n  api_tokens: {tok-file: admin}\n")
     monkeypatch.setenv("RECOVERY_SECURITY__API_TOKENS", '{"tok-a": "agent"}')
-    assert load_settings(path).security.api_tokens == {"tok-a": "agent"}
+    assert set(load_settings(path).security.api_tokens) == {"tok-a"}
 
 
 def test_an_environment_override_keeps_the_rest_of_the_files_section(

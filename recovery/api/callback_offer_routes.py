@@ -1,0 +1,126 @@
+"""The callback-offer page ``/c/{token}``: the shopper picks when to be called (next days, calling hours).
+
+Shoppers get no session cookie and no script: the signed link is the credential, the page is plain HTML
+under the strict headers of the other shopper pages.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from babel.dates import format_datetime
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from recovery.api.links_routes import CALLBACK_MAX_AGE, html_page, not_found_page
+from recovery.api.pages.languages import PageLanguage, negotiate_language
+from recovery.callback_hours import CallingHours, next_open, slots, zone_of
+from recovery.clock import Clock
+from recovery.links import InvalidLink, LinkSigner
+from recovery.store import callback_rows, desk_rows
+from recovery.store.schema import callback_tasks, customers, messages
+
+ASAP = "asap"
+SLOT_DAYS = 3
+
+
+def _language(locale: str | None, request: Request) -> PageLanguage:
+    """The shopper's own language when known, else the browser's."""
+    if locale and locale.lower().startswith("fr"):
+        return "fr"
+    if locale and locale.lower().startswith("en"):
+        return "en"
+    return negotiate_language(request.headers.get("accept-language"))
+
+
+def _days(moments: list[datetime], zone: Any, language: str) -> list[dict[str, Any]]:
+    """Slots grouped by local day, with labels in the shopper's language."""
+    days: dict[str, dict[str, Any]] = {}
+    for moment in moments:
+        local = moment.astimezone(zone)
+        key = local.date().isoformat()
+        day = days.setdefault(key, {"label": format_datetime(local, "EEEE d MMMM", locale=language), "slots": []})
+        day["slots"].append({"value": moment.astimezone(UTC).isoformat(), "label": local.strftime("%H:%M")})
+    return list(days.values())
+
+
+async def _shopper_of(engine: AsyncEngine, message_id: str) -> tuple[str | None, str | None] | None:
+    """(timezone, locale) of the offer's shopper; ``None`` when the message is unknown."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(customers.c.timezone, customers.c.locale)
+                .select_from(messages.outerjoin(customers, customers.c.customer_key == messages.c.customer_key))
+                .where(messages.c.message_id == message_id)
+            )
+        ).first()
+    return None if row is None else (row.timezone, row.locale)
+
+
+def callback_offer_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clock, hours: CallingHours) -> APIRouter:
+    """``GET /c/{token}`` shows the slots; ``POST`` books one (or the next open moment)."""
+    router = APIRouter(include_in_schema=False)
+
+    def page(request: Request, name: str, language: PageLanguage, **context: Any) -> HTMLResponse:
+        env: Environment = request.app.state.page_templates.env
+        html = env.get_template(name).render(lang=language, **context)
+        return html_page("Rappel" if language == "fr" else "Call back", html)
+
+    @router.get("/c/{token}")
+    async def slot_picker(token: str, request: Request) -> HTMLResponse:
+        try:
+            message_id = signer.read_callback(token, CALLBACK_MAX_AGE)
+        except InvalidLink:
+            return not_found_page()
+        shopper = await _shopper_of(engine, message_id)
+        if shopper is None:
+            return not_found_page()
+        zone, language = zone_of(shopper[0]), _language(shopper[1], request)
+        days = _days(slots(clock.now(), zone, hours, days=SLOT_DAYS), zone, language)
+        return page(request, "callback_slots.html", language, token=token, days=days, asap=ASAP, error=False)
+
+    @router.post("/c/{token}")
+    async def book(token: str, request: Request, slot: Annotated[str, Form()] = ASAP) -> HTMLResponse:
+        try:
+            message_id = signer.read_callback(token, CALLBACK_MAX_AGE)
+        except InvalidLink:
+            return not_found_page()
+        shopper = await _shopper_of(engine, message_id)
+        if shopper is None:
+            return not_found_page()
+        now = clock.now()
+        zone, language = zone_of(shopper[0]), _language(shopper[1], request)
+        due = _chosen(slot, now, zone, hours)
+        if due is None:
+            days = _days(slots(now, zone, hours, days=SLOT_DAYS), zone, language)
+            return page(request, "callback_slots.html", language, token=token, days=days, asap=ASAP, error=True)
+        async with engine.begin() as conn:
+            task_id = await callback_rows.task_for_offer(conn, message_id, now, due_at=due, hours=hours)
+            if task_id is None:
+                return not_found_page()
+            current = await conn.scalar(select(callback_tasks.c.due_at).where(callback_tasks.c.task_id == task_id))
+            if current != due:  # the shopper picked again: move the open task
+                await desk_rows.reschedule(conn, task_id, due, now)
+        label = format_datetime(due.astimezone(zone), "EEEE d MMMM HH:mm", locale=language)
+        return page(request, "callback_booked.html", language, when=label)
+
+    return router
+
+
+def _chosen(slot: str, now: datetime, zone: Any, hours: CallingHours) -> datetime | None:
+    """The moment the form asked for: the next open one, or an offered slot (anything else is refused)."""
+    if slot == ASAP:
+        return next_open(now, zone, hours)
+    try:
+        moment = datetime.fromisoformat(slot)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    # A page left open for a while may post a slot that has just passed: accept it up to the lead time.
+    offered = slots(now - timedelta(minutes=15), zone, hours, days=SLOT_DAYS + 1)
+    return moment.astimezone(UTC) if moment.astimezone(UTC) in offered else None

@@ -1,0 +1,123 @@
+"""The ``/agent`` page: the queue refreshing by itself (htmx), a task with everything for the call, actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from recovery.agent_lines import AgentLines
+from recovery.api.auth import Principal
+from recovery.api.callbacks_routes import CompleteRequest, DeskService
+from recovery.api.pages.agent_texts import AGENT_TEXTS
+from recovery.api.pages.csrf import check_csrf
+from recovery.api.pages.rendering import page_language, render_page
+from recovery.api.pages.session import require_page
+from recovery.callback_hours import zone_of
+from recovery.callback_queue import Outcome
+
+AgentPage = Annotated[Principal, Depends(require_page("agent"))]
+QUEUE_CHANGED = {"HX-Trigger": "queue-changed"}  # the queue re-fetches itself after an action
+
+
+def _desk(request: Request) -> DeskService:
+    desk: DeskService = request.app.state.desk
+    return desk
+
+
+def _clock(value: str | None, timezone: str, fmt: str = "%H:%M") -> str:
+    """An ISO instant as the shopper's wall-clock time."""
+    return datetime.fromisoformat(value).astimezone(zone_of(timezone)).strftime(fmt) if value else ""
+
+
+def _view(task: dict[str, Any], request: Request) -> dict[str, Any]:
+    """The task plus what the page prints: local clock, due time, suggested line."""
+    timezone = task["customer"]["timezone"]
+    lines: AgentLines = request.app.state.agent_lines
+    return {
+        **task,
+        "local_clock": _clock(task["customer"]["local_time"], timezone),
+        "due_local": _clock(task["due_at"], timezone, "%a %d/%m %H:%M"),
+        "until_local": _clock(task["claimed_until"], timezone),
+        "line": lines.line(page_language(request), task),
+    }
+
+
+async def _queue(request: Request, who: Principal) -> list[dict[str, Any]]:
+    """My claimed tasks first, then the open queue."""
+    desk = _desk(request)
+    mine = [t for t in await desk.list("claimed", 50) if t["claimed_by"] == who.name]
+    return [_view(task, request) for task in mine + await desk.list("open", 50)]
+
+
+def _task_page(request: Request, who: Principal, task: dict[str, Any], error: str | None = None) -> Response:
+    context = {"task": _view(task, request), "error": error, "outcomes": [o.value for o in Outcome]}
+    response = render_page(request, "_agent_task.html", context, texts=AGENT_TEXTS, principal=who)
+    response.headers.update(QUEUE_CHANGED)
+    return response
+
+
+def _call_back_at(value: str, timezone: str) -> datetime | None:
+    """The form's ``datetime-local`` value, read in the shopper's timezone."""
+    if not value.strip():
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone_of(timezone))
+
+
+def agent_router() -> APIRouter:
+    """Routes of the agents' page; every POST checks the CSRF token."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/agent")
+    async def agent_page(request: Request, who: AgentPage) -> Response:
+        context = {"tasks": await _queue(request, who)}
+        return render_page(request, "agent.html", context, texts=AGENT_TEXTS, principal=who)
+
+    @router.get("/agent/queue")
+    async def queue(request: Request, who: AgentPage) -> Response:
+        context = {"tasks": await _queue(request, who)}
+        return render_page(request, "_agent_queue.html", context, texts=AGENT_TEXTS, principal=who)
+
+    @router.get("/agent/tasks/{task_id}")
+    async def task(request: Request, task_id: str, who: AgentPage) -> Response:
+        return _task_page(request, who, await _desk(request).get(task_id))
+
+    @router.post("/agent/tasks/{task_id}/claim", dependencies=[Depends(check_csrf)])
+    async def claim(request: Request, task_id: str, who: AgentPage) -> Response:
+        refused = await _desk(request).claim(task_id, who.name)
+        return _task_page(request, who, await _desk(request).get(task_id), refused.detail if refused else None)
+
+    @router.post("/agent/tasks/{task_id}/release", dependencies=[Depends(check_csrf)])
+    async def release(request: Request, task_id: str, who: AgentPage) -> Response:
+        refused = await _desk(request).release(task_id, who.name)
+        return _task_page(request, who, await _desk(request).get(task_id), refused.detail if refused else None)
+
+    @router.post("/agent/tasks/{task_id}/complete", dependencies=[Depends(check_csrf)])
+    async def complete(
+        request: Request,
+        task_id: str,
+        who: AgentPage,
+        outcome: Annotated[str, Form()],
+        note: Annotated[str, Form()] = "",
+        call_back_at: Annotated[str, Form()] = "",
+    ) -> Response:
+        desk = _desk(request)
+        current = await desk.get(task_id)
+        try:
+            body = CompleteRequest(
+                outcome=outcome,
+                note=note.strip() or None,
+                call_back_at=_call_back_at(call_back_at, current["customer"]["timezone"]),
+            )
+            refused = await desk.complete(task_id, who.name, body)
+        except (ValueError, ValidationError) as exc:
+            return _task_page(request, who, current, str(exc))
+        except HTTPException as exc:
+            return _task_page(request, who, current, str(exc.detail))
+        return _task_page(request, who, await desk.get(task_id), refused.detail if refused else None)
+
+    return router

@@ -1,0 +1,129 @@
+"""The /agent page over HTTP: sign-in and roles, CSRF on every action, outcomes in the shopper's local time."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from recovery.api import create_app
+from recovery.clock import ManualClock
+from recovery.settings import Settings
+from recovery.store.database import create_engine
+from recovery.store.migrate import upgrade_to_head
+from tests.fakes.desk import seed_task
+
+NOW = datetime(2026, 1, 7, 10, tzinfo=UTC)  # 11:00 in Paris
+TOKENS = {"tok-a": {"role": "agent", "name": "Inès"}, "tok-b": {"role": "agent", "name": "Marc"}, "tok-m": "marketer"}
+
+
+@pytest.fixture
+async def engine(tmp_path: object) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/page.db")
+    await upgrade_to_head(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(NOW)
+
+
+def browser_like(engine: AsyncEngine, clock: ManualClock) -> httpx.AsyncClient:
+    settings = Settings(security={"link_secret": "s", "api_tokens": TOKENS})
+    app = create_app(engine=engine, settings=settings, clock=clock)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://desk.test")
+
+
+async def signed_in(http: httpx.AsyncClient, token: str) -> str:
+    """Sign in; return the page's CSRF token."""
+    form = (await http.get("/login")).text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert csrf
+    await http.post("/login", data={"token": token, "csrf_token": csrf.group(1)})
+    page = await http.get("/agent")
+    found = re.search(r'"X-CSRF-Token": "([^"]+)"', page.text)
+    assert page.status_code == 200 and found
+    return found.group(1)
+
+
+async def test_only_agents_and_admins_open_the_desk(engine: AsyncEngine, clock: ManualClock) -> None:
+    """Not signed in: to the login page; a marketer: 403."""
+    async with browser_like(engine, clock) as http:
+        assert (await http.get("/agent")).headers["location"] == "/login?next=%2Fagent"
+        assert (await http.get("/agent/queue")).status_code == 303
+        await signed_in_as_marketer(http)
+        assert (await http.get("/agent")).status_code == 403
+
+
+async def signed_in_as_marketer(http: httpx.AsyncClient) -> None:
+    form = (await http.get("/login")).text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert csrf
+    await http.post("/login", data={"token": "tok-m", "csrf_token": csrf.group(1)})
+
+
+async def test_page_actions_need_the_csrf_token(engine: AsyncEngine, clock: ManualClock) -> None:
+    """A claim posted without the session's CSRF header is refused and changes nothing."""
+    task_id = await seed_task(engine, NOW)
+    async with browser_like(engine, clock) as http:
+        csrf = await signed_in(http, "tok-a")
+        assert (await http.post(f"/agent/tasks/{task_id}/claim")).status_code == 403
+        fragment = await http.get(f"/agent/tasks/{task_id}")
+        assert 'data-status="open"' in fragment.text
+        claimed = await http.post(f"/agent/tasks/{task_id}/claim", headers={"X-CSRF-Token": csrf})
+    assert claimed.status_code == 200 and 'data-status="claimed"' in claimed.text
+    assert claimed.headers["hx-trigger"] == "queue-changed"
+
+
+async def test_a_task_held_by_a_colleague_shows_who_holds_it(engine: AsyncEngine, clock: ManualClock) -> None:
+    """Marc sees that Inès holds the task and gets her name when he tries to claim it."""
+    task_id = await seed_task(engine, NOW)
+    async with browser_like(engine, clock) as ines, browser_like(engine, clock) as marc:
+        await ines.post(f"/agent/tasks/{task_id}/claim", headers={"X-CSRF-Token": await signed_in(ines, "tok-a")})
+        csrf = await signed_in(marc, "tok-b")
+        answer = await marc.post(f"/agent/tasks/{task_id}/claim", headers={"X-CSRF-Token": csrf})
+    assert "Inès holds this task" in answer.text and "Held by Inès" in answer.text
+
+
+async def test_call_back_later_is_read_in_the_shoppers_local_time(engine: AsyncEngine, clock: ManualClock) -> None:
+    """16:30 typed for a Paris shopper in January reopens the task at 15:30 UTC; the queue shows it waiting."""
+    task_id = await seed_task(engine, NOW)
+    async with browser_like(engine, clock) as http:
+        csrf = await signed_in(http, "tok-a")
+        await http.post(f"/agent/tasks/{task_id}/claim", headers={"X-CSRF-Token": csrf})
+        form = {"outcome": "call_back_later", "call_back_at": "2026-01-08T16:30", "note": "", "csrf_token": csrf}
+        done = await http.post(f"/agent/tasks/{task_id}/complete", data=form)
+        api = await http.get(f"/api/callbacks/{task_id}", headers={"Authorization": "Bearer tok-a"})
+        queue = await http.get("/agent/queue")
+    assert 'data-status="open"' in done.text
+    assert api.json()["due_at"] == datetime(2026, 1, 8, 15, 30, tzinfo=UTC).isoformat()
+    assert "Thu 08/01 16:30" in queue.text
+
+
+async def test_a_bad_outcome_form_shows_the_reason_and_keeps_the_claim(engine: AsyncEngine, clock: ManualClock) -> None:
+    """call_back_later without a time: the reason is shown, the task stays claimed."""
+    task_id = await seed_task(engine, NOW)
+    async with browser_like(engine, clock) as http:
+        csrf = await signed_in(http, "tok-a")
+        await http.post(f"/agent/tasks/{task_id}/claim", headers={"X-CSRF-Token": csrf})
+        answer = await http.post(
+            f"/agent/tasks/{task_id}/complete", data={"outcome": "call_back_later", "csrf_token": csrf}
+        )
+    assert "needs call_back_at" in answer.text and 'data-status="claimed"' in answer.text
+
+
+async def test_a_task_waiting_past_the_sla_is_flagged_late(engine: AsyncEngine, clock: ManualClock) -> None:
+    """16 minutes after it fell due, an unclaimed task is marked late in the queue and in the API."""
+    task_id = await seed_task(engine, NOW)
+    clock.advance(timedelta(minutes=16))
+    async with browser_like(engine, clock) as http:
+        await signed_in(http, "tok-a")
+        queue = await http.get("/agent/queue")
+        api = await http.get(f"/api/callbacks/{task_id}", headers={"Authorization": "Bearer tok-a"})
+    assert 'class="badge late"' in queue.text and api.json()["late"] is True
