@@ -20,6 +20,7 @@ from recovery.api.health_routes import HttpMetrics, health_router
 from recovery.api.links_routes import DEFAULT_CLICK_MAX_AGE, links_router
 from recovery.api.pages import install_pages
 from recovery.api.pages.agent_routes import agent_router
+from recovery.api.template_desk import TemplateDesk
 from recovery.api.templates_routes import templates_router
 from recovery.api.twilio_routes import twilio_router
 from recovery.clock import Clock
@@ -71,7 +72,10 @@ def create_app(
     )
     app.include_router(feedback_router(engine=engine, signer=signer, clock=clock))
     app.include_router(health_router(engine=engine, metrics=metrics, ready=ready))
-    app.include_router(templates_router(engine=engine, templates_dir=settings.templates_dir, clock=clock))
+    app.state.template_desk = template_desk = TemplateDesk(
+        engine=engine, templates_dir=settings.templates_dir, clock=clock
+    )  # also read by the /studio page
+    app.include_router(templates_router(template_desk))
     desk = DeskService(engine=engine, clock=clock, settings=settings.callbacks)
     app.state.desk = desk  # read by the /agent page
     app.include_router(callbacks_router(desk))
