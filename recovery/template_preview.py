@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from recovery.errors import ConfigError
+from recovery.sms_text import non_gsm_characters
 from recovery.template_files import TemplateError, discover, file_channel
 from recovery.template_samples import Sample, load_samples, preview_track
 from recovery.template_versions import LineError, TemplateRejected
@@ -81,6 +82,8 @@ def preview_answer(message: RenderedMessage) -> dict[str, Any]:
             "segments": message.sms.segments,
             "encoding": str(message.sms.encoding),
             "characters": message.sms.characters,
+            # Which characters force UCS-2: one emoji can double the cost of a text.
+            "non_gsm": non_gsm_characters(message.text),
         }
     else:
         answer["subject"] = message.subject
