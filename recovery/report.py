@@ -29,7 +29,12 @@ from recovery.events import CheckoutStep, PaymentFailureReason
 from recovery.funnel import CHECKOUT_STEPS, FunnelCounts, funnel_rates
 from recovery.report_callbacks import CallbackRow, callback_figures
 from recovery.report_lift import lift_figures
-from recovery.report_money import feedback_answers_of, money_by_currency, template_versions
+from recovery.report_money import (
+    feedback_answers_of,
+    money_by_currency,
+    recovered_by_day,
+    template_versions,
+)
 from recovery.report_render import render_html, render_table
 from recovery.states import MessageState
 from recovery.store.amounts import money, money_text, net_of_refunds
@@ -61,6 +66,7 @@ async def build_stats(
         by_currency = await money_by_currency(conn, scope.carts(), scope.journeys())
         versions = await template_versions(conn, scope.journeys())
         feedback, feedback_by_store = await feedback_answers_of(conn, scope.journeys())
+        by_day = await recovered_by_day(conn, scope.journeys())
     warnings = []
     if len(currencies) > 1:
         mixed = ", ".join(currencies)
@@ -81,6 +87,7 @@ async def build_stats(
         "template_versions": versions,
         "feedback": feedback,
         "feedback_by_store": feedback_by_store,
+        "recovered_by_day": by_day,
     }
 
 

@@ -132,3 +132,22 @@ async def feedback_answers_of(
         total[answer] += n
         by_store[store][answer] = n
     return dict(sorted(total.items())), {store: dict(sorted(a.items())) for store, a in sorted(by_store.items())}
+
+
+async def recovered_by_day(
+    conn: AsyncConnection, journey_window: Sequence[ColumnElement[bool]]
+) -> list[dict[str, Any]]:
+    """Net recovered revenue per order day, channel and currency (never added across currencies)."""
+    day = func.date(conversions.c.ordered_at)
+    net = net_of_refunds(conversions.c.revenue, conversions.c.refunded)
+    query = (
+        select(day, conversions.c.channel, conversions.c.currency, func.count(), func.sum(net))
+        .select_from(conversions.join(journeys, journeys.c.journey_id == conversions.c.journey_id))
+        .where(conversions.c.kind.in_(_RECOVERED), *journey_window)
+        .group_by(day, conversions.c.channel, conversions.c.currency)
+        .order_by(day)
+    )
+    return [
+        {"day": str(when), "channel": channel, "currency": currency, "orders": n, "revenue": money_text(money(amount))}
+        for when, channel, currency, n, amount in await conn.execute(query)
+    ]

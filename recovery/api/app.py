@@ -20,6 +20,7 @@ from recovery.api.health_routes import HttpMetrics, health_router
 from recovery.api.links_routes import DEFAULT_CLICK_MAX_AGE, links_router
 from recovery.api.pages import install_pages
 from recovery.api.pages.agent_routes import agent_router
+from recovery.api.pages.dashboard_routes import dashboard_router
 from recovery.api.pages.studio_routes import studio_router
 from recovery.api.template_desk import TemplateDesk
 from recovery.api.templates_routes import templates_router
@@ -85,6 +86,7 @@ def create_app(
     app.include_router(callback_offer_router(engine=engine, signer=signer, clock=clock, hours=hours))
     app.include_router(agent_router())
     app.include_router(studio_router())
+    app.include_router(dashboard_router())
     install_pages(app, settings, secret)
 
     @app.get("/api/stats")

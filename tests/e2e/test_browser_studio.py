@@ -137,3 +137,15 @@ async def test_email_preview_shows_subject_and_html_in_a_sandboxed_frame(served:
     await page.wait_for_selector("#preview-subject:has-text('typed just now')")
     assert await page.get_attribute("#preview-html", "sandbox") == ""
     assert "<html" in (await page.eval_on_selector("#preview-html", "e => e.srcdoc")).lower()
+
+
+async def test_dashboard_draws_its_charts(served: Served, browser: Browser, tmp_path: Path) -> None:
+    """Every chart of the dashboard is drawn, with the period picker and the store filter."""
+    page = await sign_in(browser, served, "/dashboard")
+    assert await page.locator("figure.chart svg").count() >= 7
+    assert await page.is_visible("select[name=period]") and await page.is_visible("select[name=store]")
+    await page.select_option("select[name=period]", "7d")
+    async with page.expect_navigation():
+        await page.click("form.studio-controls button[type=submit]")
+    assert "period=7d" in page.url and await page.locator("figure.chart svg").count() >= 7
+    await page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
