@@ -92,7 +92,9 @@ def demo(
     settings = _settings(config)
     _logging("warning")
     try:
-        asyncio.run(run_demo(settings, carts=carts, workdir=workdir, console=console))
+        # In a terminal the pages stay up after the report until Ctrl-C; in CI and scripts the demo exits.
+        stay_up = sys.stdin.isatty() and sys.stdout.isatty()
+        asyncio.run(run_demo(settings, carts=carts, workdir=workdir, console=console, stay_up=stay_up))
     except RecoveryError as exc:
         errors.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc
