@@ -88,3 +88,15 @@ async def test_agents_may_not_open_the_dashboard_or_the_studio(shop: AsyncEngine
 async def test_an_unknown_period_is_a_400(marketer: httpx.AsyncClient) -> None:
     """Only the periods of the picker are accepted."""
     assert (await marketer.get("/dashboard", params={"period": "5y"})).status_code == 400
+
+
+async def test_api_stats_gives_the_same_figures_per_store_with_money_per_currency(
+    marketer: httpx.AsyncClient, shop: AsyncEngine
+) -> None:
+    """``GET /api/stats?store=`` (bearer) equals the dashboard's figures for that store."""
+    async with client(shop) as http:
+        api = await http.get("/api/stats", params={"store": "fr"}, headers={"Authorization": "Bearer m-token"})
+    assert api.status_code == 200
+    dashboard = (await marketer.get("/dashboard/stats.json", params={"period": "", "store": "fr"})).json()
+    assert without_time(api.json()) == without_time(dashboard)
+    assert set(api.json()["money"]) == {"EUR"} and "feedback" in api.json()
