@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
 from recovery.cli_report import report
+from recovery.cli_template_versions import export_command, import_command
 from recovery.cli_templates import templates_app
 from recovery.errors import ConfigError, RecoveryError
 from recovery.log_setup import configure_logging
@@ -20,7 +22,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(templates_app, name="templates", help="Preview and list message templates.")
+templates_app.command("export")(export_command)
+templates_app.command("import")(import_command)
+app.add_typer(templates_app, name="templates", help="Preview, list, export and import message templates.")
 app.command()(report)
 console = Console()
 errors = Console(stderr=True)
@@ -97,7 +101,9 @@ def demo(
     settings = _settings(config)
     _logging("warning", settings)
     try:
-        asyncio.run(run_demo(settings, carts=carts, workdir=workdir, console=console))
+        # In a terminal the pages stay up after the report until Ctrl-C; in CI and scripts the demo exits.
+        stay_up = sys.stdin.isatty() and sys.stdout.isatty()
+        asyncio.run(run_demo(settings, carts=carts, workdir=workdir, console=console, stay_up=stay_up))
     except RecoveryError as exc:
         errors.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc

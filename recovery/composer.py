@@ -9,6 +9,8 @@ from recovery.channels.base import ChannelName
 from recovery.links import LinkSigner
 from recovery.rules import FlowStep
 from recovery.store.step_rows import JourneyRow
+from recovery.template_files import CHANNEL_PARTS
+from recovery.template_live import LiveTemplates, version_label
 from recovery.templates import Templates
 
 
@@ -37,8 +39,17 @@ class PlainComposer:
 class TemplateComposer:
     """Renders the step's template (email or SMS part) in the shopper's locale; every link is signed."""
 
-    def __init__(self, *, templates: Templates, signer: LinkSigner, store_locales: Mapping[str, str] | None = None):
-        self._templates = templates
+    def __init__(
+        self,
+        *,
+        templates: Templates | LiveTemplates,
+        signer: LinkSigner,
+        store_locales: Mapping[str, str] | None = None,
+    ):
+        # Always live: the service's refresh task swaps in saved versions without a restart.
+        if isinstance(templates, Templates):
+            templates = LiveTemplates(templates.templates_dir, templates)
+        self.live = templates
         self._signer = signer
         self._store_locales = dict(store_locales or {})
         self._fallback = PlainComposer()
@@ -52,9 +63,9 @@ class TemplateComposer:
         context: Mapping[str, Any],
         message_id: str,
     ) -> tuple[str | None, str, str | None]:
-        # A callback offer reaches the shopper by SMS; a direct callback has no shopper message at all.
-        part: Literal["email", "sms"] = "email" if channel == ChannelName.EMAIL else "sms"
-        if step.template is None or not self._templates.has(step.template, part):
+        part = _part(channel)
+        templates = self.live.templates
+        if step.template is None or not templates.has(step.template, part):
             return self._fallback.compose(
                 step=step, channel=channel, journey=journey, context=context, message_id=message_id
             )
@@ -62,16 +73,38 @@ class TemplateComposer:
         if channel == ChannelName.CALLBACK:
             # The offer's own link: accepting it creates the agents' task (POST /c/{token}).
             full_context["callback_url"] = self._signer.callback_url(message_id)
-        rendered = self._templates.render(
+        rendered = templates.render(
             step.template,
             channel=part,
             locale=(context.get("customer") or {}).get("locale"),
             store_locale=self._store_locales.get(journey.store),
             context=full_context,
             track=lambda target: self._signer.tracked_url(message_id, target),
+            feedback=lambda answer: self._signer.feedback_url(journey.journey_id, answer),
         )
         return rendered.subject, rendered.text, rendered.html
 
     def unsubscribe_url(self, customer_key: str, channel: ChannelName) -> str | None:
         """The signed ``/u/{token}`` link that opts this customer out of ``channel``."""
         return self._signer.unsubscribe_url(customer_key, channel.value)
+
+    def version_of(
+        self, *, step: FlowStep, channel: ChannelName, journey: JourneyRow, context: Mapping[str, Any]
+    ) -> str | None:
+        """The template versions ``compose`` uses for this message now (``None`` without a template)."""
+        part = _part(channel)
+        templates = self.live.templates
+        if step.template is None or not templates.has(step.template, part):
+            return None
+        locale = templates.choose_locale(
+            step.template,
+            part,
+            (context.get("customer") or {}).get("locale"),
+            self._store_locales.get(journey.store),
+        )
+        return version_label(step.template, part, locale, CHANNEL_PARTS[part], self.live.versions)
+
+
+def _part(channel: ChannelName) -> Literal["email", "sms"]:
+    # A callback offer reaches the shopper by SMS; a direct callback has no shopper message at all.
+    return "email" if channel == ChannelName.EMAIL else "sms"

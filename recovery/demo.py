@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from recovery.channels.base import ChannelName
 from recovery.clock import AcceleratedClock
 from recovery.demo_agents import AGENT_NAMES, DemoAgents, demo_agent_tokens
+from recovery.demo_pages import demo_marketer_token, print_marketer_pages, serve_until_interrupted
 from recovery.demo_shoppers import organic_return, react_to_message
 from recovery.demo_stream import generate
 from recovery.embedded_broker import free_port
@@ -84,18 +85,23 @@ def demo_settings(base: Settings, workdir: Path, smtp: SmtpSink, twilio: FakeTwi
                 update={
                     "link_secret": base.security.link_secret or secrets.token_urlsafe(32),
                     # Sign-in tokens for the demo's agents (and for you: the demo prints one).
-                    "api_tokens": {**base.security.api_tokens, **demo_agent_tokens()},
+                    "api_tokens": {**base.security.api_tokens, **demo_agent_tokens(), **demo_marketer_token()},
                 }
             ),
         }
     )
 
 
-async def run_demo(base: Settings, *, carts: int, workdir: Path, console: Console) -> Summary:
-    """Start local SMTP and SMS sinks and the service, replay events, let virtual time run, report."""
+async def run_demo(base: Settings, *, carts: int, workdir: Path, console: Console, stay_up: bool = False) -> Summary:
+    """Start local SMTP and SMS sinks and the service, replay events, let virtual time run, report.
+
+    With ``stay_up`` (a terminal), the studio and dashboard stay reachable afterwards until Ctrl-C.
+    """
     await asyncio.to_thread(_fresh_directory, workdir)
     with SmtpSink() as smtp, FakeTwilio() as twilio:
-        summary = await _run(base, carts=carts, workdir=workdir, console=console, smtp=smtp, twilio=twilio)
+        summary, settings, port = await _run(
+            base, carts=carts, workdir=workdir, console=console, smtp=smtp, twilio=twilio
+        )
         console.print(
             f"Local sinks received {len(smtp.received)} emails (SMTP {smtp.host}:{smtp.port}) and "
             f"{len(twilio.messages)} SMS (Twilio-compatible API {twilio.url})."
@@ -104,12 +110,15 @@ async def run_demo(base: Settings, *, carts: int, workdir: Path, console: Consol
             sample = workdir / "sample-email.eml"
             await asyncio.to_thread(sample.write_bytes, smtp.received[0].raw)
             console.print(f"One of them, as delivered: {sample}")
+        print_marketer_pages(console, settings, port)
+        if stay_up:
+            await serve_until_interrupted(settings, port, console)
     return summary
 
 
 async def _run(
     base: Settings, *, carts: int, workdir: Path, console: Console, smtp: SmtpSink, twilio: FakeTwilio
-) -> Summary:
+) -> tuple[Summary, Settings, int | None]:
     settings = demo_settings(base, workdir, smtp, twilio)
     clock = AcceleratedClock(speed=VIRTUAL_SPEED)
     service = Service(settings, channels=build_channels(settings), composer=build_composer(settings), clock=clock)
@@ -125,6 +134,7 @@ async def _run(
         waiter.cancel()
         await running  # raises the start-up error
     _print_desk(console, service)
+    print_marketer_pages(console, settings, service.http_port)
     sample = resources.files("recovery.demo_data").joinpath("sample_events.jsonl").read_bytes().splitlines()
     lines = [line for line in sample if line.strip()] + generate(carts, now=clock.now())
     try:
@@ -144,7 +154,7 @@ async def _run(
     report = workdir.parent / "report.html"
     await asyncio.to_thread(render_html, stats, report)
     console.print(f"HTML report with charts: {report}")
-    return summary
+    return summary, settings, service.http_port
 
 
 async def _replay(service: Service, lines: list[bytes], console: Console) -> None:

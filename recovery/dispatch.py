@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -52,6 +52,15 @@ class Composer(Protocol):
     def unsubscribe_url(self, customer_key: str, channel: ChannelName) -> str | None:
         """The one-click unsubscribe link for this customer and channel (None: the composer has none)."""
         ...
+
+
+@runtime_checkable
+class VersionedComposer(Protocol):
+    """A composer that can say which template versions a message is rendered with."""
+
+    def version_of(
+        self, *, step: FlowStep, channel: ChannelName, journey: JourneyRow, context: Mapping[str, Any]
+    ) -> str | None: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -279,8 +288,14 @@ class Dispatcher:
             )
             context = {**context, "offer": {"code": code.code, "percent": code.percent, "expires_at": code.expires_at}}
         try:
+            # Both synchronous, back to back: the live templates cannot change between them.
             subject, text, html = self._composer.compose(
                 step=flow_step, channel=channel, journey=journey, context=context, message_id=message_id
+            )
+            version = (
+                self._composer.version_of(step=flow_step, channel=channel, journey=journey, context=context)
+                if isinstance(self._composer, VersionedComposer)
+                else None
             )
         except ConfigError as exc:
             await step_rows.set_message(
@@ -332,6 +347,7 @@ class Dispatcher:
             now,
             attempts=message.attempts + 1,
             channel=channel.value,
+            template_version=version,
             content={**asdict(outgoing), "channel": channel.value},
         )
         return _Plan(

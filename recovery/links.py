@@ -16,6 +16,7 @@ from recovery.errors import ConfigError, RecoveryError
 _CLICK_SALT = "recovery.click.v1"
 _UNSUBSCRIBE_SALT = "recovery.unsubscribe.v1"
 _CALLBACK_SALT = "recovery.callback.v1"
+_FEEDBACK_SALT = "recovery.feedback.v1"
 _LINK_SCHEMES = frozenset({"http", "https"})
 
 
@@ -61,6 +62,7 @@ class LinkSigner:
         self._clicks = URLSafeTimedSerializer(secret, salt=_CLICK_SALT, **kwargs)
         self._unsubscribes = URLSafeTimedSerializer(secret, salt=_UNSUBSCRIBE_SALT, **kwargs)
         self._callbacks = URLSafeTimedSerializer(secret, salt=_CALLBACK_SALT, **kwargs)
+        self._feedback = URLSafeTimedSerializer(secret, salt=_FEEDBACK_SALT, **kwargs)
 
     def tracked_url(self, message_id: str, target: str) -> str:
         """The ``{public_url}/r/{token}`` link that records a click on ``target`` and redirects there."""
@@ -98,6 +100,17 @@ class LinkSigner:
         if not isinstance(payload, str):
             raise InvalidLink("callback token has an unexpected payload")
         return payload
+
+    def feedback_url(self, journey_id: str, answer: str) -> str:
+        """The ``{public_url}/f/{token}`` link that records ``answer`` for ``journey_id``."""
+        return f"{self._public_url}/f/{self._feedback.dumps([journey_id, answer])}"
+
+    def read_feedback(self, token: str, max_age: timedelta) -> tuple[str, str]:
+        """(journey id, answer) of a feedback token; raise ``InvalidLink`` when forged or expired."""
+        payload = _loads(self._feedback, token, max_age)
+        if not (isinstance(payload, list) and len(payload) == 2 and all(isinstance(p, str) for p in payload)):
+            raise InvalidLink("feedback token has an unexpected payload")
+        return payload[0], payload[1]
 
     @property
     def public_host(self) -> str | None:

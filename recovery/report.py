@@ -29,6 +29,12 @@ from recovery.events import CheckoutStep, PaymentFailureReason
 from recovery.funnel import CHECKOUT_STEPS, FunnelCounts, funnel_rates
 from recovery.report_callbacks import CallbackRow, callback_figures
 from recovery.report_lift import lift_figures
+from recovery.report_money import (
+    feedback_answers_of,
+    money_by_currency,
+    recovered_by_day,
+    template_versions,
+)
 from recovery.report_render import render_html, render_table
 from recovery.states import MessageState
 from recovery.store.amounts import money, money_text, net_of_refunds
@@ -57,10 +63,15 @@ async def build_stats(
         lift_section = await lift_figures(conn, scope.journeys())
         callbacks = await _callbacks(conn, scope)
         currencies = await _currencies(conn, scope)
+        by_currency = await money_by_currency(conn, scope.carts(), scope.journeys())
+        versions = await template_versions(conn, scope.journeys())
+        feedback, feedback_by_store = await feedback_answers_of(conn, scope.journeys())
+        by_day = await recovered_by_day(conn, scope.journeys())
     warnings = []
     if len(currencies) > 1:
         mixed = ", ".join(currencies)
-        warnings.append(f"amounts in {mixed} are added together: report one store at a time (--store NAME)")
+        warnings.append(f"amounts in {mixed} are never added together: see the money per currency")
+        funnel, recovery, lift_section, totals = withhold_amounts((funnel, recovery, lift_section, totals))
     return {
         "generated_at": now.isoformat(),
         "since": since.isoformat() if since else None,
@@ -72,7 +83,28 @@ async def build_stats(
         "lift": lift_section,
         "callbacks": callbacks,
         "totals": totals,
+        "money": by_currency,
+        "template_versions": versions,
+        "feedback": feedback,
+        "feedback_by_store": feedback_by_store,
+        "recovered_by_day": by_day,
     }
+
+
+# Figures that add amounts; with several currencies they are withheld (``None``) rather than wrong.
+_AMOUNT_KEYS = frozenset(
+    {"revenue", "refunded", "average_order_value", "recovered_revenue", "gross_revenue", "clicked_revenue",
+     "no_click_revenue", "incremental_revenue"}
+)  # fmt: skip
+
+
+def withhold_amounts(value: Any) -> Any:
+    """A copy of ``value`` with every summed amount set to ``None`` (counts and rates are kept)."""
+    if isinstance(value, dict):
+        return {k: None if k in _AMOUNT_KEYS else withhold_amounts(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(withhold_amounts(v) for v in value)
+    return value
 
 
 def _rate(numerator: int, denominator: int) -> float | None:

@@ -12,17 +12,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from recovery.lift import proportion_ci_wilson
 from recovery.report_charts import Series, bar_chart
+from recovery.report_sections import render_sections
 
 DASH = "–"
-_RECOVERY_HEADERS = ("journeys", "sent", "recovered", "rate", "revenue (net)", "clicked & bought", "no click")
+_RECOVERY_HEADERS = ("journeys", "sent", "recovered", "rate", "net revenue", "clicked / not")
 _FUNNEL_HEADERS = ("reached", "abandoned here", "of all carts", "of carts reaching it")
-_LIFT_HEADERS = ("treated", "holdout", "lift", "95 % CI", "incremental revenue", "verdict")
+_LIFT_HEADERS = ("treated", "holdout", "lift, 95 % CI", "extra revenue", "verdict")
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
 h1 { margin-bottom: 0; } .meta { color: #666; } .warning { color: #a15c00; }
@@ -54,15 +56,13 @@ def _lift_points(row: Mapping[str, Any]) -> str:
     """Absolute lift in percentage points, with the relative lift when there is one."""
     if not _compared(row):
         return DASH
-    points = f"{row.get('absolute_lift', 0.0) * 100:+.1f} pp"
-    relative = row.get("relative_lift")
-    return points if relative is None else f"{points} ({relative * 100:+.0f} %)"
+    return f"{row.get('absolute_lift', 0.0) * 100:+.1f} pp"
 
 
 def _ci(row: Mapping[str, Any]) -> str:
     if not _compared(row):
         return DASH
-    return f"{row.get('ci_low', -1.0) * 100:+.1f} to {row.get('ci_high', 1.0) * 100:+.1f} pp"
+    return f"[{row.get('ci_low', -1.0) * 100:+.1f}, {row.get('ci_high', 1.0) * 100:+.1f}]"
 
 
 def _section(stats: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -79,10 +79,14 @@ def _rows(section: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
 
 
 def _table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], caption: str | None = None) -> Table:
-    table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
+    # Light borders and no edge padding: seven figures and a name fit in 80 columns without cutting one.
+    table = Table(
+        title=title, caption=caption, title_justify="left", caption_justify="left", box=box.SIMPLE_HEAD,
+        pad_edge=False, collapse_padding=True,
+    )  # fmt: skip
     for index, header in enumerate(headers):
-        # Names stay whole; the figures' columns give way on a narrow terminal.
-        table.add_column(header, justify="left" if index == 0 else "right", no_wrap=index == 0)
+        # Figures wrap at spaces (or fold) on a narrow terminal, never end in "…".
+        table.add_column(header, justify="left" if index == 0 else "right", overflow="fold")
     for row in rows:
         # Flow and step names come from flows.yaml: printed as they are, never read as rich markup.
         table.add_row(*(Text(cell) for cell in row))
@@ -98,8 +102,7 @@ def _recovery_rows(stats: Mapping[str, Any], rows: list[dict[str, Any]], keys: S
             str(row.get("recovered_orders", 0)),
             percent(row.get("recovery_rate")),
             _amount(row.get("recovered_revenue"), stats),
-            str(row.get("clicked_orders", 0)),
-            str(row.get("no_click_orders", 0)),
+            f"{row.get('clicked_orders', 0)} / {row.get('no_click_orders', 0)}",
         ]
         for row in rows
     ]
@@ -114,8 +117,7 @@ def _lift_rows(stats: Mapping[str, Any], rows: list[dict[str, Any]], keys: Seque
             " / ".join(str(row.get(k, "")) for k in keys),
             group(row.get("treated", {})),
             group(row.get("control", {})),
-            _lift_points(row),
-            _ci(row),
+            _lift_points(row) if not _compared(row) else f"{_lift_points(row)} {_ci(row)}",
             _amount(row.get("incremental_revenue"), stats),
             str(row.get("verdict", "")),
         ]
@@ -181,6 +183,7 @@ def render_table(stats: Mapping[str, Any], console: Console) -> None:
         if rows:
             headers = ["", "tasks", "reached", "reach rate", "orders", "revenue"]
             console.print(_table("Callbacks: reach and revenue after a conversation", headers, rows))
+    render_sections(stats, console)
     console.print(
         _table(
             "Totals",

@@ -20,6 +20,7 @@ from recovery.channel_requirements import channel_destinations
 from recovery.channels.base import Channel, ChannelName
 from recovery.channels.callback import CallbackChannel
 from recovery.clock import Clock, SystemClock
+from recovery.composer import TemplateComposer
 from recovery.discount_hook import DiscountRegistrar
 from recovery.dispatch import Composer, Dispatcher, RetryPolicy
 from recovery.embedded_broker import EmbeddedBroker
@@ -35,6 +36,7 @@ from recovery.scheduler import Scheduler
 from recovery.settings import Settings
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
+from recovery.template_live import LiveTemplates
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,11 @@ class Service:
         self.bootstrap_servers: str | None = None
         self.engine: AsyncEngine | None = None
         self.http_port: int | None = None
+
+    @property
+    def live_templates(self) -> LiveTemplates | None:
+        """The templates messages render with now (saved versions included), when rendered from templates."""
+        return self._composer.live if isinstance(self._composer, TemplateComposer) else None
 
     async def run(self, stop: asyncio.Event, *, started: asyncio.Event | None = None) -> None:
         """Run until ``stop`` is set; every resource is released on the way out."""
@@ -206,6 +213,10 @@ class Service:
                     attempts=hook.webhook_attempts,
                 )
                 tasks.append(asyncio.create_task(sender.run(stop), name="callback-webhook"))
+            if isinstance(self._composer, TemplateComposer):
+                # Saved versions are live from the first message, then within seconds of every save.
+                await self._composer.live.refresh(engine)
+                tasks.append(asyncio.create_task(self._composer.live.run(engine, stop), name="template-refresh"))
             try:
                 await _first_of(http_started.wait(), tasks[2])
                 self.http_port = getattr(app.state, "http_port", None)

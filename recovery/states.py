@@ -50,6 +50,7 @@ class PublishedType(StrEnum):
     MESSAGE_CLICKED = "message.clicked"
     JOURNEY_CONVERTED = "journey.converted"
     JOURNEY_REFUNDED = "journey.refunded"
+    FEEDBACK_RECEIVED = "feedback.received"
     CALLBACK_COMPLETED = "callback.completed"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -73,11 +74,17 @@ def _coverage(templates_dir: Path, templates: Templates) -> list[Problem]:
     ]
 
 
-def find_template_problems(templates_dir: Path, samples_dir: Path, max_sms_segments: int = 3) -> list[Problem]:
-    """Every error and warning of ``templates_dir``, rendering against each sample of ``samples_dir``."""
+def find_template_problems(
+    templates_dir: Path,
+    samples_dir: Path,
+    max_sms_segments: int = 3,
+    sources: Mapping[str, str] | None = None,
+) -> list[Problem]:
+    """Every error and warning of ``templates_dir`` (``sources`` override files by path, e.g. a version
+    about to be saved), rendering against each sample of ``samples_dir``."""
     if not templates_dir.is_dir():
         return [_error(f"{templates_dir}: templates directory not found")]
-    templates = Templates(templates_dir, discover(templates_dir))
+    templates = Templates(templates_dir, discover(templates_dir), sources)
     static = templates.missing_parts() + templates.compile_problems()
     problems = [_error(str(error), error) for error in static] + _coverage(templates_dir, templates)
     broken = {(error.template, error.locale) for error in static}

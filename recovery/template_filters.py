@@ -17,6 +17,7 @@ from babel.numbers import format_currency
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
+from recovery.feedback import parse_answer, preview_feedback_url
 from recovery.sms_text import to_gsm
 from recovery.template_context import RawLink
 from recovery.template_sandbox import end_render_budget, start_render_budget
@@ -35,6 +36,8 @@ class RenderState:
     currency: str | None
     timezone: tzinfo
     tracked: set[str] = field(default_factory=set)
+    # Signs a "why did you leave?" link for the message's journey; previews and checks have none.
+    feedback: Callable[[str], str] = preview_feedback_url
 
 
 _state: ContextVar[RenderState] = ContextVar("template_render_state")
@@ -77,6 +80,15 @@ def track(_: Context, link: object) -> str:
         raise ValueError(f"only http(s) links can be tracked, not {target[:60]!r}")
     state = _current()
     url = state.track(target)
+    state.tracked.add(url)
+    return url
+
+
+@pass_context
+def feedback_link(_: Context, answer: object) -> str:
+    """The signed ``/f/`` link recording ``answer``: ``{{ 'shipping_cost' | feedback_link }}``."""
+    state = _current()
+    url = state.feedback(parse_answer(answer).value)
     state.tracked.add(url)
     return url
 
@@ -151,6 +163,7 @@ def format_day(_: Context, value: object, format: str = "long") -> str:
 MESSAGE_FILTERS: dict[str, Callable[..., Any]] = {
     "track": track,
     "with_query": with_query,
+    "feedback_link": feedback_link,
     "money": money,
     "datetime": format_datetime,
     "date": format_day,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar, Token
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, lexer, select_autoescape
+from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader, FunctionLoader, StrictUndefined, lexer, select_autoescape
 from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.ext import Extension
 from jinja2.runtime import Context
@@ -127,10 +127,22 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
         return posixpath.join(posixpath.dirname(parent), template)
 
 
-def make_environment(templates_dir: Path, filters: dict[str, Callable[..., Any]]) -> MessageEnvironment:
-    """The one environment every message of ``templates_dir`` renders in."""
+def _saved_loader(sources: dict[str, str]) -> BaseLoader:
+    """Saved versions by path; errors then name ``fr/cart_offer.email.html``, not ``<template>``."""
+
+    def load(name: str) -> tuple[str, str, Callable[[], bool]] | None:
+        return (sources[name], name, lambda: True) if name in sources else None
+
+    return FunctionLoader(load)
+
+
+def make_environment(
+    templates_dir: Path, filters: dict[str, Callable[..., Any]], sources: Mapping[str, str] | None = None
+) -> MessageEnvironment:
+    """The one environment every message of ``templates_dir`` renders in; ``sources`` (saved versions) win."""
+    files = FileSystemLoader(str(templates_dir))
     env = MessageEnvironment(
-        loader=FileSystemLoader(str(templates_dir)),
+        loader=ChoiceLoader([_saved_loader(dict(sources)), files]) if sources else files,
         undefined=PathUndefined,
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         trim_blocks=True,

@@ -15,6 +15,7 @@ from babel import Locale, UnknownLocaleError
 from jinja2 import TemplateNotFound, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 
+from recovery.feedback import preview_feedback_url
 from recovery.sms_text import SmsInfo, describe_sms, gsm_friendly
 from recovery.template_context import build_context
 from recovery.template_files import (
@@ -102,10 +103,14 @@ def _tidy(text: str) -> str:
 class Templates:
     """The templates of one directory, indexed by name, channel and locale."""
 
-    def __init__(self, templates_dir: Path, files: list[TemplateFile]) -> None:
+    def __init__(
+        self, templates_dir: Path, files: list[TemplateFile], sources: Mapping[str, str] | None = None
+    ) -> None:
         self.templates_dir = templates_dir
         self.files = files
-        self._env = make_environment(templates_dir, MESSAGE_FILTERS)
+        # Saved versions by path ("fr/cart_offer.email.html"), read instead of the default files.
+        self.sources = dict(sources or {})
+        self._env = make_environment(templates_dir, MESSAGE_FILTERS, self.sources)
         self._index: dict[tuple[str, str], dict[str, dict[str, TemplateFile]]] = {}
         for file in files:
             by_locale = self._index.setdefault((file.name, file.channel), {})
@@ -173,6 +178,7 @@ class Templates:
         store_locale: str | None,
         context: Mapping[str, object],
         track: Callable[[str], str],
+        feedback: Callable[[str], str] | None = None,
     ) -> RenderedMessage:
         """Render ``name`` for ``channel`` in the best locale; raise ``TemplateError`` on any problem."""
         if channel not in CHANNEL_PARTS:
@@ -189,6 +195,7 @@ class Templates:
             locale=_babel_locale(chosen, locale),
             currency=currency if isinstance(currency, str) else None,
             timezone=_time_zone(context.get("customer")),
+            feedback=feedback or preview_feedback_url,
         )
         try:
             values = build_context(context)
@@ -243,17 +250,18 @@ class Templates:
         """Where a hard-coded link is written, searching the locale's files (layouts included)."""
         for path in sorted((self.templates_dir / locale).iterdir()):
             if path.is_file():
-                for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                source = self.sources.get(f"{locale}/{path.name}") or path.read_text(encoding="utf-8")
+                for number, line in enumerate(source.splitlines(), start=1):
                     if link in line:
                         return str(path), number
         return None, None
 
 
-def load_templates(templates_dir: Path) -> Templates:
-    """Index and compile every template under ``templates_dir``; raise the first ``TemplateError``."""
+def load_templates(templates_dir: Path, sources: Mapping[str, str] | None = None) -> Templates:
+    """Index and compile every template under ``templates_dir`` (``sources`` override files by path)."""
     if not templates_dir.is_dir():
         raise TemplateError(f"templates_dir '{templates_dir}' is not a directory")
-    templates = Templates(templates_dir, discover(templates_dir))
+    templates = Templates(templates_dir, discover(templates_dir), sources)
     problems = templates.missing_parts() + templates.compile_problems()
     if problems:
         raise problems[0]

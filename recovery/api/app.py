@@ -15,10 +15,15 @@ from recovery.agent_lines import AgentLines
 from recovery.api.auth import Principal, require_role
 from recovery.api.callback_offer_routes import callback_offer_router
 from recovery.api.callbacks_routes import DeskService, callbacks_router
+from recovery.api.feedback_routes import feedback_router
 from recovery.api.health_routes import HttpMetrics, health_router
 from recovery.api.links_routes import DEFAULT_CLICK_MAX_AGE, links_router
 from recovery.api.pages import install_pages
 from recovery.api.pages.agent_routes import agent_router
+from recovery.api.pages.dashboard_routes import dashboard_router
+from recovery.api.pages.studio_routes import studio_router
+from recovery.api.template_desk import TemplateDesk
+from recovery.api.templates_routes import templates_router
 from recovery.api.twilio_routes import twilio_router
 from recovery.clock import Clock
 from recovery.durations import parse_duration
@@ -67,7 +72,12 @@ def create_app(
             secret=secret,
         )
     )
+    app.include_router(feedback_router(engine=engine, signer=signer, clock=clock))
     app.include_router(health_router(engine=engine, metrics=metrics, ready=ready))
+    app.state.template_desk = template_desk = TemplateDesk(
+        engine=engine, templates_dir=settings.templates_dir, clock=clock
+    )  # also read by the /studio page
+    app.include_router(templates_router(template_desk))
     desk = DeskService(engine=engine, clock=clock, settings=settings.callbacks)
     app.state.desk = desk  # read by the /agent page
     app.include_router(callbacks_router(desk))
@@ -75,12 +85,15 @@ def create_app(
     hours = settings.callbacks.calling_hours()
     app.include_router(callback_offer_router(engine=engine, signer=signer, clock=clock, hours=hours))
     app.include_router(agent_router())
+    app.include_router(studio_router())
+    app.include_router(dashboard_router())
     install_pages(app, settings, secret)
 
     @app.get("/api/stats")
     async def stats(
         _: Annotated[Principal, Depends(require_role("marketer", "admin"))],
         since: Annotated[str | None, Query(description="a duration back from now, e.g. 7d")] = None,
+        store: Annotated[str | None, Query(max_length=128, description="one store's figures")] = None,
     ) -> dict[str, Any]:
         from recovery.report import build_stats  # the report module is heavy and optional for links
 
@@ -89,7 +102,7 @@ def create_app(
             start = None if since is None else now - parse_duration(since)
         except (ValueError, OverflowError) as exc:
             raise HTTPException(400, detail=f"since: {exc}") from exc
-        return await build_stats(engine, since=start, now=now)
+        return await build_stats(engine, since=start, now=now, store=store or None)
 
     app.add_middleware(_MetricsMiddleware, metrics=metrics)
     return app

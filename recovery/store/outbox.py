@@ -38,6 +38,7 @@ def message_event(
     message_id: str | None = None,
     reason: str | None = None,
     revenue: Any = None,
+    answer: str | None = None,
 ) -> dict[str, Any]:
     """A row for ``recovery.messages`` in the events.md shape (never an email or phone number)."""
     payload: dict[str, Any] = {
@@ -56,6 +57,8 @@ def message_event(
         payload["reason"] = reason
     if revenue is not None:
         payload["revenue"] = float(revenue)
+    if answer is not None:
+        payload["answer"] = answer
     return {"topic_role": "messages", "key": cart_id, "payload": json.dumps(payload), "created_at": now}
 
 

@@ -151,6 +151,8 @@ messages = Table(
     Column("step", String(128), nullable=False),
     Column("channel", String(16), nullable=False),
     Column("template", String(128), nullable=True),
+    # Which saved versions rendered it ("fr/cart_reminder.email html@3 subject@0 txt@0"; @0 = default file).
+    Column("template_version", String(255), nullable=True),
     Column("state", String(16), nullable=False),
     Column("provider_id", String(128), nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
@@ -165,6 +167,30 @@ messages = Table(
     Index("ix_messages_customer_sent", "customer_key", "sent_at"),
     Index("ix_messages_journey", "journey_id"),
     Index("ix_messages_state", "state"),
+)
+
+# Marketers' saved template sources; the newest version of a path is live (the file is version 0).
+template_versions = Table(
+    "template_versions",
+    metadata,
+    Column("path", String(255), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("comment", Text, nullable=True),
+)
+
+# "Why did you leave?" answers: one row per journey, the latest answer counts.
+feedback_answers = Table(
+    "feedback_answers",
+    metadata,
+    Column("journey_id", String(64), primary_key=True),
+    Column("cart_id", String(128), nullable=False),
+    Column("store", String(128), nullable=False),
+    Column("answer", String(32), nullable=False),
+    Column("answered_at", TS, nullable=False),
+    Index("ix_feedback_answered", "answered_at"),
 )
 
 outbox_events = Table(

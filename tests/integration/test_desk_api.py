@@ -201,9 +201,8 @@ async def test_do_not_call_records_a_phone_opt_out_and_publishes_without_the_num
     )
     assert (response.status_code, response.json()["status"], response.json()["outcome"]) == (200, "done", "do_not_call")
     async with engine.connect() as conn:
-        ledger = (
-            await conn.execute(select(consent_ledger.c.customer_key, consent_ledger.c.channel, consent_ledger.c.consent))
-        ).all()
+        columns = (consent_ledger.c.customer_key, consent_ledger.c.channel, consent_ledger.c.consent)
+        ledger = (await conn.execute(select(*columns))).all()
         consent = await conn.scalar(select(customers.c.consent_phone))
         events = [json.loads(p) for p in (await conn.execute(select(outbox_events.c.payload))).scalars()]
         audit = (await conn.execute(select(callback_events.c.kind, callback_events.c.agent))).all()

@@ -22,7 +22,16 @@ from recovery.report import build_stats
 from recovery.store.conversion_rows import record_order, record_refund
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
-from recovery.store.schema import callback_tasks, carts, clicks, conversions, journeys, messages, steps
+from recovery.store.schema import (
+    callback_tasks,
+    carts,
+    clicks,
+    conversions,
+    feedback_answers,
+    journeys,
+    messages,
+    steps,
+)
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 STARTED = NOW - timedelta(hours=26)  # journeys' trigger
@@ -402,14 +411,19 @@ async def test_stats_are_json_ready_and_name_the_currency(shop: AsyncEngine) -> 
 
 
 async def test_mixed_currencies_warn_and_store_keeps_one_shop(engine: AsyncEngine) -> None:
-    """Two stores in two currencies: a warning for the sum, exact figures for one store."""
+    """Two stores in two currencies: never added (amounts per currency, sums withheld), exact figures per store."""
     async with engine.begin() as conn:
         seed = Seed(conn)
         await seed.cart("fr-1", step="cart", ordered_at=T0, value="10.00")
         await seed.cart("us-1", step="cart", ordered_at=T0, value="20.00", store="us", currency="USD")
         await seed.cart("us-2", step="review", store="us", currency="USD")
     everything = await build_stats(engine, since=None, now=NOW)
-    assert everything["currencies"] == ["EUR", "USD"] and "--store" in everything["warnings"][0]
+    assert everything["currencies"] == ["EUR", "USD"] and "never added" in everything["warnings"][0]
+    assert everything["funnel"]["revenue"] is None and everything["totals"]["recovered_revenue"] is None
+    assert everything["funnel"]["orders"] == 2  # counts are still counted across stores
+    money = everything["money"]
+    assert (money["EUR"]["revenue"], money["USD"]["revenue"]) == ("10.00", "20.00")
+    assert (money["EUR"]["orders"], money["USD"]["orders"]) == (1, 1)
     us = await build_stats(engine, since=None, now=NOW, store="us")
     assert us["store"] == "us" and us["currencies"] == ["USD"] and us["warnings"] == []
     assert (us["funnel"]["carts_created"], us["funnel"]["orders"], us["funnel"]["revenue"]) == (2, 1, "20.00")
@@ -549,3 +563,33 @@ def test_report_command_explains_a_bad_config_or_database(tmp_path: Path) -> Non
     config.write_text(f"database:\n  url: sqlite+aiosqlite:///{tmp_path}\n", encoding="utf-8")  # a directory
     unreadable = runner.invoke(app, ["--config", str(config)])
     assert unreadable.exit_code == 1 and "database.url" in unreadable.stderr
+
+
+async def test_figures_per_template_version_and_feedback_answers(shop: AsyncEngine) -> None:
+    """Sends, clicks and recovered revenue split by the template version each message used; answers counted."""
+    async with shop.begin() as conn:
+        for journey_id, version in (
+            ("j1", "en/tpl.email txt@1"),
+            ("j3", "en/tpl.email txt@1"),
+            ("j2", "en/tpl.email txt@2"),
+        ):
+            await conn.execute(
+                messages.update()
+                .where(messages.c.message_id == f"{journey_id}:reminder")
+                .values(template_version=version)
+            )
+        for journey_id, answer in (("j1", "comparing"), ("j3", "shipping_cost"), ("j2", "shipping_cost")):
+            await conn.execute(
+                feedback_answers.insert().values(
+                    journey_id=journey_id, cart_id="x", store="fr", answer=answer, answered_at=T0
+                )
+            )
+    stats = await build_stats(shop, since=None, now=NOW)
+    rows = {(r["template"], r["version"]): r for r in stats["template_versions"]}
+    first, second = rows[("tpl_reminder", "en/tpl.email txt@1")], rows[("tpl_reminder", "en/tpl.email txt@2")]
+    assert (first["sent"], first["clicked"], first["recovered_orders"]) == (2, 1, 1)
+    assert first["recovered_revenue"] == {"EUR": "70.00"}
+    assert (second["sent"], second["clicked"], second["recovered_orders"], second["recovered_revenue"]) == (1, 0, 0, {})
+    assert stats["feedback"] == {"comparing": 1, "shipping_cost": 2}
+    assert stats["feedback_by_store"] == {"fr": {"comparing": 1, "shipping_cost": 2}}
+    assert stats["money"]["EUR"]["recovered_revenue"] == stats["totals"]["recovered_revenue"]

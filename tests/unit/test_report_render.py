@@ -155,3 +155,18 @@ def test_a_chart_without_data_says_so() -> None:
     """No label or no value: a titled chart saying there is no data yet."""
     assert "no data yet" in bar_chart(title="t", labels=[], series=[])
     assert "no data yet" in bar_chart(title="t", labels=["a"], series=[Series(name="s", values=[None])])
+
+
+def test_terminal_report_fits_80_columns_without_cutting_a_figure() -> None:
+    """At 80 columns no line is wider and no figure ends in an ellipsis."""
+    out = io.StringIO()
+    stats = {
+        **STATS,
+        "money": {"EUR": {"orders": 3, "revenue": "1234567.89", "refunded": "0.00", "recovered_orders": 2,
+                          "recovered_revenue": "23456.78"}},
+    }  # fmt: skip
+    render_table(stats, Console(file=out, width=80, color_system=None))
+    printed = out.getvalue()
+    assert "…" not in printed
+    assert max(len(line) for line in printed.splitlines()) <= 80
+    assert "1234567.89 EUR" in printed.replace("\n", " ") or "1234567.89" in printed

@@ -166,7 +166,7 @@ def test_html_escapes_a_script_product_name_as_text(templates: Templates) -> Non
 
 
 def test_every_link_in_html_and_text_goes_through_track(templates: Templates) -> None:
-    """Restore, product and feedback links are tracked; only the unsubscribe link is the service's own."""
+    """Restore and product links are tracked; the unsubscribe and the six feedback links are the service's own."""
     calls: list[str] = []
 
     def track(target: str) -> str:
@@ -178,13 +178,14 @@ def test_every_link_in_html_and_text_goes_through_track(templates: Templates) ->
     assert message.html is not None
     hrefs = re.findall(r'href="([^"]+)"', message.html)
     assert hrefs
+    feedback = "https://preview.invalid/f/"  # the service's own "why did you leave?" links (unsigned in previews)
     for href in hrefs:
-        assert href.startswith(TRACKED) or href == ctx["unsubscribe_url"]
+        assert href.startswith((TRACKED, feedback)) or href == ctx["unsubscribe_url"]
     for url in re.findall(r"https?://\S+", message.text):
-        assert url.startswith(TRACKED) or url == ctx["unsubscribe_url"]
+        assert url.startswith((TRACKED, feedback)) or url == ctx["unsubscribe_url"]
     assert ctx["cart"]["restore_url"] in calls
     assert ctx["cart"]["items"][0]["url"] in calls
-    assert any(target.endswith("reason=price") for target in calls)
+    assert len([href for href in hrefs if href.startswith(feedback)]) == 6
 
 
 def test_images_are_loaded_directly_not_tracked(templates: Templates) -> None:
@@ -243,10 +244,30 @@ def test_callback_sms_names_the_reply_keyword(templates: Templates, locale: str,
 
 @pytest.mark.parametrize("locale", ["fr", "en"])
 def test_feedback_question_offers_one_click_answers(templates: Templates, locale: str) -> None:
-    """The reminder asks why the shopper left, each answer a tracked link."""
-    message = show(templates, "cart_reminder", locale=locale)
-    for reason in ("price", "shipping", "payment", "comparing", "other"):
-        assert f"reason={reason}" in (message.html or "")
+    """The reminder asks why the shopper left: one signed /f/ link per answer the contract names."""
+    signed: list[str] = []
+
+    def feedback(answer: str) -> str:
+        signed.append(answer)
+        return f"https://relance.example.fr/f/signed-{answer}"
+
+    message = templates.render(
+        "cart_reminder", channel="email", locale=locale, store_locale=None, context=context(),
+        track=fake_track, feedback=feedback,
+    )  # fmt: skip
+    answers = ("shipping_cost", "account_required", "delivery_time", "payment_issue", "comparing", "other")
+    for answer in answers:
+        assert f'href="https://relance.example.fr/f/signed-{answer}"' in (message.html or "")
+        assert f"https://relance.example.fr/f/signed-{answer}" in message.text
+    assert sorted(set(signed)) == sorted(answers)
+
+
+def test_feedback_link_with_an_unknown_answer_is_a_template_error(tmp_path: Path) -> None:
+    """A marketer's typo in an answer name is refused at its line."""
+    write_template(tmp_path, "fr/typo.sms.txt", "Bonjour\n{{ 'shiping' | feedback_link }}\n")
+    with pytest.raises(TemplateError, match="unknown feedback answer 'shiping'") as caught:
+        render(tmp_path, "typo", "sms")
+    assert caught.value.line == 2
 
 
 def test_email_footer_has_seller_address_and_withdrawal_right(templates: Templates) -> None:

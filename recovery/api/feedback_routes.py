@@ -1,0 +1,48 @@
+"""``GET /f/{token}``: a shopper's "why did you leave?" answer, recorded then redirected to the cart."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from recovery.api.links_routes import classify_user_agent, html_page, not_found_page
+from recovery.clock import Clock
+from recovery.feedback import parse_answer
+from recovery.links import InvalidLink, LinkSigner
+from recovery.store import feedback_rows
+from recovery.store.click_rows import UserAgentClass
+
+log = logging.getLogger(__name__)
+
+FEEDBACK_MAX_AGE = timedelta(days=60)
+_REDIRECT_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def feedback_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clock) -> APIRouter:
+    """The shoppers' feedback link."""
+    router = APIRouter()
+
+    @router.get("/f/{token}", include_in_schema=False)
+    async def answer(token: str, request: Request) -> Response:
+        try:
+            journey_id, raw = signer.read_feedback(token, FEEDBACK_MAX_AGE)
+            chosen = parse_answer(raw)
+        except (InvalidLink, ValueError):
+            return not_found_page()
+        # Mail scanners follow every link of a message: their visit is not the shopper's answer.
+        if classify_user_agent(request.headers.get("user-agent")) is UserAgentClass.BOT:
+            return html_page("Merci / Thank you", "<section><h1>Merci / Thank you</h1></section>")
+        async with engine.begin() as conn:
+            answered = await feedback_rows.record_answer(conn, journey_id, chosen, clock.now())
+        if answered is None:
+            return not_found_page()
+        log.info("feedback", extra={"journey_id": journey_id, "answer": chosen.value, "changed": answered.changed})
+        if answered.restore_url is None:
+            return html_page("Merci / Thank you", "<section><h1>Merci / Thank you</h1></section>")
+        return RedirectResponse(answered.restore_url, status_code=302, headers=_REDIRECT_HEADERS)
+
+    return router

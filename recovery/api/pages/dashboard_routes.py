@@ -1,0 +1,61 @@
+"""The ``/dashboard`` page (roles marketer and admin): the report's figures as charts, by period and store."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from recovery.api.auth import Principal
+from recovery.api.pages.rendering import render_page
+from recovery.api.pages.session import require_page
+from recovery.api.pages.studio_texts import STUDIO_TEXTS
+from recovery.dashboard_charts import dashboard_charts
+from recovery.durations import parse_duration
+from recovery.report import build_stats
+from recovery.store.schema import carts
+
+DashboardPage = Annotated[Principal, Depends(require_page("marketer"))]
+PERIODS = ("1d", "7d", "30d", "90d", "")  # "" is everything
+
+
+async def _stores(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        return sorted(str(s) for s in await conn.scalars(select(carts.c.store).distinct()))
+
+
+async def _stats(request: Request, period: str, store: str) -> dict[str, Any]:
+    """``build_stats`` for the period and store: the very figures of ``recovery report --format json``."""
+    if period not in PERIODS:
+        raise HTTPException(400, detail=f"period: use one of {', '.join(p or 'all' for p in PERIODS)}")
+    desk = request.app.state.template_desk
+    now = desk.clock.now()
+    since = now - parse_duration(period) if period else None
+    return await build_stats(desk.engine, since=since, now=now, store=store or None)
+
+
+def dashboard_router() -> APIRouter:
+    """The dashboard page and its figures as JSON (same session)."""
+    router = APIRouter(prefix="/dashboard")
+
+    @router.get("", include_in_schema=False)
+    async def dashboard(request: Request, who: DashboardPage, period: str = "30d", store: str = "") -> Response:
+        stats = await _stats(request, period, store)
+        context = {
+            "stats": stats,
+            "charts": dashboard_charts(stats),
+            "periods": PERIODS,
+            "period": period,
+            "stores": await _stores(request.app.state.template_desk.engine),
+            "store": store,
+        }
+        return render_page(request, "dashboard.html", context, texts=STUDIO_TEXTS, principal=who)
+
+    @router.get("/stats.json", include_in_schema=False)
+    async def figures(request: Request, _: DashboardPage, period: str = "30d", store: str = "") -> dict[str, Any]:
+        return await _stats(request, period, store)
+
+    return router

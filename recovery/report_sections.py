@@ -1,0 +1,61 @@
+"""Terminal tables for the report's newer sections: money per currency, template versions, feedback."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+DASH = "–"
+
+
+def _table(title: str, headers: list[str]) -> Table:
+    table = Table(title=title, title_justify="left", pad_edge=False, collapse_padding=True)
+    for index, header in enumerate(headers):
+        table.add_column(header, justify="left" if index == 0 else "right", overflow="fold")
+    return table
+
+
+def _money(value: object, currency: str) -> str:
+    return DASH if value is None else f"{value} {currency}"
+
+
+def render_sections(stats: Mapping[str, Any], console: Console) -> None:
+    """Print money per currency, template versions and feedback answers, when there are any."""
+    by_currency = stats.get("money") or {}
+    if by_currency:
+        table = _table(
+            "Money per currency", ["currency", "orders", "revenue", "refunded", "recovered", "net recovered"]
+        )
+        for currency, row in by_currency.items():
+            table.add_row(
+                Text(currency),
+                str(row.get("orders", 0)),
+                _money(row.get("revenue"), currency),
+                _money(row.get("refunded"), currency),
+                str(row.get("recovered_orders", 0)),
+                _money(row.get("recovered_revenue"), currency),
+            )
+        console.print(table)
+    versions = stats.get("template_versions") or []
+    if versions:
+        table = _table("Template versions", ["template", "sent", "clicked", "recovered", "net recovered"])
+        for row in versions:
+            revenue = row.get("recovered_revenue") or {}
+            table.add_row(
+                Text(f"{row.get('template')} {row.get('channel')}\n{row.get('version')}"),
+                str(row.get("sent", 0)),
+                str(row.get("clicked", 0)),
+                str(row.get("recovered_orders", 0)),
+                "\n".join(f"{amount} {currency}" for currency, amount in revenue.items()) or DASH,
+            )
+        console.print(table)
+    feedback = stats.get("feedback") or {}
+    if feedback:
+        table = _table("Why shoppers left (feedback answers)", ["answer", "journeys"])
+        for answer, count in sorted(feedback.items(), key=lambda item: -item[1]):
+            table.add_row(Text(answer), str(count))
+        console.print(table)
