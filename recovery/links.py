@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +17,7 @@ _CLICK_SALT = "recovery.click.v1"
 _UNSUBSCRIBE_SALT = "recovery.unsubscribe.v1"
 _CALLBACK_SALT = "recovery.callback.v1"
 _LINK_SCHEMES = frozenset({"http", "https"})
+_EXPIRED = "link has expired"
 
 
 class InvalidLink(RecoveryError):
@@ -53,48 +54,73 @@ class _ClockSigner(TimestampSigner):
 class LinkSigner:
     """Builds and reads the service's signed, expiring link tokens."""
 
-    def __init__(self, secret: str, public_url: str, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        secret: str,
+        public_url: str,
+        *,
+        clock: Clock | None = None,
+        previous_secret: str | None = None,
+        previous_until: datetime | None = None,
+    ) -> None:
         if not secret:
             raise ConfigError("security.link_secret: a non-empty secret is needed to sign links")
         self._public_url = public_url.rstrip("/")
-        kwargs: dict[str, Any] = {"signer": _ClockSigner, "signer_kwargs": {"clock": clock or SystemClock()}}
-        self._clicks = URLSafeTimedSerializer(secret, salt=_CLICK_SALT, **kwargs)
-        self._unsubscribes = URLSafeTimedSerializer(secret, salt=_UNSUBSCRIBE_SALT, **kwargs)
-        self._callbacks = URLSafeTimedSerializer(secret, salt=_CALLBACK_SALT, **kwargs)
+        self._clock = clock or SystemClock()
+        # Rotation: links signed with the previous secret stay valid until ``previous_until`` (or always).
+        keys = [secret, previous_secret] if previous_secret else [secret]
+        self._previous_until = previous_until
+        self._clicks, self._unsubscribes, self._callbacks = (
+            [self._serializer(key, salt) for key in keys] for salt in (_CLICK_SALT, _UNSUBSCRIBE_SALT, _CALLBACK_SALT)
+        )
+
+    def _serializer(self, secret: str, salt: str) -> URLSafeTimedSerializer:
+        kwargs: dict[str, Any] = {"signer": _ClockSigner, "signer_kwargs": {"clock": self._clock}}
+        return URLSafeTimedSerializer(secret, salt=salt, **kwargs)
+
+    def _loads(self, serializers: list[URLSafeTimedSerializer], token: str, max_age: timedelta | None) -> object:
+        """Verify with the current secret, then with the previous one while it is still accepted."""
+        accept_previous = self._previous_until is None or self._clock.now() < self._previous_until
+        try:
+            return _loads(serializers[0], token, max_age)
+        except InvalidLink as exc:
+            if len(serializers) < 2 or not accept_previous or str(exc) == _EXPIRED:
+                raise
+            return _loads(serializers[1], token, max_age)
 
     def tracked_url(self, message_id: str, target: str) -> str:
         """The ``{public_url}/r/{token}`` link that records a click on ``target`` and redirects there."""
         if urlsplit(target).scheme.lower() not in _LINK_SCHEMES:
             raise InvalidLink(f"only http(s) links can be tracked, not {target[:60]!r}")
-        token = self._clicks.dumps([message_id, target])
+        token = self._clicks[0].dumps([message_id, target])
         return f"{self._public_url}/r/{token}"
 
     def read_click(self, token: str, max_age: timedelta) -> TrackedLink:
         """Verify a click token no older than ``max_age``; raise ``InvalidLink`` otherwise."""
-        payload = _loads(self._clicks, token, max_age)
+        payload = self._loads(self._clicks, token, max_age)
         if not (isinstance(payload, list) and len(payload) == 2 and all(isinstance(p, str) for p in payload)):
             raise InvalidLink("click token has an unexpected payload")
         return TrackedLink(message_id=payload[0], target=payload[1])
 
     def unsubscribe_url(self, customer_key: str, channel: str) -> str:
         """The ``{public_url}/u/{token}`` link that unsubscribes ``customer_key`` from ``channel``."""
-        token = self._unsubscribes.dumps([customer_key, channel])
+        token = self._unsubscribes[0].dumps([customer_key, channel])
         return f"{self._public_url}/u/{token}"
 
     def read_unsubscribe(self, token: str) -> UnsubscribeToken:
         """Verify an unsubscribe token; it never expires because opting out must always work."""
-        payload = _loads(self._unsubscribes, token, None)
+        payload = self._loads(self._unsubscribes, token, None)
         if not (isinstance(payload, list) and len(payload) == 2 and all(isinstance(p, str) for p in payload)):
             raise InvalidLink("unsubscribe token has an unexpected payload")
         return UnsubscribeToken(customer_key=payload[0], channel=payload[1])
 
     def callback_url(self, message_id: str) -> str:
         """The ``{public_url}/c/{token}`` link by which a shopper accepts the callback offer ``message_id``."""
-        return f"{self._public_url}/c/{self._callbacks.dumps(message_id)}"
+        return f"{self._public_url}/c/{self._callbacks[0].dumps(message_id)}"
 
     def read_callback(self, token: str, max_age: timedelta) -> str:
         """The message id of a callback-offer token; raise ``InvalidLink`` when forged or expired."""
-        payload = _loads(self._callbacks, token, max_age)
+        payload = self._loads(self._callbacks, token, max_age)
         if not isinstance(payload, str):
             raise InvalidLink("callback token has an unexpected payload")
         return payload
@@ -111,6 +137,6 @@ def _loads(serializer: URLSafeTimedSerializer, token: str, max_age: timedelta | 
     try:
         return serializer.loads(token, max_age=seconds)
     except SignatureExpired as exc:
-        raise InvalidLink("link has expired") from exc
+        raise InvalidLink(_EXPIRED) from exc
     except BadData as exc:
         raise InvalidLink("link signature is invalid") from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,11 +27,12 @@ from recovery.ingest import BatchProcessor, BatchReport
 from recovery.journeys import Rules
 from recovery.kafka_io import Producer, ensure_topics
 from recovery.relay import OutboxRelay
+from recovery.roles import Role, parts_of
 from recovery.rules import Flows, load_flows
 from recovery.scheduler import Scheduler
 from recovery.settings import Settings
 from recovery.store.database import create_engine
-from recovery.store.migrate import upgrade_to_head
+from recovery.store.migrate import ensure_schema_for_run
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,10 @@ class Service:
         channels: Mapping[ChannelName, Channel],
         composer: Composer,
         clock: Clock | None = None,
+        role: Role = "all",
     ) -> None:
         self.settings = settings
+        self.role = role
         self.clock = clock or SystemClock()
         self.stats = IngestStats()
         self._channels = channels
@@ -100,101 +103,129 @@ class Service:
     async def run(self, stop: asyncio.Event, *, started: asyncio.Event | None = None) -> None:
         """Run until ``stop`` is set; every resource is released on the way out."""
         settings = self.settings
+        parts = parts_of(self.role, embedded_broker=settings.kafka.embedded)
         async with contextlib.AsyncExitStack() as stack:
             flows = load_flows(settings.flows_file)
             self.engine = engine = create_engine(settings.database.url)
             stack.push_async_callback(engine.dispose)
-            await upgrade_to_head(engine)
+            await ensure_schema_for_run(engine)
 
-            if settings.kafka.embedded:
+            if not parts.kafka:
+                pass  # the API role reads and writes the database only; the scheduler role relays its outbox
+            elif settings.kafka.embedded:
                 embedded = EmbeddedBroker()
                 await asyncio.to_thread(embedded.start)
                 stack.callback(embedded.stop)
                 self.bootstrap_servers = embedded.bootstrap_servers
             else:
                 self.bootstrap_servers = settings.kafka.bootstrap_servers
-            await ensure_topics(self.bootstrap_servers, settings.kafka)
-
-            producer = Producer(self.bootstrap_servers)
-            await producer.start()
-            stack.push_async_callback(producer.stop)
-
-            rules = build_rules(settings, flows)
-            processor = BatchProcessor(
-                engine=engine,
-                rules=rules,
-                clock=self.clock,
-                dead_letters=producer,
-                dead_letter_topic=settings.kafka.topics.dead_letter.name,
-                attribution=settings.attribution,
-            )
-            channels = dict(self._channels)
-            # Callbacks need the database (tasks); offers go out through the SMS channel.
-            channels[ChannelName.CALLBACK] = CallbackChannel(
-                engine=engine, clock=self.clock, offer_channel=self._channels[ChannelName.SMS]
-            )
-            registrar = None
-            if settings.offers.register_url:
-                registrar = DiscountRegistrar(
-                    url=settings.offers.register_url,
-                    secret=settings.security.link_secret or "",
-                    timeout_s=settings.offers.timeout.total_seconds(),
-                )
-                stack.push_async_callback(registrar.aclose)
-            dispatcher = Dispatcher(
-                engine=engine,
-                flows=flows,
-                channels=channels,
-                composer=self._composer,
-                guard_policy=guard_policy(settings),
-                clock=self.clock,
-                retry=RetryPolicy(
-                    in_process_attempts=settings.channels.retry.in_process_attempts,
-                    base_delay=settings.channels.retry.base_delay,
-                    max_delay=settings.channels.retry.max_delay,
-                    max_attempts=settings.channels.retry.max_attempts,
-                    max_age=settings.channels.retry.max_age,
-                ),
-                registrar=registrar,
-            )
-            scheduler = Scheduler(
-                engine=engine,
-                rules=rules,
-                dispatcher=dispatcher,
-                clock=self.clock,
-                settings=settings.scheduler,
-            )
-            relay = OutboxRelay(engine=engine, producer=producer, topics=settings.kafka.topics)
-
-            broker = self._consumer(processor, stop)
-            await broker.start()
-            stack.push_async_callback(broker.stop)  # stops consuming first: runs before the relay's flush
-
-            async def ready() -> bool:
-                return bool(await broker.ping(timeout=2))
+            producer = None
+            if self.bootstrap_servers is not None:
+                await ensure_topics(self.bootstrap_servers, settings.kafka)
+                producer = Producer(self.bootstrap_servers)
+                await producer.start()
+                stack.push_async_callback(producer.stop)
+            tasks: list[asyncio.Task[None]] = []
+            ready = None
+            if parts.consumer and producer is not None:
+                ready = await self._start_consumer(stack, flows, producer, stop)
+            if parts.scheduler and producer is not None:
+                tasks += await self._start_scheduler(stack, flows, producer, stop)
 
             app = create_app(engine=engine, settings=settings, clock=self.clock, ready=ready)
             http_started = asyncio.Event()
-            tasks = [
-                asyncio.create_task(scheduler.run(stop), name="scheduler"),
-                asyncio.create_task(relay.run(stop), name="outbox-relay"),
-                asyncio.create_task(
-                    serve_http(app, host=settings.http.host, port=settings.http.port, stop=stop, started=http_started),
-                    name="http",
-                ),
-            ]
+            http = asyncio.create_task(
+                serve_http(app, host=settings.http.host, port=settings.http.port, stop=stop, started=http_started),
+                name="http",
+            )
+            tasks.append(http)
             try:
-                await _first_of(http_started.wait(), tasks[2])
+                await _first_of(http_started.wait(), http)
                 self.http_port = getattr(app.state, "http_port", None)
                 if started is not None:
                     started.set()
-                log.info("service running", extra={"bootstrap_servers": self.bootstrap_servers})
+                log.info("service running", extra={"role": self.role, "bootstrap_servers": self.bootstrap_servers})
                 await stop.wait()
             finally:
                 stop.set()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 for channel in self._channels.values():
                     await channel.aclose()
+
+    async def _start_consumer(
+        self, stack: contextlib.AsyncExitStack, flows: Flows, producer: Producer, stop: asyncio.Event
+    ) -> Callable[[], Awaitable[bool]]:
+        """Start the Kafka batch consumer (stopped before the producer); returns its readiness check."""
+        settings, engine = self.settings, self._engine()
+        processor = BatchProcessor(
+            engine=engine,
+            rules=build_rules(settings, flows),
+            clock=self.clock,
+            dead_letters=producer,
+            dead_letter_topic=settings.kafka.topics.dead_letter.name,
+            attribution=settings.attribution,
+        )
+        broker = self._consumer(processor, stop)
+        await broker.start()
+        stack.push_async_callback(broker.stop)  # stops consuming first: runs before the relay's flush
+
+        async def ready() -> bool:
+            return bool(await broker.ping(timeout=2))
+
+        return ready
+
+    async def _start_scheduler(
+        self, stack: contextlib.AsyncExitStack, flows: Flows, producer: Producer, stop: asyncio.Event
+    ) -> list[asyncio.Task[None]]:
+        """Start the scheduler (due steps through the dispatcher) and the outbox relay."""
+        settings, engine = self.settings, self._engine()
+        channels = dict(self._channels)
+        # Callbacks need the database (tasks); offers go out through the SMS channel.
+        channels[ChannelName.CALLBACK] = CallbackChannel(
+            engine=engine, clock=self.clock, offer_channel=self._channels[ChannelName.SMS]
+        )
+        registrar = None
+        if settings.offers.register_url:
+            registrar = DiscountRegistrar(
+                url=settings.offers.register_url,
+                secret=settings.security.link_secret or "",
+                timeout_s=settings.offers.timeout.total_seconds(),
+            )
+            stack.push_async_callback(registrar.aclose)
+        retry = settings.channels.retry
+        dispatcher = Dispatcher(
+            engine=engine,
+            flows=flows,
+            channels=channels,
+            composer=self._composer,
+            guard_policy=guard_policy(settings),
+            clock=self.clock,
+            retry=RetryPolicy(
+                in_process_attempts=retry.in_process_attempts,
+                base_delay=retry.base_delay,
+                max_delay=retry.max_delay,
+                max_attempts=retry.max_attempts,
+                max_age=retry.max_age,
+            ),
+            registrar=registrar,
+        )
+        scheduler = Scheduler(
+            engine=engine,
+            rules=build_rules(settings, flows),
+            dispatcher=dispatcher,
+            clock=self.clock,
+            settings=settings.scheduler,
+        )
+        relay = OutboxRelay(engine=engine, producer=producer, topics=settings.kafka.topics)
+        return [
+            asyncio.create_task(scheduler.run(stop), name="scheduler"),
+            asyncio.create_task(relay.run(stop), name="outbox-relay"),
+        ]
+
+    def _engine(self) -> AsyncEngine:
+        assert self.engine is not None, "run() creates the engine first"
+        return self.engine
+
 
     def _consumer(self, processor: BatchProcessor, stop: asyncio.Event) -> KafkaBroker:
         """A FastStream batch subscriber on the four input topics, acking only after each commit."""

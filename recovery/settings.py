@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -120,6 +120,9 @@ class HttpSettings(_Section):
 
 class SecuritySettings(_Section):
     link_secret: str | None = None
+    # Rotation: links signed with the previous secret keep working until this time (none: until removed).
+    previous_link_secret: str | None = None
+    previous_link_secret_until: AwareDatetime | None = None
     link_hosts: list[str] | None = None
     api_tokens: dict[str, Literal["agent", "marketer", "admin"]] = {}
 
@@ -157,6 +160,12 @@ class AttributionSettings(_Section):
     send_window: Duration = timedelta(hours=24)
 
 
+class RetentionSettings(_Section):
+    """``recovery purge`` deletes carts (with their journeys and messages) older than this; none: keep."""
+
+    days: int | None = Field(default=None, ge=1)
+
+
 class SchedulerSettings(_Section):
     poll_interval: Duration = timedelta(milliseconds=200)
     claim_batch: int = Field(default=100, ge=1)
@@ -186,6 +195,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = SchedulerSettings()
     attribution: AttributionSettings = AttributionSettings()
     offers: OffersSettings = OffersSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @classmethod
     def settings_customise_sources(
