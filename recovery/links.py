@@ -68,31 +68,36 @@ class LinkSigner:
         self._public_url = public_url.rstrip("/")
         self._clock = clock or SystemClock()
         # Rotation: links signed with the previous secret stay valid until ``previous_until`` (or always).
-        keys = [secret, previous_secret] if previous_secret else [secret]
+        self._clicks = self._serializer(secret, _CLICK_SALT)
+        self._unsubscribes = self._serializer(secret, _UNSUBSCRIBE_SALT)
+        self._callbacks = self._serializer(secret, _CALLBACK_SALT)
         self._previous_until = previous_until
-        self._clicks, self._unsubscribes, self._callbacks = (
-            [self._serializer(key, salt) for key in keys] for salt in (_CLICK_SALT, _UNSUBSCRIBE_SALT, _CALLBACK_SALT)
-        )
+        self._previous = {
+            salt.encode(): self._serializer(previous_secret, salt)
+            for salt in (_CLICK_SALT, _UNSUBSCRIBE_SALT, _CALLBACK_SALT)
+            if previous_secret
+        }
 
     def _serializer(self, secret: str, salt: str) -> URLSafeTimedSerializer:
         kwargs: dict[str, Any] = {"signer": _ClockSigner, "signer_kwargs": {"clock": self._clock}}
         return URLSafeTimedSerializer(secret, salt=salt, **kwargs)
 
-    def _loads(self, serializers: list[URLSafeTimedSerializer], token: str, max_age: timedelta | None) -> object:
+    def _loads(self, serializer: URLSafeTimedSerializer, token: str, max_age: timedelta | None) -> object:
         """Verify with the current secret, then with the previous one while it is still accepted."""
-        accept_previous = self._previous_until is None or self._clock.now() < self._previous_until
         try:
-            return _loads(serializers[0], token, max_age)
+            return _loads(serializer, token, max_age)
         except InvalidLink as exc:
-            if len(serializers) < 2 or not accept_previous or str(exc) == _EXPIRED:
+            previous = self._previous.get(serializer.salt or b"")
+            still_accepted = self._previous_until is None or self._clock.now() < self._previous_until
+            if previous is None or not still_accepted or str(exc) == _EXPIRED:
                 raise
-            return _loads(serializers[1], token, max_age)
+            return _loads(previous, token, max_age)
 
     def tracked_url(self, message_id: str, target: str) -> str:
         """The ``{public_url}/r/{token}`` link that records a click on ``target`` and redirects there."""
         if urlsplit(target).scheme.lower() not in _LINK_SCHEMES:
             raise InvalidLink(f"only http(s) links can be tracked, not {target[:60]!r}")
-        token = self._clicks[0].dumps([message_id, target])
+        token = self._clicks.dumps([message_id, target])
         return f"{self._public_url}/r/{token}"
 
     def read_click(self, token: str, max_age: timedelta) -> TrackedLink:
@@ -104,7 +109,7 @@ class LinkSigner:
 
     def unsubscribe_url(self, customer_key: str, channel: str) -> str:
         """The ``{public_url}/u/{token}`` link that unsubscribes ``customer_key`` from ``channel``."""
-        token = self._unsubscribes[0].dumps([customer_key, channel])
+        token = self._unsubscribes.dumps([customer_key, channel])
         return f"{self._public_url}/u/{token}"
 
     def read_unsubscribe(self, token: str) -> UnsubscribeToken:
@@ -116,7 +121,7 @@ class LinkSigner:
 
     def callback_url(self, message_id: str) -> str:
         """The ``{public_url}/c/{token}`` link by which a shopper accepts the callback offer ``message_id``."""
-        return f"{self._public_url}/c/{self._callbacks[0].dumps(message_id)}"
+        return f"{self._public_url}/c/{self._callbacks.dumps(message_id)}"
 
     def read_callback(self, token: str, max_age: timedelta) -> str:
         """The message id of a callback-offer token; raise ``InvalidLink`` when forged or expired."""
