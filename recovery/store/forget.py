@@ -46,6 +46,8 @@ FORGET: tuple[tuple[str, str, By], ...] = (
     ("carts", "cart_id", By.CART),
     ("customers", "customer_key", By.CUSTOMER),
 )
+# Tables with nothing about a person: input dedup ids; outbox rows live seconds before the relay sends them.
+NO_PERSONAL_DATA: frozenset[str] = frozenset({"processed_events", "outbox_events"})
 _CHUNK = 500  # identifiers per IN (...) list: well under every driver's bound-parameter limit
 
 
