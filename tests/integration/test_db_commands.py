@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from alembic import command
@@ -13,24 +9,7 @@ from sqlalchemy import Connection, inspect
 
 from recovery.store.database import create_engine
 from recovery.store.migrate import alembic_config, current_revision, ensure_schema_for_run, head_revision
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-async def recovery(*args: str, database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the ``recovery`` command as an operator would, configured by environment only."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("RECOVERY_")}
-    env |= {
-        "RECOVERY_DATABASE__URL": database_url,
-        "RECOVERY_SECURITY__LINK_SECRET": "test-link-secret",
-        "RECOVERY_FLOWS_FILE": str(ROOT / "config" / "flows.yaml"),
-        "RECOVERY_TEMPLATES_DIR": str(ROOT / "templates"),
-        "COLUMNS": "200",
-    }
-    argv = [sys.executable, "-m", "recovery.cli", *args]
-    return await asyncio.to_thread(
-        subprocess.run, argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=90, check=False
-    )
+from tests.commands import recovery
 
 
 async def tables(database_url: str) -> set[str]:
