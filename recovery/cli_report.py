@@ -20,7 +20,7 @@ from recovery.report import build_stats
 from recovery.report_render import render_html, render_table
 from recovery.settings import Settings, load_settings
 from recovery.store.database import create_engine
-from recovery.store.migrate import ensure_schema_for_run
+from recovery.store.migrate import upgrade_to_head
 
 
 class ReportFormat(StrEnum):
@@ -33,10 +33,10 @@ class ReportFormat(StrEnum):
 async def read_stats(
     settings: Settings, *, since: datetime | None, now: datetime, store: str | None = None
 ) -> dict[str, Any]:
-    """Open the configured database (creating the schema only if it is empty), read every figure, close it."""
+    """Open the configured database (migrating it if needed), read every figure, close it."""
     engine = create_engine(settings.database.url)
     try:
-        await ensure_schema_for_run(engine)
+        await upgrade_to_head(engine)
         return await build_stats(engine, since=since, now=now, store=store)
     except (SQLAlchemyError, OSError) as exc:
         where = engine.url.render_as_string(hide_password=True)
