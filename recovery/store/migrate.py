@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -55,6 +56,14 @@ def head_revision() -> str:
     return heads[0]
 
 
+def _known(revision: str) -> bool:
+    """Whether this version's migrations contain ``revision``."""
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
 def _state(connection: Connection) -> tuple[str | None, bool]:
     """The database's alembic revision, and whether it holds any table at all."""
     revision = MigrationContext.configure(connection).get_current_revision()
@@ -83,6 +92,10 @@ async def ensure_schema_for_run(engine: AsyncEngine) -> None:
     if revision is None and not has_tables:
         log.info("empty database: creating the schema", extra={"revision": head})
         await upgrade_to_head(engine)
+        return
+    if revision is not None and not _known(revision):
+        # Written by a newer release: this is a rollback. Migrations add, so the older code still works.
+        log.warning("database schema is newer than this version; running anyway", extra={"revision": revision})
         return
     raise SchemaBehind(
         f"the database schema is at revision {revision or 'none'}, this version needs {head}: "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 
 from recovery.store.database import create_engine
 from recovery.store.migrate import alembic_config, current_revision, ensure_schema_for_run, head_revision
@@ -87,3 +87,15 @@ async def test_db_commands_report_an_unreachable_database_without_a_traceback(tm
     result = await recovery("db", "current", database_url=url, cwd=tmp_path)
     assert result.returncode == 1
     assert "error:" in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_run_accepts_a_schema_newer_than_the_code_after_a_rollback(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await ensure_schema_for_run(engine)
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = 'ffff_from_a_newer_release'"))
+        await ensure_schema_for_run(engine)  # no error: older code runs on the newer, additive schema
+        assert await current_revision(engine) == "ffff_from_a_newer_release"
+    finally:
+        await engine.dispose()
