@@ -24,6 +24,7 @@ SPLIT = {
         "api": {"autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 9}},
     },
     "ingress": {"enabled": True, "host": "shop-recovery.example.com", "tls": {"secretName": "recovery-tls"}},
+    "purge": {"enabled": True, "days": 90},
 }
 KEDA = {
     "roles": {"split": True},
@@ -60,7 +61,8 @@ def of_kind(docs: list[Manifest], kind: str) -> list[Manifest]:
 
 
 def pod_specs(docs: list[Manifest]) -> list[Manifest]:
-    return [doc["spec"]["template"]["spec"] for doc in docs if doc["kind"] in ("Deployment", "Job")]
+    specs = [doc["spec"]["template"]["spec"] for doc in docs if doc["kind"] in ("Deployment", "Job")]
+    return specs + [doc["spec"]["jobTemplate"]["spec"]["template"]["spec"] for doc in of_kind(docs, "CronJob")]
 
 
 def test_lint_finds_no_error() -> None:
@@ -226,6 +228,7 @@ def test_service_monitor_scrapes_metrics_of_every_role(chart: helm.Chart) -> Non
         ({"kafka": {"partitions": 0}}, "/kafka/partitions"),
         ({"config": {"recovery": {"database": {"url": "postgresql+asyncpg://u:pw@db/x"}}}}, "/config/recovery"),
         ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
+        ({"purge": {"enabled": True, "days": "forever"}}, "/purge/days"),
     ],
 )
 def test_the_schema_rejects_bad_values_with_the_key(chart: helm.Chart, values: dict[str, Any], complaint: str) -> None:
@@ -260,3 +263,11 @@ def test_the_default_image_is_the_dockerfile_build_running_as_non_root(chart: he
     assert re.search(r'^CMD \["run"\]', dockerfile, flags=re.M)
     final = dockerfile.split("\nFROM ")[-1]
     assert "gcc" not in final and "build-essential" not in final
+
+
+def test_retention_purge_runs_on_a_schedule_when_enabled(chart: helm.Chart) -> None:
+    assert of_kind(render(chart, None), "CronJob") == []
+    (cron,) = of_kind(render(chart, SPLIT), "CronJob")
+    assert cron["spec"]["schedule"] == "17 3 * * *" and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["purge", "--days", "90"]
