@@ -110,14 +110,13 @@ class Service:
             stack.push_async_callback(engine.dispose)
             await ensure_schema_for_run(engine)
 
-            if not parts.kafka:
-                pass  # the API role reads and writes the database only; the scheduler role relays its outbox
-            elif settings.kafka.embedded:
+            # The API role reads and writes the database only: the scheduler role relays its outbox events.
+            if parts.kafka and settings.kafka.embedded:
                 embedded = EmbeddedBroker()
                 await asyncio.to_thread(embedded.start)
                 stack.callback(embedded.stop)
                 self.bootstrap_servers = embedded.bootstrap_servers
-            else:
+            elif parts.kafka:
                 self.bootstrap_servers = settings.kafka.bootstrap_servers
             producer = None
             if self.bootstrap_servers is not None:
