@@ -271,3 +271,15 @@ def test_retention_purge_runs_on_a_schedule_when_enabled(chart: helm.Chart) -> N
     assert cron["spec"]["schedule"] == "17 3 * * *" and cron["spec"]["concurrencyPolicy"] == "Forbid"
     (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
     assert container["args"] == ["purge", "--days", "90"]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"replicaCount": 5, "kafka": {"partitions": 4}},
+        {"roles": {"split": True, "consumer": {"replicaCount": 3}}, "kafka": {"partitions": 2}},
+    ],
+)
+def test_more_consumers_than_partitions_is_refused(chart: helm.Chart, values: dict[str, Any]) -> None:
+    with pytest.raises(helm.HelmRenderError, match=r"replicas \(\d\) > kafka.partitions"):
+        chart.render(values, name="shop", namespace="recovery", is_install=True)
