@@ -28,7 +28,7 @@ SPLIT = {
 }
 KEDA = {
     "roles": {"split": True},
-    "keda": {"enabled": True, "lagThreshold": 500},
+    "keda": {"enabled": True, "lagThreshold": 500, "authenticationRef": "kafka-sasl"},
     "kafka": {"partitions": 12},
     "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
 }
@@ -205,6 +205,7 @@ def test_keda_scales_consumers_on_lag_capped_at_the_partition_count(chart: helm.
     assert trigger["metadata"]["consumerGroup"] == "cart-recovery"
     assert trigger["metadata"]["lagThreshold"] == "500"
     assert trigger["metadata"]["bootstrapServers"] == "kafka:9092"
+    assert trigger["authenticationRef"] == {"name": "kafka-sasl"}
     consumer = next(d for d in of_kind(docs, "Deployment") if d["metadata"]["name"].endswith("-consumer"))
     assert "replicas" not in consumer["spec"]  # KEDA owns the count
 
