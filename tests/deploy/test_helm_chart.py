@@ -189,8 +189,10 @@ def test_split_roles_scale_apart(chart: helm.Chart) -> None:
     (service,) = of_kind(docs, "Service")
     assert service["spec"]["selector"]["app.kubernetes.io/component"] == "api"
     (ingress,) = of_kind(docs, "Ingress")
-    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    assert backend == {"name": "shop-cart-recovery", "port": {"name": "http"}}
+    paths = ingress["spec"]["rules"][0]["http"]["paths"]
+    assert {p["path"] for p in paths} == {"/r/", "/u/", "/c/", "/webhooks/", "/api/"}  # not /metrics
+    for path in paths:
+        assert path["backend"]["service"] == {"name": "shop-cart-recovery", "port": {"name": "http"}}
     assert len(of_kind(docs, "PodDisruptionBudget")) == 3
 
 
