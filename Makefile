@@ -36,7 +36,7 @@ bench: install
 chart-files:
 	cp config/flows.yaml helm/cart-recovery/files/flows.yaml
 	rm -rf helm/cart-recovery/files/templates && mkdir -p helm/cart-recovery/files/templates
-	cp -r templates/en templates/fr helm/cart-recovery/files/templates/
+	for dir in templates/*/; do [ "$$dir" = templates/samples/ ] || cp -r "$$dir" helm/cart-recovery/files/templates/; done
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
