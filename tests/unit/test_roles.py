@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from typer.testing import CliRunner
 
+from recovery.cli import app
 from recovery.errors import ConfigError
 from recovery.roles import Parts, parts_of
 from recovery.store.forget import FORGET, NO_PERSONAL_DATA
@@ -41,3 +43,9 @@ def test_every_table_is_either_erased_or_declared_free_of_personal_data() -> Non
     assert covered | NO_PERSONAL_DATA == set(metadata.tables)
     for name, column, _ in FORGET:
         assert column in metadata.tables[name].c, f"{name}.{column}"
+
+
+def test_run_with_an_unknown_role_exits_2_naming_the_roles() -> None:
+    result = CliRunner().invoke(app, ["run", "--role", "web"])
+    assert result.exit_code == 2
+    assert "--role must be one of all, consumer, scheduler, api, not 'web'" in " ".join(result.stderr.split())
