@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit bench clean chart-files
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ unit: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+
+# The Helm chart ships copies of the default flows and templates (a chart cannot read outside its folder).
+chart-files:
+	cp config/flows.yaml helm/cart-recovery/files/flows.yaml
+	rm -rf helm/cart-recovery/files/templates && mkdir -p helm/cart-recovery/files/templates
+	for dir in templates/*/; do [ "$$dir" = templates/samples/ ] || cp -r "$$dir" helm/cart-recovery/files/templates/; done
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -6,15 +6,19 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
+from typing import cast
 
 import typer
 from rich.console import Console
 
+from recovery.cli_db import db_app
+from recovery.cli_privacy import erase, purge
 from recovery.cli_report import report
 from recovery.cli_template_versions import export_command, import_command
 from recovery.cli_templates import templates_app
 from recovery.errors import ConfigError, RecoveryError
 from recovery.log_setup import configure_logging
+from recovery.roles import ROLES, Role
 from recovery.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -25,7 +29,10 @@ app = typer.Typer(
 templates_app.command("export")(export_command)
 templates_app.command("import")(import_command)
 app.add_typer(templates_app, name="templates", help="Preview, list, export and import message templates.")
+app.add_typer(db_app, name="db", help="Database schema: upgrade to this version, print the revision.")
 app.command()(report)
+app.command()(erase)
+app.command()(purge)
 console = Console()
 errors = Console(stderr=True)
 
@@ -53,12 +60,18 @@ def _logging(level: str, settings: Settings) -> None:
 def run(
     config: Path | None = ConfigOption,
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    role: str = typer.Option(
+        "all", help="all, consumer (Kafka in), scheduler (due steps, sends, outbox) or api (HTTP only)."
+    ),
 ) -> None:
     """Consume events, run the scheduler and dispatchers: the service. Stops cleanly on SIGTERM/SIGINT."""
     from recovery.wiring import build_service
 
     settings = _settings(config)
     _logging(log_level, settings)
+    if role not in ROLES:
+        errors.print(f"[red]error:[/] --role must be one of {', '.join(ROLES)}, not {role!r}")
+        raise typer.Exit(2)
     _refuse_on_check_errors(settings)
 
     async def main() -> None:
@@ -66,7 +79,7 @@ def run(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        service = build_service(settings)
+        service = build_service(settings, role=cast(Role, role))
         await service.run(stop)
 
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +18,7 @@ _UNSUBSCRIBE_SALT = "recovery.unsubscribe.v1"
 _CALLBACK_SALT = "recovery.callback.v1"
 _FEEDBACK_SALT = "recovery.feedback.v1"
 _LINK_SCHEMES = frozenset({"http", "https"})
+_EXPIRED = "link has expired"
 
 
 class InvalidLink(RecoveryError):
@@ -54,15 +55,45 @@ class _ClockSigner(TimestampSigner):
 class LinkSigner:
     """Builds and reads the service's signed, expiring link tokens."""
 
-    def __init__(self, secret: str, public_url: str, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        secret: str,
+        public_url: str,
+        *,
+        clock: Clock | None = None,
+        previous_secret: str | None = None,
+        previous_until: datetime | None = None,
+    ) -> None:
         if not secret:
             raise ConfigError("security.link_secret: a non-empty secret is needed to sign links")
         self._public_url = public_url.rstrip("/")
-        kwargs: dict[str, Any] = {"signer": _ClockSigner, "signer_kwargs": {"clock": clock or SystemClock()}}
-        self._clicks = URLSafeTimedSerializer(secret, salt=_CLICK_SALT, **kwargs)
-        self._unsubscribes = URLSafeTimedSerializer(secret, salt=_UNSUBSCRIBE_SALT, **kwargs)
-        self._callbacks = URLSafeTimedSerializer(secret, salt=_CALLBACK_SALT, **kwargs)
-        self._feedback = URLSafeTimedSerializer(secret, salt=_FEEDBACK_SALT, **kwargs)
+        self._clock = clock or SystemClock()
+        # Rotation: links signed with the previous secret stay valid until ``previous_until`` (or always).
+        self._clicks = self._serializer(secret, _CLICK_SALT)
+        self._unsubscribes = self._serializer(secret, _UNSUBSCRIBE_SALT)
+        self._callbacks = self._serializer(secret, _CALLBACK_SALT)
+        self._feedback = self._serializer(secret, _FEEDBACK_SALT)
+        self._previous_until = previous_until
+        self._previous = {
+            salt.encode(): self._serializer(previous_secret, salt)
+            for salt in (_CLICK_SALT, _UNSUBSCRIBE_SALT, _CALLBACK_SALT, _FEEDBACK_SALT)
+            if previous_secret
+        }
+
+    def _serializer(self, secret: str, salt: str) -> URLSafeTimedSerializer:
+        kwargs: dict[str, Any] = {"signer": _ClockSigner, "signer_kwargs": {"clock": self._clock}}
+        return URLSafeTimedSerializer(secret, salt=salt, **kwargs)
+
+    def _loads(self, serializer: URLSafeTimedSerializer, token: str, max_age: timedelta | None) -> object:
+        """Verify with the current secret, then with the previous one while it is still accepted."""
+        try:
+            return _loads(serializer, token, max_age)
+        except InvalidLink as exc:
+            previous = self._previous.get(serializer.salt or b"")
+            still_accepted = self._previous_until is None or self._clock.now() < self._previous_until
+            if previous is None or not still_accepted or str(exc) == _EXPIRED:
+                raise
+            return _loads(previous, token, max_age)
 
     def tracked_url(self, message_id: str, target: str) -> str:
         """The ``{public_url}/r/{token}`` link that records a click on ``target`` and redirects there."""
@@ -73,7 +104,7 @@ class LinkSigner:
 
     def read_click(self, token: str, max_age: timedelta) -> TrackedLink:
         """Verify a click token no older than ``max_age``; raise ``InvalidLink`` otherwise."""
-        payload = _loads(self._clicks, token, max_age)
+        payload = self._loads(self._clicks, token, max_age)
         if not (isinstance(payload, list) and len(payload) == 2 and all(isinstance(p, str) for p in payload)):
             raise InvalidLink("click token has an unexpected payload")
         return TrackedLink(message_id=payload[0], target=payload[1])
@@ -85,7 +116,7 @@ class LinkSigner:
 
     def read_unsubscribe(self, token: str) -> UnsubscribeToken:
         """Verify an unsubscribe token; it never expires because opting out must always work."""
-        payload = _loads(self._unsubscribes, token, None)
+        payload = self._loads(self._unsubscribes, token, None)
         if not (isinstance(payload, list) and len(payload) == 2 and all(isinstance(p, str) for p in payload)):
             raise InvalidLink("unsubscribe token has an unexpected payload")
         return UnsubscribeToken(customer_key=payload[0], channel=payload[1])
@@ -96,7 +127,7 @@ class LinkSigner:
 
     def read_callback(self, token: str, max_age: timedelta) -> str:
         """The message id of a callback-offer token; raise ``InvalidLink`` when forged or expired."""
-        payload = _loads(self._callbacks, token, max_age)
+        payload = self._loads(self._callbacks, token, max_age)
         if not isinstance(payload, str):
             raise InvalidLink("callback token has an unexpected payload")
         return payload
@@ -107,7 +138,7 @@ class LinkSigner:
 
     def read_feedback(self, token: str, max_age: timedelta) -> tuple[str, str]:
         """(journey id, answer) of a feedback token; raise ``InvalidLink`` when forged or expired."""
-        payload = _loads(self._feedback, token, max_age)
+        payload = self._loads(self._feedback, token, max_age)
         if not (isinstance(payload, list) and len(payload) == 2 and all(isinstance(p, str) for p in payload)):
             raise InvalidLink("feedback token has an unexpected payload")
         return payload[0], payload[1]
@@ -124,6 +155,6 @@ def _loads(serializer: URLSafeTimedSerializer, token: str, max_age: timedelta | 
     try:
         return serializer.loads(token, max_age=seconds)
     except SignatureExpired as exc:
-        raise InvalidLink("link has expired") from exc
+        raise InvalidLink(_EXPIRED) from exc
     except BadData as exc:
         raise InvalidLink("link signature is invalid") from exc

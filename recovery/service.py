@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,11 +31,12 @@ from recovery.ingest import BatchProcessor, BatchReport
 from recovery.journeys import Rules
 from recovery.kafka_io import Producer, ensure_topics
 from recovery.relay import OutboxRelay
+from recovery.roles import Role, parts_of
 from recovery.rules import Flows, load_flows
 from recovery.scheduler import Scheduler
 from recovery.settings import Settings
 from recovery.store.database import create_engine
-from recovery.store.migrate import upgrade_to_head
+from recovery.store.migrate import ensure_schema_for_run
 from recovery.template_live import LiveTemplates
 
 log = logging.getLogger(__name__)
@@ -92,8 +93,10 @@ class Service:
         channels: Mapping[ChannelName, Channel],
         composer: Composer,
         clock: Clock | None = None,
+        role: Role = "all",
     ) -> None:
         self.settings = settings
+        self.role = role
         self.clock = clock or SystemClock()
         self.stats = IngestStats()
         self._channels = channels
@@ -113,122 +116,151 @@ class Service:
         for name, where in channel_destinations(settings).items():
             # One line per channel, so an operator sees at once whether messages really leave (no credentials).
             log.info("channel %s sends to %s", name, where, extra={"channel": name})
+        parts = parts_of(self.role, embedded_broker=settings.kafka.embedded)
         async with contextlib.AsyncExitStack() as stack:
             flows = load_flows(settings.flows_file)
             self.engine = engine = create_engine(settings.database.url)
             stack.push_async_callback(engine.dispose)
-            await upgrade_to_head(engine)
+            await ensure_schema_for_run(engine)
 
-            if settings.kafka.embedded:
+            # The API role reads and writes the database only: the scheduler role relays its outbox events.
+            if parts.kafka and settings.kafka.embedded:
                 embedded = EmbeddedBroker()
                 await asyncio.to_thread(embedded.start)
                 stack.callback(embedded.stop)
                 self.bootstrap_servers = embedded.bootstrap_servers
-            else:
+            elif parts.kafka:
                 self.bootstrap_servers = settings.kafka.bootstrap_servers
-            await ensure_topics(self.bootstrap_servers, settings.kafka)
-
-            producer = Producer(self.bootstrap_servers)
-            await producer.start()
-            stack.push_async_callback(producer.stop)
-
-            rules = build_rules(settings, flows)
-            processor = BatchProcessor(
-                engine=engine,
-                rules=rules,
-                clock=self.clock,
-                dead_letters=producer,
-                dead_letter_topic=settings.kafka.topics.dead_letter.name,
-                attribution=settings.attribution,
-            )
-            channels = dict(self._channels)
-            # Callbacks need the database (tasks); offers go out through the SMS channel.
-            channels[ChannelName.CALLBACK] = CallbackChannel(
-                engine=engine,
-                clock=self.clock,
-                offer_channel=self._channels[ChannelName.SMS],
-                hours=settings.callbacks.calling_hours(),
-            )
-            registrar = None
-            if settings.offers.register_url:
-                registrar = DiscountRegistrar(
-                    url=settings.offers.register_url,
-                    secret=settings.security.link_secret or "",
-                    timeout_s=settings.offers.timeout.total_seconds(),
-                )
-                stack.push_async_callback(registrar.aclose)
-            dispatcher = Dispatcher(
-                engine=engine,
-                flows=flows,
-                channels=channels,
-                composer=self._composer,
-                guard_policy=guard_policy(settings),
-                clock=self.clock,
-                retry=RetryPolicy(
-                    in_process_attempts=settings.channels.retry.in_process_attempts,
-                    base_delay=settings.channels.retry.base_delay,
-                    max_delay=settings.channels.retry.max_delay,
-                    max_attempts=settings.channels.retry.max_attempts,
-                    max_age=settings.channels.retry.max_age,
-                ),
-                registrar=registrar,
-            )
-            scheduler = Scheduler(
-                engine=engine,
-                rules=rules,
-                dispatcher=dispatcher,
-                clock=self.clock,
-                settings=settings.scheduler,
-                calling_hours=settings.callbacks.calling_hours(),
-            )
-            relay = OutboxRelay(engine=engine, producer=producer, topics=settings.kafka.topics)
-
-            broker = self._consumer(processor, stop)
-            await broker.start()
-            stack.push_async_callback(broker.stop)  # stops consuming first: runs before the relay's flush
-
+            producer = None
+            if self.bootstrap_servers is not None:
+                await ensure_topics(self.bootstrap_servers, settings.kafka)
+                producer = Producer(self.bootstrap_servers)
+                await producer.start()
+                stack.push_async_callback(producer.stop)
             tasks: list[asyncio.Task[None]] = []
-
-            async def ready() -> bool:
-                # Not ready as soon as any part is down: a dead task, or a broker we cannot reach.
-                return all(not task.done() for task in tasks) and bool(await broker.ping(timeout=2))
-
-            app = create_app(engine=engine, settings=settings, clock=self.clock, ready=ready)
-            http_started = asyncio.Event()
-            tasks += [
-                asyncio.create_task(scheduler.run(stop), name="scheduler"),
-                asyncio.create_task(relay.run(stop), name="outbox-relay"),
-                asyncio.create_task(
-                    serve_http(app, host=settings.http.host, port=settings.http.port, stop=stop, started=http_started),
-                    name="http",
-                ),
-            ]
-            hook = settings.callbacks
-            if hook.webhook_url:
-                sender = WebhookSender(
-                    engine=engine,
-                    clock=self.clock,
-                    url=hook.webhook_url,
-                    secret=hook.webhook_secret or settings.security.link_secret or "",
-                    attempts=hook.webhook_attempts,
-                )
-                tasks.append(asyncio.create_task(sender.run(stop), name="callback-webhook"))
+            broker_ready = None
+            if parts.consumer and producer is not None:
+                broker_ready = await self._start_consumer(stack, flows, producer, stop)
+            if parts.scheduler and producer is not None:
+                tasks += await self._start_scheduler(stack, flows, producer, stop)
             if isinstance(self._composer, TemplateComposer):
                 # Saved versions are live from the first message, then within seconds of every save.
                 await self._composer.live.refresh(engine)
                 tasks.append(asyncio.create_task(self._composer.live.run(engine, stop), name="template-refresh"))
+
+            async def ready() -> bool:
+                # Not ready as soon as any part is down: a dead task, or a broker we cannot reach.
+                alive = all(not task.done() for task in tasks)
+                return alive and (broker_ready is None or await broker_ready())
+
+            app = create_app(engine=engine, settings=settings, clock=self.clock, ready=ready)
+            http_started = asyncio.Event()
+            http = asyncio.create_task(
+                serve_http(app, host=settings.http.host, port=settings.http.port, stop=stop, started=http_started),
+                name="http",
+            )
+            tasks.append(http)
             try:
-                await _first_of(http_started.wait(), tasks[2])
+                await _first_of(http_started.wait(), http)
                 self.http_port = getattr(app.state, "http_port", None)
                 if started is not None:
                     started.set()
-                log.info("service running", extra={"bootstrap_servers": self.bootstrap_servers})
+                log.info("service running", extra={"role": self.role, "bootstrap_servers": self.bootstrap_servers})
                 await _until_stop_or_death(stop, tasks)
             finally:
                 stop.set()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 for channel in self._channels.values():
                     await channel.aclose()
+
+    async def _start_consumer(
+        self, stack: contextlib.AsyncExitStack, flows: Flows, producer: Producer, stop: asyncio.Event
+    ) -> Callable[[], Awaitable[bool]]:
+        """Start the Kafka batch consumer (stopped before the producer); returns its readiness check."""
+        settings, engine = self.settings, self._engine()
+        processor = BatchProcessor(
+            engine=engine,
+            rules=build_rules(settings, flows),
+            clock=self.clock,
+            dead_letters=producer,
+            dead_letter_topic=settings.kafka.topics.dead_letter.name,
+            attribution=settings.attribution,
+        )
+        broker = self._consumer(processor, stop)
+        await broker.start()
+        stack.push_async_callback(broker.stop)  # stops consuming first: runs before the relay's flush
+
+        async def ready() -> bool:
+            return bool(await broker.ping(timeout=2))
+
+        return ready
+
+    async def _start_scheduler(
+        self, stack: contextlib.AsyncExitStack, flows: Flows, producer: Producer, stop: asyncio.Event
+    ) -> list[asyncio.Task[None]]:
+        """Start the scheduler (due steps through the dispatcher) and the outbox relay."""
+        settings, engine = self.settings, self._engine()
+        channels = dict(self._channels)
+        # Callbacks need the database (tasks); offers go out through the SMS channel.
+        channels[ChannelName.CALLBACK] = CallbackChannel(
+            engine=engine,
+            clock=self.clock,
+            offer_channel=self._channels[ChannelName.SMS],
+            hours=settings.callbacks.calling_hours(),
+        )
+        registrar = None
+        if settings.offers.register_url:
+            registrar = DiscountRegistrar(
+                url=settings.offers.register_url,
+                secret=settings.security.link_secret or "",
+                timeout_s=settings.offers.timeout.total_seconds(),
+            )
+            stack.push_async_callback(registrar.aclose)
+        retry = settings.channels.retry
+        dispatcher = Dispatcher(
+            engine=engine,
+            flows=flows,
+            channels=channels,
+            composer=self._composer,
+            guard_policy=guard_policy(settings),
+            clock=self.clock,
+            retry=RetryPolicy(
+                in_process_attempts=retry.in_process_attempts,
+                base_delay=retry.base_delay,
+                max_delay=retry.max_delay,
+                max_attempts=retry.max_attempts,
+                max_age=retry.max_age,
+            ),
+            registrar=registrar,
+        )
+        scheduler = Scheduler(
+            engine=engine,
+            rules=build_rules(settings, flows),
+            dispatcher=dispatcher,
+            clock=self.clock,
+            settings=settings.scheduler,
+            calling_hours=settings.callbacks.calling_hours(),
+        )
+        relay = OutboxRelay(engine=engine, producer=producer, topics=settings.kafka.topics)
+        tasks = [
+            asyncio.create_task(scheduler.run(stop), name="scheduler"),
+            asyncio.create_task(relay.run(stop), name="outbox-relay"),
+        ]
+        hook = settings.callbacks
+        if hook.webhook_url:
+            sender = WebhookSender(
+                engine=engine,
+                clock=self.clock,
+                url=hook.webhook_url,
+                secret=hook.webhook_secret or settings.security.link_secret or "",
+                attempts=hook.webhook_attempts,
+            )
+            tasks.append(asyncio.create_task(sender.run(stop), name="callback-webhook"))
+        return tasks
+
+    def _engine(self) -> AsyncEngine:
+        assert self.engine is not None, "run() creates the engine first"
+        return self.engine
 
     def _consumer(self, processor: BatchProcessor, stop: asyncio.Event) -> KafkaBroker:
         """A FastStream batch subscriber on the four input topics, acking only after each commit."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_origin
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -138,6 +138,9 @@ def _token_entry(value: object) -> object:
 
 class SecuritySettings(_Section):
     link_secret: str | None = None
+    # Rotation: links signed with the previous secret keep working until this time (none: until removed).
+    previous_link_secret: str | None = None
+    previous_link_secret_until: AwareDatetime | None = None
     link_hosts: list[str] | None = None
     # token -> ApiToken; the short form ``token: agent`` is normalised by ``_token_entry``
     api_tokens: dict[str, Annotated[ApiToken, BeforeValidator(_token_entry)]] = {}
@@ -197,6 +200,12 @@ class CallbacksSettings(_Section):
         return parse_hours(self.hours)
 
 
+class RetentionSettings(_Section):
+    """``recovery purge`` deletes carts (with their journeys and messages) older than this; none: keep."""
+
+    days: int | None = Field(default=None, ge=1)
+
+
 class SchedulerSettings(_Section):
     poll_interval: Duration = timedelta(milliseconds=200)
     claim_batch: int = Field(default=100, ge=1)
@@ -234,6 +243,7 @@ class Settings(BaseSettings):
     offers: OffersSettings = OffersSettings()
     logging: LoggingSettings = LoggingSettings()
     callbacks: CallbacksSettings = CallbacksSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -9,6 +9,7 @@ from recovery.channels.sms import SmsChannel, SmsConfig
 from recovery.composer import TemplateComposer
 from recovery.errors import ConfigError
 from recovery.links import LinkSigner
+from recovery.roles import Role
 from recovery.service import Service
 from recovery.settings import Settings
 from recovery.templates import load_templates
@@ -64,6 +65,6 @@ def build_composer(settings: Settings) -> TemplateComposer:
     )
 
 
-def build_service(settings: Settings) -> Service:
-    """A ``Service`` wired from settings."""
-    return Service(settings, channels=build_channels(settings), composer=build_composer(settings))
+def build_service(settings: Settings, *, role: Role = "all") -> Service:
+    """A ``Service`` wired from settings, running the parts of ``role``."""
+    return Service(settings, channels=build_channels(settings), composer=build_composer(settings), role=role)

@@ -53,7 +53,13 @@ def create_app(
     app.state.settings = settings  # read by ``require_role``
     app.state.metrics = metrics
     app.state.http_port = None  # set by ``serve_http`` once it listens
-    signer = LinkSigner(secret, settings.http.public_url, clock=clock)
+    signer = LinkSigner(
+        secret,
+        settings.http.public_url,
+        clock=clock,
+        previous_secret=settings.security.previous_link_secret,
+        previous_until=settings.security.previous_link_secret_until,
+    )
     app.include_router(
         links_router(
             engine=engine,

@@ -1,13 +1,21 @@
-"""Bring a database to the latest schema with alembic (run at start-up, idempotent)."""
+"""Database schema versions with alembic: upgrade to head, read the revision, refuse an old schema."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, text
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from recovery.errors import RecoveryError
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -36,3 +44,60 @@ async def upgrade_to_head(engine: AsyncEngine) -> None:
         if connection.dialect.name == "postgresql":
             await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await connection.run_sync(_upgrade)
+
+
+class SchemaBehind(RecoveryError):
+    """The database's schema is not the one this version of the code needs."""
+
+
+def head_revision() -> str:
+    """The revision this version of the code needs."""
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    return heads[0]
+
+
+def _known(revision: str) -> bool:
+    """Whether this version's migrations contain ``revision``."""
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def _state(connection: Connection) -> tuple[str | None, bool]:
+    """The database's alembic revision, and whether it holds any table at all."""
+    revision = MigrationContext.configure(connection).get_current_revision()
+    return revision, bool(inspect(connection).get_table_names())
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at (``None``: never migrated)."""
+    async with engine.connect() as connection:
+        revision, _ = await connection.run_sync(_state)
+    return revision
+
+
+async def ensure_schema_for_run(engine: AsyncEngine) -> None:
+    """Refuse to run on an old schema; create the schema on a completely empty database.
+
+    Only ``recovery db upgrade`` changes an existing schema (a Helm hook runs it before pods change), so
+    a replica of new code never migrates under old ones. An empty database has nothing to break: creating
+    its schema lets the service start on a fresh database with the documented commands alone.
+    """
+    async with engine.connect() as connection:
+        revision, has_tables = await connection.run_sync(_state)
+    head = head_revision()
+    if revision == head:
+        return
+    if revision is None and not has_tables:
+        log.info("empty database: creating the schema", extra={"revision": head})
+        await upgrade_to_head(engine)
+        return
+    if revision is not None and not _known(revision):
+        # Written by a newer release: this is a rollback. Migrations add, so the older code still works.
+        log.warning("database schema is newer than this version; running anyway", extra={"revision": revision})
+        return
+    raise SchemaBehind(
+        f"the database schema is at revision {revision or 'none'}, this version needs {head}: "
+        "run `recovery db upgrade` first"
+    )

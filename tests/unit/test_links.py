@@ -106,3 +106,47 @@ def test_empty_secret_is_a_configuration_error() -> None:
 def test_invalid_link_derives_from_recovery_error() -> None:
     """Callers catch one root exception."""
     assert issubclass(InvalidLink, RecoveryError)
+
+
+ROTATED_AT = START + timedelta(days=1)
+
+
+def rotated(clock: ManualClock, *, until: datetime | None = ROTATED_AT + timedelta(days=30)) -> LinkSigner:
+    return LinkSigner(
+        "new-secret", "https://recovery.example/", clock=clock, previous_secret="old-secret", previous_until=until
+    )
+
+
+@pytest.mark.parametrize("days_after_rotation", [0, 29])
+def test_links_signed_with_the_previous_secret_work_during_the_grace_period(days_after_rotation: int) -> None:
+    clock = ManualClock(START)
+    old = signer("old-secret", clock=clock)
+    click, unsubscribe = old.tracked_url("m1", "https://shop.example/cart"), old.unsubscribe_url("c1", "email")
+    clock.advance(ROTATED_AT - START + timedelta(days=days_after_rotation))
+    new = rotated(clock)
+    assert new.read_click(click.rsplit("/", 1)[1], timedelta(days=60)).message_id == "m1"
+    assert new.read_unsubscribe(unsubscribe.rsplit("/", 1)[1]).customer_key == "c1"
+
+
+def test_links_signed_with_the_previous_secret_stop_working_after_the_grace_period() -> None:
+    clock = ManualClock(START)
+    click = signer("old-secret", clock=clock).tracked_url("m1", "https://shop.example/cart")
+    clock.advance(ROTATED_AT - START + timedelta(days=31))
+    with pytest.raises(InvalidLink, match="signature"):
+        rotated(clock).read_click(click.rsplit("/", 1)[1], timedelta(days=60))
+
+
+def test_after_rotation_new_links_are_signed_with_the_new_secret_only() -> None:
+    clock = ManualClock(START)
+    click = rotated(clock, until=None).tracked_url("m1", "https://shop.example/cart")
+    assert signer("new-secret", clock=clock).read_click(click.rsplit("/", 1)[1], timedelta(days=1)).message_id == "m1"
+    with pytest.raises(InvalidLink):
+        signer("old-secret", clock=clock).read_click(click.rsplit("/", 1)[1], timedelta(days=1))
+
+
+def test_an_expired_link_is_not_rescued_by_the_previous_secret() -> None:
+    clock = ManualClock(START)
+    click = signer("old-secret", clock=clock).tracked_url("m1", "https://shop.example/cart")
+    clock.advance(timedelta(days=3))
+    with pytest.raises(InvalidLink, match="expired"):
+        rotated(clock, until=None).read_click(click.rsplit("/", 1)[1], timedelta(days=1))

@@ -1,0 +1,68 @@
+{{- define "cart-recovery.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "cart-recovery.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "cart-recovery.selector" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* The roles to deploy: "all", or consumer + scheduler + api when split. */}}
+{{- define "cart-recovery.roles" -}}
+{{- if .Values.roles.split -}}consumer scheduler api{{- else -}}all{{- end -}}
+{{- end -}}
+
+{{/* The role whose pods serve the Service: "api" when split, else "all". */}}
+{{- define "cart-recovery.webRole" -}}
+{{- if .Values.roles.split -}}api{{- else -}}all{{- end -}}
+{{- end -}}
+
+{{- define "cart-recovery.secretName" -}}
+{{- .Values.secrets.existingSecret | default (include "cart-recovery.fullname" .) -}}
+{{- end -}}
+
+{{- define "cart-recovery.configMapName" -}}
+{{- .Values.config.existingConfigMap | default (printf "%s-config" (include "cart-recovery.fullname" .)) -}}
+{{- end -}}
+
+{{- define "cart-recovery.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{/* Secret values reach the process as RECOVERY_* variables read from the Secret, never inlined. */}}
+{{- define "cart-recovery.secretEnv" -}}
+{{- $secret := include "cart-recovery.secretName" . -}}
+{{- $keys := .Values.secrets.keys -}}
+- name: RECOVERY_DATABASE__URL
+  valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ $keys.databaseUrl }}}}
+{{- if not .migrationOnly }}
+- name: RECOVERY_SECURITY__LINK_SECRET
+  valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ $keys.linkSecret }}}}
+{{- range $env, $key := dict "RECOVERY_SECURITY__PREVIOUS_LINK_SECRET" $keys.previousLinkSecret "RECOVERY_SECURITY__API_TOKENS" $keys.apiTokens "RECOVERY_CHANNELS__SMS__ACCOUNT_SID" $keys.twilioAccountSid "RECOVERY_CHANNELS__SMS__AUTH_TOKEN" $keys.twilioAuthToken "RECOVERY_CHANNELS__EMAIL__USERNAME" $keys.smtpUsername "RECOVERY_CHANNELS__EMAIL__PASSWORD" $keys.smtpPassword }}
+- name: {{ $env }}
+  valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ $key }}, optional: true}}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "cart-recovery.podSecurity" -}}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+automountServiceAccountToken: false
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}

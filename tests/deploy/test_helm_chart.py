@@ -1,0 +1,289 @@
+"""The Helm chart, rendered by the real Helm engine (helm-python-sdk, offline) and checked like a cluster would."""
+
+from __future__ import annotations
+
+import filecmp
+import re
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "cart-recovery"
+KUBERNETES = "1.31.0"
+CRDS = {"ScaledObject", "ServiceMonitor"}  # kubernetes-validate has no schema for them: fields asserted below
+
+SPLIT = {
+    "roles": {
+        "split": True,
+        "scheduler": {"autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 6}},
+        "api": {"autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 9}},
+    },
+    "ingress": {"enabled": True, "host": "shop-recovery.example.com", "tls": {"secretName": "recovery-tls"}},
+    "purge": {"enabled": True, "days": 90},
+}
+KEDA = {
+    "roles": {"split": True},
+    "keda": {"enabled": True, "lagThreshold": 500, "authenticationRef": "kafka-sasl"},
+    "kafka": {"partitions": 12},
+    "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+}
+EXISTING = {
+    "secrets": {"existingSecret": "shop-secrets", "keys": {"databaseUrl": "pg-url", "linkSecret": "links"}},
+    "config": {"existingConfigMap": "shop-recovery-config", "templatesFromImage": True},
+}
+VALUE_SETS = {"defaults": None, "split+autoscaling": SPLIT, "keda": KEDA, "existing": EXISTING}
+
+Manifest = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def chart() -> helm.Chart:
+    return helm.Chart.load(str(CHART))
+
+
+def render(chart: helm.Chart, values: dict[str, Any] | None) -> list[Manifest]:
+    """Every manifest a `helm install shop` would apply (NOTES.txt aside)."""
+    rendered = chart.render(values, name="shop", namespace="recovery", is_install=True)
+    docs: list[Manifest] = []
+    for path, text in rendered.items():
+        if not path.endswith("NOTES.txt"):
+            docs += [doc for doc in yaml.safe_load_all(text) if doc]
+    return docs
+
+
+def of_kind(docs: list[Manifest], kind: str) -> list[Manifest]:
+    return [doc for doc in docs if doc["kind"] == kind]
+
+
+def pod_specs(docs: list[Manifest]) -> list[Manifest]:
+    specs = [doc["spec"]["template"]["spec"] for doc in docs if doc["kind"] in ("Deployment", "Job")]
+    return specs + [doc["spec"]["jobTemplate"]["spec"]["template"]["spec"] for doc in of_kind(docs, "CronJob")]
+
+
+def test_lint_finds_no_error() -> None:
+    for values in VALUE_SETS.values():
+        report = helm.lint(str(CHART), values, kube_version=f"v{KUBERNETES}")
+        assert report["errors"] == []
+        assert [m for m in report["messages"] if m["severity"] >= 3] == []
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_every_manifest_passes_strict_kubernetes_validation(chart: helm.Chart, name: str) -> None:
+    docs = render(chart, VALUE_SETS[name])
+    for doc in docs:
+        if doc["kind"] in CRDS:
+            continue
+        kubernetes_validate.validate(doc, KUBERNETES, strict=True)  # raises ValidationError with the path
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_probes_hit_health_and_readiness_on_the_http_port(chart: helm.Chart, name: str) -> None:
+    for deployment in of_kind(render(chart, VALUE_SETS[name]), "Deployment"):
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+        assert ports == {"http": 8080}
+        env = {item["name"]: item.get("value") for item in container["env"]}
+        assert env["RECOVERY_HTTP__PORT"] == "8080" and env["RECOVERY_HTTP__HOST"] == "0.0.0.0"
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_pods_run_as_non_root_on_a_read_only_root_filesystem(chart: helm.Chart, name: str) -> None:
+    for spec in pod_specs(render(chart, VALUE_SETS[name])):
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["runAsUser"] > 0
+        for container in spec["containers"]:
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False
+            mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+            volumes = {volume["name"]: volume for volume in spec["volumes"]}
+            assert "emptyDir" in volumes[mounts["/tmp"]]  # temporary files go to a writable emptyDir
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_no_secret_value_is_inlined(chart: helm.Chart, name: str) -> None:
+    docs = render(chart, VALUE_SETS[name])
+    assert of_kind(docs, "Secret") == []
+    secret = (VALUE_SETS[name] or {}).get("secrets", {}).get("existingSecret", "shop-cart-recovery")
+    for spec in pod_specs(docs):
+        for container in spec["containers"]:
+            sensitive = [
+                item for item in container["env"] if re.search(r"URL$|SECRET|TOKEN|PASSWORD|USERNAME|SID", item["name"])
+            ]
+            assert {item["name"] for item in sensitive} >= {"RECOVERY_DATABASE__URL"}
+            for item in sensitive:
+                assert "value" not in item, item["name"]
+                assert item["valueFrom"]["secretKeyRef"]["name"] == secret
+    for config_map in of_kind(docs, "ConfigMap"):
+        settings = yaml.safe_load(config_map["data"].get("recovery.yaml", "{}"))
+        assert "database" not in settings and "link_secret" not in settings.get("security", {})
+
+
+def test_existing_secret_keys_are_the_ones_named_in_values(chart: helm.Chart) -> None:
+    docs = render(chart, EXISTING)
+    (deployment,) = of_kind(docs, "Deployment")
+    refs = {
+        item["name"]: item["valueFrom"]["secretKeyRef"]
+        for item in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        if "valueFrom" in item
+    }
+    assert refs["RECOVERY_DATABASE__URL"] == {"name": "shop-secrets", "key": "pg-url"}
+    assert refs["RECOVERY_SECURITY__LINK_SECRET"] == {"name": "shop-secrets", "key": "links"}
+    assert refs["RECOVERY_CHANNELS__SMS__AUTH_TOKEN"]["optional"] is True
+    assert of_kind(docs, "ConfigMap") == []  # the shop's own ConfigMap, templates from the image
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "config", "configMap": {"name": "shop-recovery-config"}} in volumes
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_the_migration_hook_runs_before_the_deployments_change(chart: helm.Chart, name: str) -> None:
+    docs = render(chart, VALUE_SETS[name])
+    (job,) = of_kind(docs, "Job")
+    annotations = job["metadata"]["annotations"]
+    assert set(annotations["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["db", "upgrade"]
+    for doc in docs:
+        if doc is not job:  # everything else is a normal resource, applied only after the hook succeeded
+            assert "helm.sh/hook" not in (doc["metadata"].get("annotations") or {}), doc["kind"]
+
+
+def test_default_is_one_deployment_running_every_role(chart: helm.Chart) -> None:
+    docs = render(chart, None)
+    (deployment,) = of_kind(docs, "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1
+    assert spec["template"]["spec"]["containers"][0]["args"][:3] == ["run", "--role", "all"]
+    assert spec["template"]["spec"]["terminationGracePeriodSeconds"] >= 30
+    (service,) = of_kind(docs, "Service")
+    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "all"
+    assert len(of_kind(docs, "PodDisruptionBudget")) == 1
+    assert of_kind(docs, "HorizontalPodAutoscaler") == of_kind(docs, "ScaledObject") == []
+
+
+def test_split_roles_scale_apart(chart: helm.Chart) -> None:
+    docs = render(chart, SPLIT)
+    roles = {
+        d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["args"][2]
+        for d in of_kind(docs, "Deployment")
+    }
+    assert roles == {
+        "shop-cart-recovery-consumer": "consumer",
+        "shop-cart-recovery-scheduler": "scheduler",
+        "shop-cart-recovery-api": "api",
+    }
+    hpas = {h["spec"]["scaleTargetRef"]["name"]: h["spec"] for h in of_kind(docs, "HorizontalPodAutoscaler")}
+    assert set(hpas) == {"shop-cart-recovery-scheduler", "shop-cart-recovery-api"}
+    assert hpas["shop-cart-recovery-api"]["maxReplicas"] == 9
+    fixed_count = {d["metadata"]["name"]: "replicas" in d["spec"] for d in of_kind(docs, "Deployment")}
+    assert fixed_count == {
+        "shop-cart-recovery-consumer": True,
+        "shop-cart-recovery-scheduler": False,
+        "shop-cart-recovery-api": False,
+    }
+    (service,) = of_kind(docs, "Service")
+    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "api"
+    (ingress,) = of_kind(docs, "Ingress")
+    paths = ingress["spec"]["rules"][0]["http"]["paths"]
+    assert {p["path"] for p in paths} == {"/r/", "/u/", "/c/", "/webhooks/", "/api/"}  # not /metrics
+    for path in paths:
+        assert path["backend"]["service"] == {"name": "shop-cart-recovery", "port": {"name": "http"}}
+    assert len(of_kind(docs, "PodDisruptionBudget")) == 3
+
+
+def test_keda_scales_consumers_on_lag_capped_at_the_partition_count(chart: helm.Chart) -> None:
+    docs = render(chart, KEDA)
+    (scaled,) = of_kind(docs, "ScaledObject")
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1"
+    assert scaled["spec"]["scaleTargetRef"] == {"name": "shop-cart-recovery-consumer"}
+    assert scaled["spec"]["maxReplicaCount"] == 12
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "kafka"
+    assert trigger["metadata"]["consumerGroup"] == "cart-recovery"
+    assert trigger["metadata"]["lagThreshold"] == "500"
+    assert trigger["metadata"]["bootstrapServers"] == "kafka:9092"
+    assert trigger["authenticationRef"] == {"name": "kafka-sasl"}
+    consumer = next(d for d in of_kind(docs, "Deployment") if d["metadata"]["name"].endswith("-consumer"))
+    assert "replicas" not in consumer["spec"]  # KEDA owns the count
+
+
+def test_service_monitor_scrapes_metrics_of_every_role(chart: helm.Chart) -> None:
+    docs = render(chart, KEDA)
+    (monitor,) = of_kind(docs, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]
+    metrics = next(s for s in of_kind(docs, "Service") if s["metadata"]["name"].endswith("-metrics"))
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= metrics["metadata"]["labels"].items()
+    assert "app.kubernetes.io/component" not in metrics["spec"]["selector"]  # consumer, scheduler and api
+
+
+@pytest.mark.parametrize(
+    ("values", "complaint"),
+    [
+        ({"replicaCount": "two"}, "/replicaCount"),
+        ({"roles": {"consumer": {"replicaCount": -1}}}, "/roles/consumer/replicaCount"),
+        ({"kafka": {"partitions": 0}}, "/kafka/partitions"),
+        ({"config": {"recovery": {"database": {"url": "postgresql+asyncpg://u:pw@db/x"}}}}, "/config/recovery"),
+        ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
+        ({"purge": {"enabled": True, "days": "forever"}}, "/purge/days"),
+    ],
+)
+def test_the_schema_rejects_bad_values_with_the_key(chart: helm.Chart, values: dict[str, Any], complaint: str) -> None:
+    with pytest.raises(helm.HelmValuesError) as error:
+        chart.render(values, name="shop", namespace="recovery", is_install=True)
+    assert complaint in str(error.value)
+
+
+def test_notes_say_how_to_reach_the_pages_and_get_a_token(chart: helm.Chart) -> None:
+    notes = chart.render(None, name="shop", namespace="recovery", is_install=True)["cart-recovery/templates/NOTES.txt"]
+    assert "port-forward svc/shop-cart-recovery" in notes
+    assert "Authorization: Bearer" in notes and "api-tokens" in notes
+
+
+def test_the_chart_ships_the_repository_flows_and_templates() -> None:
+    assert filecmp.cmp(CHART / "files" / "flows.yaml", ROOT / "config" / "flows.yaml", shallow=False)
+    shipped = filecmp.dircmp(ROOT / "templates", CHART / "files" / "templates", ignore=["samples", "README.md"])
+    assert (shipped.left_only, shipped.right_only) == ([], []), "run `make chart-files`"
+    for locale, comparison in shipped.subdirs.items():
+        assert (comparison.left_only, comparison.right_only, comparison.diff_files) == ([], [], []), locale
+
+
+def test_the_default_image_is_the_dockerfile_build_running_as_non_root(chart: helm.Chart) -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    image = chart.values["image"]
+    assert image["tag"] == chart.metadata["appVersion"]
+    assert f"org.opencontainers.image.ref.name={image['repository']}" in dockerfile.replace('"', "")
+    stages = re.findall(r"^FROM (\S+)", dockerfile, flags=re.M)
+    assert len(stages) >= 2 and all(re.search(r":\d+\.\d+\.\d+-slim", base) for base in stages)
+    user = re.findall(r"^USER (\S+)", dockerfile, flags=re.M)[-1]
+    assert user not in ("root", "0") and user.split(":")[0] == str(chart.values["podSecurityContext"]["runAsUser"])
+    assert re.search(r'^ENTRYPOINT \["recovery"\]', dockerfile, flags=re.M)
+    assert re.search(r'^CMD \["run"\]', dockerfile, flags=re.M)
+    final = dockerfile.split("\nFROM ")[-1]
+    assert "gcc" not in final and "build-essential" not in final
+
+
+def test_retention_purge_runs_on_a_schedule_when_enabled(chart: helm.Chart) -> None:
+    assert of_kind(render(chart, None), "CronJob") == []
+    (cron,) = of_kind(render(chart, SPLIT), "CronJob")
+    assert cron["spec"]["schedule"] == "17 3 * * *" and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["purge", "--days", "90"]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"replicaCount": 5, "kafka": {"partitions": 4}},
+        {"roles": {"split": True, "consumer": {"replicaCount": 3}}, "kafka": {"partitions": 2}},
+    ],
+)
+def test_more_consumers_than_partitions_is_refused(chart: helm.Chart, values: dict[str, Any]) -> None:
+    with pytest.raises(helm.HelmRenderError, match=r"replicas \(\d\) > kafka.partitions"):
+        chart.render(values, name="shop", namespace="recovery", is_install=True)

@@ -1,0 +1,159 @@
+"""``recovery erase`` removes every trace of one shopper; ``purge`` removes carts past retention (both databases).
+
+Rows are seeded in every table of the schema, so a table added later without an erase rule fails here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import JSON, Boolean, Column, Float, Integer, Numeric, String, Table, Text, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from recovery.store.consent_rows import phone_hash
+from recovery.store.database import create_engine
+from recovery.store.forget import NO_PERSONAL_DATA, erase_shopper, purge_before
+from recovery.store.migrate import upgrade_to_head
+from recovery.store.schema import UtcDateTime, metadata
+from tests.commands import recovery
+
+SECRET = "link-secret"
+NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+def shopper(name: str, *, email: str, phone: str) -> dict[str, str]:
+    """The identifying values of one shopper, by column name."""
+    return {
+        "customer_key": f"cust-{name}",
+        "cart_id": f"cart-{name}",
+        "journey_id": f"journey-{name}",
+        "task_id": f"task-{name}",
+        "email": email,
+        "phone": phone,
+        "phone_hash": phone_hash(phone, SECRET),
+    }
+
+
+ANNA = shopper("anna", email="Anna@Example.com", phone="+33611111111")
+BRUNO = shopper("bruno", email="bruno@example.com", phone="+33622222222")
+
+
+def value_for(column: Column[Any], person: dict[str, str], at: datetime) -> Any:
+    """A value of the column's type; identifying columns carry the person's own values."""
+    if column.name in person:
+        return person[column.name]
+    kind = column.type
+    if isinstance(kind, UtcDateTime):
+        return at
+    if isinstance(kind, Boolean):
+        return False
+    if isinstance(kind, Numeric) and not isinstance(kind, Float):
+        return Decimal("10.00")
+    if isinstance(kind, Float):
+        return 1.5
+    if isinstance(kind, Integer):
+        return 1
+    if isinstance(kind, JSON):
+        return {"note": person["customer_key"]}
+    if isinstance(kind, String | Text):
+        length = getattr(kind, "length", None) or 200
+        return f"{person['customer_key']}-{column.name}"[:length]
+    raise AssertionError(f"no sample value for {column.table.name}.{column.name} ({kind!r})")
+
+
+def row_for(table: Table, person: dict[str, str], at: datetime) -> dict[str, Any]:
+    return {
+        column.name: value_for(column, person, at)
+        for column in table.columns
+        if not (column.primary_key and column.autoincrement is True and isinstance(column.type, Integer))
+    }
+
+
+async def seed(engine: AsyncEngine, person: dict[str, str], at: datetime) -> None:
+    """One row per table for ``person``, every timestamp at ``at``."""
+    async with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            if table.name not in NO_PERSONAL_DATA:
+                await conn.execute(insert(table).values(row_for(table, person, at)))
+
+
+async def rows_of(engine: AsyncEngine, person: dict[str, str]) -> dict[str, int]:
+    """How many rows of each table mention any identifying value of ``person``."""
+    found: dict[str, int] = {}
+    async with engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            if table.name in NO_PERSONAL_DATA:
+                continue
+            for row in (await conn.execute(select(table))).mappings():
+                if any(str(value) in person.values() for value in row.values()):
+                    found[table.name] = found.get(table.name, 0) + 1
+    return found
+
+
+EVERY_TABLE = {table.name: 1 for table in metadata.sorted_tables if table.name not in NO_PERSONAL_DATA}
+
+
+@pytest.mark.parametrize("by", ["email", "phone"])
+async def test_erase_removes_every_trace_of_one_shopper_and_nothing_of_another(engine: AsyncEngine, by: str) -> None:
+    await seed(engine, ANNA, NOW)
+    await seed(engine, BRUNO, NOW)
+    assert await rows_of(engine, ANNA) == EVERY_TABLE
+
+    identity = {"email": " anna@example.COM "} if by == "email" else {"phone": ANNA["phone"]}
+    counts = await erase_shopper(engine, secrets=[SECRET], **identity)
+
+    assert await rows_of(engine, ANNA) == {}
+    assert await rows_of(engine, BRUNO) == EVERY_TABLE
+    assert counts["customers"] == counts["carts"] == counts["messages"] == 1
+
+
+async def test_erase_by_phone_removes_callback_requests_from_an_unknown_number(engine: AsyncEngine) -> None:
+    stranger = shopper("stranger", email="x@example.com", phone="+33633333333")
+    async with engine.begin() as conn:
+        table = metadata.tables["callback_requests"]
+        await conn.execute(insert(table).values(row_for(table, stranger, NOW) | {"customer_key": None}))
+    counts = await erase_shopper(engine, phone=stranger["phone"], secrets=["rotated-away", SECRET])
+    assert counts == {"callback_requests": 1}
+
+
+async def test_erase_of_an_unknown_shopper_changes_nothing(engine: AsyncEngine) -> None:
+    await seed(engine, BRUNO, NOW)
+    assert await erase_shopper(engine, email="nobody@example.com", secrets=[SECRET]) == {}
+    assert await rows_of(engine, BRUNO) == EVERY_TABLE
+
+
+async def test_purge_removes_carts_and_messages_older_than_the_retention_period(engine: AsyncEngine) -> None:
+    await seed(engine, ANNA, NOW - timedelta(days=200))
+    await seed(engine, BRUNO, NOW - timedelta(days=10))
+
+    counts = await purge_before(engine, NOW - timedelta(days=90))
+
+    assert await rows_of(engine, ANNA) == {}
+    assert await rows_of(engine, BRUNO) == EVERY_TABLE
+    assert counts["carts"] == counts["messages"] == counts["customers"] == 1
+
+
+async def test_the_erase_command_reports_counts_without_echoing_the_address(database_url: str, tmp_path: Path) -> None:
+    engine = create_engine(database_url)
+    try:
+        await upgrade_to_head(engine)
+        await seed(engine, ANNA, NOW)
+        result = await recovery("erase", "--email", "anna@example.com", database_url=database_url, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "customers: 1 row(s) deleted" in result.stdout
+        assert "anna" not in (result.stdout + result.stderr).lower()
+        assert await rows_of(engine, ANNA) == {}
+    finally:
+        await engine.dispose()
+    both = await recovery("erase", "--email", "a@b.c", "--phone", "+1", database_url=database_url, cwd=tmp_path)
+    assert both.returncode == 2 and "exactly one of --email or --phone" in both.stderr
+
+
+async def test_purge_without_a_retention_period_says_which_setting_is_missing(tmp_path: Path) -> None:
+    result = await recovery("purge", database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "retention.days is not set" in result.stderr
