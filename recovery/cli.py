@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from recovery.cli_report import report
 from recovery.cli_templates import templates_app
@@ -90,7 +91,7 @@ def demo(
     try:
         require_extra("demo", "`recovery demo`")
     except ConfigError as exc:
-        errors.print(f"[red]error:[/] {exc}")
+        errors.print(f"[red]error:[/] {escape(str(exc))}")  # escaped: "[demo]" is not markup
         raise typer.Exit(2) from exc
     from recovery.demo import run_demo
 
@@ -112,7 +113,7 @@ def init(
     try:
         written = write_project(directory, force=force)
     except ConfigError as exc:
-        errors.print(f"[red]error:[/] {exc}")
+        errors.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     for path in written:
         console.print(f"wrote {path}/")
