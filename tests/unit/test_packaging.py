@@ -20,18 +20,21 @@ def demo_extra_missing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("demo_extra_missing")
 def test_a_missing_extra_names_the_pip_command() -> None:
+    """The error names the extra, the missing module and the pip command."""
     with pytest.raises(ConfigError, match=r"needs the \[demo\] extra \(missing: no_such_module_for_the_test\)"):
         extras.require_extra("demo", "`recovery demo`")
 
 
 @pytest.mark.usefixtures("demo_extra_missing")
 def test_recovery_demo_without_its_extra_exits_2_and_says_what_to_install() -> None:
+    """`recovery demo` stops before starting anything, with the install command."""
     result = CliRunner().invoke(app, ["demo", "--carts", "1"])
     assert result.exit_code == 2
     assert "pip install 'cart-recovery[demo]'" in " ".join(result.output.split())
 
 
 def test_installed_extras_are_not_reported_missing() -> None:
+    """No false alarm when the extra is there."""
     assert extras.missing_modules("demo") == []  # the dev install has them: the tests need them
 
 
@@ -53,9 +56,14 @@ def test_shipped_defaults_fill_in_only_what_is_missing(
     env: dict[str, str],
     expected: set[str],
 ) -> None:
+    """Only the paths this directory lacks point at the shipped copies; a config file or env var wins."""
     for name in present:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).mkdir() if "." not in name else (tmp_path / name).write_text("flows: []\n")
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix:
+            path.write_text("flows: []\n", encoding="utf-8")
+        else:
+            path.mkdir()
     monkeypatch.delenv("RECOVERY_TEMPLATES_DIR", raising=False)
     monkeypatch.delenv("RECOVERY_FLOWS_FILE", raising=False)
     for key, value in env.items():
@@ -66,6 +74,7 @@ def test_shipped_defaults_fill_in_only_what_is_missing(
 
 
 def test_init_copies_config_and_templates_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    """`recovery init` writes identical editable copies once; --force overwrites."""
     written = write_project(tmp_path / "deploy")
     assert [p.name for p in written] == ["config", "templates"]
     assert (tmp_path / "deploy" / "config" / "flows.yaml").read_text() == (
