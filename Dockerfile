@@ -7,10 +7,13 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py MANIFEST.in README.md LICENSE ./
 COPY recovery ./recovery
+# The wheel build ships config/ and templates/ inside the package as its defaults.
+COPY config ./config
+COPY templates ./templates
 RUN /opt/venv/bin/pip install --upgrade pip \
-    && /opt/venv/bin/pip install .
+    && /opt/venv/bin/pip install '.[report]'
 
 # Final stage: the same slim base, no compiler, the virtualenv, default config and templates, non-root.
 FROM python:3.11.11-slim-bookworm

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean chart-files
+.PHONY: install demo test lint typecheck unit bench migration wheel clean chart-files
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,11 +23,20 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# coverage of recovery/ over the whole suite; the floor (fail_under) is in pyproject [tool.coverage.report]
 test: lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest --cov --cov-report=term
 
 unit: install
 	$(BIN)/pytest tests/unit
+
+# regenerates the single initial migration from recovery/store/schema.py (only while no release exists)
+migration: install
+	./regen_migration.sh
+
+# the wheel a deployment installs (ships config/ and templates/ as recovery/default_files/)
+wheel: install
+	$(BIN)/python -m pip wheel --no-deps --wheel-dir dist .
 
 bench: install
 	$(BIN)/python bench/ingest.py
@@ -39,4 +48,4 @@ chart-files:
 	for dir in templates/*/; do [ "$$dir" = templates/samples/ ] || cp -r "$$dir" helm/cart-recovery/files/templates/; done
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -10,16 +10,19 @@ from typing import cast
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from recovery.cli_db import db_app
 from recovery.cli_privacy import erase, purge
 from recovery.cli_report import report
 from recovery.cli_template_versions import export_command, import_command
 from recovery.cli_templates import templates_app
+from recovery.defaults import fallback_overrides, write_project
 from recovery.errors import ConfigError, RecoveryError
+from recovery.extras import require_extra
 from recovery.log_setup import configure_logging
 from recovery.roles import ROLES, Role
-from recovery.settings import Settings, load_settings
+from recovery.settings import Settings, config_path, load_settings
 
 app = typer.Typer(
     help="cart-recovery: abandoned-cart recovery from Kafka events to email, SMS and callback offers.",
@@ -46,7 +49,8 @@ ConfigOption = typer.Option(
 
 def _settings(config: Path | None) -> Settings:
     try:
-        return load_settings(config)
+        # no config file and no config/ or templates/ here: the flows and templates shipped in the package
+        return load_settings(config, **fallback_overrides(config_path(config) is not None))
     except ConfigError as exc:
         errors.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
@@ -109,6 +113,11 @@ def demo(
     workdir: Path = typer.Option(Path("var/demo"), help="Where the demo's database and sinks go (wiped first)."),
 ) -> None:
     """The main job on the embedded default: bundled broker + SQLite, a realistic replay, local sinks, report."""
+    try:
+        require_extra("demo", "`recovery demo`")
+    except ConfigError as exc:
+        errors.print(f"[red]error:[/] {escape(str(exc))}")  # escaped: "[demo]" is not markup
+        raise typer.Exit(2) from exc
     from recovery.demo import run_demo
 
     settings = _settings(config)
@@ -120,6 +129,22 @@ def demo(
     except RecoveryError as exc:
         errors.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc
+
+
+@app.command()
+def init(
+    directory: Path = typer.Argument(Path("."), help="Where to write config/ and templates/ (created if missing)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing config/ and templates/."),
+) -> None:
+    """Write editable copies of the default config/ and templates/ for a new deployment."""
+    try:
+        written = write_project(directory, force=force)
+    except ConfigError as exc:
+        errors.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    for path in written:
+        console.print(f"wrote {path}/")
+    console.print(f"edit {directory / 'config' / 'recovery.yaml'}, then run `recovery check` from {directory}")
 
 
 @app.command()

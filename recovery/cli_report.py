@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from recovery.durations import parse_duration
 from recovery.errors import ConfigError, RecoveryError
+from recovery.extras import require_extra
 from recovery.report import build_stats
 from recovery.report_render import render_html, render_table
 from recovery.settings import Settings, load_settings
@@ -64,6 +65,8 @@ def report(
     except ValueError as exc:
         raise _fail(errors, f"--since: {exc}", 2) from exc
     try:
+        if html is not None:  # before the database work, not after it
+            require_extra("report", "--html")
         settings = load_settings(config)
     except ConfigError as exc:
         raise _fail(errors, str(exc), 2) from exc

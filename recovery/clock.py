@@ -1,4 +1,7 @@
-"""Injected time: the service never calls ``datetime.now`` directly, so tests and the demo control it."""
+"""Injected time: every decision (idle carts, due steps, guards) reads a ``Clock``, so tests and the demo control it.
+
+Only waits measured against a provider's wall clock (an SMS ``Retry-After`` date) read real time directly.
+"""
 
 from __future__ import annotations
 

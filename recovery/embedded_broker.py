@@ -5,14 +5,12 @@ Started on a free local port, memory only (a restart loses the topics), stopped 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from recovery.errors import RecoveryError
@@ -104,21 +102,3 @@ class EmbeddedBroker:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-
-@contextlib.contextmanager
-def embedded_broker() -> Iterator[EmbeddedBroker]:
-    """Run a broker for the duration of a ``with`` block."""
-    with EmbeddedBroker() as broker:
-        yield broker
-
-
-@contextlib.asynccontextmanager
-async def embedded_broker_async() -> AsyncIterator[EmbeddedBroker]:
-    """Async variant: the start-up wait runs in a thread."""
-    broker = EmbeddedBroker()
-    await asyncio.to_thread(broker.start)
-    try:
-        yield broker
-    finally:
-        await asyncio.to_thread(broker.stop)

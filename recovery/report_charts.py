@@ -8,10 +8,12 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import matplotlib
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from recovery.extras import require_extra
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 PALETTE = ("#3867d6", "#f7b731", "#20bf6b", "#eb3b5a", "#8854d0")
 
@@ -29,6 +31,11 @@ def bar_chart(
     *, title: str, labels: Sequence[str], series: Sequence[Series], unit: str = "", width: int = 900, height: int = 340
 ) -> str:
     """An ``<svg>`` element drawing ``series`` side by side for each label (error bars for intervals)."""
+    # matplotlib is the [report] extra: imported here so the service and /api/stats never load it
+    require_extra("report", "the HTML report")
+    import matplotlib
+    from matplotlib.figure import Figure
+
     # A bare Figure needs no GUI backend and holds no global state (unlike pyplot).
     # svg.fonttype none: text stays text (searchable, readable by screen readers); a fixed hash salt keeps
     # element ids stable, so the same figures give the same file.

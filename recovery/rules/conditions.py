@@ -15,9 +15,6 @@ from recovery.errors import ConfigError
 _ENVIRONMENT = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 _ENVIRONMENT.globals.clear()  # no range(), cycler, joiner...: a condition only reads the context
 
-CONDITION_NAMES = ("cart", "customer", "payment", "checkout_step", "store", "journey")
-
-
 class ConditionError(ConfigError):
     """A condition that does not compile, or fails while evaluated."""
 

@@ -1,1 +1,1 @@
-"""Persistence: one schema on SQLite or PostgreSQL, behind the ``Store`` port."""
+"""Persistence: one schema on SQLite or PostgreSQL, and one module of queries per table group (``*_rows``)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,7 +61,7 @@ async def test_a_high_value_payment_failure_creates_one_callback_task_and_offers
                 return len((await conn.execute(select(callback_tasks))).all()) == 1
 
         await eventually(one_task)
-        await asyncio.sleep(1)
+        await eventually(lambda: harness.service.stats.duplicates >= 1)  # the redelivery is applied: no 2nd task
         async with harness.service.engine.connect() as conn:
             [task] = (await conn.execute(select(callback_tasks))).mappings().all()
         assert task["status"] == "open" and task["step"] == "agent_call"

@@ -3,7 +3,6 @@ fail the message with the provider's code, dead-letter it, and STOP records an S
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from pathlib import Path
@@ -75,6 +74,12 @@ async def message_rows(harness: Any) -> list[Any]:
         return list((await conn.execute(select(messages))).mappings())
 
 
+async def all_recorded_sent(harness: Any, count: int) -> bool:
+    """``count`` message rows, every one recorded as sent."""
+    rows = await message_rows(harness)
+    return len(rows) == count and all(row["state"] == "sent" for row in rows)
+
+
 async def test_an_sms_outage_of_20_seconds_delays_but_delivers_every_message_once(
     kafka_bootstrap: str, tmp_path: Path, smtp_sink: SmtpSink, fake_twilio: FakeTwilio
 ) -> None:
@@ -84,7 +89,7 @@ async def test_an_sms_outage_of_20_seconds_delays_but_delivers_every_message_onc
     async with running_service(provider_settings(kafka_bootstrap, tmp_path, smtp_sink, fake_twilio)) as harness:
         await harness.send(*failures(5))
         await eventually(lambda: len(fake_twilio.messages) >= 5, timeout=60)
-        await asyncio.sleep(2)
+        await eventually(lambda: all_recorded_sent(harness, 5))  # outcomes written: no send is still in flight
         rows = await message_rows(harness)
     assert time.monotonic() - started >= 20
     assert sorted(Counter(m.to for m in fake_twilio.messages).values()) == [1] * 5
@@ -107,7 +112,7 @@ async def test_smtp_down_then_up_delivers_each_email_once(
         await eventually(postponed, timeout=20)
         smtp_sink.start()
         await eventually(lambda: len(smtp_sink.received) >= 3, timeout=30)
-        await asyncio.sleep(2)
+        await eventually(lambda: all_recorded_sent(harness, 3))
         rows = await message_rows(harness)
     assert sorted(Counter(m.message["Message-ID"] for m in smtp_sink.received).values()) == [1, 1, 1]
     assert {(row["channel"], row["state"]) for row in rows} == {("email", "sent")}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -55,10 +54,13 @@ async def test_order_before_reminder_sends_nothing(
             ),
         )
         await eventually(lambda: harness.service.stats.applied >= 2)
-        await asyncio.sleep(3.0)  # past idle time + step delay
-        assert harness.outbox() == []
-        assert await rows(harness, select(journeys)) == []
-        [row] = await rows(harness, select(carts.c.ordered_at, carts.c.abandon_at))
+        # A control cart, idle as long but never ordered, sent after cart-2: its reminder proves the scheduler
+        # swept idle carts and fired due steps after cart-2 was applied (a dead scheduler fails here).
+        await harness.send(event("cart.updated", "cart-2-control", customer=customer(2), cart=cart()))
+        await eventually(lambda: len(harness.outbox()) >= 1, timeout=20)
+        assert [m["cart_id"] for m in harness.outbox()] == ["cart-2-control"]
+        assert [j["cart_id"] for j in await rows(harness, select(journeys.c.cart_id))] == ["cart-2-control"]
+        [row] = await rows(harness, select(carts.c.ordered_at, carts.c.abandon_at).where(carts.c.cart_id == "cart-2"))
         assert row["ordered_at"] is not None and row["abandon_at"] is None
 
 
@@ -121,7 +123,7 @@ async def test_the_same_event_delivered_twice_gives_one_journey_and_one_step(
         await harness.send(failure)
         await eventually(lambda: harness.service.stats.duplicates >= 1)
         await eventually(lambda: len(harness.outbox()) >= 1)
-        await asyncio.sleep(1.0)
+        # duplicates >= 1: both deliveries are applied, so every journey and step either exists now or never will
         flow = journeys.c.flow == "payment_failed"
         assert len(await rows(harness, select(journeys).where(flow))) == 1
         assert len(await rows(harness, select(steps).where(steps.c.name == "retry_payment"))) == 1

@@ -227,12 +227,15 @@ def test_payment_failed_wording_follows_the_reason(
     assert expected_en in show(templates, "payment_failed", channel=channel, locale="en", ctx=ctx).text
 
 
-@pytest.mark.parametrize("locale", ["fr", "en"])
-def test_insufficient_funds_never_mentions_funds(templates: Templates, locale: str) -> None:
-    """Tact: the shopper is not told their account is short."""
+@pytest.mark.parametrize(
+    ("locale", "kept_cart"), [("fr", "votre panier est gardé de côté"), ("en", "your cart is kept for you")]
+)
+def test_insufficient_funds_never_mentions_funds(templates: Templates, locale: str, kept_cart: str) -> None:
+    """Tact: the shopper is not told their account is short, but is told their cart waits for them."""
     ctx = context(payment={"reason": "insufficient_funds"})
     message = show(templates, "payment_failed", locale=locale, ctx=ctx)
     lowered = (message.text + (message.subject or "")).lower()
+    assert kept_cart in lowered, "the insufficient-funds explanation is in the message (an empty one passes nothing)"
     assert "fund" not in lowered and "insuffisant" not in lowered and "provision" not in lowered
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -21,6 +22,8 @@ from recovery.store.schema import carts
 DashboardPage = Annotated[Principal, Depends(require_page("marketer"))]
 PERIODS = ("1d", "7d", "30d", "90d", "")  # "" is everything
 
+log = logging.getLogger(__name__)
+
 
 async def _stores(engine: AsyncEngine) -> list[str]:
     async with engine.connect() as conn:
@@ -37,6 +40,15 @@ async def _stats(request: Request, period: str, store: str) -> dict[str, Any]:
     return await build_stats(desk.engine, since=since, now=now, store=store or None)
 
 
+def _charts(stats: dict[str, Any]) -> list[tuple[str, str]]:
+    """The SVG charts; none (the figures stay) when the ``report`` extra (matplotlib) is not installed."""
+    try:
+        return dashboard_charts(stats)
+    except ModuleNotFoundError:
+        log.warning("dashboard charts need matplotlib: pip install 'cart-recovery[report]'")
+        return []
+
+
 def dashboard_router() -> APIRouter:
     """The dashboard page and its figures as JSON (same session)."""
     router = APIRouter(prefix="/dashboard")
@@ -46,7 +58,7 @@ def dashboard_router() -> APIRouter:
         stats = await _stats(request, period, store)
         context = {
             "stats": stats,
-            "charts": dashboard_charts(stats),
+            "charts": _charts(stats),
             "periods": PERIODS,
             "period": period,
             "stores": await _stores(request.app.state.template_desk.engine),

@@ -1,0 +1,73 @@
+"""The built wheel, installed in a fresh virtualenv, runs from an empty directory with its shipped defaults."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def run(*args: str | Path, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fresh virtualenv holding only the wheel; its dependencies are read from this test run's site-packages.
+
+    A path line in a .pth file adds the directory without running that directory's own .pth files, so the
+    editable install of the checkout stays out: ``import recovery`` finds the wheel.
+    """
+    base = tmp_path_factory.mktemp("wheel")
+    built = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", base / "dist", ROOT, cwd=base)
+    assert built.returncode == 0, built.stderr
+    [wheel] = (base / "dist").glob("cart_recovery-*.whl")
+    env = base / "venv"
+    assert run(sys.executable, "-m", "venv", "--without-pip", env, cwd=base).returncode == 0
+    python = env / "bin" / "python"
+    installed = run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "-q", wheel, cwd=base)
+    assert installed.returncode == 0, installed.stderr
+    site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))", cwd=base).stdout.strip())
+    (site / "zz_test_deps.pth").write_text(sysconfig.get_path("purelib") + "\n", encoding="utf-8")
+    yield env
+
+
+def test_the_installed_package_is_the_wheel_with_its_defaults(venv: Path, tmp_path: Path) -> None:
+    """``recovery`` is imported from the virtualenv, and its config/ and templates/ came with it."""
+    probe = "import recovery.defaults as d; print(d.shipped_root())"
+    shipped = Path(run(venv / "bin" / "python", "-c", probe, cwd=tmp_path).stdout.strip())
+    assert shipped.is_relative_to(venv), shipped
+    assert (shipped / "config" / "flows.yaml").is_file() and (shipped / "templates" / "fr").is_dir()
+
+
+def test_check_from_an_empty_directory_uses_the_shipped_flows_and_templates(venv: Path, tmp_path: Path) -> None:
+    """No config/ or templates/ here: ``recovery check`` validates the shipped ones."""
+    checked = run(venv / "bin" / "recovery", "check", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    assert "valid" in checked.stdout
+
+
+def test_init_writes_editable_copies_and_refuses_to_overwrite(venv: Path, tmp_path: Path) -> None:
+    """``recovery init DIR`` writes config/ and templates/ once; a second run asks for --force."""
+    first = run(venv / "bin" / "recovery", "init", "deploy", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "deploy" / "config" / "recovery.yaml").is_file()
+    assert (tmp_path / "deploy" / "templates" / "en" / "cart_reminder.email.subject").is_file()
+    again = run(venv / "bin" / "recovery", "init", "deploy", cwd=tmp_path)
+    assert again.returncode == 2 and "--force" in again.stderr
+    checked = run(venv / "bin" / "recovery", "check", cwd=tmp_path / "deploy")
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_a_short_demo_runs_from_an_empty_directory(venv: Path, tmp_path: Path) -> None:
+    """The whole demo on the shipped sample events, flows and templates: messages go out."""
+    demo = run(venv / "bin" / "recovery", "demo", "--carts", "10", "--workdir", tmp_path / "var", cwd=tmp_path)
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    assert "Sent " in demo.stdout and "messages" in demo.stdout

@@ -1,0 +1,46 @@
+"""``recovery check`` in-process: shipped defaults pass, a flow naming a missing template fails with its line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from recovery.cli import app
+
+
+@pytest.fixture(autouse=True)
+def empty_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for name in ("RECOVERY_CONFIG", "RECOVERY_FLOWS_FILE", "RECOVERY_TEMPLATES_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def test_the_shipped_flows_and_templates_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From a directory without config/ or templates/, the shipped ones are checked and pass (Twilio set)."""
+    # The shipped flows send SMS: check needs the Twilio settings an operator gives.
+    monkeypatch.setenv("RECOVERY_CHANNELS__SMS__ACCOUNT_SID", "AC" + "0" * 32)
+    monkeypatch.setenv("RECOVERY_CHANNELS__SMS__AUTH_TOKEN", "token")
+    monkeypatch.setenv("RECOVERY_CHANNELS__SMS__SENDER", "+33700000000")
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 0, result.output
+    assert "configuration, flows and templates are valid" in result.output
+
+
+def test_a_flow_naming_a_missing_template_fails_with_its_line(empty_directory: Path) -> None:
+    """Exit 1, and the reason names the flows file, the line and the unknown template."""
+    (empty_directory / "config").mkdir()
+    (empty_directory / "config" / "flows.yaml").write_text(
+        "flows:\n"
+        "  - name: abandoned_cart\n"
+        "    trigger: cart.abandoned\n"
+        "    steps:\n"
+        "      - {name: reminder, after: 1h, channel: email, template: no_such_template}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    assert "no_such_template" in output and "flows.yaml:5" in output

@@ -1,0 +1,85 @@
+"""Optional extras name the pip command; the shipped defaults fill in for a directory without config/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from recovery import extras
+from recovery.cli import app
+from recovery.defaults import fallback_overrides, shipped_root, write_project
+from recovery.errors import ConfigError
+
+
+@pytest.fixture
+def demo_extra_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(extras.EXTRAS, "demo", ("aiosmtpd", "no_such_module_for_the_test"))
+
+
+@pytest.mark.usefixtures("demo_extra_missing")
+def test_a_missing_extra_names_the_pip_command() -> None:
+    """The error names the extra, the missing module and the pip command."""
+    with pytest.raises(ConfigError, match=r"needs the \[demo\] extra \(missing: no_such_module_for_the_test\)"):
+        extras.require_extra("demo", "`recovery demo`")
+
+
+@pytest.mark.usefixtures("demo_extra_missing")
+def test_recovery_demo_without_its_extra_exits_2_and_says_what_to_install() -> None:
+    """`recovery demo` stops before starting anything, with the install command."""
+    result = CliRunner().invoke(app, ["demo", "--carts", "1"])
+    assert result.exit_code == 2
+    assert "pip install 'cart-recovery[demo]'" in " ".join(result.output.split())
+
+
+def test_installed_extras_are_not_reported_missing() -> None:
+    """No false alarm when the extra is there."""
+    assert extras.missing_modules("demo") == []  # the dev install has them: the tests need them
+
+
+@pytest.mark.parametrize(
+    ("present", "config_chosen", "env", "expected"),
+    [
+        pytest.param((), False, {}, {"flows_file", "templates_dir"}, id="empty-directory"),
+        pytest.param(("templates",), False, {}, {"flows_file"}, id="own-templates"),
+        pytest.param(("templates", "config/flows.yaml"), False, {}, set(), id="own-everything"),
+        pytest.param((), True, {}, set(), id="config-file-owns-the-paths"),
+        pytest.param((), False, {"RECOVERY_TEMPLATES_DIR": "x"}, {"flows_file"}, id="environment-wins"),
+    ],
+)
+def test_shipped_defaults_fill_in_only_what_is_missing(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    present: tuple[str, ...],
+    config_chosen: bool,
+    env: dict[str, str],
+    expected: set[str],
+) -> None:
+    """Only the paths this directory lacks point at the shipped copies; a config file or env var wins."""
+    for name in present:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix:
+            path.write_text("flows: []\n", encoding="utf-8")
+        else:
+            path.mkdir()
+    monkeypatch.delenv("RECOVERY_TEMPLATES_DIR", raising=False)
+    monkeypatch.delenv("RECOVERY_FLOWS_FILE", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    overrides = fallback_overrides(config_chosen, cwd=tmp_path)
+    assert set(overrides) == expected
+    assert all(Path(path).exists() and Path(path).is_relative_to(shipped_root()) for path in overrides.values())
+
+
+def test_init_copies_config_and_templates_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    """`recovery init` writes identical editable copies once; --force overwrites."""
+    written = write_project(tmp_path / "deploy")
+    assert [p.name for p in written] == ["config", "templates"]
+    assert (tmp_path / "deploy" / "config" / "flows.yaml").read_text() == (
+        shipped_root() / "config" / "flows.yaml"
+    ).read_text()
+    with pytest.raises(ConfigError, match="--force"):
+        write_project(tmp_path / "deploy")
+    write_project(tmp_path / "deploy", force=True)
