@@ -21,6 +21,9 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
+            if Path(database).is_dir():
+                # Checked here: aiosqlite failing to open it would leave its thread behind the closed loop.
+                raise ConfigError(f"database.url: {database} is a directory, not an SQLite database file")
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # SQLite has one writer: with several connections, concurrent transactions wait in SQLite's busy
         # handler, which sleeps in growing steps. One pooled connection makes them queue in Python instead.
