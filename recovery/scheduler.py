@@ -13,6 +13,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from recovery.backoff import Backoff, is_outage
 from recovery.clock import Clock
 from recovery.dispatch import Dispatcher
 from recovery.journeys import Rules, start_journeys
@@ -45,13 +46,17 @@ class Scheduler:
         self._concurrency = concurrency
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Tick until ``stop`` is set; a failing tick is logged and retried, never fatal."""
+        """Tick until ``stop`` is set; a failing tick is retried with capped backoff, never fatal."""
+        backoff = Backoff("scheduler (database)")
         while not stop.is_set():
             try:
                 busy = await self.tick()
-            except Exception:
-                log.exception("scheduler tick failed; retrying")
-                busy = 0
+            except Exception as exc:
+                if not is_outage(exc):
+                    log.exception("scheduler tick failed; retrying")
+                await backoff.wait(exc, stop)
+                continue
+            backoff.succeeded()
             if not busy:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._settings.poll_interval.total_seconds())

@@ -11,10 +11,13 @@ from typing import Any
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.message import StreamMessage
+from faststream.types import DecodedMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.app import create_app
 from recovery.api.server import serve_http
+from recovery.backoff import Backoff, is_outage
 from recovery.channels.base import Channel, ChannelName
 from recovery.channels.callback import CallbackChannel
 from recovery.clock import Clock, SystemClock
@@ -127,6 +130,7 @@ class Service:
                 dead_letters=producer,
                 dead_letter_topic=settings.kafka.topics.dead_letter.name,
                 attribution=settings.attribution,
+                max_event_bytes=settings.ingest.max_event_bytes,
             )
             channels = dict(self._channels)
             # Callbacks need the database (tasks); offers go out through the SMS channel.
@@ -208,25 +212,33 @@ class Service:
             max_records=kafka.batch_size,
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
+            decoder=_no_decoding,  # each record is decoded inside the handler, so one bad record costs itself
         )
         async def ingest(msg: KafkaMessage) -> None:
             records: Any = msg.raw_message
-            delay = 0.5
+            backoff = Backoff("ingest (database or broker)")
             while True:
                 try:
                     report = await processor.process(records)
                     break
-                except Exception:
-                    # The database or broker is down: hold the batch (at-least-once), retry with backoff.
-                    log.exception("batch failed; retrying", extra={"records": len(records)})
+                except Exception as exc:
+                    # Poison was dead-lettered inside ``process``; what reaches here is the environment
+                    # failing (or a bug): hold the batch unacked and retry with capped backoff.
+                    if not is_outage(exc):
+                        log.exception("batch failed unexpectedly; retrying", extra={"records": len(records)})
                     if stop.is_set():
                         return  # not acked: redelivered after restart
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10)
+                    await backoff.wait(exc, stop)
+            backoff.succeeded()
             await msg.ack()
             self.stats.add(report)
 
         return broker
+
+
+async def _no_decoding(_msg: StreamMessage[Any]) -> DecodedMessage:
+    """FastStream's decoder parses JSON before the handler, where a failure loses the batch: skip it."""
+    return None
 
 
 async def _first_of(waiting: Coroutine[Any, Any, Any], task: asyncio.Task[None]) -> None:

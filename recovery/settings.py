@@ -129,6 +129,7 @@ class WebhookSecret(_Section):
 
 
 class IngestSettings(_Section):
+    max_event_bytes: int = Field(default=1_000_000, ge=1024, description="larger events are dead-lettered")
     shopify: WebhookSecret = WebhookSecret()
     stripe: WebhookSecret = WebhookSecret()
 
