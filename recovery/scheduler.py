@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from recovery.backoff import Backoff, is_outage
 from recovery.clock import Clock
 from recovery.dispatch import Dispatcher
+from recovery.dispatch_failures import record_crash
 from recovery.journeys import Rules, start_journeys
 from recovery.rules import Trigger
 from recovery.settings import SchedulerSettings
@@ -116,6 +117,13 @@ class Scheduler:
     async def _fire(self, step: step_rows.ClaimedStep) -> None:
         try:
             await self._dispatcher.fire(step)
-        except Exception:
-            # The claim stays; its lease expiry hands the step to a later tick.
-            log.exception("firing a step failed", extra={"step": step.step_id})
+        except Exception as exc:
+            if is_outage(exc):
+                # The claim stays; the loop's backoff reports the outage, a later tick takes the step over.
+                return
+            # Anything else (bad shopper data in a channel, a bug) would fail again at every re-claim.
+            log.exception("firing a step failed; recording it as failed", extra={"step": step.step_id})
+            try:
+                await record_crash(self._engine, self._clock, step, exc)
+            except Exception:
+                log.exception("could not record the failed step; its lease will hand it over")
