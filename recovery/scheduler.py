@@ -20,7 +20,7 @@ from recovery.dispatch_failures import record_crash
 from recovery.journeys import Rules, start_journeys
 from recovery.rules import Trigger
 from recovery.settings import SchedulerSettings
-from recovery.store import callback_rows, cart_rows, journey_rows, step_rows
+from recovery.store import callback_rows, cart_rows, journey_rows, step_rows, worker_rows
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,33 @@ class Scheduler:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until ``stop`` is set; a failing tick is retried with capped backoff, never fatal."""
+        heart = asyncio.create_task(self._heartbeat(stop), name="scheduler-heartbeat")
+        try:
+            await self._loop(stop)
+        finally:
+            heart.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heart
+            with contextlib.suppress(Exception):  # best effort: otherwise the heartbeat simply goes stale
+                async with self._engine.begin() as conn:
+                    await worker_rows.stopped(conn, self._worker)
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        """Beat until ``stop``; during an outage the beat waits too (then claims are not renewed either)."""
+        backoff = Backoff("scheduler heartbeat (database)")
+        interval = self._settings.heartbeat_interval.total_seconds()
+        while not stop.is_set():
+            try:
+                async with self._engine.begin() as conn:
+                    await worker_rows.beat(conn, self._worker, self._clock.now())
+            except Exception as exc:
+                await backoff.wait(exc, stop)
+                continue
+            backoff.succeeded()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+
+    async def _loop(self, stop: asyncio.Event) -> None:
         backoff = Backoff("scheduler (database)")
         while not stop.is_set():
             try:
@@ -109,6 +136,7 @@ class Scheduler:
                 # outlive its lease and be taken over by another replica.
                 limit=min(self._settings.claim_batch, self._concurrency),
                 lease=self._settings.lease,
+                dead_after=self._settings.dead_after,
             )
         if claimed:
             await asyncio.gather(*(self._fire(step) for step in claimed))
