@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ unit: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+
+# Long (not in CI): 20 000 events, 20 random SIGKILLs, 2 PostgreSQL cuts of 30 s; prints the table.
+chaos: install
+	PYTHONPATH=. $(BIN)/python bench/chaos.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
