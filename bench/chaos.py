@@ -165,12 +165,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     kills += 1
                     print(f"[{now:6.1f}s] SIGKILL {kills}; restarting", flush=True)
                     process = start(config, workdir / "service.log")
+                elif process.poll() is not None:  # as a supervisor would: restart a service that exited
+                    print(f"[{now:6.1f}s] service exited with {process.returncode}; restarting", flush=True)
+                    process = start(config, workdir / "service.log")
                 else:
                     await asyncio.sleep(0.2)
             await publisher
             await producer.stop()
             deadline = time.monotonic() + args.settle_seconds
             while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    process = start(config, workdir / "service.log")
                 emails, sms = delivered(smtp, twilio)
                 if len(expected_email & set(emails)) + len(expected_sms & set(sms)) >= len(items):
                     break

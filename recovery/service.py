@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,7 +107,8 @@ class Service:
             flows = load_flows(settings.flows_file)
             self.engine = engine = create_engine(settings.database.url)
             stack.push_async_callback(engine.dispose)
-            await upgrade_to_head(engine)
+            # Started during an outage (a restart, say): wait for the database instead of exiting.
+            await _until_reachable("database at start-up", lambda: upgrade_to_head(engine), stop)
 
             if settings.kafka.embedded:
                 embedded = EmbeddedBroker()
@@ -116,7 +117,8 @@ class Service:
                 self.bootstrap_servers = embedded.bootstrap_servers
             else:
                 self.bootstrap_servers = settings.kafka.bootstrap_servers
-            await ensure_topics(self.bootstrap_servers, settings.kafka)
+            bootstrap = self.bootstrap_servers
+            await _until_reachable("broker at start-up", lambda: ensure_topics(bootstrap, settings.kafka), stop)
 
             producer = Producer(self.bootstrap_servers)
             await producer.start()
@@ -234,6 +236,21 @@ class Service:
             self.stats.add(report)
 
         return broker
+
+
+async def _until_reachable(what: str, attempt: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
+    """Run ``attempt`` until it succeeds, backing off while the failure is an outage; other errors raise."""
+    backoff = Backoff(what)
+    while True:
+        try:
+            await attempt()
+        except Exception as exc:
+            if not is_outage(exc) or stop.is_set():
+                raise
+            await backoff.wait(exc, stop)
+            continue
+        backoff.succeeded()
+        return
 
 
 async def _no_decoding(_msg: StreamMessage[Any]) -> DecodedMessage:
