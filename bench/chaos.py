@@ -66,6 +66,7 @@ def events(count: int) -> list[dict[str, Any]]:
             "cart": {
                 "currency": "EUR",
                 "value": 20,
+                "restore_url": "https://shop.example.com/cart/restore",
                 "items": [{"sku": "A", "name": "A", "quantity": 1, "unit_price": 20}],
             },
             "payment": {"reason": "card_declined", "method": "card"},
