@@ -117,9 +117,15 @@ def start(config: Path, log: Path) -> subprocess.Popen[bytes]:
 
 
 def delivered(smtp: SmtpSink, twilio: FakeTwilio) -> tuple[Counter[str], Counter[str]]:
-    emails = Counter(str(m.message["To"]) for m in smtp.received)
+    """Distinct emails (by Message-ID) per recipient, and SMS per number."""
+    emails = Counter(str(m.message["To"]) for m in {str(m.message["Message-ID"]): m for m in smtp.received}.values())
     sms = Counter(m.to for m in twilio.messages)
     return emails, sms
+
+
+def email_resends(smtp: SmtpSink) -> int:
+    """Deliveries repeating a Message-ID: a resend after an unknown SMTP outcome, deduplicated by receivers."""
+    return len(smtp.received) - len({str(m.message["Message-ID"]) for m in smtp.received})
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -185,6 +191,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             process.send_signal(signal.SIGTERM)
             await asyncio.to_thread(process.wait, 60)
             emails, sms = delivered(smtp, twilio)
+            resends = email_resends(smtp)
         engine = create_engine(url)
         async with engine.connect() as conn:
             journey_count = (await conn.execute(select(func.count()).select_from(journeys))).scalar_one()
@@ -201,8 +208,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "outages": f"{outages} × {args.outage_seconds:.0f} s",
         "events": len(items),
         "sent": sent,
-        "duplicates": sum(c - 1 for c in emails.values() if c > 1) + sum(c - 1 for c in sms.values() if c > 1),
+        "duplicates": sum(c - 1 for c in emails.values()) + sum(c - 1 for c in sms.values()),
         "lost": len(items) - sent,
+        "email resends (same Message-ID)": resends,
         "journeys missing": len(items) - journey_count,
     }
 

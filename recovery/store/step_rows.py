@@ -74,7 +74,10 @@ async def claim_due(
     """
     takeover = [and_(steps.c.status == StepStatus.CLAIMED, steps.c.claimed_at <= now - lease)]
     if dead_after is not None:
-        dead = select(workers.c.worker_id).where(workers.c.heartbeat_at <= now - dead_after)
+        # Never itself: after an outage its own beat is stale too, while its sends are still in flight.
+        dead = select(workers.c.worker_id).where(
+            workers.c.heartbeat_at <= now - dead_after, workers.c.worker_id != worker
+        )
         takeover.append(and_(steps.c.status == StepStatus.CLAIMED, steps.c.claimed_by.in_(dead)))
     due = (
         select(steps.c.step_id)

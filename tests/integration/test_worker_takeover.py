@@ -48,3 +48,12 @@ async def test_a_cleanly_stopped_workers_leftover_claims_are_taken_over_at_once(
     async with engine.begin() as conn:
         await worker_rows.stopped(conn, "a")
     assert await claim(engine, "b", 0.5) == ["journey-1:reminder"]
+
+
+async def test_a_worker_never_takes_over_its_own_claims_after_an_outage(engine: AsyncEngine) -> None:
+    """After a database outage its own beat is stale too, but its sends may still be in flight."""
+    async with engine.begin() as conn:
+        await journey_rows.create(conn, [new_journey(step_delays={"reminder": timedelta(0)})], NOW)
+        await worker_rows.beat(conn, "a", NOW)
+    assert await claim(engine, "a", 0) == ["journey-1:reminder"]
+    assert await claim(engine, "a", 30) == []
