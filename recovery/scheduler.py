@@ -45,6 +45,7 @@ class Scheduler:
         self._settings = settings
         self._worker = f"worker-{uuid.uuid4().hex[:12]}"
         self._concurrency = concurrency
+        self._interrupted: list[step_rows.ClaimedStep] = []
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until ``stop`` is set; a failing tick is retried with capped backoff, never fatal."""
@@ -138,6 +139,10 @@ class Scheduler:
                 lease=self._settings.lease,
                 dead_after=self._settings.dead_after,
             )
+        # Steps whose firing an outage interrupted are still ours: fire them again (a ``sending`` message is
+        # reconciled first), rather than leaving them to the lease, since a worker never takes over itself.
+        interrupted, self._interrupted = self._interrupted, []
+        claimed = interrupted + claimed
         if claimed:
             await asyncio.gather(*(self._fire(step) for step in claimed))
         return len(claimed)
@@ -147,7 +152,8 @@ class Scheduler:
             await self._dispatcher.fire(step)
         except Exception as exc:
             if is_outage(exc):
-                # The claim stays; the loop's backoff reports the outage, a later tick takes the step over.
+                # The claim stays; the loop's backoff reports the outage, the next good tick fires it again.
+                self._interrupted.append(step)
                 return
             # Anything else (bad shopper data in a channel, a bug) would fail again at every re-claim.
             log.exception("firing a step failed; recording it as failed", extra={"step": step.step_id})
