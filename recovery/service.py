@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -215,6 +216,7 @@ class Service:
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
             decoder=_no_decoding,  # each record is decoded inside the handler, so one bad record costs itself
+            parser=_tolerant_parser,
         )
         async def ingest(msg: KafkaMessage) -> None:
             records: Any = msg.raw_message
@@ -251,6 +253,17 @@ async def _until_reachable(what: str, attempt: Callable[[], Awaitable[None]], st
             continue
         backoff.succeeded()
         return
+
+
+async def _tolerant_parser(
+    records: tuple[Any, ...], original: Callable[[tuple[Any, ...]], Awaitable[StreamMessage[Any]]]
+) -> StreamMessage[Any]:
+    """FastStream decodes every header as UTF-8 before the handler: a bad header must not lose the batch."""
+    try:
+        return await original(records)
+    except UnicodeDecodeError:
+        # Ingest reads no header; dropping them keeps every record's bytes for decoding or dead-lettering.
+        return await original(tuple(dataclasses.replace(record, headers=[]) for record in records))
 
 
 async def _no_decoding(_msg: StreamMessage[Any]) -> DecodedMessage:

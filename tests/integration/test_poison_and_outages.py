@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
@@ -135,3 +137,24 @@ async def test_an_unexpected_error_while_sending_ends_in_message_failed(
     assert [m["reason"] for m in failed] == ["unexpected_error"]
     assert rows == [(MessageState.FAILED.value, "unexpected_error")]
     assert len(calls) == 1, "the step is not re-claimed and retried forever"
+
+
+async def test_a_record_with_a_non_utf8_header_does_not_lose_its_batch(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """FastStream decodes headers before the handler; a bad one must cost nothing (ingest reads no header)."""
+    settings = service_settings(
+        bootstrap=kafka_bootstrap, database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", workdir=tmp_path
+    )
+    async with running_service(settings) as harness:
+        producer = AIOKafkaProducer(bootstrap_servers=harness.bootstrap)
+        await producer.start()
+        try:
+            for index in range(3):
+                raw = json.dumps(event("cart.updated", f"h-{index}", customer=customer(), cart=cart())).encode()
+                headers = [("trace", b"\xff\xfe")] if index == 1 else []
+                await producer.send_and_wait(settings.kafka.topics.cart.name, raw, key=b"h", headers=headers)
+        finally:
+            await producer.stop()
+        await eventually(lambda: harness.service.stats.applied >= 3, timeout=30)
+        assert {"h-0", "h-1", "h-2"} <= await cart_ids(harness)
