@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench migration wheel clean chart-files
+.PHONY: install demo test lint typecheck unit bench chaos migration wheel clean chart-files
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ chart-files:
 	cp config/flows.yaml helm/cart-recovery/files/flows.yaml
 	rm -rf helm/cart-recovery/files/templates && mkdir -p helm/cart-recovery/files/templates
 	for dir in templates/*/; do [ "$$dir" = templates/samples/ ] || cp -r "$$dir" helm/cart-recovery/files/templates/; done
+
+# Long (not in CI): 20 000 events, 20 random SIGKILLs, 2 PostgreSQL cuts of 30 s; prints the table.
+chaos: install
+	PYTHONPATH=. $(BIN)/python bench/chaos.py
 
 clean:
 	rm -rf $(VENV) var build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -22,11 +22,12 @@ from recovery.consent_authority import message_consent, with_ledger
 from recovery.discount_hook import DiscountRegistrar
 from recovery.discounts import DiscountCode
 from recovery.errors import ConfigError, OutcomeUnknownError, PermanentError, TransientError
+from recovery.events import is_landline
 from recovery.guards import Defer, GuardInput, GuardPolicy, Send, Skip, check_guards
 from recovery.journeys import CartState, CustomerState
 from recovery.rules import Flows, FlowStep
 from recovery.rules.conditions import ConditionError
-from recovery.states import JourneyStatus, MessageState, PublishedType, StepStatus
+from recovery.states import JourneyStatus, MessageState, PublishedType, SkipReason, StepStatus
 from recovery.step_context import condition_context, recipient_of
 from recovery.store import cart_rows, consent_rows, discount_rows, step_rows
 from recovery.store.consent_rows import ConsentChannel, ConsentSource
@@ -200,6 +201,10 @@ class Dispatcher:
         verdict: Send | Skip | Defer | None = None
         for channel in candidates:
             consent = message_consent(customer, channel, flow_step.mode)
+            recipient = recipient_of(customer, channel)
+            if channel == ChannelName.SMS and recipient and is_landline(recipient):
+                verdict = Skip(reason=SkipReason.LANDLINE)  # a fixed line cannot receive an SMS: try the fallback
+                continue
             verdict = check_guards(
                 GuardInput(
                     channel=channel,
@@ -215,7 +220,7 @@ class Dispatcher:
             )
             if not isinstance(verdict, Skip | Defer):
                 return channel
-            if not (isinstance(verdict, Skip) and verdict.reason == "no_consent"):
+            if not (isinstance(verdict, Skip) and verdict.reason == SkipReason.NO_CONSENT):
                 break  # only a missing consent moves the message to the fallback channel
         if isinstance(verdict, Defer):
             await step_rows.set_step(

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from recovery.attribution import AttributionModel
 from recovery.clock import Clock
-from recovery.events import ConsentChanged, Event, OrderCompleted, OrderRefunded, PaymentFailed, Rejection, parse_event
+from recovery.events import ConsentChanged, Event, OrderCompleted, OrderRefunded, PaymentFailed, Rejection
+from recovery.ingest_errors import apply_isolating, decode_record
 from recovery.journeys import Rules, apply_batch, cart_id_of, customer_key_of
 from recovery.settings import AttributionSettings
 from recovery.store import cart_rows, consent_rows, conversion_rows, journey_rows
@@ -84,7 +85,11 @@ class BatchProcessor:
         dead_letters: DeadLetters,
         dead_letter_topic: str,
         attribution: AttributionSettings | None = None,
+        max_event_bytes: int = 1_000_000,
     ) -> None:
+        self._max_event_bytes = max_event_bytes
+        # (topic, partition, offset) already dead-lettered: a retried batch does not publish them again.
+        self._dead_lettered: set[tuple[str, int, int]] = set()
         self._attribution = attribution or AttributionSettings()
         self._engine = engine
         self._rules = rules
@@ -94,33 +99,46 @@ class BatchProcessor:
 
     async def process(self, records: Sequence[Record]) -> BatchReport:
         """Process the batch; when this returns, its effects are committed and its offsets may be."""
-        events: list[Event] = []
-        rejected: list[tuple[str | None, bytes]] = []
+        decoded: list[tuple[Record, Event]] = []
+        rejected: list[tuple[Record, str]] = []
         for record in records:
-            parsed = parse_event(record.value)
+            parsed = decode_record(record.value, max_bytes=self._max_event_bytes)
             if isinstance(parsed, Rejection):
-                log.warning(
-                    "event rejected to dead letter: %s (topic %s partition %s offset %s)",
-                    parsed.reason,
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    extra={
-                        "topic": record.topic,
-                        "partition": record.partition,
-                        "offset": record.offset,
-                        "event_id": parsed.event_id,
-                        "reason": parsed.reason,
-                    },
-                )
-                key = record.key.decode("utf-8", "replace") if record.key else None
-                rejected.append((key, _json(dead_letter_document(record, parsed.reason))))
+                rejected.append((record, parsed.reason))
             else:
-                events.append(parsed)
-        if rejected:
-            await self._dead_letters.send_many(self._dead_letter_topic, rejected)
-        report = await self._apply(events)
-        return BatchReport(received=len(records), rejected=len(rejected), **report)
+                decoded.append((record, parsed))
+        await self._dead_letter(rejected)
+        isolated = await apply_isolating(decoded, self._apply_pairs, engine=self._engine)
+        await self._dead_letter([(record, reason) for (record, _), reason in isolated.refused])
+        totals = {"duplicates": 0, "applied": 0, "journeys_started": 0, "journeys_ended": 0}
+        for result in isolated.results:
+            for name, count in result.items():
+                totals[name] += count
+        self._dead_lettered.clear()  # the batch is done: its offsets are about to be committed
+        return BatchReport(received=len(records), rejected=len(rejected) + len(isolated.refused), **totals)
+
+    async def _dead_letter(self, rejected: Sequence[tuple[Record, str]]) -> None:
+        """Publish each rejected record once, with its reason; log it without its content."""
+        fresh = [(r, reason) for r, reason in rejected if (r.topic, r.partition, r.offset) not in self._dead_lettered]
+        for record, reason in fresh:
+            log.warning(
+                "event rejected to dead letter: %s (topic %s partition %s offset %s)",
+                reason,
+                record.topic,
+                record.partition,
+                record.offset,
+                extra={"topic": record.topic, "partition": record.partition, "offset": record.offset, "reason": reason},
+            )
+        if not fresh:
+            return
+        await self._dead_letters.send_many(
+            self._dead_letter_topic,
+            [(_key(record), _json(dead_letter_document(record, why))) for record, why in fresh],
+        )
+        self._dead_lettered.update((r.topic, r.partition, r.offset) for r, _ in fresh)
+
+    async def _apply_pairs(self, pairs: Sequence[tuple[Record, Event]]) -> dict[str, int]:
+        return await self._apply([event for _, event in pairs])
 
     async def _attribute(self, conn: AsyncConnection, events: list[Event]) -> None:
         """Credit orders to the message that recovered them; deduct refunds."""
@@ -204,6 +222,10 @@ async def _record_consent_events(conn: AsyncConnection, events: list[Event], now
             consents=customer.consent.model_dump(),
             at=min(event.occurred_at, now),
         )
+
+
+def _key(record: Record) -> str | None:
+    return record.key.decode("utf-8", "replace") if record.key else None
 
 
 def _json(document: dict[str, Any]) -> bytes:

@@ -9,6 +9,7 @@ from collections import defaultdict
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from recovery.backoff import Backoff, is_outage
 from recovery.kafka_io import Producer
 from recovery.settings import TopicsSettings
 from recovery.store import outbox
@@ -27,12 +28,16 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event, interval: float = 0.1) -> None:
         """Relay until ``stop`` is set, then once more so nothing committed stays behind."""
+        backoff = Backoff("outbox relay (database or broker)")
         while not stop.is_set():
             try:
                 moved = await self.relay_once()
-            except Exception:
-                log.exception("outbox relay failed; retrying")
-                moved = 0
+            except Exception as exc:
+                if not is_outage(exc):
+                    log.exception("outbox relay failed; retrying")
+                await backoff.wait(exc, stop)
+                continue
+            backoff.succeeded()
             if not moved:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), interval)

@@ -22,7 +22,7 @@ def route(line: bytes, topics: TopicsSettings) -> tuple[str, str | None]:
     """The topic and key of one raw event: by its type's prefix; unparseable lines go to the cart topic."""
     try:
         document = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested input must not stop a replay
         return topics.cart.name, None
     if not isinstance(document, dict):
         return topics.cart.name, None

@@ -13,13 +13,15 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from recovery.backoff import Backoff, is_outage
 from recovery.callback_hours import CallingHours
 from recovery.clock import Clock
 from recovery.dispatch import Dispatcher
+from recovery.dispatch_failures import record_crash
 from recovery.journeys import Rules, start_journeys
 from recovery.rules import Trigger
 from recovery.settings import SchedulerSettings
-from recovery.store import callback_rows, cart_rows, journey_rows, step_rows
+from recovery.store import callback_rows, cart_rows, journey_rows, step_rows, worker_rows
 from recovery.store.callback_rows import DEFAULT_CALLING_HOURS
 
 log = logging.getLogger(__name__)
@@ -47,15 +49,47 @@ class Scheduler:
         self._worker = f"worker-{uuid.uuid4().hex[:12]}"
         self._concurrency = concurrency
         self._calling_hours = calling_hours
+        self._interrupted: list[step_rows.ClaimedStep] = []
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Tick until ``stop`` is set; a failing tick is logged and retried, never fatal."""
+        """Tick until ``stop`` is set; a failing tick is retried with capped backoff, never fatal."""
+        heart = asyncio.create_task(self._heartbeat(stop), name="scheduler-heartbeat")
+        try:
+            await self._loop(stop)
+        finally:
+            heart.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heart
+            with contextlib.suppress(Exception):  # best effort: otherwise the heartbeat simply goes stale
+                async with self._engine.begin() as conn:
+                    await worker_rows.stopped(conn, self._worker)
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        """Beat until ``stop``; during an outage the beat waits too (then claims are not renewed either)."""
+        backoff = Backoff("scheduler heartbeat (database)")
+        interval = self._settings.heartbeat_interval.total_seconds()
+        while not stop.is_set():
+            try:
+                async with self._engine.begin() as conn:
+                    await worker_rows.beat(conn, self._worker, self._clock.now())
+            except Exception as exc:
+                await backoff.wait(exc, stop)
+                continue
+            backoff.succeeded()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        backoff = Backoff("scheduler (database)")
         while not stop.is_set():
             try:
                 busy = await self.tick()
-            except Exception:
-                log.exception("scheduler tick failed; retrying")
-                busy = 0
+            except Exception as exc:
+                if not is_outage(exc):
+                    log.exception("scheduler tick failed; retrying")
+                await backoff.wait(exc, stop)
+                continue
+            backoff.succeeded()
             if not busy:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._settings.poll_interval.total_seconds())
@@ -107,7 +141,12 @@ class Scheduler:
                 # outlive its lease and be taken over by another replica.
                 limit=min(self._settings.claim_batch, self._concurrency),
                 lease=self._settings.lease,
+                dead_after=self._settings.dead_after,
             )
+        # Steps whose firing an outage interrupted are still ours: fire them again (a ``sending`` message is
+        # reconciled first), rather than leaving them to the lease, since a worker never takes over itself.
+        interrupted, self._interrupted = self._interrupted, []
+        claimed = interrupted + claimed
         if claimed:
             await asyncio.gather(*(self._fire(step) for step in claimed))
         return len(claimed)
@@ -115,6 +154,14 @@ class Scheduler:
     async def _fire(self, step: step_rows.ClaimedStep) -> None:
         try:
             await self._dispatcher.fire(step)
-        except Exception:
-            # The claim stays; its lease expiry hands the step to a later tick.
-            log.exception("firing a step failed", extra={"step": step.step_id})
+        except Exception as exc:
+            if is_outage(exc):
+                # The claim stays; the loop's backoff reports the outage, the next good tick fires it again.
+                self._interrupted.append(step)
+                return
+            # Anything else (bad shopper data in a channel, a bug) would fail again at every re-claim.
+            log.exception("firing a step failed; recording it as failed", extra={"step": step.step_id})
+            try:
+                await record_crash(self._engine, self._clock, step, exc)
+            except Exception:
+                log.exception("could not record the failed step; its lease will hand it over")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -11,10 +12,13 @@ from typing import Any
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.message import StreamMessage
+from faststream.types import DecodedMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.app import create_app
 from recovery.api.server import serve_http
+from recovery.backoff import Backoff, is_outage
 from recovery.callback_webhook import WebhookSender
 from recovery.channel_requirements import channel_destinations
 from recovery.channels.base import Channel, ChannelName
@@ -121,7 +125,8 @@ class Service:
             flows = load_flows(settings.flows_file)
             self.engine = engine = create_engine(settings.database.url)
             stack.push_async_callback(engine.dispose)
-            await ensure_schema_for_run(engine)
+            # Started during an outage (a restart, say): wait for the database instead of exiting.
+            await _until_reachable("database at start-up", lambda: ensure_schema_for_run(engine), stop)
 
             # The API role reads and writes the database only: the scheduler role relays its outbox events.
             if parts.kafka and settings.kafka.embedded:
@@ -133,7 +138,8 @@ class Service:
                 self.bootstrap_servers = settings.kafka.bootstrap_servers
             producer = None
             if self.bootstrap_servers is not None:
-                await ensure_topics(self.bootstrap_servers, settings.kafka)
+                bootstrap = self.bootstrap_servers
+                await _until_reachable("broker at start-up", lambda: ensure_topics(bootstrap, settings.kafka), stop)
                 producer = Producer(self.bootstrap_servers)
                 await producer.start()
                 stack.push_async_callback(producer.stop)
@@ -185,6 +191,7 @@ class Service:
             dead_letters=producer,
             dead_letter_topic=settings.kafka.topics.dead_letter.name,
             attribution=settings.attribution,
+            max_event_bytes=settings.ingest.max_event_bytes,
         )
         broker = self._consumer(processor, stop)
         await broker.start()
@@ -274,21 +281,25 @@ class Service:
             max_records=kafka.batch_size,
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
+            decoder=_no_decoding,  # each record is decoded inside the handler, so one bad record costs itself
+            parser=_tolerant_parser,
         )
         async def ingest(msg: KafkaMessage) -> None:
             records: Any = msg.raw_message
-            delay = 0.5
+            backoff = Backoff("ingest (database or broker)")
             while True:
                 try:
                     report = await processor.process(records)
                     break
-                except Exception:
-                    # The database or broker is down: hold the batch (at-least-once), retry with backoff.
-                    log.exception("batch failed; retrying", extra={"records": len(records)})
+                except Exception as exc:
+                    # Poison was dead-lettered inside ``process``; what reaches here is the environment
+                    # failing (or a bug): hold the batch unacked and retry with capped backoff.
+                    if not is_outage(exc):
+                        log.exception("batch failed unexpectedly; retrying", extra={"records": len(records)})
                     if stop.is_set():
                         return  # not acked: redelivered after restart
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10)
+                    await backoff.wait(exc, stop)
+            backoff.succeeded()
             await msg.ack()
             self.stats.add(report)
 
@@ -316,6 +327,37 @@ async def _until_stop_or_death(stop: asyncio.Event, tasks: list[asyncio.Task[Non
         "background task died; stopping the service", extra={"task": task.get_name(), "reason": reason}, exc_info=error
     )
     raise TaskDied(f"background task {task.get_name()!r} died: {reason}") from error
+
+
+async def _until_reachable(what: str, attempt: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
+    """Run ``attempt`` until it succeeds, backing off while the failure is an outage; other errors raise."""
+    backoff = Backoff(what)
+    while True:
+        try:
+            await attempt()
+        except Exception as exc:
+            if not is_outage(exc) or stop.is_set():
+                raise
+            await backoff.wait(exc, stop)
+            continue
+        backoff.succeeded()
+        return
+
+
+async def _tolerant_parser(
+    records: tuple[Any, ...], original: Callable[[tuple[Any, ...]], Awaitable[StreamMessage[Any]]]
+) -> StreamMessage[Any]:
+    """FastStream decodes every header as UTF-8 before the handler: a bad header must not lose the batch."""
+    try:
+        return await original(records)
+    except UnicodeDecodeError:
+        # Ingest reads no header; dropping them keeps every record's bytes for decoding or dead-lettering.
+        return await original(tuple(dataclasses.replace(record, headers=[]) for record in records))
+
+
+async def _no_decoding(_msg: StreamMessage[Any]) -> DecodedMessage:
+    """FastStream's decoder parses JSON before the handler, where a failure loses the batch: skip it."""
+    return None
 
 
 async def _first_of(waiting: Coroutine[Any, Any, Any], task: asyncio.Task[None]) -> None:

@@ -151,6 +151,7 @@ class WebhookSecret(_Section):
 
 
 class IngestSettings(_Section):
+    max_event_bytes: int = Field(default=1_000_000, ge=1024, description="larger events are dead-lettered")
     shopify: WebhookSecret = WebhookSecret()
     stripe: WebhookSecret = WebhookSecret()
 
@@ -210,6 +211,9 @@ class SchedulerSettings(_Section):
     poll_interval: Duration = timedelta(milliseconds=200)
     claim_batch: int = Field(default=100, ge=1)
     lease: Duration = timedelta(minutes=2)
+    heartbeat_interval: Duration = timedelta(seconds=1)
+    # Claims of a worker silent for this long are taken over (its `sending` messages are reconciled first).
+    dead_after: Duration = timedelta(seconds=5)
 
 
 class LoggingSettings(_Section):

@@ -65,3 +65,4 @@ class SkipReason(StrEnum):
     SUPPRESSED = "suppressed"
     NO_CONTACT = "no_contact"
     ORDER_COMPLETED = "order_completed"
+    LANDLINE = "landline"  # an SMS step whose number is a fixed line: falls back, or skips

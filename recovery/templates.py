@@ -100,6 +100,21 @@ def _tidy(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
 
 
+MAX_RENDERED_CHARS = 200_000  # per part: a larger email is clipped by mail clients anyway
+MAX_TEMPLATE_ITEMS = 50  # items a template sees: rendering time stays bounded whatever the cart holds
+
+
+def _few_items(context: Mapping[str, object]) -> Mapping[str, object]:
+    """The context with at most ``MAX_TEMPLATE_ITEMS`` cart items (the cart's value is unchanged)."""
+    cart = context.get("cart")
+    if not isinstance(cart, Mapping):
+        return context
+    items = cart.get("items")
+    if not isinstance(items, list | tuple) or len(items) <= MAX_TEMPLATE_ITEMS:
+        return context
+    return {**context, "cart": {**cart, "items": list(items)[:MAX_TEMPLATE_ITEMS]}}
+
+
 class Templates:
     """The templates of one directory, indexed by name, channel and locale."""
 
@@ -198,7 +213,7 @@ class Templates:
             feedback=feedback or preview_feedback_url,
         )
         try:
-            values = build_context(context)
+            values = build_context(_few_items(context))
         except ValueError as exc:
             raise TemplateError(f"bad render context: {exc}", template=name, locale=chosen) from exc
         with rendering(state):
@@ -207,7 +222,21 @@ class Templates:
 
     def _render_part(self, file: TemplateFile, values: dict[str, object]) -> str:
         try:
-            return self._env.get_template(file.loader_name).render(values)
+            chunks: list[str] = []
+            size = 0
+            # Streamed so a runaway loop stops at the bound instead of filling memory first.
+            for chunk in self._env.get_template(file.loader_name).generate(values):
+                size += len(chunk)
+                if size > MAX_RENDERED_CHARS:
+                    raise TemplateError(
+                        f"rendered {file.part} is longer than {MAX_RENDERED_CHARS} characters",
+                        template=file.name,
+                        locale=file.locale,
+                    )
+                chunks.append(chunk)
+            return "".join(chunks)
+        except TemplateError:
+            raise
         except Exception as exc:
             raise self._error(exc, file) from exc
 

@@ -18,6 +18,8 @@ from recovery.store.schema import messages
 log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_S = 2.0
+# Label values come from outside: anything else is counted as "other" so the series cannot grow unbounded.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class HttpMetrics:
@@ -46,7 +48,9 @@ class HttpMetrics:
 
     def observe(self, *, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request."""
-        self.requests.labels(method=method, route=route, status=str(status)).inc()
+        method = method if method in KNOWN_METHODS else "other"
+        status_label = str(status) if 100 <= status <= 599 else "other"
+        self.requests.labels(method=method, route=route, status=status_label).inc()
         self.duration.labels(route=route).observe(seconds)
 
 

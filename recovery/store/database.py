@@ -11,6 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from recovery.errors import ConfigError
 
+CONNECT_TIMEOUT_S = 10.0
+STATEMENT_TIMEOUT_S = 30.0
+
 
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for ``url``; SQLite gets WAL and a busy timeout so the scheduler and ingest share it."""
@@ -40,7 +43,22 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "postgresql":
         if parsed.get_driver_name() != "asyncpg":
             raise ConfigError("database.url: use the async driver, e.g. postgresql+asyncpg://user@host/db")
-        return create_async_engine(parsed, pool_size=5, max_overflow=5, pool_pre_ping=True, hide_parameters=True)
+        # No await may hang forever: a dead server is noticed on checkout (pre-ping), at connect (10 s),
+        # and a statement stuck behind a lost network is cancelled by the server and the client (30 s).
+        return create_async_engine(
+            parsed,
+            pool_size=5,
+            max_overflow=5,
+            pool_pre_ping=True,
+            pool_timeout=30,
+            pool_recycle=1800,
+            hide_parameters=True,  # a failing statement must not log the shopper's email or phone
+            connect_args={
+                "timeout": CONNECT_TIMEOUT_S,
+                "command_timeout": STATEMENT_TIMEOUT_S,
+                "server_settings": {"statement_timeout": str(int(STATEMENT_TIMEOUT_S * 1000))},
+            },
+        )
     raise ConfigError(f"database.url: unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
 
 

@@ -50,8 +50,8 @@ FORGET: tuple[tuple[str, str, By], ...] = (
     ("customers", "customer_key", By.CUSTOMER),
 )
 # Tables with nothing about a person: input dedup ids; outbox rows live seconds before the relay sends them.
-# Template versions are the marketers' work (their author is staff, not a shopper).
-NO_PERSONAL_DATA: frozenset[str] = frozenset({"processed_events", "outbox_events", "template_versions"})
+# Template versions are the marketers' work (their author is staff, not a shopper); workers are heartbeats.
+NO_PERSONAL_DATA: frozenset[str] = frozenset({"processed_events", "outbox_events", "template_versions", "workers"})
 _CHUNK = 500  # identifiers per IN (...) list: well under every driver's bound-parameter limit
 
 

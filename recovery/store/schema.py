@@ -138,6 +138,15 @@ steps = Table(
     Index("ix_steps_cart", "cart_id"),
 )
 
+# One row per running scheduler: a claim whose worker stopped beating is taken over within seconds.
+workers = Table(
+    "workers",
+    metadata,
+    Column("worker_id", String(64), primary_key=True),
+    Column("heartbeat_at", TS, nullable=False),
+    Column("started_at", TS, nullable=False),
+)
+
 messages = Table(
     "messages",
     metadata,

@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.states import TERMINAL_STEP_STATUSES, JourneyStatus, MessageState, StepStatus
-from recovery.store.schema import journeys, messages, steps
+from recovery.store.schema import journeys, messages, steps, workers
 from recovery.store.sql import for_update_skip_locked, insert_ignore
 
 
@@ -59,17 +59,29 @@ class MessageRow:
 
 
 async def claim_due(
-    conn: AsyncConnection, *, now: datetime, worker: str, limit: int, lease: timedelta
+    conn: AsyncConnection,
+    *,
+    now: datetime,
+    worker: str,
+    limit: int,
+    lease: timedelta,
+    dead_after: timedelta | None = None,
 ) -> list[ClaimedStep]:
-    """Claim due pending steps, and steps whose claimer's lease ran out (it crashed)."""
+    """Claim due pending steps, steps whose claimer's lease ran out, and those of workers whose heartbeat stopped.
+
+    A taken-over step whose message is ``sending`` is reconciled with the provider by the dispatcher before
+    anything is sent, so a takeover never sends twice.
+    """
+    takeover = [and_(steps.c.status == StepStatus.CLAIMED, steps.c.claimed_at <= now - lease)]
+    if dead_after is not None:
+        # Never itself: after an outage its own beat is stale too, while its sends are still in flight.
+        dead = select(workers.c.worker_id).where(
+            workers.c.heartbeat_at <= now - dead_after, workers.c.worker_id != worker
+        )
+        takeover.append(and_(steps.c.status == StepStatus.CLAIMED, steps.c.claimed_by.in_(dead)))
     due = (
         select(steps.c.step_id)
-        .where(
-            or_(
-                and_(steps.c.status == StepStatus.PENDING, steps.c.due_at <= now),
-                and_(steps.c.status == StepStatus.CLAIMED, steps.c.claimed_at <= now - lease),
-            )
-        )
+        .where(or_(and_(steps.c.status == StepStatus.PENDING, steps.c.due_at <= now), *takeover))
         .order_by(steps.c.due_at)
         .limit(limit)
         .with_for_update(**for_update_skip_locked(conn))
