@@ -28,10 +28,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from recovery.embedded_broker import EmbeddedBroker
-from recovery.kafka_io import Producer
-from recovery.sinks.smtp import SmtpSink
-from recovery.sinks.twilio import FakeTwilio
+from recovery.demo.sinks.smtp import SmtpSink
+from recovery.demo.sinks.twilio import FakeTwilio
+from recovery.ingest.embedded_broker import EmbeddedBroker
+from recovery.ingest.kafka import Producer
 from recovery.store.database import create_engine
 from recovery.store.schema import journeys
 from tests.conftest import create_postgres_database, drop_postgres_database
@@ -110,7 +110,7 @@ def write_config(workdir: Path, *, bootstrap: str, database_url: str, smtp: Smtp
 def start(config: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "recovery.cli", "run", "--config", str(config)],
+            [sys.executable, "-m", "recovery.cli.main", "run", "--config", str(config)],
             stdout=sink,
             stderr=subprocess.STDOUT,
         )

@@ -22,10 +22,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from recovery.channels.base import ChannelName
-from recovery.channels.outbox import LocalOutboxChannel
-from recovery.composer import PlainComposer
-from recovery.embedded_broker import EmbeddedBroker
-from recovery.kafka_io import Producer, ensure_topics
+from recovery.channels.file import LocalOutboxChannel
+from recovery.ingest.embedded_broker import EmbeddedBroker
+from recovery.ingest.kafka import Producer, ensure_topics
+from recovery.render.composer import PlainComposer
 from recovery.service import Service
 from recovery.settings import Settings
 

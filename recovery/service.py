@@ -19,29 +19,29 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from recovery.api.app import create_app
 from recovery.api.server import serve_http
 from recovery.backoff import Backoff, is_outage
-from recovery.callback_webhook import WebhookSender
-from recovery.channel_requirements import channel_destinations
 from recovery.channels.base import Channel, ChannelName
 from recovery.channels.callback import CallbackChannel
+from recovery.channels.requirements import channel_destinations
 from recovery.clock import Clock, SystemClock
-from recovery.composer import TemplateComposer
-from recovery.discount_hook import DiscountRegistrar
-from recovery.dispatch import Composer, Dispatcher, RetryPolicy
-from recovery.embedded_broker import EmbeddedBroker
+from recovery.desk.webhook import WebhookSender
 from recovery.errors import RecoveryError
-from recovery.guards import GuardPolicy
-from recovery.holdout import in_holdout
-from recovery.ingest import BatchProcessor, BatchReport
-from recovery.journeys import Rules
-from recovery.kafka_io import Producer, ensure_topics
-from recovery.relay import OutboxRelay
+from recovery.ingest.consumer import BatchProcessor, BatchReport
+from recovery.ingest.embedded_broker import EmbeddedBroker
+from recovery.ingest.kafka import Producer, ensure_topics
+from recovery.ingest.relay import OutboxRelay
+from recovery.journeys.apply import Rules
+from recovery.journeys.holdout import in_holdout
+from recovery.render.composer import TemplateComposer
+from recovery.render.live import LiveTemplates
 from recovery.roles import Role, parts_of
 from recovery.rules import Flows, load_flows
-from recovery.scheduler import Scheduler
 from recovery.settings import Settings
+from recovery.steps.discount_hook import DiscountRegistrar
+from recovery.steps.dispatch import Composer, Dispatcher, RetryPolicy
+from recovery.steps.guards import GuardPolicy
+from recovery.steps.scheduler import Scheduler
 from recovery.store.database import create_engine
 from recovery.store.migrate import ensure_schema_for_run
-from recovery.template_live import LiveTemplates
 
 log = logging.getLogger(__name__)
 

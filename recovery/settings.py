@@ -21,10 +21,10 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from recovery.callback_hours import DEFAULT_HOURS, CallingHours, parse_hours
+from recovery.desk.hours import DEFAULT_HOURS, CallingHours, parse_hours
 from recovery.durations import Duration
 from recovery.errors import ConfigError
-from recovery.guards import QuietHoursPolicy
+from recovery.steps.guards import QuietHoursPolicy
 
 DEFAULT_CONFIG_PATH = Path("config/recovery.yaml")
 ENV_PREFIX = "RECOVERY_"

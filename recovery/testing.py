@@ -17,13 +17,13 @@ from typing import Any
 
 from recovery.channels.base import Channel, ChannelName, Delivery, OutgoingMessage
 from recovery.clock import ManualClock
-from recovery.dispatch import Composer, Dispatcher
 from recovery.errors import RecoveryError
-from recovery.ingest import BatchProcessor, BatchReport
+from recovery.ingest.consumer import BatchProcessor, BatchReport
 from recovery.rules.flows import load_flows
-from recovery.scheduler import Scheduler
 from recovery.service import build_rules, guard_policy
 from recovery.settings import Settings
+from recovery.steps.dispatch import Composer, Dispatcher
+from recovery.steps.scheduler import Scheduler
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
 

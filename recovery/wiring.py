@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from recovery.channels.base import Channel, ChannelName
 from recovery.channels.email import EmailChannel, EmailConfig
-from recovery.channels.outbox import LocalOutboxChannel
+from recovery.channels.file import LocalOutboxChannel
 from recovery.channels.sms import SmsChannel, SmsConfig
-from recovery.composer import TemplateComposer
 from recovery.errors import ConfigError
-from recovery.links import LinkSigner
+from recovery.render.composer import TemplateComposer
+from recovery.render.signed_links import LinkSigner
+from recovery.render.templates import load_templates
 from recovery.roles import Role
 from recovery.service import Service
 from recovery.settings import Settings
-from recovery.templates import load_templates
 
 
 def build_channels(settings: Settings) -> dict[ChannelName, Channel]:

@@ -25,7 +25,7 @@ async def recovery(*args: str, database_url: str, cwd: Path) -> subprocess.Compl
         "RECOVERY_CHANNELS__SMS__SENDER": "+33700000000",
         "COLUMNS": "200",
     }
-    argv = [sys.executable, "-m", "recovery.cli", *args]
+    argv = [sys.executable, "-m", "recovery.cli.main", *args]
     return await asyncio.to_thread(
         subprocess.run, argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=90, check=False
     )

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from recovery.embedded_broker import EmbeddedBroker
+from recovery.ingest.embedded_broker import EmbeddedBroker
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
 

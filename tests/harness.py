@@ -16,11 +16,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from recovery.channels.base import ChannelName
-from recovery.guards import QuietHoursPolicy
-from recovery.kafka_io import Producer
-from recovery.replay import route
+from recovery.ingest.kafka import Producer
+from recovery.ingest.replay import route
 from recovery.service import Service
 from recovery.settings import Settings
+from recovery.steps.guards import QuietHoursPolicy
 from recovery.wiring import build_channels, build_composer
 
 FAST_FLOWS = """

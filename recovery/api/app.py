@@ -11,7 +11,6 @@ from fastapi import Depends, FastAPI, HTTPException, Query
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from recovery.agent_lines import AgentLines
 from recovery.api.auth import Principal, require_role
 from recovery.api.callback_offer_routes import callback_offer_router
 from recovery.api.callbacks_routes import DeskService, callbacks_router
@@ -26,9 +25,10 @@ from recovery.api.template_desk import TemplateDesk
 from recovery.api.templates_routes import templates_router
 from recovery.api.twilio_routes import twilio_router
 from recovery.clock import Clock
+from recovery.desk.agent_lines import AgentLines
 from recovery.durations import parse_duration
 from recovery.errors import ConfigError
-from recovery.links import LinkSigner
+from recovery.render.signed_links import LinkSigner
 from recovery.settings import Settings
 
 
@@ -101,7 +101,7 @@ def create_app(
         since: Annotated[str | None, Query(description="a duration back from now, e.g. 7d")] = None,
         store: Annotated[str | None, Query(max_length=128, description="one store's figures")] = None,
     ) -> dict[str, Any]:
-        from recovery.report import build_stats  # the report module is heavy and optional for links
+        from recovery.attribution.queries import build_stats  # the report module is heavy and optional for links
 
         now = clock.now()
         try:

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.links_routes import CALLBACK_MAX_AGE, html_page, not_found_page
 from recovery.api.pages.languages import PageLanguage, negotiate_language
-from recovery.callback_hours import CallingHours, next_open, slots, zone_of
 from recovery.clock import Clock
-from recovery.links import InvalidLink, LinkSigner
+from recovery.desk.hours import CallingHours, next_open, slots, zone_of
+from recovery.render.signed_links import InvalidLink, LinkSigner
 from recovery.store import callback_rows, desk_rows
 from recovery.store.schema import callback_tasks, customers, messages
 

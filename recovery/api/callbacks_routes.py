@@ -10,8 +10,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.auth import Principal, require_role
-from recovery.callback_queue import CompletionError, decide_completion
 from recovery.clock import Clock
+from recovery.desk.queue import CompletionError, decide_completion
 from recovery.settings import CallbacksSettings
 from recovery.store import desk_rows, task_view
 

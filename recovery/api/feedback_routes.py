@@ -10,9 +10,9 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.links_routes import classify_user_agent, html_page, not_found_page
+from recovery.attribution.feedback import parse_answer
 from recovery.clock import Clock
-from recovery.feedback import parse_answer
-from recovery.links import InvalidLink, LinkSigner
+from recovery.render.signed_links import InvalidLink, LinkSigner
 from recovery.store import feedback_rows
 from recovery.store.click_rows import UserAgentClass
 

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.clock import Clock
-from recovery.links import InvalidLink, LinkSigner, UnsubscribeToken
+from recovery.render.signed_links import InvalidLink, LinkSigner, UnsubscribeToken
 from recovery.store import click_rows, consent_rows
 from recovery.store.click_rows import UserAgentClass
 from recovery.store.consent_rows import ConsentChannel, ConsentSource

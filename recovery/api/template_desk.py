@@ -11,10 +11,9 @@ from fastapi import HTTPException
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.clock import Clock
-from recovery.store import cart_rows, template_rows
-from recovery.template_preview import pick_sample, render_preview
-from recovery.template_samples import load_samples
-from recovery.template_versions import (
+from recovery.render.preview import pick_sample, render_preview
+from recovery.render.samples import load_samples
+from recovery.render.versions import (
     UnknownTemplate,
     current_source,
     editable_paths,
@@ -22,6 +21,7 @@ from recovery.template_versions import (
     require_path,
     save_checked,
 )
+from recovery.store import cart_rows, template_rows
 
 
 @dataclass(frozen=True, kw_only=True)

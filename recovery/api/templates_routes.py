@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from recovery.api.auth import Principal, require_role
 from recovery.api.template_desk import TemplateDesk
-from recovery.template_versions import TemplateRejected
+from recovery.render.versions import TemplateRejected
 
 Marketer = Annotated[Principal, Depends(require_role("marketer", "admin"))]
 MAX_SOURCE = 100_000

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from recovery.callback_hours import CallingHours
-from recovery.callback_queue import TaskReason
 from recovery.channels.base import Channel, ChannelName, Delivery, OutgoingMessage
 from recovery.clock import Clock
+from recovery.desk.hours import CallingHours
+from recovery.desk.queue import TaskReason
 from recovery.store.callback_rows import DEFAULT_CALLING_HOURS, NewTask, create_task, task_exists, task_id_for
 
 DIRECT = "direct"

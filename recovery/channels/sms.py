@@ -37,7 +37,7 @@ from twilio.rest import Client
 from recovery.channels.base import ChannelName, Delivery, OutgoingMessage
 from recovery.clock import Clock, SystemClock
 from recovery.errors import OutcomeUnknownError, PermanentError, RecoveryError, TransientError
-from recovery.sms_text import describe_sms
+from recovery.render.sms_text import describe_sms
 
 logger = logging.getLogger(__name__)
 

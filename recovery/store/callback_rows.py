@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from recovery.callback_hours import DEFAULT_HOURS, CallingHours, next_open, parse_hours, zone_of
-from recovery.callback_queue import TaskEvent, TaskReason, priority
+from recovery.desk.hours import DEFAULT_HOURS, CallingHours, next_open, parse_hours, zone_of
+from recovery.desk.queue import TaskEvent, TaskReason, priority
 from recovery.store.outbox import enqueue
 from recovery.store.schema import (
     callback_events,

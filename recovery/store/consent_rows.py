@@ -10,7 +10,7 @@ from enum import StrEnum
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from recovery.consent_authority import ADDRESS_OF_CONSENT, LedgerEntry, address_key
+from recovery.steps.consent import ADDRESS_OF_CONSENT, LedgerEntry, address_key
 from recovery.store.schema import callback_requests, consent_ledger, customers
 from recovery.store.sql import insert_ignore
 

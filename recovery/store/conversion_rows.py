@@ -14,7 +14,7 @@ from enum import StrEnum
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from recovery.attribution import (
+from recovery.attribution.credit import (
     DEFAULT_CLICK_WINDOW,
     DEFAULT_SEND_WINDOW,
     AttributionModel,

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from recovery.callback_queue import Completion, Outcome, TaskEvent
+from recovery.desk.queue import Completion, Outcome, TaskEvent
 from recovery.states import PublishedType
 from recovery.store.callback_rows import TaskStatus, publish_task
 from recovery.store.consent_rows import ConsentChannel, ConsentSource, record_consent

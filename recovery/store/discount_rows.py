@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from recovery.discounts import DiscountCode, new_discount_code
+from recovery.steps.discounts import DiscountCode, new_discount_code
 from recovery.store.schema import discount_codes
 from recovery.store.sql import insert_ignore
 

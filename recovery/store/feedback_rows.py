@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from recovery.feedback import FeedbackAnswer
+from recovery.attribution.feedback import FeedbackAnswer
 from recovery.states import PublishedType
 from recovery.store.outbox import enqueue, message_event
 from recovery.store.schema import carts, feedback_answers, journeys

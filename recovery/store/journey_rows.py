@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from recovery.journeys import ActiveJourney, JourneyEnd, NewJourney
+from recovery.journeys.apply import ActiveJourney, JourneyEnd, NewJourney
 from recovery.rules import Trigger
 from recovery.states import JourneyStatus, PublishedType, StepStatus
 from recovery.store.outbox import enqueue, message_event

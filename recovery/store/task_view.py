@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import and_, case, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from recovery.callback_hours import zone_of
-from recovery.callback_queue import is_late
+from recovery.desk.hours import zone_of
+from recovery.desk.queue import is_late
 from recovery.store.callback_rows import TaskStatus
 from recovery.store.schema import callback_tasks, carts, clicks, customers, messages
 

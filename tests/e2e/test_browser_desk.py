@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api import create_app, serve_http
 from recovery.clock import ManualClock
-from recovery.links import LinkSigner
+from recovery.render.signed_links import LinkSigner
 from recovery.settings import Settings
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api import create_app
 from recovery.clock import ManualClock
-from recovery.links import LinkSigner
+from recovery.render.signed_links import LinkSigner
 from recovery.settings import Settings
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from recovery.api import create_app
-from recovery.cli import app as cli
+from recovery.cli.main import app as cli
 from recovery.clock import SystemClock
 from recovery.settings import Settings
 from tests.integration.test_report import shop

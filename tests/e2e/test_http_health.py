@@ -25,7 +25,7 @@ from recovery.store.schema import messages
 START = datetime(2025, 11, 25, 12, tzinfo=UTC)
 TOKENS = {"m-token": "marketer", "a-token": "admin", "g-token": "agent"}
 
-# pygal (imported by recovery.report_render) appends a legacy finder to sys.meta_path that warns on every
+# pygal (imported by recovery.attribution.render) appends a legacy finder to sys.meta_path that warns on every
 # import of a missing module, such as httpx's optional ``import sniffio`` on each ASGI request. Remove this
 # once the report module drops that finder or pyproject ignores the warning.
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from recovery.api import create_app
 from recovery.api.links_routes import allowed_target, cart_hosts, classify_user_agent
 from recovery.clock import ManualClock
-from recovery.links import LinkSigner
+from recovery.render.signed_links import LinkSigner
 from recovery.settings import Settings
 from recovery.store.click_rows import UserAgentClass
 from recovery.store.schema import carts, clicks, consent_ledger, customers, journeys, messages, outbox_events
@@ -29,7 +29,7 @@ DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, 
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
 SLACK = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
 
-# pygal (imported by recovery.report_render) appends a legacy finder to sys.meta_path that warns on every
+# pygal (imported by recovery.attribution.render) appends a legacy finder to sys.meta_path that warns on every
 # import of a missing module, such as httpx's optional ``import sniffio`` on each ASGI request. Remove this
 # once the report module drops that finder or pyproject ignores the warning.
 

@@ -16,8 +16,8 @@ from twilio.request_validator import RequestValidator
 
 from recovery.api import create_app
 from recovery.clock import ManualClock
-from recovery.consent_authority import address_key
 from recovery.settings import Settings
+from recovery.steps.consent import address_key
 from recovery.store.schema import callback_requests, consent_ledger, customers, messages, outbox_events
 
 AUTH_TOKEN = "twilio-auth-token"
@@ -29,7 +29,7 @@ SID = "SM" + "a" * 32
 INBOUND = "/webhooks/twilio/inbound"
 STATUS = f"/webhooks/twilio/status?message_id={MESSAGE_ID.replace(':', '%3A')}"
 
-# pygal (imported by recovery.report_render) appends a legacy finder to sys.meta_path that warns on every
+# pygal (imported by recovery.attribution.render) appends a legacy finder to sys.meta_path that warns on every
 # import of a missing module, such as httpx's optional ``import sniffio`` on each ASGI request. Remove this
 # once the report module drops that finder or pyproject ignores the warning.
 

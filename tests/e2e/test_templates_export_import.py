@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from recovery.cli import app
+from recovery.cli.main import app
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 SUBJECT = "en/cart_offer.email.subject"

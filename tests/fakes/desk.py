@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from recovery.callback_queue import TaskReason
+from recovery.desk.queue import TaskReason
 from recovery.store.callback_rows import NewTask, create_task
 from recovery.store.schema import carts, clicks, customers, journeys, messages
 

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from recovery.callback_webhook import WebhookSender, backoff, signature
 from recovery.clock import ManualClock
+from recovery.desk.webhook import WebhookSender, backoff, signature
 from recovery.store.database import create_engine
 from tests.fakes.desk import seed_task
 from tests.fakes.helpdesk import SECRET, Helpdesk, helpdesk

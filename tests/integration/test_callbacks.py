@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from recovery.callback_hours import DEFAULT_HOURS, next_open, parse_hours, zone_of
 from recovery.channels.base import ChannelName
-from recovery.guards import QuietHoursPolicy, Weekday
+from recovery.desk.hours import DEFAULT_HOURS, next_open, parse_hours, zone_of
+from recovery.steps.guards import QuietHoursPolicy, Weekday
 from recovery.store.schema import callback_tasks
 from tests.fakes.helpdesk import SECRET, Helpdesk, helpdesk
 from tests.harness import cart, customer, event, eventually, running_service, service_settings

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from recovery.kafka_io import Producer
+from recovery.ingest.kafka import Producer
 from tests.harness import cart, customer, event
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -64,7 +64,7 @@ def start_service(config: Path, outbox: Path, log: Path) -> subprocess.Popen[byt
     env = {**os.environ, "RECOVERY_CHANNELS__OUTBOX_DIR": str(outbox)}
     with log.open("ab") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "recovery.cli", "run", "--config", str(config)],
+            [sys.executable, "-m", "recovery.cli.main", "run", "--config", str(config)],
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,

@@ -245,7 +245,7 @@ def test_recovery_run_refuses_to_start_on_a_broken_template(tmp_path: Path) -> N
         "RECOVERY_CHANNELS__TRANSPORT": "outbox",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "recovery.cli", "run"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "recovery.cli.main", "run"], env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 1
     assert f"{broken}:" in done.stderr and "'cart.valeu_typo' is undefined" in done.stderr

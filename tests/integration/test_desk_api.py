@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api import create_app
-from recovery.callback_queue import TaskReason
 from recovery.clock import ManualClock
+from recovery.desk.queue import TaskReason
 from recovery.settings import Settings
 from recovery.store.database import create_engine
 from recovery.store.schema import callback_events, callback_tasks, carts, consent_ledger, customers, outbox_events

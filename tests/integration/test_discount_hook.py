@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from recovery.embedded_broker import free_port
+from recovery.ingest.embedded_broker import free_port
 from tests.harness import cart, customer, event, eventually, running_service, service_settings
 
 pytestmark = [pytest.mark.kafka]

@@ -15,8 +15,8 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from recovery.channels.base import Delivery, OutgoingMessage
-from recovery.channels.outbox import LocalOutboxChannel
-from recovery.ingest_errors import apply_isolating
+from recovery.channels.file import LocalOutboxChannel
+from recovery.ingest.poison import apply_isolating
 from recovery.states import MessageState
 from recovery.store.database import create_engine
 from recovery.store.schema import carts, messages

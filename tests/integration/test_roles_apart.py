@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from recovery.kafka_io import Producer
+from recovery.ingest.kafka import Producer
 from recovery.roles import Role
 from recovery.service import Service
 from recovery.settings import Settings

@@ -14,7 +14,7 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from recovery.channels.base import ChannelName
-from recovery.journeys import CartState, CustomerState, JourneyEnd, NewJourney
+from recovery.journeys.apply import CartState, CustomerState, JourneyEnd, NewJourney
 from recovery.rules import PlannedStep, Trigger
 from recovery.states import JourneyStatus, StepStatus
 from recovery.store import cart_rows, journey_rows, outbox, step_rows

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from recovery.attribution import (
+from recovery.attribution.credit import (
     AttributionModel,
     Click,
     Conversion,

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from recovery.api.health_routes import HttpMetrics
 from recovery.backoff import Backoff, is_outage
 from recovery.errors import PermanentError, TransientError
-from recovery.ingest_errors import refusal_reason
+from recovery.ingest.poison import refusal_reason
 
 
 def test_backoff_grows_exponentially_up_to_its_cap() -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from recovery.callback_hours import DEFAULT_HOURS, is_open, next_open, parse_hours, slots, zone_of
+from recovery.desk.hours import DEFAULT_HOURS, is_open, next_open, parse_hours, slots, zone_of
 
 HOURS = parse_hours(DEFAULT_HOURS)
 

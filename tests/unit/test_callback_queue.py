@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from recovery.callback_queue import CompletionError, Outcome, TaskReason, decide_completion, is_late, priority
+from recovery.desk.queue import CompletionError, Outcome, TaskReason, decide_completion, is_late, priority
 
 NOW = datetime(2026, 1, 7, 10, tzinfo=UTC)
 

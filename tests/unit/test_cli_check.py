@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from recovery.cli import app
+from recovery.cli.main import app
 
 
 @pytest.fixture(autouse=True)

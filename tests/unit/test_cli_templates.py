@@ -6,8 +6,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from recovery.cli_templates import templates_app
-from recovery.template_samples import PREVIEW_LINK_PREFIX
+from recovery.cli.templates import templates_app
+from recovery.render.samples import PREVIEW_LINK_PREFIX
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 runner = CliRunner()

@@ -12,7 +12,7 @@ import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from recovery.channels.base import ChannelName
-from recovery.composer import PlainComposer
+from recovery.render.composer import PlainComposer
 from recovery.service import Service
 from recovery.settings import Settings
 from recovery.testing import Pipeline, ScriptedChannel

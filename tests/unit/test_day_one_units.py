@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from recovery.channel_requirements import channel_destinations, missing_channel_settings
+from recovery.channels.requirements import channel_destinations, missing_channel_settings
 from recovery.log_setup import choose_format, configure_logging
+from recovery.render.sources_check import check_template_sources
 from recovery.rules import parse_flows
 from recovery.service import TaskDied, _until_stop_or_death
 from recovery.settings import Settings
 from recovery.store.database import create_engine
-from recovery.template_sources_check import check_template_sources
 
 FLOWS = parse_flows(
     """\

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from recovery.channels.base import ChannelName
-from recovery.demo_shoppers import organic_return, react_to_message
+from recovery.demo.shoppers import organic_return, react_to_message
 
 SHOPPERS = 20_000
 

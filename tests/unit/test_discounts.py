@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from recovery.discounts import CODE_ALPHABET, CODE_LENGTH, new_discount_code
 from recovery.errors import ConfigError
+from recovery.steps.discounts import CODE_ALPHABET, CODE_LENGTH, new_discount_code
 
 NOW = datetime(2025, 11, 25, 17, tzinfo=UTC)
 

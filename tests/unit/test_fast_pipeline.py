@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from recovery.channels.base import ChannelName
-from recovery.composer import PlainComposer
+from recovery.render.composer import PlainComposer
 from recovery.settings import QuietHoursPolicy, Settings
 from recovery.testing import Pipeline, ScriptedChannel
 from tests.harness import cart, customer, event

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from recovery.attribution.funnel import CHECKOUT_STEPS, FunnelCounts, funnel_rates
 from recovery.events import CheckoutStep, PaymentFailureReason
-from recovery.funnel import CHECKOUT_STEPS, FunnelCounts, funnel_rates
 
 CART, ACCOUNT, ADDRESS, SHIPPING, PAYMENT, REVIEW = CHECKOUT_STEPS
 

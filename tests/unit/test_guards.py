@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from recovery.channels.base import ChannelName
-from recovery.guards import (
+from recovery.steps.guards import (
     Defer,
     DeferReason,
     GuardInput,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recovery.holdout import in_holdout
+from recovery.journeys.holdout import in_holdout
 
 SALT = "exp-2025"
 KEYS = [f"cart-{i}" for i in range(20_000)]

@@ -13,7 +13,7 @@ import pytest
 
 from recovery.channels.base import ChannelName
 from recovery.events import Customer, Event, parse_event
-from recovery.journeys import (
+from recovery.journeys.apply import (
     ActiveJourney,
     BatchOutcome,
     CartState,

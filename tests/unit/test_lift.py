@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recovery.lift import LiftVerdict, lift, newcombe_difference_ci, proportion_ci_wilson
+from recovery.attribution.lift import LiftVerdict, lift, newcombe_difference_ci, proportion_ci_wilson
 
 # Wilson: with p = x/n and z = 1.96 (z² = 3.8416),
 #   d = 1 + z²/n,  centre = (p + z²/2n) / d,  half = z/d * sqrt(p(1-p)/n + z²/4n²).

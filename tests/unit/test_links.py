@@ -8,7 +8,7 @@ import pytest
 
 from recovery.clock import ManualClock
 from recovery.errors import ConfigError, RecoveryError
-from recovery.links import InvalidLink, LinkSigner, TrackedLink, UnsubscribeToken
+from recovery.render.signed_links import InvalidLink, LinkSigner, TrackedLink, UnsubscribeToken
 
 START = datetime(2025, 11, 25, 12, tzinfo=UTC)
 TARGET = "https://shop.example/cart/restore/7f3a?src=reminder&x=é"

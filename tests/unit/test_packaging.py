@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from recovery import extras
-from recovery.cli import app
+from recovery.cli.main import app
 from recovery.defaults import fallback_overrides, shipped_root, write_project
 from recovery.errors import ConfigError
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recovery.events import Event, Rejection, is_landline
-from recovery.ingest_errors import decode_record
+from recovery.ingest.poison import decode_record
 
 BASE: dict[str, Any] = {
     "id": "evt-1",

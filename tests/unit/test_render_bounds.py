@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from recovery.templates import MAX_RENDERED_CHARS, MAX_TEMPLATE_ITEMS, TemplateError, load_templates
+from recovery.render.templates import MAX_RENDERED_CHARS, MAX_TEMPLATE_ITEMS, TemplateError, load_templates
 
 
 def render(root: Path, source: str, items: int = 1) -> str:

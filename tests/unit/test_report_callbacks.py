@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from recovery.report_callbacks import CallbackRow, callback_figures, credited
+from recovery.attribution.callbacks import CallbackRow, callback_figures, credited
 
 DONE = datetime(2026, 1, 7, 10, tzinfo=UTC)
 WINDOW = timedelta(days=5)

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from recovery.lift import lift
-from recovery.report_lift import why_not_significant
+from recovery.attribution.lift import lift
+from recovery.attribution.lift_section import why_not_significant
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from recovery.report_charts import Series, bar_chart
-from recovery.report_render import percent, render_html, render_table
+from recovery.attribution.charts import Series, bar_chart
+from recovery.attribution.render import percent, render_html, render_table
 
 
 def _recovery_row(**key: str) -> dict[str, Any]:

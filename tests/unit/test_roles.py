@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from recovery.cli import app
+from recovery.cli.main import app
 from recovery.errors import ConfigError
 from recovery.roles import Parts, parts_of
 from recovery.store.forget import FORGET, NO_PERSONAL_DATA

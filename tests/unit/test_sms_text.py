@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recovery.sms_text import (
+from recovery.render.sms_text import (
     SmsEncoding,
     describe_sms,
     gsm_friendly,

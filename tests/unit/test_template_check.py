@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from recovery.template_check import Severity, check_templates, find_template_problems
+from recovery.render.check import Severity, check_templates, find_template_problems
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from recovery.templates import TemplateError, load_templates
+from recovery.render.templates import TemplateError, load_templates
 
 CONTEXT: dict[str, object] = {
     "store": "shop",

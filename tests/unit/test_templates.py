@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from recovery.discounts import new_discount_code
-from recovery.sms_text import SmsEncoding
-from recovery.template_samples import Sample, load_samples
-from recovery.templates import RenderedMessage, TemplateError, Templates, load_templates
+from recovery.render.samples import Sample, load_samples
+from recovery.render.sms_text import SmsEncoding
+from recovery.render.templates import RenderedMessage, TemplateError, Templates, load_templates
+from recovery.steps.discounts import new_discount_code
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 SAMPLES = load_samples(TEMPLATES_DIR / "samples")

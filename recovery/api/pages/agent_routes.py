@@ -9,15 +9,15 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from recovery.agent_lines import AgentLines
 from recovery.api.auth import Principal
 from recovery.api.callbacks_routes import CompleteRequest, DeskService
 from recovery.api.pages.agent_texts import AGENT_TEXTS
 from recovery.api.pages.csrf import check_csrf
 from recovery.api.pages.rendering import page_language, render_page
 from recovery.api.pages.session import require_page
-from recovery.callback_hours import zone_of
-from recovery.callback_queue import Outcome
+from recovery.desk.agent_lines import AgentLines
+from recovery.desk.hours import zone_of
+from recovery.desk.queue import Outcome
 
 AgentPage = Annotated[Principal, Depends(require_page("agent"))]
 QUEUE_CHANGED = {"HX-Trigger": "queue-changed"}  # the queue re-fetches itself after an action

@@ -14,9 +14,9 @@ from recovery.api.auth import Principal
 from recovery.api.pages.rendering import render_page
 from recovery.api.pages.session import require_page
 from recovery.api.pages.studio_texts import STUDIO_TEXTS
-from recovery.dashboard_charts import dashboard_charts
+from recovery.attribution.dashboard_charts import dashboard_charts
+from recovery.attribution.queries import build_stats
 from recovery.durations import parse_duration
-from recovery.report import build_stats
 from recovery.store.schema import carts
 
 DashboardPage = Annotated[Principal, Depends(require_page("marketer"))]

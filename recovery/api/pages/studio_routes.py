@@ -15,9 +15,9 @@ from recovery.api.pages.session import require_page
 from recovery.api.pages.studio_texts import STUDIO_TEXTS
 from recovery.api.template_desk import TemplateDesk
 from recovery.api.templates_routes import PreviewBody, RollbackBody, SaveBody, rejected
-from recovery.report import build_stats
+from recovery.attribution.queries import build_stats
+from recovery.render.versions import TemplateRejected
 from recovery.rules import load_flows
-from recovery.template_versions import TemplateRejected
 
 StudioPage = Annotated[Principal, Depends(require_page("marketer"))]
 

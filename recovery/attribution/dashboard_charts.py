@@ -1,0 +1,137 @@
+"""The dashboard's charts: server-side SVG drawn from the same figures as ``recovery report``."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from recovery.attribution.charts import Series, bar_chart
+from recovery.attribution.lift import proportion_ci_wilson
+
+_WIDTH, _HEIGHT = 620, 300
+
+
+def _list(stats: Mapping[str, Any], section: str, name: str) -> list[dict[str, Any]]:
+    found = (stats.get(section) or {}).get(name)
+    return found if isinstance(found, list) else []
+
+
+def _rate_series(rows: list[dict[str, Any]], group: str, name: str) -> Series:
+    """Recovery rates in % with their Wilson 95 % interval."""
+    values: list[float | None] = []
+    intervals: list[tuple[float, float] | None] = []
+    for row in rows:
+        figures = row.get(group) or {}
+        n, recovered = int(figures.get("journeys") or 0), int(figures.get("recovered") or 0)
+        if n:
+            low, high = proportion_ci_wilson(recovered, n)
+            values.append(recovered / n * 100)
+            intervals.append((low * 100, high * 100))
+        else:
+            values.append(None)
+            intervals.append(None)
+    return Series(name=name, values=values, intervals=intervals)
+
+
+def _revenue_over_time(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """One chart per currency: net recovered revenue per day, a bar per channel."""
+    by_currency: dict[str, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
+    for row in stats.get("recovered_by_day") or []:
+        by_currency[str(row["currency"])][str(row["channel"])][str(row["day"])] = float(row["revenue"] or 0)
+    charts = []
+    for currency, channels in sorted(by_currency.items()):
+        days = sorted({day for values in channels.values() for day in values})
+        series = [Series(name=ch, values=[values.get(d) for d in days]) for ch, values in sorted(channels.items())]
+        title = f"Recovered revenue per day by channel ({currency})"
+        charts.append(
+            (
+                title,
+                bar_chart(title=title, labels=days, series=series, unit=f" {currency}", width=_WIDTH, height=_HEIGHT),
+            )
+        )
+    if not charts:
+        charts.append(("Recovered revenue per day", bar_chart(title="Recovered revenue per day", labels=[], series=[])))
+    return charts
+
+
+def dashboard_charts(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(title, svg) of every chart the dashboard shows."""
+    steps = _list(stats, "funnel", "steps")
+    reasons = _list(stats, "funnel", "payment_failures_by_reason")
+    flows = _list(stats, "lift", "by_flow")
+    outcomes = (stats.get("callbacks") or {}).get("by_outcome") or {}
+    feedback = stats.get("feedback") or {}
+    versions = stats.get("template_versions") or []
+    charts = [
+        (
+            "Abandonment by checkout step",
+            bar_chart(
+                title="Carts reaching and abandoning each checkout step",
+                labels=[str(r["step"]) for r in steps],
+                series=[
+                    Series(name="reached", values=[r.get("reached", 0) for r in steps]),
+                    Series(name="abandoned here", values=[r.get("abandoned", 0) for r in steps]),
+                ],
+                width=_WIDTH,
+                height=_HEIGHT,
+            ),
+        ),
+        (
+            "Payment failures by reason",
+            bar_chart(
+                title="Payment failures by reason",
+                labels=[str(r["reason"]) for r in reasons],
+                series=[Series(name="carts", values=[r.get("failures", 0) for r in reasons])],
+                width=_WIDTH,
+                height=_HEIGHT,
+            ),
+        ),
+        *_revenue_over_time(stats),
+        (
+            "Lift against the holdout",
+            bar_chart(
+                title="Recovery rate, treated vs holdout (%, 95 % interval)",
+                labels=[str(r["flow"]) for r in flows],
+                series=[_rate_series(flows, "treated", "treated"), _rate_series(flows, "control", "holdout")],
+                unit=" %",
+                width=_WIDTH,
+                height=_HEIGHT,
+            ),
+        ),
+        (
+            "Callback outcomes",
+            bar_chart(
+                title="Callback outcomes",
+                labels=list(outcomes),
+                series=[Series(name="tasks", values=list(outcomes.values()))],
+                width=_WIDTH,
+                height=_HEIGHT,
+            ),
+        ),
+        (
+            "Why shoppers left",
+            bar_chart(
+                title="Feedback answers",
+                labels=list(feedback),
+                series=[Series(name="journeys", values=list(feedback.values()))],
+                width=_WIDTH,
+                height=_HEIGHT,
+            ),
+        ),
+        (
+            "Template versions",
+            bar_chart(
+                title="Sends, clicks and recovered orders per template version",
+                labels=[f"{r['template']} {r['version'].split(' ', 1)[-1]}" for r in versions],
+                series=[
+                    Series(name="sent", values=[r["sent"] for r in versions]),
+                    Series(name="clicked", values=[r["clicked"] for r in versions]),
+                    Series(name="recovered", values=[r["recovered_orders"] for r in versions]),
+                ],
+                width=_WIDTH,
+                height=_HEIGHT,
+            ),
+        ),
+    ]
+    return charts

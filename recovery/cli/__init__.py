@@ -1,0 +1,1 @@
+"""The ``recovery`` command: run, demo, check, replay, report and templates."""

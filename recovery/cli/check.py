@@ -1,0 +1,41 @@
+"""``recovery check``: every problem in configuration, flows and templates, as file:line lines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from recovery.channels.requirements import missing_channel_settings
+from recovery.errors import ConfigError
+from recovery.render.check import Severity, find_template_problems
+from recovery.render.files import discover
+from recovery.rules import load_flows
+from recovery.settings import Settings
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckReport:
+    """Errors fail the check; warnings (e.g. a long SMS) are shown but pass."""
+
+    errors: list[str]
+    warnings: list[str]
+
+
+def run_checks(settings: Settings) -> CheckReport:
+    """Validate flows (with their template names) and render every template against every sample."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    templates_dir = settings.templates_dir
+    known = sorted({found.name for found in discover(templates_dir)}) if templates_dir.is_dir() else []
+    try:
+        flows = load_flows(settings.flows_file, templates=known)
+    except ConfigError as exc:
+        errors.extend(str(exc).splitlines())
+    else:
+        errors.extend(missing_channel_settings(settings, flows))
+    if not settings.security.link_secret:
+        warnings.append("security.link_secret is not set: `recovery run` will refuse to start (only `demo` runs)")
+    for problem in find_template_problems(
+        templates_dir, templates_dir / "samples", max_sms_segments=settings.channels.sms.max_segments
+    ):
+        (errors if problem.severity == Severity.ERROR else warnings).append(str(problem))
+    return CheckReport(errors=errors, warnings=warnings)

@@ -1,0 +1,1 @@
+"""Demo: the whole pipeline in virtual time on local SMTP and Twilio-compatible sinks."""

@@ -1,0 +1,1 @@
+"""Desk: support agents' callback tasks: calling hours, queue order, helpdesk hand-off, suggested lines."""

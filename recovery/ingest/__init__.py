@@ -1,0 +1,1 @@
+"""Ingest: Kafka records in, the outbox relayed out, replays and the embedded broker."""

@@ -1,0 +1,232 @@
+"""From Kafka records to durable cart state: one database transaction per batch, then the offsets.
+
+Bad input goes to the dead-letter topic with its original bytes and a reason; the batch goes on.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from recovery.attribution.credit import AttributionModel
+from recovery.clock import Clock
+from recovery.events import ConsentChanged, Event, OrderCompleted, OrderRefunded, PaymentFailed, Rejection
+from recovery.ingest.poison import apply_isolating, decode_record
+from recovery.journeys.apply import Rules, apply_batch, cart_id_of, customer_key_of
+from recovery.settings import AttributionSettings
+from recovery.store import cart_rows, consent_rows, conversion_rows, journey_rows
+
+log = logging.getLogger(__name__)
+
+
+class Record(Protocol):
+    """The parts of a Kafka consumer record ingest reads (aiokafka's ConsumerRecord fits)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class DeadLetters(Protocol):
+    """Where rejected input goes."""
+
+    async def send_many(self, topic: str, messages: Sequence[tuple[str | None, bytes]]) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchReport:
+    """What one batch did: counts for logs, metrics and the demo."""
+
+    received: int
+    rejected: int
+    duplicates: int
+    applied: int
+    journeys_started: int
+    journeys_ended: int
+
+
+def dead_letter_document(record: Record, reason: str) -> dict[str, Any]:
+    """The dead-letter payload: where the input came from, why it was refused, and its exact bytes."""
+    raw = record.value or b""
+    try:
+        original: str | None = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        original = None
+    return {
+        "reason": reason,
+        "source": "input",
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "key": record.key.decode("utf-8", "replace") if record.key else None,
+        "original": original,
+        "original_base64": base64.b64encode(raw).decode("ascii"),
+    }
+
+
+class BatchProcessor:
+    """Applies a batch of records: dead-letters the bad ones, writes the rest in one transaction."""
+
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        rules: Rules,
+        clock: Clock,
+        dead_letters: DeadLetters,
+        dead_letter_topic: str,
+        attribution: AttributionSettings | None = None,
+        max_event_bytes: int = 1_000_000,
+    ) -> None:
+        self._max_event_bytes = max_event_bytes
+        # (topic, partition, offset) already dead-lettered: a retried batch does not publish them again.
+        self._dead_lettered: set[tuple[str, int, int]] = set()
+        self._attribution = attribution or AttributionSettings()
+        self._engine = engine
+        self._rules = rules
+        self._clock = clock
+        self._dead_letters = dead_letters
+        self._dead_letter_topic = dead_letter_topic
+
+    async def process(self, records: Sequence[Record]) -> BatchReport:
+        """Process the batch; when this returns, its effects are committed and its offsets may be."""
+        decoded: list[tuple[Record, Event]] = []
+        rejected: list[tuple[Record, str]] = []
+        for record in records:
+            parsed = decode_record(record.value, max_bytes=self._max_event_bytes)
+            if isinstance(parsed, Rejection):
+                rejected.append((record, parsed.reason))
+            else:
+                decoded.append((record, parsed))
+        await self._dead_letter(rejected)
+        isolated = await apply_isolating(decoded, self._apply_pairs, engine=self._engine)
+        await self._dead_letter([(record, reason) for (record, _), reason in isolated.refused])
+        totals = {"duplicates": 0, "applied": 0, "journeys_started": 0, "journeys_ended": 0}
+        for result in isolated.results:
+            for name, count in result.items():
+                totals[name] += count
+        self._dead_lettered.clear()  # the batch is done: its offsets are about to be committed
+        return BatchReport(received=len(records), rejected=len(rejected) + len(isolated.refused), **totals)
+
+    async def _dead_letter(self, rejected: Sequence[tuple[Record, str]]) -> None:
+        """Publish each rejected record once, with its reason; log it without its content."""
+        fresh = [(r, reason) for r, reason in rejected if (r.topic, r.partition, r.offset) not in self._dead_lettered]
+        for record, reason in fresh:
+            log.warning(
+                "event rejected to dead letter: %s (topic %s partition %s offset %s)",
+                reason,
+                record.topic,
+                record.partition,
+                record.offset,
+                extra={"topic": record.topic, "partition": record.partition, "offset": record.offset, "reason": reason},
+            )
+        if not fresh:
+            return
+        await self._dead_letters.send_many(
+            self._dead_letter_topic,
+            [(_key(record), _json(dead_letter_document(record, why))) for record, why in fresh],
+        )
+        self._dead_lettered.update((r.topic, r.partition, r.offset) for r, _ in fresh)
+
+    async def _apply_pairs(self, pairs: Sequence[tuple[Record, Event]]) -> dict[str, int]:
+        return await self._apply([event for _, event in pairs])
+
+    async def _attribute(self, conn: AsyncConnection, events: list[Event]) -> None:
+        """Credit orders to the message that recovered them; deduct refunds."""
+        for event in events:
+            if isinstance(event, OrderCompleted):
+                await conversion_rows.record_order(
+                    conn,
+                    order_id=event.order.id,
+                    cart_id=event.order.cart_id or event.cart_id,
+                    value=event.order.value,
+                    currency=event.order.currency,
+                    occurred_at=event.occurred_at,
+                    model=AttributionModel(self._attribution.model),
+                    click_window=self._attribution.click_window,
+                    send_window=self._attribution.send_window,
+                )
+            elif isinstance(event, OrderRefunded):
+                await conversion_rows.record_refund(
+                    conn, order_id=event.order.id, value=event.order.value, now=event.occurred_at
+                )
+
+    async def _apply(self, events: list[Event]) -> dict[str, int]:
+        if not events:
+            return {"duplicates": 0, "applied": 0, "journeys_started": 0, "journeys_ended": 0}
+        now = self._clock.now()
+        async with self._engine.begin() as conn:
+            first = await cart_rows.first_deliveries(conn, [event.id for event in events])
+            # An id repeated inside one batch is also a duplicate: keep its first occurrence.
+            fresh: list[Event] = []
+            for event in events:
+                if event.id in first:
+                    first.discard(event.id)
+                    fresh.append(event)
+            cart_ids = {cart_id_of(event) for event in fresh if not isinstance(event, ConsentChanged)}
+            customer_keys = {event.customer.id for event in fresh if event.customer and event.customer.id}
+            carts = await cart_rows.load_carts(conn, cart_ids)
+            customer_keys |= {cart.customer_key for cart in carts.values()}
+            customers = await cart_rows.load_customers(conn, customer_keys)
+            active = await journey_rows.load_active(conn, carts)
+            last_entries = (
+                await journey_rows.load_last_entries(conn, customer_keys | {f"cart:{c}" for c in cart_ids})
+                if any(isinstance(event, PaymentFailed) for event in fresh)
+                else {}
+            )
+            outcome = apply_batch(
+                fresh,
+                rules=self._rules,
+                carts=carts,
+                customers=customers,
+                active=active,
+                last_entries=last_entries,
+                now=now,
+            )
+            await cart_rows.save_customers(conn, outcome.customers.values())
+            await _record_consent_events(conn, fresh, now)
+            await cart_rows.save_carts(conn, outcome.carts.values())
+            await journey_rows.create(conn, outcome.new_journeys, now)
+            await journey_rows.end(conn, outcome.ended, now)
+            await self._attribute(conn, fresh)
+        return {
+            "duplicates": len(events) - len(fresh),
+            "applied": len(fresh),
+            "journeys_started": len(outcome.new_journeys),
+            "journeys_ended": len(outcome.ended),
+        }
+
+
+async def _record_consent_events(conn: AsyncConnection, events: list[Event], now: datetime) -> None:
+    """``consent.changed`` is an explicit statement: into the ledger, at its time (never later than now)."""
+    for event in events:
+        if not isinstance(event, ConsentChanged):
+            continue
+        customer = event.customer
+        if customer.consent is None:
+            continue
+        await consent_rows.record_event_consent(
+            conn,
+            customer_key=customer_key_of(event.cart_id, customer),
+            email=customer.email,
+            phone=customer.phone,
+            consents=customer.consent.model_dump(),
+            at=min(event.occurred_at, now),
+        )
+
+
+def _key(record: Record) -> str | None:
+    return record.key.decode("utf-8", "replace") if record.key else None
+
+
+def _json(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, ensure_ascii=False).encode("utf-8")

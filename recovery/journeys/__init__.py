@@ -1,0 +1,1 @@
+"""Journeys: events applied to carts, journeys started and ended, holdout assignment."""

@@ -1,0 +1,1 @@
+"""Render: message templates in a sandbox, filters, tracked links and SMS text."""

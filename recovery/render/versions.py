@@ -1,0 +1,121 @@
+"""Saving a template version safely: the full check with the candidate in place, then an appended row."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from recovery.errors import RecoveryError
+from recovery.render.check import Severity, find_template_problems
+from recovery.store import template_rows
+
+# A template path as the API names it: "<locale>/<file>", never leaving the templates folder.
+_PATH = re.compile(r"[a-z]{2,3}/[A-Za-z0-9_][A-Za-z0-9_.]*")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LineError:
+    """One reason a source is refused, at its line when it has one."""
+
+    line: int | None
+    message: str
+
+
+class TemplateRejected(RecoveryError):
+    """The candidate source fails the check; nothing was saved."""
+
+    def __init__(self, errors: list[LineError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(error.message for error in errors))
+
+
+class UnknownTemplate(RecoveryError):
+    """The path names no default template file."""
+
+
+def editable_paths(templates_dir: Path) -> list[str]:
+    """Every template file a marketer may version: message parts, layouts and partials, by path."""
+    return sorted(
+        f"{path.parent.name}/{path.name}"
+        for path in templates_dir.glob("*/*")
+        if path.is_file() and _PATH.fullmatch(f"{path.parent.name}/{path.name}")
+    )
+
+
+def require_path(templates_dir: Path, path: str) -> str:
+    """``path`` when it names a default template file; ``UnknownTemplate`` otherwise."""
+    if path not in editable_paths(templates_dir):
+        raise UnknownTemplate(f"no template '{path}': versions can only be saved for files under templates/")
+    return path
+
+
+def check_source(templates_dir: Path, live: Mapping[str, str], path: str, source: str) -> list[LineError]:
+    """Errors of the whole template set with ``source`` at ``path`` (every template, sample and locale)."""
+    return check_sources(templates_dir, {**live, path: source})
+
+
+def check_sources(templates_dir: Path, sources: Mapping[str, str]) -> list[LineError]:
+    """Errors of the whole template set with ``sources`` in place of their files."""
+    problems = find_template_problems(templates_dir, templates_dir / "samples", sources=sources)
+    return [LineError(line=p.line, message=p.message) for p in problems if p.severity is Severity.ERROR]
+
+
+async def live_sources(engine: AsyncEngine) -> dict[str, str]:
+    """The newest saved source of every versioned path."""
+    async with engine.connect() as conn:
+        return {path: row.source for path, row in (await template_rows.live_versions(conn)).items()}
+
+
+async def save_checked(
+    engine: AsyncEngine,
+    templates_dir: Path,
+    *,
+    path: str,
+    source: str,
+    created_by: str,
+    comment: str | None,
+    now: datetime,
+) -> int:
+    """Save ``source`` as the next version of ``path`` if the full check passes; ``TemplateRejected`` if not."""
+    require_path(templates_dir, path)
+    errors = check_source(templates_dir, await live_sources(engine), path, source)
+    if errors:
+        raise TemplateRejected(errors)
+    return await template_rows.save_version(
+        engine, path=path, source=source, created_by=created_by, comment=comment, now=now
+    )
+
+
+async def save_many_checked(
+    engine: AsyncEngine, templates_dir: Path, changes: Mapping[str, str], *, created_by: str, now: datetime
+) -> dict[str, int]:
+    """Save several sources together (an import): checked as one set, all saved or none."""
+    for path in changes:
+        require_path(templates_dir, path)
+    errors = check_sources(templates_dir, {**await live_sources(engine), **changes})
+    if errors:
+        raise TemplateRejected(errors)
+    return {
+        path: await template_rows.save_version(
+            engine, path=path, source=source, created_by=created_by, comment="import", now=now
+        )
+        for path, source in sorted(changes.items())
+    }
+
+
+async def current_source(
+    engine: AsyncEngine, templates_dir: Path, path: str
+) -> tuple[str, int, datetime | None, str | None]:
+    """The live source of ``path``: its newest saved version, else the default file (version 0)."""
+    require_path(templates_dir, path)
+    async with engine.connect() as conn:
+        saved = await template_rows.history(conn, path)
+    if saved:
+        newest = saved[0]
+        return newest.source, newest.version, newest.created_at, newest.created_by
+    return (templates_dir / path).read_text(encoding="utf-8"), 0, None, None
