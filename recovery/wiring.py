@@ -5,7 +5,9 @@ from __future__ import annotations
 from recovery.channels.base import Channel, ChannelName
 from recovery.channels.email import EmailChannel, EmailConfig
 from recovery.channels.file import LocalOutboxChannel
+from recovery.channels.requirements import unset_keys
 from recovery.channels.sms import SmsChannel, SmsConfig
+from recovery.channels.unconfigured import UnconfiguredChannel
 from recovery.errors import ConfigError
 from recovery.render.composer import TemplateComposer
 from recovery.render.signed_links import LinkSigner
@@ -25,8 +27,18 @@ def build_channels(settings: Settings) -> dict[ChannelName, Channel]:
         name: LocalOutboxChannel(outbox_dir, name) for name in (ChannelName.EMAIL, ChannelName.SMS)
     }
     if settings.channels.transport == "providers":
-        email, sms = settings.channels.email, settings.channels.sms
-        channels[ChannelName.EMAIL] = EmailChannel(
+        for name in (ChannelName.EMAIL, ChannelName.SMS):
+            missing = unset_keys(settings, name)
+            # `recovery run` warned at start; an unconfigured channel's messages fail with the keys to set.
+            channels[name] = UnconfiguredChannel(name, missing) if missing else _provider(settings, name)
+    return channels
+
+
+def _provider(settings: Settings, name: ChannelName) -> Channel:
+    """The SMTP or Twilio adapter of ``name``."""
+    email, sms = settings.channels.email, settings.channels.sms
+    if name == ChannelName.EMAIL:
+        return EmailChannel(
             EmailConfig(
                 host=email.smtp_host,
                 port=email.smtp_port,
@@ -37,18 +49,17 @@ def build_channels(settings: Settings) -> dict[ChannelName, Channel]:
                 timeout_s=email.timeout.total_seconds(),
             )
         )
-        channels[ChannelName.SMS] = SmsChannel(
-            SmsConfig(
-                account_sid=sms.account_sid,
-                auth_token=sms.auth_token,
-                sender=sms.sender,
-                status_callback_url=settings.http.public_url.rstrip("/") + "/webhooks/twilio/status",
-                api_base_url=sms.api_base_url,
-                timeout_s=sms.timeout.total_seconds(),
-                max_segments=sms.max_segments,
-            )
+    return SmsChannel(
+        SmsConfig(
+            account_sid=sms.account_sid,
+            auth_token=sms.auth_token,
+            sender=sms.sender,
+            status_callback_url=settings.http.public_url.rstrip("/") + "/webhooks/twilio/status",
+            api_base_url=sms.api_base_url,
+            timeout_s=sms.timeout.total_seconds(),
+            max_segments=sms.max_segments,
         )
-    return channels
+    )
 
 
 def build_composer(settings: Settings) -> TemplateComposer:

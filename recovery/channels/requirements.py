@@ -27,6 +27,11 @@ def _needs(channel: ChannelName, mode: str) -> ChannelName | None:
     return channel
 
 
+def unset_keys(settings: Settings, provider: ChannelName) -> list[str]:
+    """The required settings of ``provider`` (email or sms) that are empty."""
+    return [key for key in _REQUIRED[provider] if not _value(settings, key)]
+
+
 def missing_channel_settings(settings: Settings, flows: Flows) -> list[str]:
     """One line per enabled step whose channel (or fallback) lacks a provider setting, naming flow/step/key."""
     if settings.channels.transport != "providers":
@@ -40,13 +45,12 @@ def missing_channel_settings(settings: Settings, flows: Flows) -> list[str]:
                 provider = _needs(channel, step.mode)
                 if provider is None:
                     continue
-                for key in _REQUIRED[provider]:
-                    if not _value(settings, key):
-                        env = "RECOVERY_" + "__".join(part.upper() for part in key.split("."))
-                        problems.append(
-                            f"flow {flow.name!r}: step {step.name!r} sends by {channel.value} but {key} "
-                            f"(env {env}) is not set"
-                        )
+                for key in unset_keys(settings, provider):
+                    env = "RECOVERY_" + "__".join(part.upper() for part in key.split("."))
+                    problems.append(
+                        f"flow {flow.name!r}: step {step.name!r} sends by {channel.value} but {key} "
+                        f"(env {env}) is not set"
+                    )
     return problems
 
 

@@ -18,12 +18,16 @@ class CheckReport:
 
     errors: list[str]
     warnings: list[str]
+    # The errors that name a channel's missing provider settings (also in ``errors``): ``check`` fails on
+    # them, ``run`` only warns, since those steps' messages fail with a recorded reason and the rest works.
+    unconfigured: list[str]
 
 
 def run_checks(settings: Settings) -> CheckReport:
     """Validate flows (with their template names) and render every template against every sample."""
     errors: list[str] = []
     warnings: list[str] = []
+    unconfigured: list[str] = []
     templates_dir = settings.templates_dir
     known = sorted({found.name for found in discover(templates_dir)}) if templates_dir.is_dir() else []
     try:
@@ -31,11 +35,12 @@ def run_checks(settings: Settings) -> CheckReport:
     except ConfigError as exc:
         errors.extend(str(exc).splitlines())
     else:
-        errors.extend(missing_channel_settings(settings, flows))
+        unconfigured = missing_channel_settings(settings, flows)
+        errors.extend(unconfigured)
     if not settings.security.link_secret:
         warnings.append("security.link_secret is not set: `recovery run` will refuse to start (only `demo` runs)")
     for problem in find_template_problems(
         templates_dir, templates_dir / "samples", max_sms_segments=settings.channels.sms.max_segments
     ):
         (errors if problem.severity == Severity.ERROR else warnings).append(str(problem))
-    return CheckReport(errors=errors, warnings=warnings)
+    return CheckReport(errors=errors, warnings=warnings, unconfigured=unconfigured)

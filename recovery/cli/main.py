@@ -95,13 +95,18 @@ def run(
 
 def _refuse_on_check_errors(settings: Settings) -> None:
     """The full ``recovery check`` (flows, channel settings, every template × sample × locale) before
-    anything is consumed: a broken template stops the start with the same file:line lines."""
+    anything is consumed: a broken template stops the start with the same file:line lines; a channel
+    without its provider settings is a loud warning."""
     from recovery.cli.check import run_checks
 
     report = run_checks(settings)
-    for problem in report.errors:
+    for problem in report.unconfigured:
+        # Not fatal for the service: the other channels work, and these steps' messages fail with a reason.
+        errors.print(f"[yellow]![/] {problem}: its messages will fail", markup=True, highlight=False, soft_wrap=True)
+    fatal = [problem for problem in report.errors if problem not in report.unconfigured]
+    for problem in fatal:
         errors.print(f"[red]✗[/] {problem}", markup=True, highlight=False, soft_wrap=True)
-    if report.errors:
+    if fatal:
         errors.print("[red]error:[/] not starting: fix the problems above (`recovery check` lists them)")
         raise typer.Exit(1)
 
