@@ -97,12 +97,13 @@ async def service_lags(
             await producer.start()
             try:
                 fill_s = await fill_pending(producer, settings, url, pending)
-                per_slice, slices = max(1, due // WINDOW_S), WINDOW_S
                 sent = 0
-                for _ in range(slices):
-                    batch = [payment_failed(10_000_000 + sent + i) for i in range(min(per_slice, due - sent))]
-                    await publish(producer, settings.kafka.topics, batch)
-                    sent += len(batch)
+                for second in range(WINDOW_S):
+                    size = due * (second + 1) // WINDOW_S - sent  # evenly, remainder included
+                    await publish(
+                        producer, settings.kafka.topics, [payment_failed(10_000_000 + sent + i) for i in range(size)]
+                    )
+                    sent += size
                     await asyncio.sleep(1)
                 await wait_for(lambda: len(twilio.messages) >= sent, within=600, poll=0.1)
             finally:
