@@ -38,8 +38,9 @@ migration: install
 wheel: install
 	$(BIN)/python -m pip wheel --no-deps --wheel-dir dist .
 
+# the speed benches (issue 13), quick sizes; `make bench BENCH_ARGS=--full` for the issue's sizes
 bench: install
-	$(BIN)/python bench/ingest.py
+	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 # The Helm chart ships copies of the default flows and templates (a chart cannot read outside its folder).
 chart-files:

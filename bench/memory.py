@@ -1,0 +1,106 @@
+"""Memory: resident memory of the service process after 10 k and after --carts distinct carts (PostgreSQL).
+
+`make bench` runs it in a fresh process so the other benches' memory does not count.
+
+The service runs in this process (as in ``recovery run``); events are generated and published in chunks of
+5 000 so the bench itself holds little. Baseline: the resident memory once the service has started, before
+any event. Figures are VmRSS from /proc after a garbage collection.
+
+    python -m bench.memory [--carts 50000]   # the issue's size: --carts 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import tempfile
+from dataclasses import asdict
+from functools import partial
+from pathlib import Path
+
+from bench.common import DEFAULT_PG, Row, postgres_database, print_rows, rss_mb, running, settings_for, wait_for
+from bench.events import cart_updated, publish
+from recovery.embedded_broker import EmbeddedBroker
+from recovery.kafka_io import Producer, ensure_topics
+from recovery.service import Service
+
+FLOWS = """flows:
+  - name: abandoned_cart
+    trigger: cart.abandoned
+    steps:
+      - {name: reminder, after: 1h, channel: email, template: cart_reminder}
+"""
+CHUNK = 5000
+
+
+def received_at_least(service: Service, goal: int) -> bool:
+    """Whether the service has taken in ``goal`` events."""
+    return service.stats.received >= goal
+
+
+async def measure(bootstrap: str, pg_admin: str, carts: int, workdir: Path) -> dict[int, float]:
+    """RSS in MB keyed by carts ingested (0 = started, idle)."""
+    marks = sorted({0, min(10_000, carts), carts})
+    found: dict[int, float] = {}
+    async with postgres_database(pg_admin) as url:
+        settings = settings_for(bootstrap, url, workdir, FLOWS)
+        await ensure_topics(bootstrap, settings.kafka)
+        async with running(settings) as service:
+            producer = Producer(bootstrap)
+            await producer.start()
+            try:
+                done = 0
+                for mark in marks:
+                    while done < mark:
+                        size = min(CHUNK, mark - done)
+                        await publish(producer, settings.kafka.topics, [cart_updated(done + i) for i in range(size)])
+                        done += size
+                    await wait_for(partial(received_at_least, service, done), within=3600, poll=0.1)
+                    gc.collect()
+                    found[mark] = rss_mb()
+            finally:
+                await producer.stop()
+    return found
+
+
+async def run(bootstrap: str, pg_admin: str, carts: int) -> list[Row]:
+    """The memory rows."""
+    with tempfile.TemporaryDirectory() as tmp:
+        found = await measure(bootstrap, pg_admin, carts, Path(tmp))
+    idle = found[0]
+    return [
+        Row(
+            f"resident memory after {mark:,} carts (PostgreSQL)",
+            f"{idle:.0f} MB (started, idle)",
+            f"{value:.0f} MB",
+            f"{value / idle:.2f}x",
+            "flat, < 250 MB (goal < 150 MB)",
+        )
+        for mark, value in sorted(found.items())
+        if mark
+    ]
+
+
+def main() -> None:
+    """Run the memory bench alone on its own bundled broker."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--carts", type=int, default=50_000)
+    parser.add_argument("--postgres-url", default=DEFAULT_PG)
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON (for bench.run_all)")
+    args = parser.parse_args()
+
+    async def go() -> None:
+        with EmbeddedBroker() as broker:
+            rows = await run(broker.bootstrap_servers, args.postgres_url, args.carts)
+        if args.json:
+            print(json.dumps([asdict(row) for row in rows]))
+        else:
+            print_rows(rows)
+
+    asyncio.run(go())
+
+
+if __name__ == "__main__":
+    main()
