@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from recovery.guards import QuietHoursPolicy
+from recovery.demo.sinks.twilio import FakeTwilio
 from recovery.service import Service
 from recovery.settings import Settings
-from recovery.sinks.twilio import FakeTwilio
+from recovery.steps.guards import QuietHoursPolicy
 from recovery.wiring import build_channels, build_composer
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"

@@ -20,9 +20,9 @@ import aiohttp
 
 from bench.common import DEFAULT_PG, Row, postgres_database, print_rows, running, settings_for, wait_for
 from bench.events import payment_failed, phone, publish
-from recovery.embedded_broker import EmbeddedBroker
-from recovery.kafka_io import Producer, ensure_topics
-from recovery.sinks.twilio import FakeTwilio
+from recovery.demo.sinks.twilio import FakeTwilio
+from recovery.ingest.embedded_broker import EmbeddedBroker
+from recovery.ingest.kafka import Producer, ensure_topics
 
 SENDERS = 64
 

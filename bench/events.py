@@ -7,8 +7,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from recovery.kafka_io import Producer
-from recovery.replay import route
+from recovery.ingest.kafka import Producer
+from recovery.ingest.replay import route
 from recovery.settings import TopicsSettings
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from bench.common import DEFAULT_PG, Row, postgres_database, print_rows, rss_mb, running, settings_for, wait_for
 from bench.events import cart_updated, publish
-from recovery.embedded_broker import EmbeddedBroker
-from recovery.kafka_io import Producer, ensure_topics
+from recovery.ingest.embedded_broker import EmbeddedBroker
+from recovery.ingest.kafka import Producer, ensure_topics
 from recovery.service import Service
 
 FLOWS = """flows:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from bench import dispatch, ingest, latency, timers
 from bench.common import DEFAULT_PG, Row, print_rows
-from recovery.embedded_broker import EmbeddedBroker
+from recovery.ingest.embedded_broker import EmbeddedBroker
 
 QUICK = {"events": 30_000, "carts": 6_000, "due": 1_000, "latency_count": 30, "scale": 0.01, "memory_carts": 50_000}
 FULL = {"events": 100_000, "carts": 20_000, "due": 3_000, "latency_count": 100, "scale": 1.0, "memory_carts": 1_000_000}

@@ -24,10 +24,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.common import DEFAULT_PG, Row, percentile, postgres_database, print_rows, running, settings_for, wait_for
 from bench.events import cart_updated, payment_failed, publish
-from recovery.embedded_broker import EmbeddedBroker
-from recovery.kafka_io import Producer, ensure_topics
+from recovery.demo.sinks.twilio import FakeTwilio
+from recovery.ingest.embedded_broker import EmbeddedBroker
+from recovery.ingest.kafka import Producer, ensure_topics
 from recovery.settings import Settings
-from recovery.sinks.twilio import FakeTwilio
 
 WINDOW_S = 60
 FLOWS = """flows:
