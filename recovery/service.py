@@ -207,39 +207,7 @@ class Service:
     ) -> list[asyncio.Task[None]]:
         """Start the scheduler (due steps through the dispatcher) and the outbox relay."""
         settings, engine = self.settings, self._engine()
-        channels = dict(self._channels)
-        # Callbacks need the database (tasks); offers go out through the SMS channel.
-        channels[ChannelName.CALLBACK] = CallbackChannel(
-            engine=engine,
-            clock=self.clock,
-            offer_channel=self._channels[ChannelName.SMS],
-            hours=settings.callbacks.calling_hours(),
-        )
-        registrar = None
-        if settings.offers.register_url:
-            registrar = DiscountRegistrar(
-                url=settings.offers.register_url,
-                secret=settings.security.link_secret or "",
-                timeout_s=settings.offers.timeout.total_seconds(),
-            )
-            stack.push_async_callback(registrar.aclose)
-        retry = settings.channels.retry
-        dispatcher = Dispatcher(
-            engine=engine,
-            flows=flows,
-            channels=channels,
-            composer=self._composer,
-            guard_policy=guard_policy(settings),
-            clock=self.clock,
-            retry=RetryPolicy(
-                in_process_attempts=retry.in_process_attempts,
-                base_delay=retry.base_delay,
-                max_delay=retry.max_delay,
-                max_attempts=retry.max_attempts,
-                max_age=retry.max_age,
-            ),
-            registrar=registrar,
-        )
+        dispatcher = self._dispatcher(stack, flows)
         scheduler = Scheduler(
             engine=engine,
             rules=build_rules(settings, flows),
@@ -264,6 +232,43 @@ class Service:
             )
             tasks.append(asyncio.create_task(sender.run(stop), name="callback-webhook"))
         return tasks
+
+    def _dispatcher(self, stack: contextlib.AsyncExitStack, flows: Flows) -> Dispatcher:
+        """The dispatcher firing due steps: provider channels, the callback channel, guards and retries."""
+        settings, engine = self.settings, self._engine()
+        channels = dict(self._channels)
+        # Callbacks need the database (tasks); offers go out through the SMS channel.
+        channels[ChannelName.CALLBACK] = CallbackChannel(
+            engine=engine,
+            clock=self.clock,
+            offer_channel=self._channels[ChannelName.SMS],
+            hours=settings.callbacks.calling_hours(),
+        )
+        registrar = None
+        if settings.offers.register_url:
+            registrar = DiscountRegistrar(
+                url=settings.offers.register_url,
+                secret=settings.security.link_secret or "",
+                timeout_s=settings.offers.timeout.total_seconds(),
+            )
+            stack.push_async_callback(registrar.aclose)
+        retry = settings.channels.retry
+        return Dispatcher(
+            engine=engine,
+            flows=flows,
+            channels=channels,
+            composer=self._composer,
+            guard_policy=guard_policy(settings),
+            clock=self.clock,
+            retry=RetryPolicy(
+                in_process_attempts=retry.in_process_attempts,
+                base_delay=retry.base_delay,
+                max_delay=retry.max_delay,
+                max_attempts=retry.max_attempts,
+                max_age=retry.max_age,
+            ),
+            registrar=registrar,
+        )
 
     def _engine(self) -> AsyncEngine:
         assert self.engine is not None, "run() creates the engine first"
