@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from recovery.api.app import create_app
 from recovery.api.server import serve_http
 from recovery.backoff import Backoff, is_outage
-from recovery.channels.base import Channel, ChannelName
+from recovery.channels.base import Channel
 from recovery.channels.callback import CallbackChannel
 from recovery.channels.requirements import channel_destinations
 from recovery.clock import Clock, SystemClock
@@ -36,6 +36,7 @@ from recovery.render.live import LiveTemplates
 from recovery.roles import Role, parts_of
 from recovery.rules import Flows, load_flows
 from recovery.settings import Settings
+from recovery.states import ChannelName
 from recovery.steps.discount_hook import DiscountRegistrar
 from recovery.steps.dispatch import Composer, Dispatcher, RetryPolicy
 from recovery.steps.guards import GuardPolicy

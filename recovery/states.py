@@ -66,3 +66,12 @@ class SkipReason(StrEnum):
     NO_CONTACT = "no_contact"
     ORDER_COMPLETED = "order_completed"
     LANDLINE = "landline"  # an SMS step whose number is a fixed line: falls back, or skips
+
+
+class ChannelName(StrEnum):
+    """The channels a flow step may name."""
+
+    EMAIL = "email"
+    SMS = "sms"
+    CALLBACK = "callback"
+

@@ -15,13 +15,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from recovery.channels.base import Channel, ChannelName, Delivery, OutgoingMessage
+from recovery.channels.base import Channel, Delivery, OutgoingMessage
 from recovery.clock import ManualClock
 from recovery.errors import RecoveryError
 from recovery.ingest.consumer import BatchProcessor, BatchReport
 from recovery.rules.flows import load_flows
 from recovery.service import build_rules, guard_policy
 from recovery.settings import Settings
+from recovery.states import ChannelName
 from recovery.steps.dispatch import Composer, Dispatcher
 from recovery.steps.scheduler import Scheduler
 from recovery.store.database import create_engine

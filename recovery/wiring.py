@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recovery.channels.base import Channel, ChannelName
+from recovery.channels.base import Channel
 from recovery.channels.email import EmailChannel, EmailConfig
 from recovery.channels.file import LocalOutboxChannel
 from recovery.channels.requirements import unset_keys
@@ -15,6 +15,7 @@ from recovery.render.templates import load_templates
 from recovery.roles import Role
 from recovery.service import Service
 from recovery.settings import Settings
+from recovery.states import ChannelName
 
 
 def build_channels(settings: Settings) -> dict[ChannelName, Channel]:

@@ -15,11 +15,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from recovery.channels.base import ChannelName
 from recovery.ingest.kafka import Producer
 from recovery.ingest.replay import route
 from recovery.service import Service
 from recovery.settings import Settings
+from recovery.states import ChannelName
 from recovery.steps.guards import QuietHoursPolicy
 from recovery.wiring import build_channels, build_composer
 

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from recovery.channels.base import ChannelName
+from recovery.states import ChannelName
 
 DEFAULT_CLICK_WINDOW = timedelta(days=5)
 DEFAULT_SEND_WINDOW = timedelta(hours=24)

@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Protocol
 
-
-class ChannelName(StrEnum):
-    """The channels a flow step may name."""
-
-    EMAIL = "email"
-    SMS = "sms"
-    CALLBACK = "callback"
+from recovery.states import ChannelName
 
 
 @dataclass(frozen=True, kw_only=True)

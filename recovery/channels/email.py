@@ -22,8 +22,9 @@ from email.utils import formatdate, parseaddr
 
 import aiosmtplib
 
-from recovery.channels.base import ChannelName, Delivery, OutgoingMessage
+from recovery.channels.base import Delivery, OutgoingMessage
 from recovery.errors import OutcomeUnknownError, PermanentError, TransientError
+from recovery.states import ChannelName
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,7 +12,8 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from recovery.channels.base import ChannelName, Delivery, OutgoingMessage
+from recovery.channels.base import Delivery, OutgoingMessage
+from recovery.states import ChannelName
 
 
 class LocalOutboxChannel:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from recovery.channels.base import ChannelName
 from recovery.rules import Flows
 from recovery.settings import Settings
+from recovery.states import ChannelName
 
 # The keys a channel cannot send without (the callback channel's offers go out by SMS).
 _REQUIRED = {

@@ -34,10 +34,11 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from recovery.channels.base import ChannelName, Delivery, OutgoingMessage
+from recovery.channels.base import Delivery, OutgoingMessage
 from recovery.clock import Clock, SystemClock
 from recovery.errors import OutcomeUnknownError, PermanentError, RecoveryError, TransientError
 from recovery.render.sms_text import describe_sms
+from recovery.states import ChannelName
 
 logger = logging.getLogger(__name__)
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from recovery.channels.base import ChannelName, Delivery, OutgoingMessage
+from recovery.channels.base import Delivery, OutgoingMessage
 from recovery.errors import PermanentError
+from recovery.states import ChannelName
 
 
 class UnconfiguredChannel:

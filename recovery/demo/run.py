@@ -21,7 +21,6 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from recovery.attribution.queries import build_stats, render_html, render_table
-from recovery.channels.base import ChannelName
 from recovery.clock import AcceleratedClock
 from recovery.demo.agents import AGENT_NAMES, DemoAgents, demo_agent_tokens
 from recovery.demo.pages import demo_marketer_token, print_marketer_pages, serve_until_interrupted
@@ -35,7 +34,7 @@ from recovery.ingest.kafka import Producer
 from recovery.ingest.replay import publish_lines
 from recovery.service import Service
 from recovery.settings import Settings
-from recovery.states import MessageState, StepStatus
+from recovery.states import ChannelName, MessageState, StepStatus
 from recovery.store.database import create_engine
 from recovery.store.schema import carts, journeys, messages, steps
 from recovery.wiring import build_channels, build_composer

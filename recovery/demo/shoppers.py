@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
-from recovery.channels.base import ChannelName
+from recovery.states import ChannelName
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from recovery.channels.base import ChannelName
+from recovery.journeys.records import JourneyRow
 from recovery.render.files import CHANNEL_PARTS
 from recovery.render.live import LiveTemplates, version_label
 from recovery.render.signed_links import LinkSigner
 from recovery.render.templates import Templates
 from recovery.rules import FlowStep
-from recovery.store.step_rows import JourneyRow
+from recovery.states import ChannelName
 
 
 class PlainComposer:

@@ -20,11 +20,11 @@ from pydantic import (
     model_validator,
 )
 
-from recovery.channels.base import ChannelName
 from recovery.durations import Duration
 from recovery.errors import ConfigError
 from recovery.rules.conditions import Condition, ConditionError
 from recovery.rules.yaml_positions import Path_, line_of, load_with_lines
+from recovery.states import ChannelName
 
 
 class Trigger(StrEnum):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from recovery.channels.base import ChannelName
 from recovery.rules.flows import Flow
+from recovery.states import ChannelName
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from recovery.channels.base import ChannelName
-from recovery.journeys.apply import CustomerState
+from recovery.journeys.records import CustomerState
+from recovery.states import ChannelName
 
 # The address a consent is about: email consent follows the email address, SMS and phone the number.
 ADDRESS_OF_CONSENT = {"email": "email", "sms": "phone", "phone": "phone"}

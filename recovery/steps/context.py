@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from recovery.channels.base import ChannelName
 from recovery.events import Cart
-from recovery.journeys.apply import CartState, CustomerState
-from recovery.store.step_rows import JourneyRow
+from recovery.journeys.records import CartState, CustomerState, JourneyRow
+from recovery.states import ChannelName
 
 
 def condition_context(cart: CartState, customer: CustomerState | None, journey: JourneyRow) -> dict[str, Any]:

@@ -15,15 +15,15 @@ from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from recovery.channels.base import Channel, ChannelName, Delivery, OutgoingMessage
+from recovery.channels.base import Channel, Delivery, OutgoingMessage
 from recovery.channels.retry import send_with_retry
 from recovery.clock import Clock
 from recovery.errors import ConfigError, OutcomeUnknownError, PermanentError, TransientError
 from recovery.events import is_landline
-from recovery.journeys.apply import CartState, CustomerState
+from recovery.journeys.records import CartState, CustomerState, JourneyRow
 from recovery.rules import Flows, FlowStep
 from recovery.rules.conditions import ConditionError
-from recovery.states import JourneyStatus, MessageState, PublishedType, SkipReason, StepStatus
+from recovery.states import ChannelName, JourneyStatus, MessageState, PublishedType, SkipReason, StepStatus
 from recovery.steps.consent import message_consent, with_ledger
 from recovery.steps.context import condition_context, recipient_of
 from recovery.steps.discount_hook import DiscountRegistrar
@@ -32,7 +32,7 @@ from recovery.steps.guards import Defer, GuardInput, GuardPolicy, Send, Skip, ch
 from recovery.store import cart_rows, consent_rows, discount_rows, step_rows
 from recovery.store.consent_rows import ConsentChannel, ConsentSource
 from recovery.store.outbox import enqueue, message_event
-from recovery.store.step_rows import ClaimedStep, JourneyRow
+from recovery.store.step_rows import ClaimedStep
 
 log = logging.getLogger(__name__)
 

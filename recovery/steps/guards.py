@@ -28,10 +28,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from recovery.channels.base import ChannelName
 from recovery.durations import Duration
 from recovery.journeys.holdout import in_holdout
-from recovery.states import SkipReason
+from recovery.states import ChannelName, SkipReason
 
 __all__ = [
     "Defer",

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from recovery.journeys.apply import CartState, CustomerState
+from recovery.journeys.records import CartState, CustomerState
 from recovery.store.schema import carts, customers, processed_events
 from recovery.store.sql import chunks, for_update_skip_locked, insert_new_keys, upsert
 

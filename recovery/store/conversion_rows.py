@@ -25,8 +25,7 @@ from recovery.attribution.credit import (
     apply_refund,
     attribute,
 )
-from recovery.channels.base import ChannelName
-from recovery.states import MessageState, PublishedType
+from recovery.states import ChannelName, MessageState, PublishedType
 from recovery.store.click_rows import UserAgentClass
 from recovery.store.outbox import enqueue, message_event
 from recovery.store.schema import clicks, conversions, journeys, messages

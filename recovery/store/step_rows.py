@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from recovery.journeys.records import JourneyRow
 from recovery.states import TERMINAL_STEP_STATUSES, JourneyStatus, MessageState, StepStatus
 from recovery.store.schema import journeys, messages, steps, workers
 from recovery.store.sql import for_update_skip_locked, insert_ignore
@@ -27,23 +28,6 @@ class ClaimedStep:
     attempts: int
     claimed_by: str
     claimed_at: datetime
-
-
-@dataclass(frozen=True, kw_only=True)
-class JourneyRow:
-    """The journey facts a send decision reads."""
-
-    journey_id: str
-    cart_id: str
-    flow: str
-    status: JourneyStatus
-    holdout: bool
-    customer_key: str
-    store: str
-    started_at: datetime
-    messages_sent: int
-    clicked: bool
-    context: dict[str, Any]
 
 
 @dataclass(frozen=True, kw_only=True)

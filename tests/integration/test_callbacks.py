@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from recovery.channels.base import ChannelName
 from recovery.desk.hours import DEFAULT_HOURS, next_open, parse_hours, zone_of
+from recovery.states import ChannelName
 from recovery.steps.guards import QuietHoursPolicy, Weekday
 from recovery.store.schema import callback_tasks
 from tests.fakes.helpdesk import SECRET, Helpdesk, helpdesk

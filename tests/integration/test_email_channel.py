@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from recovery.channels.base import ChannelName, OutgoingMessage
+from recovery.channels.base import OutgoingMessage
 from recovery.channels.email import EmailChannel, EmailConfig, make_message_id
 from recovery.channels.retry import send_with_retry
 from recovery.errors import OutcomeUnknownError, PermanentError, TransientError
+from recovery.states import ChannelName
 from tests.fakes import SmtpSink, Stage, free_port
 
 MESSAGE = OutgoingMessage(

@@ -10,11 +10,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from recovery.channels.base import ChannelName, OutgoingMessage
+from recovery.channels.base import OutgoingMessage
 from recovery.channels.retry import send_with_retry
 from recovery.channels.sms import SmsChannel, SmsConfig
 from recovery.clock import ManualClock
 from recovery.errors import OutcomeUnknownError, PermanentError, TransientError
+from recovery.states import ChannelName
 from tests.fakes import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio, free_port
 
 SENDER = "+15005550006"

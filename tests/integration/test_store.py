@@ -13,10 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from recovery.channels.base import ChannelName
-from recovery.journeys.apply import CartState, CustomerState, JourneyEnd, NewJourney
+from recovery.journeys.apply import JourneyEnd, NewJourney
+from recovery.journeys.records import CartState, CustomerState
 from recovery.rules import PlannedStep, Trigger
-from recovery.states import JourneyStatus, StepStatus
+from recovery.states import ChannelName, JourneyStatus, StepStatus
 from recovery.store import cart_rows, journey_rows, outbox, step_rows
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head

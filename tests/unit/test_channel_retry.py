@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from recovery.channels.base import ChannelName, Delivery, OutgoingMessage
+from recovery.channels.base import Delivery, OutgoingMessage
 from recovery.channels.retry import send_with_retry
 from recovery.errors import OutcomeUnknownError, PermanentError, RecoveryError, TransientError
+from recovery.states import ChannelName
 
 MESSAGE = OutgoingMessage(
     message_id="j1:s1",

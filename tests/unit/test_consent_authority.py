@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from recovery.channels.base import ChannelName
-from recovery.journeys.apply import CustomerState
+from recovery.journeys.records import CustomerState
+from recovery.states import ChannelName
 from recovery.steps.consent import LedgerEntry, address_key, effective, message_consent, with_ledger
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
-from recovery.channels.base import ChannelName
 from recovery.render.composer import PlainComposer
 from recovery.service import Service
 from recovery.settings import Settings
+from recovery.states import ChannelName
 from recovery.testing import Pipeline, ScriptedChannel
 from tests.harness import cart, customer, event
 

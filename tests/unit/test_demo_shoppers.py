@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from recovery.channels.base import ChannelName
 from recovery.demo.shoppers import organic_return, react_to_message
+from recovery.states import ChannelName
 
 SHOPPERS = 20_000
 

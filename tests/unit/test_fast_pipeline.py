@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from recovery.channels.base import ChannelName
 from recovery.render.composer import PlainComposer
 from recovery.settings import QuietHoursPolicy, Settings
+from recovery.states import ChannelName
 from recovery.testing import Pipeline, ScriptedChannel
 from tests.harness import cart, customer, event
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from recovery.channels.base import ChannelName
 from recovery.errors import ConfigError
 from recovery.rules import Flow, PlannedStep, Trigger, may_enter, parse_flows, plan_steps
 from recovery.rules.conditions import Condition, ConditionError
+from recovery.states import ChannelName
 
 # The example of service.md "Flows", verbatim.
 SERVICE_EXAMPLE = """\

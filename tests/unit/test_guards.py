@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from recovery.channels.base import ChannelName
+from recovery.states import ChannelName
 from recovery.steps.guards import (
     Defer,
     DeferReason,

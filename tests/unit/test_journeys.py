@@ -11,13 +11,10 @@ from typing import Any
 
 import pytest
 
-from recovery.channels.base import ChannelName
 from recovery.events import Customer, Event, parse_event
 from recovery.journeys.apply import (
     ActiveJourney,
     BatchOutcome,
-    CartState,
-    CustomerState,
     JourneyEnd,
     Rules,
     apply_batch,
@@ -26,8 +23,9 @@ from recovery.journeys.apply import (
     merge_customer,
     start_journeys,
 )
+from recovery.journeys.records import CartState, CustomerState
 from recovery.rules import PlannedStep, Trigger, parse_flows
-from recovery.states import JourneyStatus
+from recovery.states import ChannelName, JourneyStatus
 
 FLOWS = parse_flows(
     """\

@@ -1,0 +1,69 @@
+"""The state records of carts, customers and journeys, as read from the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from recovery.events import Cart
+from recovery.states import JourneyStatus
+
+
+@dataclass(frozen=True, kw_only=True)
+class JourneyRow:
+    """The journey facts a send decision reads."""
+
+    journey_id: str
+    cart_id: str
+    flow: str
+    status: JourneyStatus
+    holdout: bool
+    customer_key: str
+    store: str
+    started_at: datetime
+    messages_sent: int
+    clicked: bool
+    context: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CartState:
+    """The latest known state of one cart."""
+
+    cart_id: str
+    store: str
+    customer_key: str
+    # A dict as stored, or the event's Cart model until saved (dumped once per batch, not per event).
+    cart: dict[str, Any] | Cart | None = None
+    value: Decimal | None = None
+    currency: str | None = None
+    item_count: int = 0
+    checkout_step: str | None = None
+    payment: dict[str, Any] | None = None
+    first_event_at: datetime
+    last_event_at: datetime
+    abandon_at: datetime | None = None
+    abandoned_at: datetime | None = None
+    ordered_at: datetime | None = None
+    order_id: str | None = None
+    order_value: Decimal | None = None
+    refunded_value: Decimal | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerState:
+    """Contact details and consent of one customer; the latest non-null values win."""
+
+    customer_key: str
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+    consent_email: bool | None = None
+    consent_sms: bool | None = None
+    consent_phone: bool | None = None
+    updated_at: datetime
+
