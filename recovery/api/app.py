@@ -27,7 +27,6 @@ from recovery.api.twilio_routes import twilio_router
 from recovery.clock import Clock
 from recovery.desk.agent_lines import AgentLines
 from recovery.durations import parse_duration
-from recovery.errors import ConfigError
 from recovery.render.signed_links import LinkSigner
 from recovery.settings import Settings
 
@@ -41,12 +40,7 @@ def create_app(
     click_max_age: timedelta = DEFAULT_CLICK_MAX_AGE,
 ) -> FastAPI:
     """Build the app; ``ready`` is the service's own readiness (e.g. broker connected) for ``/readyz``."""
-    secret = settings.security.link_secret
-    if not secret:
-        raise ConfigError(
-            "security.link_secret is not set (env RECOVERY_SECURITY__LINK_SECRET): the HTTP app needs it to "
-            "verify tracked and unsubscribe links; set the value the messages were signed with"
-        )
+    secret = settings.security.required_link_secret()
     # No API explorer: the same host serves shoppers.
     app = FastAPI(title="cart-recovery", docs_url=None, redoc_url=None, openapi_url=None)
     metrics = HttpMetrics()
