@@ -36,9 +36,8 @@ from recovery.attribution.money import (
 )
 from recovery.attribution.render import render_html, render_table
 from recovery.events import CheckoutStep, PaymentFailureReason
-from recovery.states import MessageState
+from recovery.states import ConversionKind, MessageState
 from recovery.store.amounts import money, money_text, net_of_refunds
-from recovery.store.conversion_rows import ConversionRowKind
 from recovery.store.schema import callback_tasks, carts, conversions, journeys, messages
 
 __all__ = ["build_stats", "render_html", "render_table"]
@@ -46,7 +45,7 @@ __all__ = ["build_stats", "render_html", "render_table"]
 _STEP_NAMES = frozenset(step.value for step in CheckoutStep)
 _REASON_NAMES = frozenset(reason.value for reason in PaymentFailureReason)
 _SENT = [MessageState.SENT.value, MessageState.DELIVERED.value]
-_RECOVERED = [ConversionRowKind.CLICKED.value, ConversionRowKind.SENT_NO_CLICK.value]
+_RECOVERED = [ConversionKind.CLICKED.value, ConversionKind.SENT_NO_CLICK.value]
 
 
 async def build_stats(
@@ -222,7 +221,7 @@ class _Tally:
     def add_orders(self, kind: str, orders: int, revenue: Decimal, refunded: Decimal, net: Decimal) -> None:
         self.revenue += revenue
         self.refunded += refunded
-        if kind == ConversionRowKind.CLICKED:
+        if kind == ConversionKind.CLICKED:
             self.clicked_orders += orders
             self.clicked_revenue += net
         else:
@@ -306,7 +305,7 @@ async def _recovery(conn: AsyncConnection, scope: _Scope) -> tuple[dict[str, Any
     holdout_orders = await conn.scalar(
         select(func.count())
         .select_from(conversions.join(journeys, journeys.c.journey_id == conversions.c.journey_id))
-        .where(conversions.c.kind == ConversionRowKind.HOLDOUT.value, *window)
+        .where(conversions.c.kind == ConversionKind.HOLDOUT.value, *window)
     )
     total.journeys = sum(t.journeys for t in by_flow.values())
     total.messages_sent = sum(t.messages_sent for t in by_flow.values())

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,19 +24,11 @@ from recovery.attribution.credit import (
     apply_refund,
     attribute,
 )
-from recovery.states import ChannelName, MessageState, PublishedType
+from recovery.states import ChannelName, ConversionKind, MessageState, PublishedType
 from recovery.store.click_rows import UserAgentClass
 from recovery.store.outbox import enqueue, message_event
 from recovery.store.schema import clicks, conversions, journeys, messages
 from recovery.store.sql import insert_ignore
-
-
-class ConversionRowKind(StrEnum):
-    """What a ``conversions`` row says about its order."""
-
-    CLICKED = "clicked"  # clicked a recovery message, then bought
-    SENT_NO_CLICK = "sent_no_click"  # bought after a recovery message, without clicking
-    HOLDOUT = "holdout"  # a control-group shopper bought: no message was sent, none is credited
 
 
 async def record_order(
@@ -108,7 +99,7 @@ async def record_order(
                     "step": conversion.step,
                     "channel": conversion.channel.value,
                     "template": conversion.template or None,
-                    "kind": conversion.kind.value,  # the same words as ConversionRowKind
+                    "kind": conversion.kind.value,
                     "holdout": False,
                     "time_to_convert_s": conversion.time_to_convert.total_seconds(),
                 }
@@ -136,7 +127,7 @@ async def record_order(
                     "step": None,
                     "channel": None,
                     "template": None,
-                    "kind": ConversionRowKind.HOLDOUT.value,
+                    "kind": ConversionKind.HOLDOUT.value,
                     "holdout": True,
                     "time_to_convert_s": (occurred_at - journey.trigger_event_at).total_seconds(),
                 }
