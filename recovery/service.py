@@ -1,4 +1,4 @@
-"""The service: consumer, scheduler, outbox relay (and later HTTP) with one owned lifecycle."""
+"""The service: consumer, scheduler, outbox relay and HTTP app, with one owned lifecycle."""
 
 from __future__ import annotations
 
