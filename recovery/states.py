@@ -75,3 +75,11 @@ class ChannelName(StrEnum):
     SMS = "sms"
     CALLBACK = "callback"
 
+
+
+class ConversionKind(StrEnum):
+    """What a recorded order says: which message, if any, gets the credit (a ``conversions`` row's ``kind``)."""
+
+    CLICKED = "clicked"  # clicked a recovery message, then bought
+    SENT_NO_CLICK = "sent_no_click"  # bought after a recovery message, without clicking
+    HOLDOUT = "holdout"  # a control-group shopper bought: no message was sent, none is credited

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from recovery.states import ChannelName
+from recovery.states import ChannelName, ConversionKind
 
 DEFAULT_CLICK_WINDOW = timedelta(days=5)
 DEFAULT_SEND_WINDOW = timedelta(hours=24)
@@ -41,13 +41,6 @@ class AttributionModel(StrEnum):
 
     LAST_CLICK = "last_click"
     LAST_SEND = "last_send"
-
-
-class ConversionKind(StrEnum):
-    """Whether the shopper clicked the credited message before buying."""
-
-    CLICKED = "clicked"
-    SENT_NO_CLICK = "sent_no_click"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -73,7 +73,7 @@ class SmsChannel:
     def __init__(self, config: SmsConfig, *, clock: Clock | None = None) -> None:
         self._config = config
         self._clock = clock or SystemClock()
-        self._http = _BaseUrlHttpClient(base_url=config.api_base_url, timeout_s=config.timeout_s)
+        self._http = _BaseUrlHttpClient(base_url=config.api_base_url, timeout_s=config.timeout_s, clock=self._clock)
         self._client = Client(
             config.account_sid,
             config.auth_token,
@@ -173,7 +173,8 @@ class SmsChannel:
 class _BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio ships no type hints
     """Twilio's async HTTP client, pointed at ``base_url`` with separate connect and read timeouts."""
 
-    def __init__(self, *, base_url: str, timeout_s: float) -> None:
+    def __init__(self, *, base_url: str, timeout_s: float, clock: Clock) -> None:
+        self._clock = clock
         # No pool yet: aiohttp wants its session created inside the running event loop.
         super().__init__(pool_connections=False, timeout=timeout_s)
         self._base_url = base_url.rstrip("/")
@@ -223,7 +224,7 @@ class _BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio
                 ) from exc
             raise TransientError(f"Twilio {method} failed at {self._base_url}: {exc!r}", code="read") from exc
         if answer.status >= 400:
-            _retry_after.set(_parse_retry_after(answer.headers.get("Retry-After")))
+            _retry_after.set(_parse_retry_after(answer.headers.get("Retry-After"), now=self._clock.now()))
         return Response(answer.status, text, answer.headers)
 
     async def close(self) -> None:
@@ -247,8 +248,8 @@ def _map_twilio_error(
     return TransientError(text, code=code, retry_after=retry_after)
 
 
-def _parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+def _parse_retry_after(value: str | None, *, now: datetime) -> float | None:
+    """Seconds from a ``Retry-After`` header: delta-seconds, or an HTTP date counted from ``now``."""
     if not value:
         return None
     try:
@@ -259,7 +260,9 @@ def _parse_retry_after(value: str | None) -> float | None:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, (when - datetime.now(when.tzinfo)).total_seconds())
+    if when.tzinfo is None:  # "-0000": UTC, with no claim about the sender's zone (RFC 5322)
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
 
 
 def _same_body(found: str | None, sent: str) -> bool:

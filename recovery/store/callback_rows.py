@@ -100,35 +100,6 @@ async def task_exists(conn: AsyncConnection, message_id: str) -> bool:
     return found is not None
 
 
-async def move_task(
-    conn: AsyncConnection,
-    task_id: str,
-    *,
-    to: TaskStatus,
-    now: datetime,
-    agent: str | None = None,
-    outcome: str | None = None,
-    note: str | None = None,
-    expected: TaskStatus | None = None,
-) -> bool:
-    """Change a task's status (only from ``expected`` when given); publish the change."""
-    query = update(callback_tasks).where(callback_tasks.c.task_id == task_id)
-    if expected is not None:
-        query = query.where(callback_tasks.c.status == expected.value)
-    values: dict[str, Any] = {"status": to.value, "updated_at": now}
-    if agent is not None:
-        values["agent"] = agent
-    if outcome is not None:
-        values["outcome"] = outcome
-    if note is not None:
-        values["note"] = note
-    result = await conn.execute(query.values(**values))
-    if not result.rowcount:
-        return False
-    await publish_task(conn, task_id, now)
-    return True
-
-
 async def task_document(conn: AsyncConnection, task_id: str) -> dict[str, Any]:
     """The task as agents and contact-centre tools see it (with the number to call)."""
     query = (
