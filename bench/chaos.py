@@ -141,21 +141,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await producer.start()
             topic = json.loads(config.read_text())["kafka"]["topics"]["payment"]["name"]
             publisher = asyncio.create_task(publish(producer, topic, items, args.publish_seconds))
-            kills, outages = 0, 0
             window = args.publish_seconds + 30.0
             kill_at = sorted(rng.uniform(3, window) for _ in range(args.kills))
-            outage_at = sorted(rng.uniform(5, window) for _ in range(args.outages))
+            # One cut per slice of the window, so two cuts are two outages and not one long one.
+            slice_ = window / max(1, args.outages)
+            outage_at = [
+                i * slice_ + rng.uniform(5, max(5.0, slice_ - args.outage_seconds - 5)) for i in range(args.outages)
+            ]
             begun = time.monotonic()
-            while kill_at or outage_at:
+            # Outages run beside the kills: a kill due during a cut happens during the cut, as in production.
+            cutter = asyncio.create_task(cut_database(proxy, outage_at, args.outage_seconds, begun))
+            kills = 0
+            while kill_at:
                 now = time.monotonic() - begun
-                if outage_at and outage_at[0] <= now:
-                    outage_at.pop(0)
-                    await proxy.cut()
-                    print(f"[{now:6.1f}s] PostgreSQL cut for {args.outage_seconds:.0f} s", flush=True)
-                    await asyncio.sleep(args.outage_seconds)
-                    await proxy.restore()
-                    outages += 1
-                elif kill_at and kill_at[0] <= now:
+                if kill_at[0] <= now:
                     kill_at.pop(0)
                     await asyncio.to_thread(process.kill)
                     kills += 1
@@ -166,6 +165,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     process.start()
                 else:
                     await asyncio.sleep(0.2)
+            outages = await cutter
             await publisher
             await producer.stop()
             deadline = time.monotonic() + args.settle_seconds
@@ -173,8 +173,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 if process.returncode is not None:
                     process.start()
                 emails, sms = delivered(smtp, twilio)
-                if len(expected_email & set(emails)) + len(expected_sms & set(sms)) >= len(items):
+                reached = len(expected_email & set(emails)) + len(expected_sms & set(sms))
+                if reached >= len(items):
                     break
+                if int(time.monotonic() - begun) % 30 == 0:
+                    print(f"[{time.monotonic() - begun:6.1f}s] {reached} of {len(items)} reached", flush=True)
                 await asyncio.sleep(1)
             await asyncio.sleep(5)  # anything still in flight lands (or shows up as a duplicate)
             await asyncio.to_thread(process.stop, 60)
@@ -201,6 +204,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "email resends (same Message-ID)": resends,
         "journeys missing": len(items) - journey_count,
     }
+
+
+async def cut_database(proxy: TcpProxy, at: list[float], seconds: float, begun: float) -> int:
+    """Cut PostgreSQL at each of ``at`` (seconds after ``begun``) for ``seconds``; return how many cuts."""
+    cuts = 0
+    for when in at:
+        await asyncio.sleep(max(0.0, begun + when - time.monotonic()))
+        await proxy.cut()
+        print(f"[{time.monotonic() - begun:6.1f}s] PostgreSQL cut for {seconds:.0f} s", flush=True)
+        await asyncio.sleep(seconds)
+        await proxy.restore()
+        print(f"[{time.monotonic() - begun:6.1f}s] PostgreSQL back", flush=True)
+        cuts += 1
+    return cuts
 
 
 async def publish(producer: Producer, topic: str, items: list[dict[str, Any]], seconds: float) -> None:
