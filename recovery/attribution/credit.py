@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from recovery.messages import MessageIdentity
 from recovery.states import ChannelName
 
 DEFAULT_CLICK_WINDOW = timedelta(days=5)
@@ -51,14 +52,9 @@ class ConversionKind(StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SentMessage:
+class SentMessage(MessageIdentity):
     """A recovery message that left for the shopper."""
 
-    message_id: str
-    journey_id: str
-    flow: str
-    step: str
-    channel: ChannelName
     template: str
     sent_at: datetime
 
