@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from recovery.channels.base import OutgoingMessage
+from recovery.desk.queue import TaskReason
 from recovery.events import is_landline
 from recovery.journeys.records import CartState, CustomerState, JourneyRow
 from recovery.messages import MessageIdentity
@@ -243,7 +244,8 @@ def outgoing_for(plan: SendMessage, rendered: Rendered) -> OutgoingMessage:
         metadata={
             "mode": plan.flow_step.mode,
             "customer_key": journey.customer_key,
-            "reason": "payment_failed" if journey.context.get("payment") else "flow",
+            # Why an agent would call (a direct callback's task reason): a failed payment, else the flow.
+            "reason": (TaskReason.PAYMENT_FAILED if journey.context.get("payment") else TaskReason.FLOW).value,
         },
     )
 
