@@ -157,7 +157,7 @@ def decide(facts: StepFacts, policy: guards.GuardPolicy, now: datetime) -> Plan:
     if isinstance(choice, guards.Skip):
         return SkipStep(reason=choice.reason)
     identity = MessageIdentity.for_step(
-        journey_id=journey.journey_id, cart_id=journey.cart_id, flow=journey.flow, step=flow_step.name, channel=choice
+        journey_id=journey.journey_id, cart_id=journey.cart_id, flow=journey.flow, step=facts.step.name, channel=choice
     )
     return _with_message(facts, journey, flow_step, identity, context, now)
 
