@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from twilio.request_validator import RequestValidator
 
+from recovery.channels.sms import record_if_opted_out
 from recovery.clock import Clock
 from recovery.store import click_rows, consent_rows
 from recovery.store.consent_rows import ConsentChannel, ConsentSource
@@ -20,7 +21,6 @@ log = logging.getLogger(__name__)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 MAX_BODY_BYTES = 64 * 1024  # Twilio's webhooks are a few hundred bytes
-RECIPIENT_OPTED_OUT = "21610"  # Twilio: the recipient replied STOP, nothing more can be sent
 
 
 class Keyword(StrEnum):
@@ -173,9 +173,5 @@ async def _apply_receipt(
     moved = await click_rows.mark_failed(
         conn, message, error_code=error_code, error=f"twilio: {state}", reason=error_code or state, now=now
     )
-    if error_code == RECIPIENT_OPTED_OUT:
-        await consent_rows.record_consent(
-            conn, message.customer_key, ConsentChannel.SMS, consent=False,
-            source=ConsentSource.PROVIDER_21610, now=now,
-        )  # fmt: skip
+    await record_if_opted_out(conn, message.customer_key, error_code, now)
     return moved

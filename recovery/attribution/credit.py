@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from recovery.messages import MessageIdentity
 from recovery.states import ChannelName, ConversionKind
 
 DEFAULT_CLICK_WINDOW = timedelta(days=5)
@@ -44,14 +45,9 @@ class AttributionModel(StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SentMessage:
+class SentMessage(MessageIdentity):
     """A recovery message that left for the shopper."""
 
-    message_id: str
-    journey_id: str
-    flow: str
-    step: str
-    channel: ChannelName
     template: str
     sent_at: datetime
 

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
+from sqlalchemy.ext.asyncio import AsyncConnection
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
@@ -39,11 +40,13 @@ from recovery.clock import Clock, SystemClock
 from recovery.errors import OutcomeUnknownError, PermanentError, RecoveryError, TransientError
 from recovery.render.sms_text import describe_sms
 from recovery.states import ChannelName
+from recovery.store.consent_rows import ConsentChannel, ConsentSource, record_consent
 
 logger = logging.getLogger(__name__)
 
 TWILIO_API_BASE_URL = "https://api.twilio.com"
 CALLBACK_KEY_PARAM = "message_id"
+RECIPIENT_OPTED_OUT = "21610"  # Twilio: the recipient replied STOP; nothing more can be sent to the number
 
 # Twilio's exceptions drop the response headers, so the HTTP client leaves ``Retry-After`` here for
 # the send that is awaiting it (a context variable: concurrent sends never see each other's).
@@ -63,6 +66,19 @@ class SmsConfig:
     max_segments: int = 3
     lookup_window: timedelta = timedelta(days=2)
     lookup_max_pages: int = 5
+
+
+async def record_if_opted_out(conn: AsyncConnection, customer_key: str, code: str | None, now: datetime) -> bool:
+    """Twilio's 21610 (at send or in a receipt) means the shopper replied STOP: record an SMS opt-out.
+
+    The one place that rule lives; True when ``code`` was 21610 (the ledger entry is then written).
+    """
+    if code != RECIPIENT_OPTED_OUT:
+        return False
+    await record_consent(
+        conn, customer_key, ConsentChannel.SMS, consent=False, source=ConsentSource.PROVIDER_21610, now=now
+    )
+    return True
 
 
 class SmsChannel:

@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.desk.hours import DEFAULT_HOURS, CallingHours, next_open, parse_hours, zone_of
 from recovery.desk.queue import TaskEvent, TaskReason, priority
+from recovery.messages import MessageIdentity
+from recovery.states import ChannelName
 from recovery.store.outbox import enqueue
 from recovery.store.schema import (
     callback_events,
@@ -38,15 +40,10 @@ class TaskStatus(StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True)
-class NewTask:
-    """What creating a task needs."""
+class NewTask(MessageIdentity):
+    """What creating a task needs: the callback message it comes from, and whom to call."""
 
-    message_id: str
-    journey_id: str
-    cart_id: str
     customer_key: str
-    flow: str
-    step: str
     reason: TaskReason = TaskReason.FLOW
     due_at: datetime | None = None  # None: the next moment inside the calling hours
 
@@ -220,6 +217,7 @@ async def _task_for_customer(
             customer_key=customer_key,
             flow=journey.flow,
             step="reply",
+            channel=ChannelName.CALLBACK,
             reason=TaskReason.CALLBACK_REQUESTED,
         )
     else:
@@ -230,6 +228,7 @@ async def _task_for_customer(
             customer_key=customer_key,
             flow=offer.flow,
             step=offer.step,
+            channel=ChannelName.CALLBACK,
             reason=TaskReason.CALLBACK_REQUESTED,
         )
     task_id, _new = await create_task(conn, source, now, hours=hours)
@@ -268,6 +267,7 @@ async def task_for_offer(
             customer_key=offer.customer_key,
             flow=offer.flow,
             step=offer.step,
+            channel=ChannelName.CALLBACK,
             reason=TaskReason.CALLBACK_REQUESTED,
             due_at=due_at,
         ),

@@ -191,6 +191,7 @@ async def _sent_messages(conn: AsyncConnection, cart_id: str) -> dict[str, SentM
     query = select(
         messages.c.message_id,
         messages.c.journey_id,
+        messages.c.cart_id,
         messages.c.flow,
         messages.c.step,
         messages.c.channel,
@@ -205,6 +206,7 @@ async def _sent_messages(conn: AsyncConnection, cart_id: str) -> dict[str, SentM
         row.message_id: SentMessage(
             message_id=row.message_id,
             journey_id=row.journey_id,
+            cart_id=row.cart_id,
             flow=row.flow,
             step=row.step,
             channel=ChannelName(row.channel),

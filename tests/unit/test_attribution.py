@@ -33,6 +33,7 @@ def _message(message_id: str, before_order: timedelta) -> SentMessage:
     return SentMessage(
         message_id=message_id,
         journey_id="j-1",
+        cart_id="cart-1",
         flow="abandoned_cart",
         step=f"step_{message_id}",
         channel=ChannelName.EMAIL,
