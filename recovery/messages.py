@@ -1,8 +1,9 @@
 """The identity of one recovery message: the fields every record about a message shares, declared once.
 
 A message is one step of one journey on one channel; its id is ``<journey_id>:<step>`` (the idempotency
-key at the providers). ``OutgoingMessage`` (what a channel sends), ``NewTask`` (an agent's callback task)
-and ``SentMessage`` (what attribution credits) extend this record rather than repeat its fields.
+key at the providers). ``OutgoingMessage`` (what a channel sends), ``NewTask`` (an agent's callback task),
+``SentMessage`` (what attribution credits) and ``TrackedMessage`` (what a click or a receipt finds) extend
+this record rather than repeat its fields.
 """
 
 from __future__ import annotations
