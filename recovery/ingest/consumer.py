@@ -20,6 +20,7 @@ from recovery.clock import Clock
 from recovery.events import ConsentChanged, Event, OrderCompleted, OrderRefunded, PaymentFailed, Rejection
 from recovery.ingest.poison import apply_isolating, decode_record
 from recovery.journeys.apply import Rules, apply_batch, cart_id_of, customer_key_of
+from recovery.journeys.records import guest_key
 from recovery.settings import AttributionSettings
 from recovery.store import cart_rows, consent_rows, conversion_rows, journey_rows
 
@@ -179,7 +180,7 @@ class BatchProcessor:
             customers = await cart_rows.load_customers(conn, customer_keys)
             active = await journey_rows.load_active(conn, carts)
             last_entries = (
-                await journey_rows.load_last_entries(conn, customer_keys | {f"cart:{c}" for c in cart_ids})
+                await journey_rows.load_last_entries(conn, customer_keys | {guest_key(c) for c in cart_ids})
                 if any(isinstance(event, PaymentFailed) for event in fresh)
                 else {}
             )

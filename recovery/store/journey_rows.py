@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.journeys.apply import ActiveJourney, JourneyEnd, NewJourney
+from recovery.journeys.records import guest_cart_id, guest_key
 from recovery.rules import Trigger
 from recovery.states import JourneyStatus, PublishedType, StepStatus
 from recovery.store.outbox import enqueue, message_event
@@ -45,7 +46,7 @@ async def load_last_entries(conn: AsyncConnection, customer_keys: Iterable[str])
         for flow, key, started_at in await conn.execute(query):
             entries[(flow, key)] = started_at
     # ``cart:<id>`` keys also say when that cart last entered each flow (direct calls per failed cart).
-    cart_ids = sorted(key.removeprefix("cart:") for key in set(customer_keys) if key.startswith("cart:"))
+    cart_ids = sorted({cart_id for key in customer_keys if (cart_id := guest_cart_id(key)) is not None})
     for part in chunks(cart_ids):
         by_cart = (
             select(journeys.c.flow, journeys.c.cart_id, func.max(journeys.c.started_at))
@@ -53,7 +54,7 @@ async def load_last_entries(conn: AsyncConnection, customer_keys: Iterable[str])
             .group_by(journeys.c.flow, journeys.c.cart_id)
         )
         for flow, cart_id, started_at in await conn.execute(by_cart):
-            key = (flow, f"cart:{cart_id}")
+            key = (flow, guest_key(cart_id))
             entries[key] = max(started_at, entries.get(key, started_at))
     return entries
 
