@@ -6,9 +6,11 @@ Bad input goes to the dead-letter topic with its original bytes and a reason; th
 from __future__ import annotations
 
 import base64
+import contextlib
+import gc
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -53,6 +55,24 @@ class BatchReport:
     applied: int
     journeys_started: int
     journeys_ended: int
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside a synchronous stretch of work (nothing in it may await).
+
+    Decoding a batch makes tens of thousands of objects that all live until the batch is written; the
+    collector kept running in the middle of it and rescanning them (about a third of the decode time).
+    They hold no reference cycles, so pausing it loses nothing; it runs again at the next allocations.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def dead_letter_document(record: Record, reason: str) -> dict[str, Any]:
@@ -102,12 +122,13 @@ class BatchProcessor:
         """Process the batch; when this returns, its effects are committed and its offsets may be."""
         decoded: list[tuple[Record, Event]] = []
         rejected: list[tuple[Record, str]] = []
-        for record in records:
-            parsed = decode_record(record.value, max_bytes=self._max_event_bytes)
-            if isinstance(parsed, Rejection):
-                rejected.append((record, parsed.reason))
-            else:
-                decoded.append((record, parsed))
+        with gc_paused():
+            for record in records:
+                parsed = decode_record(record.value, max_bytes=self._max_event_bytes)
+                if isinstance(parsed, Rejection):
+                    rejected.append((record, parsed.reason))
+                else:
+                    decoded.append((record, parsed))
         await self._dead_letter(rejected)
         isolated = await apply_isolating(decoded, self._apply_pairs, engine=self._engine)
         await self._dead_letter([(record, reason) for (record, _), reason in isolated.refused])
@@ -175,7 +196,7 @@ class BatchProcessor:
                     fresh.append(event)
             cart_ids = {cart_id_of(event) for event in fresh if not isinstance(event, ConsentChanged)}
             customer_keys = {event.customer.id for event in fresh if event.customer and event.customer.id}
-            carts = await cart_rows.load_carts(conn, cart_ids)
+            carts = await cart_rows.load_carts(conn, cart_ids, snapshot=False)
             customer_keys |= {cart.customer_key for cart in carts.values()}
             customers = await cart_rows.load_customers(conn, customer_keys)
             active = await journey_rows.load_active(conn, carts)

@@ -5,33 +5,36 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.journeys.records import CartState, CustomerState
+from recovery.store import bulk
 from recovery.store.schema import carts, customers, processed_events
-from recovery.store.sql import chunks, for_update_skip_locked, insert_new_keys, upsert
+from recovery.store.sql import chunks, for_update_skip_locked
 
 _CART_FIELDS = [f.name for f in fields(CartState)]
 _CUSTOMER_FIELDS = [f.name for f in fields(CustomerState)]
+_SNAPSHOT = _CART_FIELDS.index("cart")
 
 
 async def first_deliveries(conn: AsyncConnection, event_ids: Sequence[str]) -> set[str]:
-    """Record event ids as processed; return the ones never seen before."""
-    new: set[str] = set()
-    for part in chunks(list(dict.fromkeys(event_ids))):
-        new |= await insert_new_keys(conn, processed_events, "event_id", part)
-    return new
+    """Record event ids as processed; return the ones never seen before (one statement per 2 000 ids)."""
+    return await bulk.insert_new_keys(conn, processed_events, "event_id", list(dict.fromkeys(event_ids)))
 
 
-async def load_carts(conn: AsyncConnection, cart_ids: Iterable[str]) -> dict[str, CartState]:
-    """Current state of the given carts (missing ones are simply absent)."""
+async def load_carts(conn: AsyncConnection, cart_ids: Iterable[str], *, snapshot: bool = True) -> dict[str, CartState]:
+    """Current state of the given carts (missing ones are simply absent).
+
+    ``snapshot=False`` leaves the cart snapshot out (None): ingest only ever replaces it, so it need
+    not be read, decoded and written back (``save_carts`` keeps a stored snapshot when given None).
+    """
+    names = _CART_FIELDS if snapshot else [n for n in _CART_FIELDS if n != "cart"]
     found: dict[str, CartState] = {}
     for part in chunks(sorted(set(cart_ids))):
-        rows = await conn.execute(select(*[carts.c[n] for n in _CART_FIELDS]).where(carts.c.cart_id.in_(part)))
+        rows = await conn.execute(select(*[carts.c[n] for n in names]).where(carts.c.cart_id.in_(part)))
         for row in rows.mappings():
             found[row["cart_id"]] = CartState(**row)
     return found
@@ -48,19 +51,21 @@ async def load_customers(conn: AsyncConnection, keys: Iterable[str]) -> dict[str
 
 
 async def save_carts(conn: AsyncConnection, states: Iterable[CartState]) -> None:
-    """Upsert cart states."""
+    """Upsert cart states in one statement; a None snapshot keeps the stored one (a snapshot is never cleared)."""
     rows = []
     for state in states:
-        row = _row(state, _CART_FIELDS)
+        row = [getattr(state, name) for name in _CART_FIELDS]
         if isinstance(state.cart, BaseModel):
-            row["cart"] = state.cart.model_dump(mode="json", exclude_none=True)
+            # Straight to JSON text in pydantic's serializer: no dict, no json.dumps.
+            row[_SNAPSHOT] = bulk.JsonText(state.cart.model_dump_json(exclude_none=True))
         rows.append(row)
-    await upsert(conn, carts, rows, ["cart_id"])
+    await bulk.upsert_rows(conn, carts, _CART_FIELDS, rows, key=["cart_id"], keep=frozenset({"cart"}))
 
 
 async def save_customers(conn: AsyncConnection, states: Iterable[CustomerState]) -> None:
-    """Upsert customer states."""
-    await upsert(conn, customers, [_row(state, _CUSTOMER_FIELDS) for state in states], ["customer_key"])
+    """Upsert customer states in one statement."""
+    rows = [[getattr(state, name) for name in _CUSTOMER_FIELDS] for state in states]
+    await bulk.upsert_rows(conn, customers, _CUSTOMER_FIELDS, rows, key=["customer_key"])
 
 
 async def claim_idle_carts(conn: AsyncConnection, now: datetime, limit: int) -> list[CartState]:
@@ -76,8 +81,3 @@ async def claim_idle_carts(conn: AsyncConnection, now: datetime, limit: int) -> 
     for part in chunks([cart.cart_id for cart in due]):
         await conn.execute(update(carts).where(carts.c.cart_id.in_(part)).values(abandon_at=None, abandoned_at=now))
     return due
-
-
-def _row(state: object, names: list[str]) -> dict[str, Any]:
-    # Not dataclasses.asdict: it deep-copies every cart snapshot, which dominated ingest time.
-    return {name: getattr(state, name) for name in names}
