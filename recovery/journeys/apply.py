@@ -334,9 +334,11 @@ def _order(
     cart["last_event_at"] = max(cart["last_event_at"], event.occurred_at)
 
 
+_STEP_RANK = {step.value: rank for rank, step in enumerate(CHECKOUT_ORDER)}
+
+
 def _furthest(current: str | None, reached: str) -> str:
-    order = [step.value for step in CHECKOUT_ORDER]
-    if current is None or order.index(reached) > order.index(current):
+    if current is None or _STEP_RANK[reached] > _STEP_RANK[current]:
         return reached
     return current
 

@@ -10,7 +10,6 @@ from typing import Any
 from recovery.events import Cart
 from recovery.states import JourneyStatus
 
-
 GUEST_PREFIX = "cart:"  # a shopper without a platform id is known by their cart
 
 

@@ -8,11 +8,13 @@ statements make) to plain tuples. PostgreSQL gets one ``unnest`` of column array
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, Dialect, Table
+from sqlalchemy import JSON, ColumnElement, Dialect, String, Table, any_, bindparam, func, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -135,3 +137,14 @@ async def insert_new_keys(conn: AsyncConnection, table: Table, column: str, keys
             result = await conn.exec_driver_sql(sql, tuple(part))
         new.update(row[0] for row in result)
     return new
+
+
+def among(conn: AsyncConnection, column: ColumnElement[str], values: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN values`` with the whole list as one parameter, so the statement compiles once.
+
+    A plain ``in_`` renders one parameter per value on every execution, which cost more than the query.
+    """
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam("among", list(values), type_=ARRAY(String)))
+    listed = select(literal_column("value")).select_from(func.json_each(bindparam("among", json.dumps(list(values)))))
+    return column.in_(listed.scalar_subquery())

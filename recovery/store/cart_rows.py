@@ -32,22 +32,21 @@ async def load_carts(conn: AsyncConnection, cart_ids: Iterable[str], *, snapshot
     not be read, decoded and written back (``save_carts`` keeps a stored snapshot when given None).
     """
     names = _CART_FIELDS if snapshot else [n for n in _CART_FIELDS if n != "cart"]
-    found: dict[str, CartState] = {}
-    for part in chunks(sorted(set(cart_ids))):
-        rows = await conn.execute(select(*[carts.c[n] for n in names]).where(carts.c.cart_id.in_(part)))
-        for row in rows.mappings():
-            found[row["cart_id"]] = CartState(**row)
-    return found
+    wanted = sorted(set(cart_ids))
+    if not wanted:
+        return {}
+    rows = await conn.execute(select(*[carts.c[n] for n in names]).where(bulk.among(conn, carts.c.cart_id, wanted)))
+    return {row.cart_id: CartState(**row._asdict()) for row in rows}
 
 
 async def load_customers(conn: AsyncConnection, keys: Iterable[str]) -> dict[str, CustomerState]:
     """Current contact and consent of the given customers."""
-    found: dict[str, CustomerState] = {}
-    for part in chunks(sorted(set(keys))):
-        query = select(*[customers.c[n] for n in _CUSTOMER_FIELDS]).where(customers.c.customer_key.in_(part))
-        for row in (await conn.execute(query)).mappings():
-            found[row["customer_key"]] = CustomerState(**row)
-    return found
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    columns = [customers.c[n] for n in _CUSTOMER_FIELDS]
+    rows = await conn.execute(select(*columns).where(bulk.among(conn, customers.c.customer_key, wanted)))
+    return {row.customer_key: CustomerState(**row._asdict()) for row in rows}
 
 
 async def save_carts(conn: AsyncConnection, states: Iterable[CartState]) -> None:
