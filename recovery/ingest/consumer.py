@@ -201,7 +201,7 @@ class BatchProcessor:
                     fresh.append(event)
             cart_ids = {cart_id_of(event) for event in fresh if not isinstance(event, ConsentChanged)}
             customer_keys = {event.customer.id for event in fresh if event.customer and event.customer.id}
-            carts = await cart_rows.load_carts(conn, cart_ids, snapshot=False)
+            carts = await cart_rows.load_carts(conn, cart_ids, documents=False)
             customer_keys |= {cart.customer_key for cart in carts.values()}
             customers = await cart_rows.load_customers(conn, customer_keys)
             active = await journey_rows.load_active(conn, carts)

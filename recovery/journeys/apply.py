@@ -348,7 +348,7 @@ def merge_customer(current: CustomerState | None, key: str, customer: Customer, 
     base = current or CustomerState(customer_key=key, updated_at=occurred_at)
     newer = occurred_at >= base.updated_at
     merged = dict(vars(base))
-    incoming = [
+    incoming: list[tuple[str, str | bool | None]] = [
         ("email", customer.email),
         ("phone", customer.phone),
         ("first_name", customer.first_name),

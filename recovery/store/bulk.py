@@ -13,8 +13,20 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Dialect, String, Table, any_, bindparam, func, literal_column, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Dialect,
+    Select,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, asyncpg
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -63,10 +75,11 @@ def _unnest(table: Table, columns: tuple[str, ...]) -> str:
     return f"SELECT {', '.join(selected)} FROM unnest({', '.join(arrays)}) AS u({', '.join(columns)})"
 
 
-def _pg_type(kind: Any) -> str:
-    from sqlalchemy.dialects import postgresql
+_PG = asyncpg.dialect()  # type: ignore[no-untyped-call]  # only to spell column types
 
-    compiled: str = kind.compile(dialect=postgresql.dialect())
+
+def _pg_type(kind: Any) -> str:
+    compiled: str = kind.compile(dialect=_PG)
     return compiled
 
 
@@ -146,5 +159,7 @@ def among(conn: AsyncConnection, column: ColumnElement[str], values: Sequence[st
     """
     if conn.dialect.name == "postgresql":
         return column == any_(bindparam("among", list(values), type_=ARRAY(String)))
-    listed = select(literal_column("value")).select_from(func.json_each(bindparam("among", json.dumps(list(values)))))
+    listed: Select[Any] = select(literal_column("value")).select_from(
+        func.json_each(bindparam("among", json.dumps(list(values))))
+    )
     return column.in_(listed.scalar_subquery())

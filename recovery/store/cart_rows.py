@@ -18,6 +18,7 @@ from recovery.store.sql import chunks, for_update_skip_locked
 _CART_FIELDS = [f.name for f in fields(CartState)]
 _CUSTOMER_FIELDS = [f.name for f in fields(CustomerState)]
 _SNAPSHOT = _CART_FIELDS.index("cart")
+_DOCUMENTS = frozenset({"cart", "payment"})  # JSON columns that ingest replaces but never clears
 
 
 async def first_deliveries(conn: AsyncConnection, event_ids: Sequence[str]) -> set[str]:
@@ -25,13 +26,14 @@ async def first_deliveries(conn: AsyncConnection, event_ids: Sequence[str]) -> s
     return await bulk.insert_new_keys(conn, processed_events, "event_id", list(dict.fromkeys(event_ids)))
 
 
-async def load_carts(conn: AsyncConnection, cart_ids: Iterable[str], *, snapshot: bool = True) -> dict[str, CartState]:
+async def load_carts(conn: AsyncConnection, cart_ids: Iterable[str], *, documents: bool = True) -> dict[str, CartState]:
     """Current state of the given carts (missing ones are simply absent).
 
-    ``snapshot=False`` leaves the cart snapshot out (None): ingest only ever replaces it, so it need
-    not be read, decoded and written back (``save_carts`` keeps a stored snapshot when given None).
+    ``documents=False`` leaves the JSON columns out (None): the cart snapshot and the last payment
+    failure. Ingest only ever replaces them, so they need not be read, decoded and written back
+    (``save_carts`` keeps a stored document when given None).
     """
-    names = _CART_FIELDS if snapshot else [n for n in _CART_FIELDS if n != "cart"]
+    names = _CART_FIELDS if documents else [n for n in _CART_FIELDS if n not in _DOCUMENTS]
     wanted = sorted(set(cart_ids))
     if not wanted:
         return {}
@@ -50,7 +52,7 @@ async def load_customers(conn: AsyncConnection, keys: Iterable[str]) -> dict[str
 
 
 async def save_carts(conn: AsyncConnection, states: Iterable[CartState]) -> None:
-    """Upsert cart states in one statement; a None snapshot keeps the stored one (a snapshot is never cleared)."""
+    """Upsert cart states in one statement; a None snapshot or payment keeps the stored one (never cleared)."""
     rows = []
     for state in states:
         row = [getattr(state, name) for name in _CART_FIELDS]
@@ -58,7 +60,7 @@ async def save_carts(conn: AsyncConnection, states: Iterable[CartState]) -> None
             # Straight to JSON text in pydantic's serializer: no dict, no json.dumps.
             row[_SNAPSHOT] = bulk.JsonText(state.cart.model_dump_json(exclude_none=True))
         rows.append(row)
-    await bulk.upsert_rows(conn, carts, _CART_FIELDS, rows, key=["cart_id"], keep=frozenset({"cart"}))
+    await bulk.upsert_rows(conn, carts, _CART_FIELDS, rows, key=["cart_id"], keep=_DOCUMENTS)
 
 
 async def save_customers(conn: AsyncConnection, states: Iterable[CustomerState]) -> None:
