@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime
+from operator import attrgetter
 
 from pydantic import BaseModel
 from sqlalchemy import select, update
@@ -17,6 +18,7 @@ from recovery.store.sql import chunks, for_update_skip_locked
 
 _CART_FIELDS = [f.name for f in fields(CartState)]
 _CUSTOMER_FIELDS = [f.name for f in fields(CustomerState)]
+_cart_values, _customer_values = attrgetter(*_CART_FIELDS), attrgetter(*_CUSTOMER_FIELDS)  # tuples, in C
 _SNAPSHOT = _CART_FIELDS.index("cart")
 _DOCUMENTS = frozenset({"cart", "payment"})  # JSON columns that ingest replaces but never clears
 
@@ -55,17 +57,18 @@ async def save_carts(conn: AsyncConnection, states: Iterable[CartState]) -> None
     """Upsert cart states in one statement; a None snapshot or payment keeps the stored one (never cleared)."""
     rows = []
     for state in states:
-        row = [getattr(state, name) for name in _CART_FIELDS]
+        row = _cart_values(state)
         if isinstance(state.cart, BaseModel):
             # Straight to JSON text in pydantic's serializer: no dict, no json.dumps.
-            row[_SNAPSHOT] = bulk.JsonText(state.cart.model_dump_json(exclude_none=True))
+            snapshot = bulk.JsonText(state.cart.model_dump_json(exclude_none=True))
+            row = (*row[:_SNAPSHOT], snapshot, *row[_SNAPSHOT + 1 :])
         rows.append(row)
     await bulk.upsert_rows(conn, carts, _CART_FIELDS, rows, key=["cart_id"], keep=_DOCUMENTS)
 
 
 async def save_customers(conn: AsyncConnection, states: Iterable[CustomerState]) -> None:
     """Upsert customer states in one statement."""
-    rows = [[getattr(state, name) for name in _CUSTOMER_FIELDS] for state in states]
+    rows = [_customer_values(state) for state in states]
     await bulk.upsert_rows(conn, customers, _CUSTOMER_FIELDS, rows, key=["customer_key"])
 
 
