@@ -5,10 +5,11 @@ sends/s); this one checks the part that must not grow with the number of pending
 scheduler runs on every poll. Rows are inserted directly with SQL (the schema is the migration's), the table
 statistics refreshed, then each query is timed as the scheduler runs it (``cart_rows.claim_idle_carts`` with
 its limit of 500, ``step_rows.claim_due`` with the default claim batch of 100), in a transaction rolled back so
-every run sees the same rows. Each size has the same due share (1 000 carts and steps due) plus history (as
-many sent steps and abandoned carts as pending ones): only the pending count changes.
+every run sees the same rows. Each size has the same due share (``--due``, default 1 000 carts and steps, one
+step in 50 already claimed by a live worker) plus history (as many sent steps and abandoned or ordered carts
+as pending ones): only the pending count changes.
 
-    python -m bench.timer_queries [--sizes 10000,1000000] [--explain]
+    python -m bench.timer_queries [--sizes 10000,1000000] [--due 1000] [--explain]
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import TextClause
 
 from bench.common import DEFAULT_PG, Row, postgres_database, print_rows
+from recovery.states import StepStatus
 from recovery.store import cart_rows, step_rows
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
+from recovery.store.schema import carts, steps, workers
 
 DUE = 1000
 RUNS = 15
@@ -39,62 +43,69 @@ WORKER = "bench-worker"
 # Pending timers: idle carts whose abandon_at is ahead, and 30-day reminder steps (spread over 30 days).
 _PENDING_CARTS = """
 INSERT INTO carts (cart_id, store, customer_key, item_count, first_event_at, last_event_at, abandon_at)
-SELECT 'idle-' || i, 'fr', 'cust-' || i, 1, CAST(:now AS timestamptz), CAST(:now AS timestamptz), CAST(:now AS timestamptz) + interval '1 hour' + (i % 43200) * interval '1 minute'
-FROM generate_series(CAST(:start AS integer), CAST(:stop AS integer) - 1) AS i
+SELECT 'idle-' || i, 'fr', 'cust-' || i, 1, :now, :now, :now + interval '1 hour' + (i % 43200) * interval '1 minute'
+FROM generate_series(:start, :stop - 1) AS i
 """
 _PENDING_STEPS = """
 INSERT INTO steps (step_id, journey_id, cart_id, name, position, channel, due_at, status, attempts, updated_at)
 SELECT 'j' || i || ':' || 'reminder', 'j' || i, 'c' || i, 'reminder', 0, 'email',
-       CAST(:now AS timestamptz) + interval '1 hour' + (i % 43200) * interval '1 minute', 'pending', 0, CAST(:now AS timestamptz)
-FROM generate_series(CAST(:start AS integer), CAST(:stop AS integer) - 1) AS i
+       :now + interval '1 hour' + (i % 43200) * interval '1 minute', 'pending', 0, :now
+FROM generate_series(:start, :stop - 1) AS i
 """
 # History the queries must skip: abandoned (timer cleared) and ordered carts, sent steps.
 _HISTORY_CARTS = """
 INSERT INTO carts (cart_id, store, customer_key, item_count, first_event_at, last_event_at, abandoned_at,
                    ordered_at)
-SELECT 'old-' || i, 'fr', 'cust-' || i, 1, CAST(:now AS timestamptz) - interval '2 days', CAST(:now AS timestamptz) - interval '2 days',
-       CAST(:now AS timestamptz) - interval '1 day', CASE WHEN i % 10 = 0 THEN CAST(:now AS timestamptz) END
-FROM generate_series(CAST(:start AS integer), CAST(:stop AS integer) - 1) AS i
+SELECT 'old-' || i, 'fr', 'cust-' || i, 1, :now - interval '2 days', :now - interval '2 days',
+       :now - interval '1 day', CASE WHEN i % 10 = 0 THEN :now END
+FROM generate_series(:start, :stop - 1) AS i
 """
 _HISTORY_STEPS = """
 INSERT INTO steps (step_id, journey_id, cart_id, name, position, channel, due_at, status, attempts, updated_at)
 SELECT 'h' || i || ':' || 'reminder', 'h' || i, 'c' || i, 'reminder', 0, 'email',
-       CAST(:now AS timestamptz) - (i % 43200) * interval '1 minute', 'sent', 1, CAST(:now AS timestamptz)
-FROM generate_series(CAST(:start AS integer), CAST(:stop AS integer) - 1) AS i
+       :now - (i % 43200) * interval '1 minute', 'sent', 1, :now
+FROM generate_series(:start, :stop - 1) AS i
 """
 # The due share: carts idle past their timer, steps due within the last minute, a few live claims.
 _DUE_CARTS = """
 INSERT INTO carts (cart_id, store, customer_key, item_count, first_event_at, last_event_at, abandon_at)
-SELECT 'due-' || i, 'fr', 'cust-due-' || i, 1, CAST(:now AS timestamptz), CAST(:now AS timestamptz), CAST(:now AS timestamptz) - (i % 60) * interval '1 second'
-FROM generate_series(0, CAST(:due AS integer) - 1) AS i
+SELECT 'due-' || i, 'fr', 'cust-due-' || i, 1, :now, :now, :now - (i % 60) * interval '1 second'
+FROM generate_series(0, :due - 1) AS i
 """
 _DUE_STEPS = """
 INSERT INTO steps (step_id, journey_id, cart_id, name, position, channel, due_at, status, attempts, updated_at,
                    claimed_by, claimed_at)
-SELECT 'd' || i || ':' || 'sms', 'd' || i, 'due-' || i, 'sms', 0, 'sms', CAST(:now AS timestamptz) - (i % 60) * interval '1 second',
-       CASE WHEN i % 50 = 0 THEN 'claimed' ELSE 'pending' END, 0, CAST(:now AS timestamptz),
-       CASE WHEN i % 50 = 0 THEN :worker END, CASE WHEN i % 50 = 0 THEN CAST(:now AS timestamptz) END
-FROM generate_series(0, CAST(:due AS integer) - 1) AS i
+SELECT 'd' || i || ':' || 'sms', 'd' || i, 'due-' || i, 'sms', 0, 'sms', :now - (i % 60) * interval '1 second',
+       CASE WHEN i % 50 = 0 THEN 'claimed' ELSE 'pending' END, 0, :now,
+       CASE WHEN i % 50 = 0 THEN :worker END, CASE WHEN i % 50 = 0 THEN :now END
+FROM generate_series(0, :due - 1) AS i
 """
 
 
-async def fill(engine: AsyncEngine, now: datetime, start: int, stop: int, *, first: bool) -> None:
-    """Add pending timers ``start``..``stop`` (and as much history); the due share on the first call."""
+async def fill(engine: AsyncEngine, now: datetime, start: int, stop: int, *, due: int) -> None:
+    """Add pending timers ``start``..``stop`` (and as much history); ``due`` carts and steps due (0: none)."""
     async with engine.begin() as conn:
         values = {"now": now, "start": start, "stop": stop}
         for statement in (_PENDING_CARTS, _PENDING_STEPS, _HISTORY_CARTS, _HISTORY_STEPS):
-            await conn.execute(text(statement), values)
-        if first:
-            await conn.execute(text(_DUE_CARTS), {"now": now, "due": DUE})
-            await conn.execute(text(_DUE_STEPS), {"now": now, "due": DUE, "worker": WORKER})
+            await conn.execute(_typed(statement), values)
+        if due:
+            await conn.execute(_typed(_DUE_CARTS), {"now": now, "due": due})
+            await conn.execute(_typed(_DUE_STEPS), {"now": now, "due": due, "worker": WORKER})
             await conn.execute(
-                text("INSERT INTO workers (worker_id, heartbeat_at, started_at) VALUES (:w, CAST(:now AS timestamptz), CAST(:now AS timestamptz))"),
-                {"w": WORKER, "now": now},
+                _typed("INSERT INTO workers (worker_id, heartbeat_at, started_at) VALUES (:worker, :now, :now)"),
+                {"worker": WORKER, "now": now},
             )
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(text("VACUUM ANALYZE carts"))
         await conn.execute(text("VACUUM ANALYZE steps"))
+
+
+def _typed(sql: str) -> TextClause:
+    """``sql`` with its parameters cast: asyncpg cannot infer one type for ``:now`` used in several places."""
+    for name, type_ in (("now", "timestamptz"), ("start", "integer"), ("stop", "integer"), ("due", "integer")):
+        sql = sql.replace(f":{name}", f"CAST(:{name} AS {type_})")
+    return text(sql)
 
 
 async def timed(engine: AsyncEngine, query: Callable[[AsyncConnection], Awaitable[int]]) -> float:
@@ -124,11 +135,6 @@ async def explain(engine: AsyncEngine, now: datetime) -> None:
 
 def _rendered_claims(conn: AsyncConnection, now: datetime) -> list[tuple[str, str]]:
     """The two SELECTs with literal parameters (PostgreSQL EXPLAIN cannot take bound ones here)."""
-    from sqlalchemy import and_, or_, select  # noqa: PLC0415 - only the --explain path needs them
-
-    from recovery.states import StepStatus  # noqa: PLC0415
-    from recovery.store.schema import carts, steps, workers  # noqa: PLC0415
-
     sweep = (
         select(carts.c.cart_id)
         .where(carts.c.abandon_at <= now, carts.c.ordered_at.is_(None))
@@ -152,11 +158,14 @@ def _rendered_claims(conn: AsyncConnection, now: datetime) -> list[tuple[str, st
         .limit(CLAIM_LIMIT)
         .with_for_update(skip_locked=True)
     )
-    compile_args = {"dialect": conn.dialect, "compile_kwargs": {"literal_binds": True}}
-    return [("idle-cart sweep", str(sweep.compile(**compile_args))), ("due-step claim", str(claim.compile(**compile_args)))]
+    literal = {"literal_binds": True}
+    return [
+        ("idle-cart sweep", str(sweep.compile(dialect=conn.dialect, compile_kwargs=literal))),
+        ("due-step claim", str(claim.compile(dialect=conn.dialect, compile_kwargs=literal))),
+    ]
 
 
-async def measure(pg_admin: str, sizes: list[int], show_plans: bool) -> list[tuple[int, float, float]]:
+async def measure(pg_admin: str, sizes: list[int], due: int, show_plans: bool) -> list[tuple[int, float, float]]:
     """(pending, sweep ms, claim ms) for each size, growing one database."""
     found = []
     now = datetime.now(UTC)
@@ -166,7 +175,7 @@ async def measure(pg_admin: str, sizes: list[int], show_plans: bool) -> list[tup
             await upgrade_to_head(engine)
             done = 0
             for size in sorted(sizes):
-                await fill(engine, now, done, size, first=done == 0)
+                await fill(engine, now, done, size, due=due if done == 0 else 0)
                 done = size
 
                 async def sweep(conn: AsyncConnection) -> int:
@@ -188,15 +197,18 @@ async def measure(pg_admin: str, sizes: list[int], show_plans: bool) -> list[tup
     return found
 
 
-def rows(found: list[tuple[int, float, float]]) -> list[Row]:
+def rows(found: list[tuple[int, float, float]], due: int) -> list[Row]:
     """Both queries at the smallest size (baseline) and at each larger one."""
     (base, base_sweep, base_claim), *rest = found
     out = []
     for size, sweep_ms, claim_ms in rest:
-        for name, base_ms, value in (("idle-cart sweep", base_sweep, sweep_ms), ("due-step claim", base_claim, claim_ms)):
+        for name, base_ms, value in (
+            ("idle-cart sweep", base_sweep, sweep_ms),
+            ("due-step claim", base_claim, claim_ms),
+        ):
             out.append(
                 Row(
-                    f"timers: {name} query, {size:,} pending ({DUE:,} due)",
+                    f"timers: {name} query, {size:,} pending ({due:,} due)",
                     f"{base_ms:.1f} ms @ {base:,} pending",
                     f"{value:.1f} ms",
                     f"{value / base_ms:.2f}x",
@@ -211,12 +223,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", default="10000,1000000", help="pending timers, comma-separated")
     parser.add_argument("--postgres-url", default=DEFAULT_PG)
+    parser.add_argument("--due", type=int, default=DUE, help="carts and steps already due (the backlog)")
     parser.add_argument("--explain", action="store_true", help="also print EXPLAIN ANALYZE of both claims")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     if len(sizes) < 2:
         parser.error("--sizes needs at least two sizes: the smallest is the baseline")
-    print_rows(rows(asyncio.run(measure(args.postgres_url, sizes, args.explain))))
+    print_rows(rows(asyncio.run(measure(args.postgres_url, sizes, args.due, args.explain)), args.due))
 
 
 if __name__ == "__main__":
