@@ -218,6 +218,11 @@ def rows(found: list[tuple[int, float, float]], due: int) -> list[Row]:
     return out
 
 
+async def measure_rows(pg_admin: str, sizes: list[int], due: int = DUE) -> list[Row]:
+    """The bench's rows for ``bench.run_all``."""
+    return rows(await measure(pg_admin, sizes, due, show_plans=False), due)
+
+
 def main() -> None:
     """Run the timer-query bench."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
