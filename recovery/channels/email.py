@@ -16,8 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
-from email.policy import SMTPUTF8 as SMTPUTF8_POLICY
+from email.policy import SMTP, SMTPUTF8
 from email.utils import formatdate, parseaddr
 
 import aiosmtplib
@@ -25,6 +24,11 @@ import aiosmtplib
 from recovery.channels.base import Delivery, OutgoingMessage
 from recovery.errors import OutcomeUnknownError, PermanentError, TransientError
 from recovery.states import ChannelName
+
+# A signed link is one token longer than 78 columns: folded at 78, Python turns it into an RFC 2047
+# encoded-word, which no mail client reads as a List-Unsubscribe URL. 998 is RFC 5322's hard limit.
+SMTP_POLICY = SMTP.clone(max_line_length=998)
+SMTPUTF8_POLICY = SMTPUTF8.clone(max_line_length=998)
 
 
 @dataclass(frozen=True, kw_only=True)
