@@ -16,8 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
-from email.policy import SMTPUTF8 as SMTPUTF8_POLICY
+from email.policy import EmailPolicy
 from email.utils import formatdate, parseaddr
 
 import aiosmtplib
@@ -25,6 +24,25 @@ import aiosmtplib
 from recovery.channels.base import Delivery, OutgoingMessage
 from recovery.errors import OutcomeUnknownError, PermanentError, TransientError
 from recovery.states import ChannelName
+
+
+class _SmtpPolicy(EmailPolicy):
+    """``email.policy.SMTP``, but List-Unsubscribe is written as plain ``<url>`` targets.
+
+    A signed link is one token longer than 78 columns, which the default folding turns into an RFC 2047
+    encoded-word: no mailbox provider reads that as a URL (RFC 2369 wants ``<url>``). Each target goes
+    on its own line instead, as long as it is (RFC 5322 allows up to 998 columns).
+    """
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        text = str(value)
+        if name.lower() == "list-unsubscribe" and text.isascii():
+            return f"{name}: {text.replace(', ', ',' + self.linesep + ' ')}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+SMTP_POLICY = _SmtpPolicy(linesep="\r\n")
+SMTPUTF8_POLICY = _SmtpPolicy(linesep="\r\n", utf8=True)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -157,7 +157,12 @@ def check(config: Path | None = ConfigOption) -> None:
     """Validate configuration, flows and every template; exit 1 with file:line reasons."""
     from recovery.cli.check import run_checks
 
-    settings = _settings(config)
+    try:
+        settings = _settings(config)
+    except typer.Exit as exc:
+        # A bad configuration is what check exists to report: exit 1 like any other finding
+        # (the message naming the key was printed already); other commands keep exit 2.
+        raise typer.Exit(1) from exc
     report = run_checks(settings)
     for warning in report.warnings:
         errors.print(f"[yellow]![/] {warning}", markup=True, highlight=False)

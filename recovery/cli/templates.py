@@ -11,15 +11,22 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from recovery.defaults import fallback_overrides
 from recovery.errors import ConfigError
 from recovery.render.samples import Sample, load_sample, load_samples, preview_track
 from recovery.render.templates import RenderedMessage, language_of, load_templates
+from recovery.settings import config_path, load_settings
 
 templates_app = typer.Typer(help="List and preview message templates.", no_args_is_help=True)
 console = Console()
 errors = Console(stderr=True)
 
-TemplatesDirOption = typer.Option(Path("templates"), "--templates-dir", help="Directory of templates.")
+TemplatesDirOption = typer.Option(
+    None, "--templates-dir", help="Directory of templates (default: templates_dir of the configuration)."
+)
+ConfigOption = typer.Option(
+    None, "--config", "-c", help="YAML configuration file (default: $RECOVERY_CONFIG or config/recovery.yaml)."
+)
 
 
 class PreviewChannel(StrEnum):
@@ -27,6 +34,15 @@ class PreviewChannel(StrEnum):
 
     EMAIL = "email"
     SMS = "sms"
+
+
+def _templates_dir(explicit: Path | None, config: Path | None) -> Path:
+    """``--templates-dir``, else the configured one: file, RECOVERY_TEMPLATES_DIR, or the shipped templates."""
+    if explicit is not None:
+        return explicit
+    # The same resolution as ``recovery run``, so a preview shows what the service would send.
+    settings = load_settings(config, **fallback_overrides(config_path(config) is not None))
+    return settings.templates_dir
 
 
 def _pick_sample(templates_dir: Path, sample: Path | None, locale: str | None) -> Sample:
@@ -56,10 +72,10 @@ def _show(message: RenderedMessage, sample: Sample, name: str, channel: PreviewC
 
 
 @templates_app.command("list")
-def list_templates(templates_dir: Path = TemplatesDirOption) -> None:
+def list_templates(templates_dir: Path | None = TemplatesDirOption, config: Path | None = ConfigOption) -> None:
     """Every template with its channels and locales."""
     try:
-        templates = load_templates(templates_dir)
+        templates = load_templates(_templates_dir(templates_dir, config))
     except ConfigError as exc:
         errors.print(Text(f"error: {exc}", style="red"))
         raise typer.Exit(1) from exc
@@ -76,10 +92,12 @@ def preview(
     channel: PreviewChannel = typer.Option(PreviewChannel.EMAIL, "--channel", help="email or sms."),
     sample: Path | None = typer.Option(None, "--sample", help="Sample JSON (default: one from samples/)."),
     html: Path | None = typer.Option(None, "--html", help="Write the email's HTML to this file."),
-    templates_dir: Path = TemplatesDirOption,
+    templates_dir: Path | None = TemplatesDirOption,
+    config: Path | None = ConfigOption,
 ) -> None:
     """Render NAME against a sample cart; links show their target instead of a signed token."""
     try:
+        templates_dir = _templates_dir(templates_dir, config)
         templates = load_templates(templates_dir)
         chosen = _pick_sample(templates_dir, sample, locale)
         message = templates.render(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -124,6 +125,17 @@ async def test_unsubscribe_headers_allow_one_click_unsubscribe(smtp_sink: SmtpSi
     assert with_link["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert without_link["List-Unsubscribe"].strip() == "<mailto:unsubscribe@shop.example>"
     assert without_link["List-Unsubscribe-Post"] is None
+
+
+async def test_a_long_unsubscribe_link_stays_a_plain_url_in_the_raw_header(smtp_sink: SmtpSink) -> None:
+    """Real signed links are longer than 78 columns: RFC 2369 wants ``<url>``, never an encoded-word."""
+    url = "http://127.0.0.1:18080/u/WyJjdXN0LXYxIiwiZW1haWwiXQ.awvzXg.sQybuhLZiE0TeWS8eryHpquvUsk"
+    await EmailChannel(config_for(smtp_sink)).send(replace(MESSAGE, unsubscribe_url=url))
+
+    raw = smtp_sink.received[0].raw.decode("ascii")
+    headers = re.sub(r"\r?\n[ \t]", " ", raw.partition("\r\n\r\n")[0])  # unfold, as a mail client does
+    assert f"List-Unsubscribe: <{url}>" in headers.splitlines()
+    assert "=?" not in headers.partition("List-Unsubscribe:")[2].splitlines()[0]
 
 
 @pytest.mark.parametrize("stage", [Stage.MAIL, Stage.RCPT, Stage.DATA])

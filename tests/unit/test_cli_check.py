@@ -44,3 +44,12 @@ def test_a_flow_naming_a_missing_template_fails_with_its_line(empty_directory: P
     assert result.exit_code == 1
     output = " ".join(result.output.split())
     assert "no_such_template" in output and "flows.yaml:5" in output
+
+
+def test_a_bad_configuration_value_fails_the_check_with_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    """service.md: check validates the configuration too and exits 1, naming the key and its variable."""
+    monkeypatch.setenv("RECOVERY_ABANDONMENT__IDLE_AFTER", "30x")
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 1, result.output
+    output = " ".join(result.output.split())
+    assert "abandonment.idle_after" in output and "RECOVERY_ABANDONMENT__IDLE_AFTER" in output

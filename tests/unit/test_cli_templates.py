@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from recovery.cli.templates import templates_app
@@ -54,3 +55,24 @@ def test_list_shows_every_template_with_channels_and_locales() -> None:
     code, output = invoke("list")
     assert code == 0, output
     assert output.count("payment_failed") == 2 and "en, fr" in output
+
+
+def test_preview_reads_the_templates_dir_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Configured only by RECOVERY_* variables (service.md), preview finds the operator's templates."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RECOVERY_TEMPLATES_DIR", str(TEMPLATES_DIR))
+    result = runner.invoke(templates_app, ["preview", "cart_reminder", "--locale", "fr"])
+    assert result.exit_code == 0, result.output
+    assert "Reprendre mon panier" in result.output
+
+
+def test_preview_takes_config_like_every_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--config PATH`` (service.md: every command has it) gives the templates_dir to preview from."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RECOVERY_TEMPLATES_DIR", raising=False)
+    config = tmp_path / "recovery.yaml"
+    config.write_text(f"templates_dir: {TEMPLATES_DIR}\n", encoding="utf-8")
+    for command in (["preview", "cart_reminder", "--locale", "en"], ["list"]):
+        result = runner.invoke(templates_app, [*command, "--config", str(config)])
+        assert result.exit_code == 0, result.output
+        assert "cart_reminder" in result.output
