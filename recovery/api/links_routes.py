@@ -25,12 +25,14 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CLICK_MAX_AGE = timedelta(days=60)
 
-# Link-preview fetchers, mail scanners and HTTP libraries: they follow links nobody clicked.
+# Link-preview fetchers and mail scanners that say what they are: they follow links nobody clicked.
+# Plain HTTP libraries (curl, python-httpx, Go, Java) are NOT in the list: the contract says `/r/` records
+# the click, and an app or a platform proxy opening a link for a shopper uses exactly those; such a click
+# is kept as "unknown" and counts.
 _BOT_MARKERS = (
     "bot", "crawler", "spider", "crawl", "slurp", "preview", "facebookexternalhit", "facebookcatalog",
     "whatsapp", "embedly", "iframely", "vkshare", "pinterest", "skypeuripreview", "slack-imgproxy",
-    "google-pagerenderer", "headless", "ms-office", "python-", "curl/", "wget/", "go-http-client",
-    "java/", "apache-httpclient", "libwww-perl", "node-fetch", "axios/",
+    "google-pagerenderer", "headless", "ms-office",
 )  # fmt: skip
 _MOBILE_MARKERS = ("mobi", "android", "iphone", "ipad", "ipod", "windows phone", "blackberry", "opera mini")
 _DESKTOP_MARKERS = ("windows nt", "macintosh", "x11", "cros", "linux")

@@ -246,6 +246,15 @@ async def test_configured_link_hosts_replace_cart_hosts(db: AsyncEngine) -> None
         assert (await http.get(path_of(signer().tracked_url(MESSAGE_ID, RESTORE)))).status_code == 404
 
 
+async def test_a_plain_http_client_click_counts(db: AsyncEngine, client: httpx.AsyncClient) -> None:
+    """A click from an HTTP library (an app opening the link for the shopper) is a click: message.clicked is published."""
+    response = await client.get(path_of(signer().tracked_url(MESSAGE_ID, RESTORE)))  # httpx's own User-Agent
+    assert response.status_code == 302
+    assert [c["user_agent_class"] for c in await click_rows(db)] == ["unknown"]
+    assert await journey_clicked(db)
+    assert [event["type"] for event in await published(db)] == ["message.clicked"]
+
+
 async def test_bot_click_redirects_but_does_not_count(db: AsyncEngine, client: httpx.AsyncClient) -> None:
     """A link-preview fetcher is redirected; its hit is kept as a bot click, not a click on the journey."""
     response = await client.get(path_of(signer().tracked_url(MESSAGE_ID, RESTORE)), headers={"User-Agent": SLACK})
@@ -266,7 +275,8 @@ async def test_bot_click_redirects_but_does_not_count(db: AsyncEngine, client: h
         ("facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)", UserAgentClass.BOT),
         ("WhatsApp/2.23.20.0", UserAgentClass.BOT),
         ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", UserAgentClass.BOT),
-        ("python-httpx/0.28.1", UserAgentClass.BOT),
+        ("python-httpx/0.28.1", UserAgentClass.UNKNOWN),
+        ("curl/8.5.0", UserAgentClass.UNKNOWN),
         ("", UserAgentClass.UNKNOWN),
         (None, UserAgentClass.UNKNOWN),
         ("SomethingElse/1.0", UserAgentClass.UNKNOWN),
