@@ -93,10 +93,12 @@ def twilio_router(*, engine: AsyncEngine, clock: Clock, auth_token: str, public_
         message_id = request.query_params.get("message_id", "")
         state = (params.first("MessageStatus") or params.first("SmsStatus")).lower()
         sms_sid, error_code = params.first("MessageSid"), params.first("ErrorCode") or None
-        if not message_id or state not in _FINAL_STATES:
+        if not (message_id or sms_sid) or state not in _FINAL_STATES:
             return Response(status_code=200)
         async with engine.begin() as conn:
-            message = await click_rows.find_message(conn, message_id)
+            # The StatusCallback URL we give Twilio names the message; a receipt posted to the bare URL (a
+            # status callback configured on the Twilio number or service) is matched by its MessageSid.
+            message = await click_rows.find_message(conn, message_id, provider_id=sms_sid)
             if message is None or (message.provider_id and sms_sid and message.provider_id != sms_sid):
                 log.warning("receipt for an unknown message", extra={"message_id": message_id, "sms_sid": sms_sid})
                 return Response(status_code=200)

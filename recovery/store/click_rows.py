@@ -37,8 +37,12 @@ class TrackedMessage(MessageIdentity):
     cart: dict[str, Any] | None
 
 
-async def find_message(conn: AsyncConnection, message_id: str) -> TrackedMessage | None:
-    """The message and its cart's JSON snapshot, or ``None`` when no such message exists."""
+async def find_message(
+    conn: AsyncConnection, message_id: str | None = None, *, provider_id: str | None = None
+) -> TrackedMessage | None:
+    """The message (by our id, else by the provider's) and its cart's JSON snapshot; ``None`` when none exists."""
+    if not message_id and not provider_id:
+        return None
     query = (
         select(
             messages.c.message_id,
@@ -52,7 +56,7 @@ async def find_message(conn: AsyncConnection, message_id: str) -> TrackedMessage
             carts.c.cart,
         )
         .select_from(messages.outerjoin(carts, carts.c.cart_id == messages.c.cart_id))
-        .where(messages.c.message_id == message_id)
+        .where(messages.c.message_id == message_id if message_id else messages.c.provider_id == provider_id)
     )
     row = (await conn.execute(query)).mappings().first()
     return None if row is None else TrackedMessage(**{**row, "channel": ChannelName(row["channel"])})

@@ -176,6 +176,8 @@ messages = Table(
     Index("ix_messages_customer_sent", "customer_key", "sent_at"),
     Index("ix_messages_journey", "journey_id"),
     Index("ix_messages_state", "state"),
+    # A delivery receipt that carries only the provider's id (no ``?message_id=``) finds its message by it.
+    Index("ix_messages_provider_id", "provider_id"),
 )
 
 # Marketers' saved template sources; the newest version of a path is live (the file is version 0).

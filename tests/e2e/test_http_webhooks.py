@@ -284,9 +284,17 @@ async def test_receipt_for_an_unknown_message_is_ignored(db: AsyncEngine, client
     unknown = "/webhooks/twilio/status?message_id=journey-9%3Anope"
     assert (await post_status(client, status_form("delivered"), unknown)).status_code == 200
     assert (await post_status(client, status_form("delivered", sid="SM" + "f" * 32))).status_code == 200
-    assert (await post_status(client, status_form("delivered"), "/webhooks/twilio/status")).status_code == 200
+    bare = "/webhooks/twilio/status"
+    assert (await post_status(client, status_form("delivered", sid="SM" + "e" * 32), bare)).status_code == 200
     assert (await message_row(db))["state"] == "sent"
     assert await published(db) == []
+
+
+async def test_receipt_without_message_id_is_matched_by_its_sid(db: AsyncEngine, client: httpx.AsyncClient) -> None:
+    """A receipt posted to the bare status URL (callback set on the Twilio number) finds the message by MessageSid."""
+    assert (await post_status(client, status_form("delivered"), "/webhooks/twilio/status")).status_code == 200
+    assert (await message_row(db))["state"] == "delivered"
+    assert [event["type"] for event in await published(db)] == ["message.delivered"]
 
 
 async def test_status_signature_covers_the_query_string(db: AsyncEngine, client: httpx.AsyncClient) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 04:22:59.813071
+Create Date: 2026-11-29 10:01:07.268076
 """
 
 from __future__ import annotations
@@ -240,6 +240,7 @@ def upgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index("ix_messages_customer_sent", ["customer_key", "sent_at"], unique=False)
         batch_op.create_index("ix_messages_journey", ["journey_id"], unique=False)
+        batch_op.create_index("ix_messages_provider_id", ["provider_id"], unique=False)
         batch_op.create_index("ix_messages_state", ["state"], unique=False)
 
     op.create_table(
@@ -311,6 +312,7 @@ def downgrade() -> None:
     op.drop_table("outbox_events")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index("ix_messages_state")
+        batch_op.drop_index("ix_messages_provider_id")
         batch_op.drop_index("ix_messages_journey")
         batch_op.drop_index("ix_messages_customer_sent")
 
