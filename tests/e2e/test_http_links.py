@@ -247,7 +247,7 @@ async def test_configured_link_hosts_replace_cart_hosts(db: AsyncEngine) -> None
 
 
 async def test_a_plain_http_client_click_counts(db: AsyncEngine, client: httpx.AsyncClient) -> None:
-    """A click from an HTTP library (an app opening the link for the shopper) is a click: message.clicked is published."""
+    """A click from an HTTP library (an app opening the link for a shopper) counts: message.clicked is published."""
     response = await client.get(path_of(signer().tracked_url(MESSAGE_ID, RESTORE)))  # httpx's own User-Agent
     assert response.status_code == 302
     assert [c["user_agent_class"] for c in await click_rows(db)] == ["unknown"]
