@@ -33,7 +33,7 @@ from recovery.journeys.apply import Rules
 from recovery.journeys.holdout import in_holdout
 from recovery.render.composer import TemplateComposer
 from recovery.render.live import LiveTemplates
-from recovery.roles import Role, parts_of
+from recovery.roles import Parts, Role, parts_of
 from recovery.rules import Flows, load_flows
 from recovery.settings import Settings
 from recovery.states import ChannelName
@@ -122,6 +122,15 @@ class Service:
             # One line per channel, so an operator sees at once whether messages really leave (no credentials).
             log.info("channel %s sends to %s", name, where, extra={"channel": name})
         parts = parts_of(self.role, embedded_broker=settings.kafka.embedded)
+        try:
+            await self._run_parts(parts, stop, started)
+        except _StoppedWhileWaiting as waiting:
+            # SIGTERM while the database or broker was still unreachable: a clean stop, not a crash.
+            log.info("stopped before start-up completed (%s was unreachable)", waiting.what)
+
+    async def _run_parts(self, parts: Parts, stop: asyncio.Event, started: asyncio.Event | None) -> None:
+        """Open the database and broker, start this role's parts, serve until ``stop``."""
+        settings = self.settings
         async with contextlib.AsyncExitStack() as stack:
             flows = load_flows(settings.flows_file)
             engine = await self._open_database(stack, stop)
@@ -354,6 +363,14 @@ async def _until_stop_or_death(stop: asyncio.Event, tasks: list[asyncio.Task[Non
     raise TaskDied(f"background task {task.get_name()!r} died: {reason}") from error
 
 
+class _StoppedWhileWaiting(Exception):
+    """Asked to stop while a dependency needed at start-up was still unreachable."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
 async def _until_reachable(what: str, attempt: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
     """Run ``attempt`` until it succeeds, backing off while the failure is an outage; other errors raise."""
     backoff = Backoff(what)
@@ -361,8 +378,10 @@ async def _until_reachable(what: str, attempt: Callable[[], Awaitable[None]], st
         try:
             await attempt()
         except Exception as exc:
-            if not is_outage(exc) or stop.is_set():
+            if not is_outage(exc):
                 raise
+            if stop.is_set():
+                raise _StoppedWhileWaiting(what) from exc
             await backoff.wait(exc, stop)
             continue
         backoff.succeeded()
