@@ -110,10 +110,19 @@ async def test_a_post_without_the_csrf_token_is_refused(http: httpx.AsyncClient)
     assert (ok.status_code, ok.json()) == (200, {"by": "Inès"})
 
 
-async def test_signing_in_without_the_form_csrf_token_is_refused(http: httpx.AsyncClient) -> None:
-    """Login itself needs the CSRF token, so another site cannot sign a browser in to its own account."""
-    response = await http.post("/login", data={"token": "agent-tok"})
+async def test_a_browser_signing_in_without_the_form_csrf_token_is_refused(http: httpx.AsyncClient) -> None:
+    """A browser's login (it sends Origin) needs the CSRF token, so another site cannot sign it in to its account."""
+    response = await http.post("/login", data={"token": "agent-tok"}, headers={"Origin": "https://evil.example"})
     assert response.status_code == 403
+    fetched = await http.post("/login", data={"token": "agent-tok"}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert fetched.status_code == 403
+
+
+async def test_a_script_signs_in_with_the_token_field_alone(http: httpx.AsyncClient) -> None:
+    """The contract's sign-in: POST /login with the form field ``token`` gives the session cookie."""
+    response = await http.post("/login", data={"token": "agent-tok"})
+    assert response.status_code == 303
+    assert "set-cookie" in response.headers
 
 
 async def test_a_role_that_may_not_open_the_page_gets_403_but_admin_may(http: httpx.AsyncClient) -> None:

@@ -44,3 +44,15 @@ async def check_csrf(request: Request) -> None:
             status.HTTP_403_FORBIDDEN,
             detail="the form's CSRF token is missing or out of date: reload the page and try again",
         )
+
+
+async def check_login_csrf(request: Request) -> None:
+    """Sign-in: a browser (it sends ``Origin`` with every POST) needs the form's CSRF token; a script does not.
+
+    The contract's sign-in is one form field, ``token``. What the CSRF token guards against here is another site
+    making a *browser* sign in to the attacker's account; a client that sends no ``Origin`` is not a browser
+    acting for another site, so it may sign in with the token alone.
+    """
+    if request.headers.get("origin") is None and request.headers.get("sec-fetch-site") in (None, "none"):
+        return
+    await check_csrf(request)

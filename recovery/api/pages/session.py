@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
 from recovery.api.auth import Principal, match_token, principal_for_token_id
-from recovery.api.pages.csrf import check_csrf, rotate_csrf
+from recovery.api.pages.csrf import check_csrf, check_login_csrf, rotate_csrf
 from recovery.api.pages.rendering import render_page
 from recovery.settings import ApiToken, Role, Settings
 
@@ -101,7 +101,7 @@ def sign_in_router() -> APIRouter:
     async def login_form(request: Request, next: str | None = None) -> Response:
         return render_page(request, "login.html", {"next": _local_path(next) or "", "error": False})
 
-    @router.post("/login", include_in_schema=False, dependencies=[Depends(check_csrf)])
+    @router.post("/login", include_in_schema=False, dependencies=[Depends(check_login_csrf)])
     async def login(request: Request, token: Annotated[str, Form()], next: Annotated[str, Form()] = "") -> Response:
         principal = match_token(token.strip(), _tokens(request))
         if principal is None:
