@@ -4,10 +4,12 @@ Every replica runs this loop; claims use ``FOR UPDATE SKIP LOCKED`` on PostgreSQ
 fire the same step.
 
 Firing is a pipeline: one claimer keeps a bounded backlog of claimed steps filled (claims sized to what the
-senders can start before the lease runs out), ``concurrency`` senders drain it, each step through
-``Dispatcher.fire``; rate-limited channels get their steps handed out at their pace (token buckets). A step
-created due now wakes the claimer (in this process, and through ``LISTEN``/``NOTIFY`` on PostgreSQL) instead
-of waiting for the next poll.
+senders can start within half the lease), ``concurrency`` senders drain it, each step through
+``Dispatcher.fire``; rate-limited channels get their steps handed out at their pace (token buckets). How
+many fires run at once adapts (up to ``concurrency``) so a fire stays short against the lease: a send still
+in flight when its claim expires could be repeated by the replica taking it over. A step created due now
+wakes the claimer (in this process, and through ``LISTEN``/``NOTIFY`` on PostgreSQL) instead of waiting for
+the next poll. ``tick`` is the same firing driven by hand (tests, tools): one claim, fired concurrently.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ DEFAULT_CONCURRENCY = 64
 STOP_GRACE_S = 10.0
 # Seconds a fire is assumed to take before any has been measured (a provider round trip and two writes).
 _FIRST_FIRE_S = 0.2
+_FIRST_ALLOWED = 8
 
 
 def claim_limit(
@@ -67,6 +70,21 @@ def claim_limit(
         return 0
     startable = int(concurrency * (lease_s / 2) / max(fire_s, 1e-3)) - backlog
     return max(0, min(room, claim_batch, startable))
+
+
+def next_allowed(allowed: int, *, concurrency: int, fire_s: float, lease_s: float) -> int:
+    """How many fires may run at once after one more finished, given the average fire time ``fire_s``.
+
+    The lease bounds claim-to-send: a send still in flight when its lease runs out may be repeated by the
+    replica that takes the step over. Fires slow down when the process is short of CPU or connections, and
+    more of them at once only slows each one further, so: halve the fires in flight while one takes more
+    than an eighth of the lease, add one back while it takes less than a sixteenth, up to ``concurrency``.
+    """
+    if fire_s > lease_s / 8:
+        return max(1, allowed // 2)
+    if fire_s < lease_s / 16:
+        return min(concurrency, allowed + 1)
+    return min(concurrency, allowed)
 
 
 def pacing_full(held: int, rate: float | None, lease_s: float) -> bool:
@@ -111,6 +129,11 @@ class Scheduler:
         self._held: dict[str, deque[step_rows.ClaimedStep]] = {}
         self._busy = 0  # steps being fired right now
         self._fire_s = _FIRST_FIRE_S
+        # Fires allowed at once: starts low and grows while fires stay short against the lease.
+        self._allowed = min(self._concurrency, _FIRST_ALLOWED)
+        self._slowed_at = 0.0
+        self._drained = False
+        self._claimed_at: dict[str, float] = {}  # monotonic claim time of held steps (interrupted ones: none)
 
     def wake(self) -> None:
         """A step is due now: claim at once instead of at the next poll."""
@@ -138,6 +161,7 @@ class Scheduler:
     async def _drain(self, senders: list[asyncio.Task[None]]) -> None:
         """Stop: steps not started keep their claims; in-flight fires get ``stop_grace_s`` to finish."""
         self._held.clear()
+        self._claimed_at.clear()
         while not self._queue.empty():
             self._queue.get_nowait()
         for _ in senders:
@@ -169,6 +193,7 @@ class Scheduler:
         backoff = Backoff("scheduler (database)")
         poll = self._settings.poll_interval.total_seconds()
         next_sweep = 0.0
+        claim = True
         while not stop.is_set():
             self._wake.clear()
             self._room.clear()
@@ -177,7 +202,7 @@ class Scheduler:
                 if self._monotonic() >= next_sweep:
                     swept = await self.sweep_idle_carts() + await self.accept_callback_requests()
                     next_sweep = self._monotonic() + poll
-                more = await self._claim()
+                more = await self._claim() if claim or swept or self._interrupted else False
             except Exception as exc:
                 if not is_outage(exc):
                     log.exception("scheduler tick failed; retrying")
@@ -185,18 +210,23 @@ class Scheduler:
                 continue
             backoff.succeeded()
             self._hand_out()
+            claim = True
             if swept or more:
                 continue  # more may be due: claim again at once (or as soon as there is room)
-            await self._until_woken(stop, within=min(poll, max(next_sweep - self._monotonic(), 0.0), self._pace_wait()))
+            within = min(poll, max(next_sweep - self._monotonic(), 0.0), self._pace_wait())
+            # Room alone (a send finished) is worth a claim only while the last claim left steps behind.
+            claim = not await self._until_woken(stop, within=within) or not self._drained
 
-    async def _until_woken(self, stop: asyncio.Event, *, within: float) -> None:
-        """Wait for a due-now step, room in the backlog, a rate-limited channel's next token, or ``within`` s."""
+    async def _until_woken(self, stop: asyncio.Event, *, within: float) -> bool:
+        """Wait for a due-now step, room in the backlog, a rate-limited channel's next token, or ``within`` s;
+        True when only room woke it."""
         waits = [asyncio.ensure_future(e.wait()) for e in (stop, self._wake, self._room)]
         try:
             await asyncio.wait(waits, timeout=within, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in waits:
                 task.cancel()
+        return self._room.is_set() and not (stop.is_set() or self._wake.is_set())
 
     def _backlog(self) -> int:
         """Claimed steps not yet finished: queued, held back by a rate, or being fired."""
@@ -212,7 +242,7 @@ class Scheduler:
             room=self._room_left(),
             claim_batch=self._settings.claim_batch,
             backlog=self._backlog(),
-            concurrency=self._concurrency,
+            concurrency=self._allowed,
             fire_s=self._fire_s,
             lease_s=lease_s,
             paced_full=any(
@@ -235,15 +265,32 @@ class Scheduler:
         interrupted, self._interrupted = self._interrupted, []
         for step in reversed(interrupted):
             self._held.setdefault(step.channel, deque()).appendleft(step)
+        claimed_now = self._monotonic()
         for step in claimed:
             self._held.setdefault(step.channel, deque()).append(step)
+            self._claimed_at[step.step_id] = claimed_now
+        # Fewer than asked: nothing more is due now (until a wake-up or the next poll says otherwise).
+        self._drained = limit > 0 and len(claimed) < limit
         return limit > 0 and len(claimed) == limit
 
     def _hand_out(self) -> None:
-        """Queue every held step whose channel has a token (unlimited channels always have one)."""
+        """Queue held steps while fewer than ``allowed`` are queued or in flight and their channel has a token
+        (unlimited channels always have one).
+
+        A step claimed more than half a lease ago is not started: it is left to the lease (re-claimed by
+        whichever replica comes first), since its send could outlive the claim. Claims are sized so this is rare.
+        """
         now = self._monotonic()
+        half_lease = self._settings.lease.total_seconds() / 2
         for channel, held in self._held.items():
-            while held and self._rates.take(channel, now):
+            while held and self._queue.qsize() + self._busy < self._allowed:
+                claimed_at = self._claimed_at.pop(held[0].step_id, now)
+                if now - claimed_at > half_lease:
+                    log.warning("claim too old to send; left to its lease", extra={"step": held.popleft().step_id})
+                    continue
+                if not self._rates.take(channel, now):
+                    self._claimed_at[held[0].step_id] = claimed_at
+                    break
                 self._queue.put_nowait(held.popleft())
 
     def _pace_wait(self) -> float:
@@ -261,9 +308,25 @@ class Scheduler:
                 await self._fire(step)
             finally:
                 self._busy -= 1
-                # An average over the last few dozen fires: slow providers shrink the claims.
-                self._fire_s += (self._monotonic() - started - self._fire_s) / 32
-                self._room.set()
+                self._finished(self._monotonic() - started)
+
+    def _finished(self, fire_s: float) -> None:
+        """One fire done: update the average fire time and the fires allowed at once; wake the claimer."""
+        self._fire_s += (fire_s - self._fire_s) / 8
+        now = self._monotonic()
+        allowed = next_allowed(
+            self._allowed,
+            concurrency=self._concurrency,
+            fire_s=self._fire_s,
+            lease_s=self._settings.lease.total_seconds(),
+        )
+        # Halve at most once per fire time: the fires that were already slow are no news.
+        if allowed >= self._allowed or now - self._slowed_at > self._fire_s:
+            if allowed < self._allowed:
+                self._slowed_at = now
+                log.info("fires slow against the lease: %d at once now", allowed)
+            self._allowed = allowed
+        self._room.set()
 
     async def tick(self) -> int:
         """One pass by hand (tests, tools): start journeys for abandoned carts, fire due steps; return how much

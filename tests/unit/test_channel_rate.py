@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from recovery.channels.rate import ChannelRates, TokenBucket
-from recovery.steps.scheduler import claim_limit, pacing_full
+from recovery.steps.scheduler import claim_limit, next_allowed, pacing_full
 
 
 @pytest.mark.parametrize(
@@ -105,3 +105,20 @@ def test_claims_fit_the_backlog_and_the_lease(
 )
 def test_a_paced_channel_is_full_at_half_a_lease(held: int, rate: float | None, lease_s: float, full: bool) -> None:
     assert pacing_full(held, rate, lease_s) is full
+
+
+@pytest.mark.parametrize(
+    ("allowed", "fire_s", "lease_s", "after"),
+    [
+        (8, 0.1, 120, 9),  # fast against a 2-minute lease: one more at once
+        (64, 0.1, 120, 64),  # never above channels.concurrency
+        (64, 20.0, 120, 32),  # over an eighth of the lease: halve
+        (1, 20.0, 120, 1),  # never below one
+        (16, 10.0, 120, 16),  # between a sixteenth and an eighth: hold
+        (8, 0.5, 3, 4),  # a 3 s lease (tests) with fires slowed to 0.5 s by a busy machine
+    ],
+)
+def test_fires_at_once_shrink_when_fires_get_long_against_the_lease(
+    allowed: int, fire_s: float, lease_s: float, after: int
+) -> None:
+    assert next_allowed(allowed, concurrency=64, fire_s=fire_s, lease_s=lease_s) == after

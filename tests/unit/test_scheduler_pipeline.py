@@ -106,10 +106,10 @@ async def idle_observed(pipeline: Pipeline) -> AsyncIterator[Callable[[], Awaita
     waiting = asyncio.Event()
     wait = scheduler._until_woken
 
-    async def observed(stop: asyncio.Event, *, within: float) -> None:
+    async def observed(stop: asyncio.Event, *, within: float) -> bool:
         waiting.set()
         try:
-            await wait(stop, within=within)
+            return await wait(stop, within=within)
         finally:
             waiting.clear()
 
