@@ -50,7 +50,7 @@ chart-files:
 
 # Long (not in CI): 20 000 events, 20 random SIGKILLs, 2 PostgreSQL cuts of 30 s; prints the table.
 chaos: install
-	PYTHONPATH=. $(BIN)/python bench/chaos.py
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .coverage

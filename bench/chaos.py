@@ -14,8 +14,6 @@ import json
 import os
 import platform
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +34,7 @@ from recovery.store.database import create_engine
 from recovery.store.schema import journeys
 from tests.conftest import create_postgres_database, drop_postgres_database
 from tests.fakes.tcp_proxy import TcpProxy
+from tests.process import ServiceProcess
 
 FLOWS = """
 flows:
@@ -107,15 +106,6 @@ def write_config(workdir: Path, *, bootstrap: str, database_url: str, smtp: Smtp
     return path
 
 
-def start(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "recovery.cli.main", "run", "--config", str(config)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-
-
 def delivered(smtp: SmtpSink, twilio: FakeTwilio) -> tuple[Counter[str], Counter[str]]:
     """Distinct emails (by Message-ID) per recipient, and SMS per number."""
     emails = Counter(str(m.message["To"]) for m in {str(m.message["Message-ID"]): m for m in smtp.received}.values())
@@ -146,50 +136,51 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             config = write_config(
                 workdir, bootstrap=broker.bootstrap_servers, database_url=proxied, smtp=smtp, twilio=twilio
             )
-            process = start(config, workdir / "service.log")
+            process = ServiceProcess(config, workdir / "service.log").start()
             producer = Producer(broker.bootstrap_servers)
             await producer.start()
             topic = json.loads(config.read_text())["kafka"]["topics"]["payment"]["name"]
             publisher = asyncio.create_task(publish(producer, topic, items, args.publish_seconds))
-            kills, outages = 0, 0
             window = args.publish_seconds + 30.0
             kill_at = sorted(rng.uniform(3, window) for _ in range(args.kills))
-            outage_at = sorted(rng.uniform(5, window) for _ in range(args.outages))
+            # One cut per slice of the window, so two cuts are two outages and not one long one.
+            slice_ = window / max(1, args.outages)
+            outage_at = [
+                i * slice_ + rng.uniform(5, max(5.0, slice_ - args.outage_seconds - 5)) for i in range(args.outages)
+            ]
             begun = time.monotonic()
-            while kill_at or outage_at:
+            # Outages run beside the kills: a kill due during a cut happens during the cut, as in production.
+            cutter = asyncio.create_task(cut_database(proxy, outage_at, args.outage_seconds, begun))
+            kills = 0
+            while kill_at:
                 now = time.monotonic() - begun
-                if outage_at and outage_at[0] <= now:
-                    outage_at.pop(0)
-                    await proxy.cut()
-                    print(f"[{now:6.1f}s] PostgreSQL cut for {args.outage_seconds:.0f} s", flush=True)
-                    await asyncio.sleep(args.outage_seconds)
-                    await proxy.restore()
-                    outages += 1
-                elif kill_at and kill_at[0] <= now:
+                if kill_at[0] <= now:
                     kill_at.pop(0)
-                    process.send_signal(signal.SIGKILL)
-                    await asyncio.to_thread(process.wait)
+                    await asyncio.to_thread(process.kill)
                     kills += 1
                     print(f"[{now:6.1f}s] SIGKILL {kills}; restarting", flush=True)
-                    process = start(config, workdir / "service.log")
-                elif process.poll() is not None:  # as a supervisor would: restart a service that exited
+                    process.start()
+                elif process.returncode is not None:  # as a supervisor would: restart a service that exited
                     print(f"[{now:6.1f}s] service exited with {process.returncode}; restarting", flush=True)
-                    process = start(config, workdir / "service.log")
+                    process.start()
                 else:
                     await asyncio.sleep(0.2)
+            outages = await cutter
             await publisher
             await producer.stop()
             deadline = time.monotonic() + args.settle_seconds
             while time.monotonic() < deadline:
-                if process.poll() is not None:
-                    process = start(config, workdir / "service.log")
+                if process.returncode is not None:
+                    process.start()
                 emails, sms = delivered(smtp, twilio)
-                if len(expected_email & set(emails)) + len(expected_sms & set(sms)) >= len(items):
+                reached = len(expected_email & set(emails)) + len(expected_sms & set(sms))
+                if reached >= len(items):
                     break
+                if int(time.monotonic() - begun) % 30 == 0:
+                    print(f"[{time.monotonic() - begun:6.1f}s] {reached} of {len(items)} reached", flush=True)
                 await asyncio.sleep(1)
             await asyncio.sleep(5)  # anything still in flight lands (or shows up as a duplicate)
-            process.send_signal(signal.SIGTERM)
-            await asyncio.to_thread(process.wait, 60)
+            await asyncio.to_thread(process.stop, 60)
             emails, sms = delivered(smtp, twilio)
             resends = email_resends(smtp)
         engine = create_engine(url)
@@ -213,6 +204,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "email resends (same Message-ID)": resends,
         "journeys missing": len(items) - journey_count,
     }
+
+
+async def cut_database(proxy: TcpProxy, at: list[float], seconds: float, begun: float) -> int:
+    """Cut PostgreSQL at each of ``at`` (seconds after ``begun``) for ``seconds``; return how many cuts."""
+    cuts = 0
+    for when in at:
+        await asyncio.sleep(max(0.0, begun + when - time.monotonic()))
+        await proxy.cut()
+        print(f"[{time.monotonic() - begun:6.1f}s] PostgreSQL cut for {seconds:.0f} s", flush=True)
+        await asyncio.sleep(seconds)
+        await proxy.restore()
+        print(f"[{time.monotonic() - begun:6.1f}s] PostgreSQL back", flush=True)
+        cuts += 1
+    return cuts
 
 
 async def publish(producer: Producer, topic: str, items: list[dict[str, Any]], seconds: float) -> None:

@@ -1,6 +1,6 @@
 """Injected time: every decision (idle carts, due steps, guards) reads a ``Clock``, so tests and the demo control it.
 
-Only waits measured against a provider's wall clock (an SMS ``Retry-After`` date) read real time directly.
+A provider's ``Retry-After`` date is read against the channel's clock too (the system clock in production).
 """
 
 from __future__ import annotations

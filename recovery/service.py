@@ -1,4 +1,4 @@
-"""The service: consumer, scheduler, outbox relay (and later HTTP) with one owned lifecycle."""
+"""The service: consumer, scheduler, outbox relay and HTTP app, with one owned lifecycle."""
 
 from __future__ import annotations
 
@@ -133,26 +133,9 @@ class Service:
         parts = parts_of(self.role, embedded_broker=settings.kafka.embedded)
         async with contextlib.AsyncExitStack() as stack:
             flows = load_flows(settings.flows_file)
-            self.engine = engine = create_engine(settings.database.url, senders=settings.channels.concurrency)
-            stack.push_async_callback(engine.dispose)
-            # Started during an outage (a restart, say): wait for the database instead of exiting.
-            await _until_reachable("database at start-up", lambda: ensure_schema_for_run(engine), stop)
-
+            engine = await self._open_database(stack, stop)
             # The API role reads and writes the database only: the scheduler role relays its outbox events.
-            if parts.kafka and settings.kafka.embedded:
-                embedded = EmbeddedBroker()
-                await asyncio.to_thread(embedded.start)
-                stack.callback(embedded.stop)
-                self.bootstrap_servers = embedded.bootstrap_servers
-            elif parts.kafka:
-                self.bootstrap_servers = settings.kafka.bootstrap_servers
-            producer = None
-            if self.bootstrap_servers is not None:
-                bootstrap = self.bootstrap_servers
-                await _until_reachable("broker at start-up", lambda: ensure_topics(bootstrap, settings.kafka), stop)
-                producer = Producer(self.bootstrap_servers)
-                await producer.start()
-                stack.push_async_callback(producer.stop)
+            producer = await self._open_broker(stack, stop) if parts.kafka else None
             tasks: list[asyncio.Task[None]] = []
             broker_ready = None
             if parts.consumer and producer is not None:
@@ -169,25 +152,61 @@ class Service:
                 alive = all(not task.done() for task in tasks)
                 return alive and (broker_ready is None or await broker_ready())
 
-            app = create_app(engine=engine, settings=settings, clock=self.clock, ready=ready)
-            http_started = asyncio.Event()
-            http = asyncio.create_task(
-                serve_http(app, host=settings.http.host, port=settings.http.port, stop=stop, started=http_started),
-                name="http",
-            )
-            tasks.append(http)
-            try:
-                await _first_of(http_started.wait(), http)
-                self.http_port = getattr(app.state, "http_port", None)
-                if started is not None:
-                    started.set()
-                log.info("service running", extra={"role": self.role, "bootstrap_servers": self.bootstrap_servers})
-                await _until_stop_or_death(stop, tasks)
-            finally:
-                stop.set()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                for channel in self._channels.values():
-                    await channel.aclose()
+            await self._serve_until_stop(engine, ready, tasks, stop, started)
+
+    async def _open_database(self, stack: contextlib.AsyncExitStack, stop: asyncio.Event) -> AsyncEngine:
+        """The engine, once the schema is there (disposed on the way out)."""
+        self.engine = engine = create_engine(self.settings.database.url, senders=self.settings.channels.concurrency)
+        stack.push_async_callback(engine.dispose)
+        # Started during an outage (a restart, say): wait for the database instead of exiting.
+        await _until_reachable("database at start-up", lambda: ensure_schema_for_run(engine), stop)
+        return engine
+
+    async def _open_broker(self, stack: contextlib.AsyncExitStack, stop: asyncio.Event) -> Producer:
+        """The embedded or configured broker with its topics, and a started producer (stopped on the way out)."""
+        kafka = self.settings.kafka
+        if kafka.embedded:
+            embedded = EmbeddedBroker()
+            await asyncio.to_thread(embedded.start)
+            stack.callback(embedded.stop)
+            self.bootstrap_servers = bootstrap = embedded.bootstrap_servers
+        else:
+            self.bootstrap_servers = bootstrap = kafka.bootstrap_servers
+        await _until_reachable("broker at start-up", lambda: ensure_topics(bootstrap, kafka), stop)
+        producer = Producer(bootstrap)
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        return producer
+
+    async def _serve_until_stop(
+        self,
+        engine: AsyncEngine,
+        ready: Callable[[], Awaitable[bool]],
+        tasks: list[asyncio.Task[None]],
+        stop: asyncio.Event,
+        started: asyncio.Event | None,
+    ) -> None:
+        """Serve HTTP until ``stop`` or a part dies; then stop every task and close the channels."""
+        settings = self.settings
+        app = create_app(engine=engine, settings=settings, clock=self.clock, ready=ready)
+        http_started = asyncio.Event()
+        http = asyncio.create_task(
+            serve_http(app, host=settings.http.host, port=settings.http.port, stop=stop, started=http_started),
+            name="http",
+        )
+        tasks.append(http)
+        try:
+            await _first_of(http_started.wait(), http)
+            self.http_port = getattr(app.state, "http_port", None)
+            if started is not None:
+                started.set()
+            log.info("service running", extra={"role": self.role, "bootstrap_servers": self.bootstrap_servers})
+            await _until_stop_or_death(stop, tasks)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for channel in self._channels.values():
+                await channel.aclose()
 
     async def _start_consumer(
         self, stack: contextlib.AsyncExitStack, flows: Flows, producer: Producer, stop: asyncio.Event

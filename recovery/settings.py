@@ -152,6 +152,15 @@ class SecuritySettings(_Section):
     # token -> ApiToken; the short form ``token: agent`` is normalised by ``_token_entry``
     api_tokens: dict[str, Annotated[ApiToken, BeforeValidator(_token_entry)]] = {}
 
+    def required_link_secret(self) -> str:
+        """``link_secret``, or a ``ConfigError`` saying how to set it: links are signed and verified with it."""
+        if not self.link_secret:
+            raise ConfigError(
+                "security.link_secret is not set (env RECOVERY_SECURITY__LINK_SECRET): it signs and verifies "
+                "tracked and unsubscribe links; set a long random value (the same on every process)"
+            )
+        return self.link_secret
+
 
 class WebhookSecret(_Section):
     secret: str | None = None

@@ -68,6 +68,50 @@ class SkipReason(StrEnum):
     LANDLINE = "landline"  # an SMS step whose number is a fixed line: falls back, or skips
 
 
+class CancelReason(StrEnum):
+    """Why a due step was cancelled unsent (the step's stored reason)."""
+
+    JOURNEY_ENDED = "journey_ended"  # the journey converted, was cancelled or completed meanwhile
+    FLOW_CHANGED = "flow_changed"  # flows.yaml no longer has the step
+    ORDER_COMPLETED = "order_completed"  # the cart was bought (or is gone) before the step was due
+
+
+class RetryReason(StrEnum):
+    """Why a step went back to ``pending`` after a send attempt."""
+
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
+
+
+class FailReason(StrEnum):
+    """Why a step or its message failed for good: a step's reason, a ``message.failed`` reason, an error code.
+
+    A provider's refusal is published with the provider's own code (``"21211"``), and the step stores it
+    as ``provider:<code>`` (see ``provider_failure``); these members are the reasons of our own making.
+    """
+
+    MESSAGE_FAILED = "message_failed"  # the step's message had already failed (a re-claimed step)
+    TEMPLATE_ERROR = "template_error"  # the message could not be rendered
+    TEMPLATE = "template"  # the message's error code for a rendering failure
+    NEEDS_REVIEW = "needs_review"  # after a crash, the provider could not say whether it has the message
+    PERMANENT = "permanent"  # a permanent refusal that came with no provider code
+    TRANSIENT = "transient"  # a temporary refusal that came with no provider code
+    GAVE_UP = "gave_up"  # durable retries exhausted (in count or age): ``gave_up:<code>``
+    UNEXPECTED_ERROR = "unexpected_error"  # a bug while firing the step: recorded, never re-claimed forever
+
+
+PROVIDER_PREFIX = "provider"
+
+
+def provider_failure(code: str) -> str:
+    """The step reason for a message the provider refused for good: ``provider:<code>``."""
+    return f"{PROVIDER_PREFIX}:{code}"
+
+
+def gave_up(code: str | None) -> str:
+    """The failure code once durable retries are exhausted: ``gave_up:<last code>``."""
+    return f"{FailReason.GAVE_UP}:{code or FailReason.TRANSIENT}"
+
+
 class ChannelName(StrEnum):
     """The channels a flow step may name."""
 
@@ -75,3 +119,11 @@ class ChannelName(StrEnum):
     SMS = "sms"
     CALLBACK = "callback"
 
+
+
+class ConversionKind(StrEnum):
+    """What a recorded order says: which message, if any, gets the credit (a ``conversions`` row's ``kind``)."""
+
+    CLICKED = "clicked"  # clicked a recovery message, then bought
+    SENT_NO_CLICK = "sent_no_click"  # bought after a recovery message, without clicking
+    HOLDOUT = "holdout"  # a control-group shopper bought: no message was sent, none is credited

@@ -8,7 +8,6 @@ from recovery.channels.file import LocalOutboxChannel
 from recovery.channels.requirements import unset_keys
 from recovery.channels.sms import SmsChannel, SmsConfig
 from recovery.channels.unconfigured import UnconfiguredChannel
-from recovery.errors import ConfigError
 from recovery.render.composer import TemplateComposer
 from recovery.render.signed_links import LinkSigner
 from recovery.render.templates import load_templates
@@ -65,12 +64,7 @@ def _provider(settings: Settings, name: ChannelName) -> Channel:
 
 def build_composer(settings: Settings) -> TemplateComposer:
     """Templates from ``templates_dir`` with links signed by ``security.link_secret`` (required)."""
-    secret = settings.security.link_secret
-    if not secret:
-        raise ConfigError(
-            "security.link_secret is not set (env RECOVERY_SECURITY__LINK_SECRET): it signs tracked and "
-            "unsubscribe links; set a long random value"
-        )
+    secret = settings.security.required_link_secret()  # checked before the templates are read
     return TemplateComposer(
         templates=load_templates(settings.templates_dir),
         signer=LinkSigner(secret, settings.http.public_url),

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,7 +27,6 @@ from recovery.api.twilio_routes import twilio_router
 from recovery.clock import Clock
 from recovery.desk.agent_lines import AgentLines
 from recovery.durations import parse_duration
-from recovery.errors import ConfigError
 from recovery.render.signed_links import LinkSigner
 from recovery.settings import Settings
 
@@ -41,18 +40,27 @@ def create_app(
     click_max_age: timedelta = DEFAULT_CLICK_MAX_AGE,
 ) -> FastAPI:
     """Build the app; ``ready`` is the service's own readiness (e.g. broker connected) for ``/readyz``."""
-    secret = settings.security.link_secret
-    if not secret:
-        raise ConfigError(
-            "security.link_secret is not set (env RECOVERY_SECURITY__LINK_SECRET): the HTTP app needs it to "
-            "verify tracked and unsubscribe links; set the value the messages were signed with"
-        )
+    secret = settings.security.required_link_secret()
     # No API explorer: the same host serves shoppers.
     app = FastAPI(title="cart-recovery", docs_url=None, redoc_url=None, openapi_url=None)
     metrics = HttpMetrics()
     app.state.settings = settings  # read by ``require_role``
     app.state.metrics = metrics
     app.state.http_port = None  # set by ``serve_http`` once it listens
+    _include_shopper_routes(app, engine=engine, settings=settings, clock=clock, click_max_age=click_max_age)
+    app.include_router(health_router(engine=engine, metrics=metrics, ready=ready))
+    _include_staff_routes(app, engine=engine, settings=settings, clock=clock)
+    install_pages(app, settings, secret)
+    app.include_router(_stats_router(engine=engine, clock=clock))
+    app.add_middleware(_MetricsMiddleware, metrics=metrics)
+    return app
+
+
+def _include_shopper_routes(
+    app: FastAPI, *, engine: AsyncEngine, settings: Settings, clock: Clock, click_max_age: timedelta
+) -> None:
+    """What shoppers and Twilio reach: signed links, SMS webhooks, feedback and the callback offer."""
+    secret = settings.security.required_link_secret()
     signer = LinkSigner(
         secret,
         settings.http.public_url,
@@ -79,7 +87,12 @@ def create_app(
         )
     )
     app.include_router(feedback_router(engine=engine, signer=signer, clock=clock))
-    app.include_router(health_router(engine=engine, metrics=metrics, ready=ready))
+    hours = settings.callbacks.calling_hours()
+    app.include_router(callback_offer_router(engine=engine, signer=signer, clock=clock, hours=hours))
+
+
+def _include_staff_routes(app: FastAPI, *, engine: AsyncEngine, settings: Settings, clock: Clock) -> None:
+    """What signed-in staff use: the template and callback APIs and their pages."""
     app.state.template_desk = template_desk = TemplateDesk(
         engine=engine, templates_dir=settings.templates_dir, clock=clock
     )  # also read by the /studio page
@@ -88,14 +101,16 @@ def create_app(
     app.state.desk = desk  # read by the /agent page
     app.include_router(callbacks_router(desk))
     app.state.agent_lines = AgentLines(settings.templates_dir)
-    hours = settings.callbacks.calling_hours()
-    app.include_router(callback_offer_router(engine=engine, signer=signer, clock=clock, hours=hours))
     app.include_router(agent_router())
     app.include_router(studio_router())
     app.include_router(dashboard_router())
-    install_pages(app, settings, secret)
 
-    @app.get("/api/stats")
+
+def _stats_router(*, engine: AsyncEngine, clock: Clock) -> APIRouter:
+    """``GET /api/stats``: the report's figures as JSON, for marketers and admins."""
+    router = APIRouter()
+
+    @router.get("/api/stats")
     async def stats(
         _: Annotated[Principal, Depends(require_role("marketer", "admin"))],
         since: Annotated[str | None, Query(description="a duration back from now, e.g. 7d")] = None,
@@ -110,8 +125,7 @@ def create_app(
             raise HTTPException(400, detail=f"since: {exc}") from exc
         return await build_stats(engine, since=start, now=now, store=store or None)
 
-    app.add_middleware(_MetricsMiddleware, metrics=metrics)
-    return app
+    return router
 
 
 class _MetricsMiddleware:

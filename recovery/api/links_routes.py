@@ -151,6 +151,18 @@ def links_router(
 ) -> APIRouter:
     """The ``/r`` and ``/u`` routes over this engine and signer."""
     router = APIRouter()
+    router.include_router(
+        _click_routes(engine=engine, signer=signer, clock=clock, link_hosts=link_hosts, click_max_age=click_max_age)
+    )
+    router.include_router(_unsubscribe_routes(engine=engine, signer=signer, clock=clock))
+    return router
+
+
+def _click_routes(
+    *, engine: AsyncEngine, signer: LinkSigner, clock: Clock, link_hosts: list[str] | None, click_max_age: timedelta
+) -> APIRouter:
+    """``GET /r/{token}``: count the click, then redirect to an allowed target."""
+    router = APIRouter()
 
     @router.get("/r/{token}", include_in_schema=False)
     async def follow_link(token: str, request: Request) -> Response:
@@ -172,19 +184,19 @@ def links_router(
         log.info("click", extra=_click_log(message) | {"user_agent_class": ua_class.value, "counted": counted})
         return RedirectResponse(link.target, status_code=302, headers=_REDIRECT_HEADERS)
 
+    return router
+
+
+def _unsubscribe_routes(*, engine: AsyncEngine, signer: LinkSigner, clock: Clock) -> APIRouter:
+    """``GET /u/{token}`` asks for confirmation; ``POST /u/{token}`` withdraws the consent."""
+    router = APIRouter()
+
     @router.get("/u/{token}", include_in_schema=False)
     async def unsubscribe_page(token: str) -> HTMLResponse:
         request = _read_unsubscribe(signer, token)
         if request is None:
             return not_found_page()
-        french, english = _CHANNEL_WORDS[request[1]]
-        return html_page(
-            "Se désinscrire / Unsubscribe",
-            f"<section><h1>Se désinscrire</h1><p>Ne plus recevoir de rappels de panier {french}.</p></section>"
-            f'<section lang="en"><h1>Unsubscribe</h1><p>Stop receiving cart reminders {english}.</p></section>'
-            '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
-            '<button type="submit">Me désinscrire / Unsubscribe</button></form>',
-        )
+        return _confirm_page(request[1])
 
     @router.post("/u/{token}", include_in_schema=False)
     async def unsubscribe(token: str) -> HTMLResponse:
@@ -203,14 +215,31 @@ def links_router(
                 now=clock.now(),
             )
         log.info("unsubscribed", extra={"channel": channel.value, "changed": changed})
-        french, english = _CHANNEL_WORDS[channel]
-        return html_page(
-            "Désinscription confirmée / Unsubscribed",
-            f"<section><h1>C’est fait</h1><p>Vous ne recevrez plus de rappels de panier {french}.</p></section>"
-            f'<section lang="en"><h1>Done</h1><p>You will no longer receive cart reminders {english}.</p></section>',
-        )
+        return _done_page(channel)
 
     return router
+
+
+def _confirm_page(channel: ConsentChannel) -> HTMLResponse:
+    """The one-button page a shopper sees before unsubscribing (a GET changes nothing: scanners follow it)."""
+    french, english = _CHANNEL_WORDS[channel]
+    return html_page(
+        "Se désinscrire / Unsubscribe",
+        f"<section><h1>Se désinscrire</h1><p>Ne plus recevoir de rappels de panier {french}.</p></section>"
+        f'<section lang="en"><h1>Unsubscribe</h1><p>Stop receiving cart reminders {english}.</p></section>'
+        '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
+        '<button type="submit">Me désinscrire / Unsubscribe</button></form>',
+    )
+
+
+def _done_page(channel: ConsentChannel) -> HTMLResponse:
+    """The confirmation once the consent is withdrawn."""
+    french, english = _CHANNEL_WORDS[channel]
+    return html_page(
+        "Désinscription confirmée / Unsubscribed",
+        f"<section><h1>C’est fait</h1><p>Vous ne recevrez plus de rappels de panier {french}.</p></section>"
+        f'<section lang="en"><h1>Done</h1><p>You will no longer receive cart reminders {english}.</p></section>',
+    )
 
 
 def _read_unsubscribe(signer: LinkSigner, token: str) -> tuple[UnsubscribeToken, ConsentChannel] | None:

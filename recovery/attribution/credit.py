@@ -30,7 +30,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from recovery.states import ChannelName
+from recovery.messages import MessageIdentity
+from recovery.states import ChannelName, ConversionKind
 
 DEFAULT_CLICK_WINDOW = timedelta(days=5)
 DEFAULT_SEND_WINDOW = timedelta(hours=24)
@@ -43,22 +44,10 @@ class AttributionModel(StrEnum):
     LAST_SEND = "last_send"
 
 
-class ConversionKind(StrEnum):
-    """Whether the shopper clicked the credited message before buying."""
-
-    CLICKED = "clicked"
-    SENT_NO_CLICK = "sent_no_click"
-
-
 @dataclass(frozen=True, kw_only=True)
-class SentMessage:
+class SentMessage(MessageIdentity):
     """A recovery message that left for the shopper."""
 
-    message_id: str
-    journey_id: str
-    flow: str
-    step: str
-    channel: ChannelName
     template: str
     sent_at: datetime
 

@@ -44,12 +44,7 @@ def _revenue_over_time(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
         days = sorted({day for values in channels.values() for day in values})
         series = [Series(name=ch, values=[values.get(d) for d in days]) for ch, values in sorted(channels.items())]
         title = f"Recovered revenue per day by channel ({currency})"
-        charts.append(
-            (
-                title,
-                bar_chart(title=title, labels=days, series=series, unit=f" {currency}", width=_WIDTH, height=_HEIGHT),
-            )
-        )
+        charts.append(_chart(title, title=title, labels=days, series=series, unit=f" {currency}"))
     if not charts:
         charts.append(("Recovered revenue per day", bar_chart(title="Recovered revenue per day", labels=[], series=[])))
     return charts
@@ -57,81 +52,85 @@ def _revenue_over_time(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def dashboard_charts(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(title, svg) of every chart the dashboard shows."""
+    return [
+        *_funnel_charts(stats),
+        *_revenue_over_time(stats),
+        _lift_chart(stats),
+        *_desk_and_feedback_charts(stats),
+        _template_versions_chart(stats),
+    ]
+
+
+def _chart(name: str, *, title: str, labels: list[str], series: list[Series], unit: str = "") -> tuple[str, str]:
+    """One dashboard-sized bar chart under its name."""
+    return name, bar_chart(title=title, labels=labels, series=series, unit=unit, width=_WIDTH, height=_HEIGHT)
+
+
+def _funnel_charts(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Where carts are abandoned, and why payments failed."""
     steps = _list(stats, "funnel", "steps")
     reasons = _list(stats, "funnel", "payment_failures_by_reason")
-    flows = _list(stats, "lift", "by_flow")
-    outcomes = (stats.get("callbacks") or {}).get("by_outcome") or {}
-    feedback = stats.get("feedback") or {}
-    versions = stats.get("template_versions") or []
-    charts = [
-        (
+    return [
+        _chart(
             "Abandonment by checkout step",
-            bar_chart(
-                title="Carts reaching and abandoning each checkout step",
-                labels=[str(r["step"]) for r in steps],
-                series=[
-                    Series(name="reached", values=[r.get("reached", 0) for r in steps]),
-                    Series(name="abandoned here", values=[r.get("abandoned", 0) for r in steps]),
-                ],
-                width=_WIDTH,
-                height=_HEIGHT,
-            ),
+            title="Carts reaching and abandoning each checkout step",
+            labels=[str(r["step"]) for r in steps],
+            series=[
+                Series(name="reached", values=[r.get("reached", 0) for r in steps]),
+                Series(name="abandoned here", values=[r.get("abandoned", 0) for r in steps]),
+            ],
         ),
-        (
+        _chart(
             "Payment failures by reason",
-            bar_chart(
-                title="Payment failures by reason",
-                labels=[str(r["reason"]) for r in reasons],
-                series=[Series(name="carts", values=[r.get("failures", 0) for r in reasons])],
-                width=_WIDTH,
-                height=_HEIGHT,
-            ),
-        ),
-        *_revenue_over_time(stats),
-        (
-            "Lift against the holdout",
-            bar_chart(
-                title="Recovery rate, treated vs holdout (%, 95 % interval)",
-                labels=[str(r["flow"]) for r in flows],
-                series=[_rate_series(flows, "treated", "treated"), _rate_series(flows, "control", "holdout")],
-                unit=" %",
-                width=_WIDTH,
-                height=_HEIGHT,
-            ),
-        ),
-        (
-            "Callback outcomes",
-            bar_chart(
-                title="Callback outcomes",
-                labels=list(outcomes),
-                series=[Series(name="tasks", values=list(outcomes.values()))],
-                width=_WIDTH,
-                height=_HEIGHT,
-            ),
-        ),
-        (
-            "Why shoppers left",
-            bar_chart(
-                title="Feedback answers",
-                labels=list(feedback),
-                series=[Series(name="journeys", values=list(feedback.values()))],
-                width=_WIDTH,
-                height=_HEIGHT,
-            ),
-        ),
-        (
-            "Template versions",
-            bar_chart(
-                title="Sends, clicks and recovered orders per template version",
-                labels=[f"{r['template']} {r['version'].split(' ', 1)[-1]}" for r in versions],
-                series=[
-                    Series(name="sent", values=[r["sent"] for r in versions]),
-                    Series(name="clicked", values=[r["clicked"] for r in versions]),
-                    Series(name="recovered", values=[r["recovered_orders"] for r in versions]),
-                ],
-                width=_WIDTH,
-                height=_HEIGHT,
-            ),
+            title="Payment failures by reason",
+            labels=[str(r["reason"]) for r in reasons],
+            series=[Series(name="carts", values=[r.get("failures", 0) for r in reasons])],
         ),
     ]
-    return charts
+
+
+def _lift_chart(stats: Mapping[str, Any]) -> tuple[str, str]:
+    """Treated against holdout recovery rates per flow, with their intervals."""
+    flows = _list(stats, "lift", "by_flow")
+    return _chart(
+        "Lift against the holdout",
+        title="Recovery rate, treated vs holdout (%, 95 % interval)",
+        labels=[str(r["flow"]) for r in flows],
+        series=[_rate_series(flows, "treated", "treated"), _rate_series(flows, "control", "holdout")],
+        unit=" %",
+    )
+
+
+def _desk_and_feedback_charts(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """How callbacks ended, and what shoppers answered about leaving."""
+    outcomes = (stats.get("callbacks") or {}).get("by_outcome") or {}
+    feedback = stats.get("feedback") or {}
+    return [
+        _chart(
+            "Callback outcomes",
+            title="Callback outcomes",
+            labels=list(outcomes),
+            series=[Series(name="tasks", values=list(outcomes.values()))],
+        ),
+        _chart(
+            "Why shoppers left",
+            title="Feedback answers",
+            labels=list(feedback),
+            series=[Series(name="journeys", values=list(feedback.values()))],
+        ),
+    ]
+
+
+def _template_versions_chart(stats: Mapping[str, Any]) -> tuple[str, str]:
+    """Sends, clicks and recovered orders of each template version."""
+    versions = stats.get("template_versions") or []
+    return _chart(
+        "Template versions",
+        title="Sends, clicks and recovered orders per template version",
+        labels=[f"{r['template']} {r['version'].split(' ', 1)[-1]}" for r in versions],
+        series=[
+            Series(name="sent", values=[r["sent"] for r in versions]),
+            Series(name="clicked", values=[r["clicked"] for r in versions]),
+            Series(name="recovered", values=[r["recovered_orders"] for r in versions]),
+        ],
+    )

@@ -10,13 +10,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from recovery.states import MessageState
+from recovery.states import ConversionKind, MessageState
 from recovery.store.amounts import money, money_text, net_of_refunds
-from recovery.store.conversion_rows import ConversionRowKind
 from recovery.store.schema import carts, clicks, conversions, feedback_answers, journeys, messages
 
 _SENT = [MessageState.SENT.value, MessageState.DELIVERED.value]
-_RECOVERED = [ConversionRowKind.CLICKED.value, ConversionRowKind.SENT_NO_CLICK.value]
+_RECOVERED = [ConversionKind.CLICKED.value, ConversionKind.SENT_NO_CLICK.value]
 _UNKNOWN = "???"  # a cart that never said its currency: still never added to another one
 
 
@@ -56,8 +55,8 @@ async def money_by_currency(
     for currency, kind, orders, amount in await conn.execute(recovered):
         tallies[currency or _UNKNOWN][kind] = (orders, money(amount))
     for currency, kinds in tallies.items():
-        clicked = kinds.get(ConversionRowKind.CLICKED.value, (0, Decimal(0)))
-        no_click = kinds.get(ConversionRowKind.SENT_NO_CLICK.value, (0, Decimal(0)))
+        clicked = kinds.get(ConversionKind.CLICKED.value, (0, Decimal(0)))
+        no_click = kinds.get(ConversionKind.SENT_NO_CLICK.value, (0, Decimal(0)))
         found[currency] |= {
             "recovered_orders": clicked[0] + no_click[0],
             "recovered_revenue": money_text(clicked[1] + no_click[1]),

@@ -34,19 +34,19 @@ from recovery.attribution.money import (
     recovered_by_day,
     template_versions,
 )
+from recovery.attribution.recovery_section import recovery_figures
 from recovery.attribution.render import render_html, render_table
 from recovery.events import CheckoutStep, PaymentFailureReason
-from recovery.states import MessageState
-from recovery.store.amounts import money, money_text, net_of_refunds
-from recovery.store.conversion_rows import ConversionRowKind
-from recovery.store.schema import callback_tasks, carts, conversions, journeys, messages
+from recovery.states import ConversionKind, MessageState
+from recovery.store.amounts import money, money_text
+from recovery.store.schema import callback_tasks, carts, journeys
 
 __all__ = ["build_stats", "render_html", "render_table"]
 
 _STEP_NAMES = frozenset(step.value for step in CheckoutStep)
 _REASON_NAMES = frozenset(reason.value for reason in PaymentFailureReason)
 _SENT = [MessageState.SENT.value, MessageState.DELIVERED.value]
-_RECOVERED = [ConversionRowKind.CLICKED.value, ConversionRowKind.SENT_NO_CLICK.value]
+_RECOVERED = [ConversionKind.CLICKED.value, ConversionKind.SENT_NO_CLICK.value]
 
 
 async def build_stats(
@@ -59,7 +59,7 @@ async def build_stats(
             # One snapshot for every query, so the sections add up while orders keep arriving.
             conn = await conn.execution_options(isolation_level="REPEATABLE READ")
         funnel = await _funnel(conn, scope)
-        recovery, totals = await _recovery(conn, scope)
+        recovery, totals = await recovery_figures(conn, scope.journeys())
         lift_section = await lift_figures(conn, scope.journeys())
         callbacks = await _callbacks(conn, scope)
         currencies = await _currencies(conn, scope)
@@ -107,10 +107,6 @@ def withhold_amounts(value: Any) -> Any:
     return value
 
 
-def _rate(numerator: int, denominator: int) -> float | None:
-    return numerator / denominator if denominator else None
-
-
 @dataclass(frozen=True, kw_only=True)
 class _Scope:
     """Which carts and journeys the report covers."""
@@ -130,26 +126,15 @@ class _Scope:
 
 
 async def _funnel(conn: AsyncConnection, scope: _Scope) -> dict[str, Any]:
+    """Where carts stop in checkout, why payments fail, and what was bought."""
     window = scope.carts()
-    reached_by_last: dict[CheckoutStep, int] = defaultdict(int)
-    abandoned_at: dict[CheckoutStep, int] = defaultdict(int)
-    by_step = select(carts.c.checkout_step, func.count(), func.count(carts.c.abandoned_at)).where(*window)
-    for step, n, abandoned in await conn.execute(by_step.group_by(carts.c.checkout_step)):
-        # A cart with no checkout event stopped at the cart itself.
-        last = CheckoutStep(step) if step in _STEP_NAMES else CheckoutStep.CART
-        reached_by_last[last] += n
-        abandoned_at[last] += abandoned
-    reached = {}
-    for index, step in enumerate(CHECKOUT_STEPS):
-        reached[step] = sum(reached_by_last[later] for later in CHECKOUT_STEPS[index:])
-
+    reached, abandoned_at = await _checkout_steps(conn, window)
     # ``payment`` keeps the cart's last failure; JSON null and SQL NULL both read as no reason.
     reason = carts.c.payment["reason"].as_string()
     failures: dict[PaymentFailureReason, int] = defaultdict(int)
     query = select(reason, func.count()).where(reason.is_not(None), *window).group_by(reason)
     for name, n in await conn.execute(query):
         failures[PaymentFailureReason(name) if name in _REASON_NAMES else PaymentFailureReason.OTHER] += n
-
     ordered = carts.c.ordered_at.is_not(None)
     totals = (
         await conn.execute(
@@ -175,9 +160,33 @@ async def _funnel(conn: AsyncConnection, scope: _Scope) -> dict[str, Any]:
         buyers=buyers,
         revenue=money(revenue),
     )
+    return _funnel_figures(counts, refunded=money(refunded))
+
+
+async def _checkout_steps(
+    conn: AsyncConnection, window: list[ColumnElement[bool]]
+) -> tuple[dict[CheckoutStep, int], dict[CheckoutStep, int]]:
+    """Carts that reached each checkout step, and abandoned carts by the last step they reached."""
+    reached_by_last: dict[CheckoutStep, int] = defaultdict(int)
+    abandoned_at: dict[CheckoutStep, int] = defaultdict(int)
+    by_step = select(carts.c.checkout_step, func.count(), func.count(carts.c.abandoned_at)).where(*window)
+    for step, n, abandoned in await conn.execute(by_step.group_by(carts.c.checkout_step)):
+        # A cart with no checkout event stopped at the cart itself.
+        last = CheckoutStep(step) if step in _STEP_NAMES else CheckoutStep.CART
+        reached_by_last[last] += n
+        abandoned_at[last] += abandoned
+    reached = {}
+    for index, step in enumerate(CHECKOUT_STEPS):
+        reached[step] = sum(reached_by_last[later] for later in CHECKOUT_STEPS[index:])
+    return reached, abandoned_at
+
+
+def _funnel_figures(counts: FunnelCounts, *, refunded: Decimal) -> dict[str, Any]:
+    """The funnel section as JSON-ready data."""
     rates = funnel_rates(counts)
+    reached, abandoned_at, failures = counts.reached, counts.abandoned_at, counts.payment_failures
     return {
-        "carts_created": created,
+        "carts_created": counts.carts_created,
         "steps": [
             {
                 "step": step.value,
@@ -197,126 +206,13 @@ async def _funnel(conn: AsyncConnection, scope: _Scope) -> dict[str, Any]:
             {"reason": reason.value, "failures": failures[reason], "rate": rates.payment_failure_rate_by_reason[reason]}
             for reason in sorted(failures, key=lambda r: (-failures[r], r.value))
         ],
-        "orders": orders,
-        "buyers": buyers,
+        "orders": counts.orders,
+        "buyers": counts.buyers,
         "conversion_rate": rates.conversion_rate,
         "revenue": money_text(counts.revenue),
-        "refunded": money_text(money(refunded)),
+        "refunded": money_text(refunded),
         "average_order_value": money_text(rates.average_order_value),
     }
-
-
-@dataclass(kw_only=True)
-class _Tally:
-    """Recovery figures of one flow, step or channel, added up while reading grouped rows."""
-
-    journeys: int = 0
-    messages_sent: int = 0
-    clicked_orders: int = 0
-    clicked_revenue: Decimal = Decimal(0)
-    no_click_orders: int = 0
-    no_click_revenue: Decimal = Decimal(0)
-    revenue: Decimal = Decimal(0)
-    refunded: Decimal = Decimal(0)
-
-    def add_orders(self, kind: str, orders: int, revenue: Decimal, refunded: Decimal, net: Decimal) -> None:
-        self.revenue += revenue
-        self.refunded += refunded
-        if kind == ConversionRowKind.CLICKED:
-            self.clicked_orders += orders
-            self.clicked_revenue += net
-        else:
-            self.no_click_orders += orders
-            self.no_click_revenue += net
-
-    def as_dict(self, key: dict[str, str]) -> dict[str, Any]:
-        recovered = self.clicked_orders + self.no_click_orders
-        return key | {
-            "journeys": self.journeys,
-            "messages_sent": self.messages_sent,
-            "recovered_orders": recovered,
-            "recovery_rate": _rate(recovered, self.journeys),
-            "recovered_revenue": money_text(self.clicked_revenue + self.no_click_revenue),
-            "gross_revenue": money_text(self.revenue),
-            "refunded": money_text(self.refunded),
-            "clicked_orders": self.clicked_orders,
-            "clicked_revenue": money_text(self.clicked_revenue),
-            "no_click_orders": self.no_click_orders,
-            "no_click_revenue": money_text(self.no_click_revenue),
-        }
-
-
-async def _recovery(conn: AsyncConnection, scope: _Scope) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Attributed recoveries by flow, step and channel; and the totals, each order counted once."""
-    window = scope.journeys()
-    by_flow: dict[str, _Tally] = defaultdict(_Tally)
-    by_step: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
-    by_channel: dict[str, _Tally] = defaultdict(_Tally)
-    holdout_journeys = 0
-    started = select(journeys.c.flow, journeys.c.holdout, func.count()).where(*window)
-    for flow, holdout, n in await conn.execute(started.group_by(journeys.c.flow, journeys.c.holdout)):
-        if holdout:
-            holdout_journeys += n
-        else:
-            by_flow[flow].journeys += n
-
-    sent = (
-        select(messages.c.flow, messages.c.step, messages.c.channel, func.count())
-        .join(journeys, journeys.c.journey_id == messages.c.journey_id)
-        .where(messages.c.state.in_(_SENT), *window)
-    )
-    for flow, step, channel, n in await conn.execute(
-        sent.group_by(messages.c.flow, messages.c.step, messages.c.channel)
-    ):
-        by_flow[flow].messages_sent += n
-        # One message per journey and step: a step's messages are its journeys.
-        by_step[(flow, step)].messages_sent += n
-        by_step[(flow, step)].journeys += n
-        by_channel[channel].messages_sent += n
-    reached = (
-        select(messages.c.channel, func.count(distinct(messages.c.journey_id)))
-        .join(journeys, journeys.c.journey_id == messages.c.journey_id)
-        .where(messages.c.state.in_(_SENT), *window)
-        .group_by(messages.c.channel)
-    )
-    for channel, n in await conn.execute(reached):
-        by_channel[channel].journeys = n
-
-    total = _Tally()
-    net = net_of_refunds(conversions.c.revenue, conversions.c.refunded)
-    credited = (
-        select(
-            conversions.c.flow,
-            conversions.c.step,
-            conversions.c.channel,
-            conversions.c.kind,
-            func.count(),
-            func.sum(conversions.c.revenue),
-            func.sum(conversions.c.refunded),
-            func.sum(net),
-        )
-        .join(journeys, journeys.c.journey_id == conversions.c.journey_id)
-        .where(conversions.c.kind.in_(_RECOVERED), *window)
-        .group_by(conversions.c.flow, conversions.c.step, conversions.c.channel, conversions.c.kind)
-    )
-    for flow, step, channel, kind, n, revenue, refunded, net_revenue in await conn.execute(credited):
-        amounts = (money(revenue), money(refunded), money(net_revenue))
-        for tally in (by_flow[flow], by_step[(flow, step)], by_channel[channel], total):
-            tally.add_orders(kind, n, *amounts)
-    holdout_orders = await conn.scalar(
-        select(func.count())
-        .select_from(conversions.join(journeys, journeys.c.journey_id == conversions.c.journey_id))
-        .where(conversions.c.kind == ConversionRowKind.HOLDOUT.value, *window)
-    )
-    total.journeys = sum(t.journeys for t in by_flow.values())
-    total.messages_sent = sum(t.messages_sent for t in by_flow.values())
-    recovery = {
-        "by_flow": [by_flow[f].as_dict({"flow": f}) for f in sorted(by_flow)],
-        "by_step": [by_step[k].as_dict({"flow": k[0], "step": k[1]}) for k in sorted(by_step)],
-        "by_channel": [by_channel[c].as_dict({"channel": c}) for c in sorted(by_channel)],
-    }
-    totals = total.as_dict({}) | {"holdout_journeys": holdout_journeys, "holdout_orders": holdout_orders or 0}
-    return recovery, totals
 
 
 async def _callbacks(conn: AsyncConnection, scope: _Scope) -> dict[str, Any]:

@@ -137,10 +137,17 @@ def _lift_table(stats: Mapping[str, Any], title: str, rows: list[dict[str, Any]]
 
 def render_table(stats: Mapping[str, Any], console: Console) -> None:
     """Print the report as rich tables."""
-    funnel, recovery = _section(stats, "funnel"), _section(stats, "recovery")
-    lift, totals, callbacks = _section(stats, "lift"), _section(stats, "totals"), _section(stats, "callbacks")
     for warning in stats.get("warnings") or []:
         console.print(Text("! ", style="yellow") + Text(str(warning)))
+    for table in (*_funnel_tables(stats), *_recovery_and_lift_tables(stats), *_callback_tables(stats)):
+        console.print(table)
+    render_sections(stats, console)
+    console.print(_totals_table(stats))
+
+
+def _funnel_tables(stats: Mapping[str, Any]) -> list[Table]:
+    """The checkout funnel, and payment failures by reason."""
+    funnel = _section(stats, "funnel")
     caption = (
         f"{funnel.get('carts_created', 0)} carts · {funnel.get('abandoned', 0)} abandoned "
         f"({percent(funnel.get('abandonment_rate'))}) · {funnel.get('orders', 0)} orders by "
@@ -157,56 +164,72 @@ def render_table(stats: Mapping[str, Any], console: Console) -> None:
         ]
         for row in _rows(funnel, "steps")
     ]
-    headers = ["step", *_FUNNEL_HEADERS]
-    console.print(_table("Checkout funnel", headers, steps, caption))
     reasons = [
         [str(row.get("reason", "")), str(row.get("failures", 0)), percent(row.get("rate"))]
         for row in _rows(funnel, "payment_failures_by_reason")
     ]
-    caption = (
+    failures_caption = (
         f"{funnel.get('payment_failures', 0)} failed of {funnel.get('payment_attempts', 0)} carts that tried "
         f"to pay ({percent(funnel.get('payment_failure_rate'))})"
     )
-    console.print(_table("Payment failures", ["reason", "carts", "of carts paying"], reasons, caption))
-    headers = ["", *_RECOVERY_HEADERS]
-    for name, keys in (("by_flow", ["flow"]), ("by_step", ["flow", "step"]), ("by_channel", ["channel"])):
-        rows = _recovery_rows(stats, _rows(recovery, name), keys)
-        console.print(_table(f"Recovery {name.replace('_', ' ')}", headers, rows))
-    console.print(_lift_table(stats, "Lift vs holdout by flow", _rows(lift, "by_flow"), ["flow"]))
-    console.print(_lift_table(stats, "Lift vs holdout by step", _rows(lift, "by_step"), ["flow", "step"]))
-    if callbacks:
-        body = [[f"status {k}", str(v)] for k, v in callbacks.get("by_status", {}).items()]
-        body += [[f"outcome {k}", str(v)] for k, v in callbacks.get("by_outcome", {}).items()]
-        console.print(_table("Callback tasks", ["", "tasks"], body))
-        rows = [[f"outcome {r['outcome']}", *_callback_cells(r)] for r in callbacks.get("outcomes", [])]
-        rows += [[f"agent {r['agent']}", *_callback_cells(r)] for r in callbacks.get("agents", [])]
-        if rows:
-            headers = ["", "tasks", "reached", "reach rate", "orders", "revenue"]
-            console.print(_table("Callbacks: reach and revenue after a conversation", headers, rows))
-    render_sections(stats, console)
-    console.print(
+    return [
+        _table("Checkout funnel", ["step", *_FUNNEL_HEADERS], steps, caption),
+        _table("Payment failures", ["reason", "carts", "of carts paying"], reasons, failures_caption),
+    ]
+
+
+def _recovery_and_lift_tables(stats: Mapping[str, Any]) -> list[Table]:
+    """Attributed recoveries by flow, step and channel; then lift against the holdout."""
+    recovery, lift = _section(stats, "recovery"), _section(stats, "lift")
+    tables = [
         _table(
-            "Totals",
-            [
-                "recovered orders",
-                "recovered revenue (net)",
-                "refunded",
-                "clicked & bought",
-                "no click",
-                "holdout orders",
-            ],
-            [
-                [
-                    str(totals.get("recovered_orders", 0)),
-                    _amount(totals.get("recovered_revenue"), stats),
-                    _amount(totals.get("refunded"), stats),
-                    str(totals.get("clicked_orders", 0)),
-                    str(totals.get("no_click_orders", 0)),
-                    str(totals.get("holdout_orders", 0)),
-                ]
-            ],
+            f"Recovery {name.replace('_', ' ')}",
+            ["", *_RECOVERY_HEADERS],
+            _recovery_rows(stats, _rows(recovery, name), keys),
         )
-    )
+        for name, keys in (("by_flow", ["flow"]), ("by_step", ["flow", "step"]), ("by_channel", ["channel"]))
+    ]
+    tables.append(_lift_table(stats, "Lift vs holdout by flow", _rows(lift, "by_flow"), ["flow"]))
+    tables.append(_lift_table(stats, "Lift vs holdout by step", _rows(lift, "by_step"), ["flow", "step"]))
+    return tables
+
+
+def _callback_tables(stats: Mapping[str, Any]) -> list[Table]:
+    """Callback tasks by status and outcome, and reach and revenue per outcome and agent (none: no section)."""
+    callbacks = _section(stats, "callbacks")
+    if not callbacks:
+        return []
+    body = [[f"status {k}", str(v)] for k, v in callbacks.get("by_status", {}).items()]
+    body += [[f"outcome {k}", str(v)] for k, v in callbacks.get("by_outcome", {}).items()]
+    tables = [_table("Callback tasks", ["", "tasks"], body)]
+    rows = [[f"outcome {r['outcome']}", *_callback_cells(r)] for r in callbacks.get("outcomes", [])]
+    rows += [[f"agent {r['agent']}", *_callback_cells(r)] for r in callbacks.get("agents", [])]
+    if rows:
+        headers = ["", "tasks", "reached", "reach rate", "orders", "revenue"]
+        tables.append(_table("Callbacks: reach and revenue after a conversation", headers, rows))
+    return tables
+
+
+def _totals_table(stats: Mapping[str, Any]) -> Table:
+    """Recovered orders and revenue over the whole period, each order once."""
+    totals = _section(stats, "totals")
+    headers = [
+        "recovered orders",
+        "recovered revenue (net)",
+        "refunded",
+        "clicked & bought",
+        "no click",
+        "holdout orders",
+    ]
+    row = [
+        str(totals.get("recovered_orders", 0)),
+        _amount(totals.get("recovered_revenue"), stats),
+        _amount(totals.get("refunded"), stats),
+        str(totals.get("clicked_orders", 0)),
+        str(totals.get("no_click_orders", 0)),
+        str(totals.get("holdout_orders", 0)),
+    ]
+    return _table("Totals", headers, [row])
 
 
 # HTML -------------------------------------------------------------------------------------------------

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Protocol
 
+from recovery.messages import MessageIdentity
 from recovery.states import ChannelName
 
 
 @dataclass(frozen=True, kw_only=True)
-class OutgoingMessage:
+class OutgoingMessage(MessageIdentity):
     """A rendered message ready for a provider. ``message_id`` is the idempotency key (journey + step)."""
 
-    message_id: str
-    journey_id: str
-    cart_id: str
-    flow: str
-    step: str
-    channel: ChannelName
     to: str
     text: str
     subject: str | None = None
@@ -26,6 +22,21 @@ class OutgoingMessage:
     locale: str = "en"
     store: str = "default"
     metadata: dict[str, str] = field(default_factory=dict)
+
+    def to_content(self) -> dict[str, Any]:
+        """The JSON kept on the message row while it is ``sending``: exactly what the provider was handed."""
+        return {**asdict(self), "channel": self.channel.value}
+
+    @classmethod
+    def from_content(cls, content: Mapping[str, Any]) -> OutgoingMessage:
+        """The message back from its stored ``content``, to reconcile it with the provider after a crash.
+
+        Rows written by any earlier version hold the same flat JSON; keys this version does not know
+        (written by a newer one during a rolling upgrade) are left out rather than refused.
+        """
+        known = {item.name for item in fields(cls)}
+        values = {key: value for key, value in content.items() if key in known}
+        return cls(**{**values, "channel": ChannelName(content["channel"])})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,6 +4,8 @@ the offer (by SMS, through the SMS channel) and the task is created when the sho
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.channels.base import Channel, Delivery, OutgoingMessage
@@ -41,12 +43,8 @@ class CallbackChannel:
             task_id, _new = await create_task(
                 conn,
                 NewTask(
-                    message_id=message.message_id,
-                    journey_id=message.journey_id,
-                    cart_id=message.cart_id,
+                    **asdict(message.identity),
                     customer_key=message.metadata.get("customer_key", ""),
-                    flow=message.flow,
-                    step=message.step,
                     reason=TaskReason(message.metadata.get("reason", TaskReason.FLOW.value)),
                 ),
                 self._clock.now(),

@@ -23,12 +23,13 @@ from __future__ import annotations
 import logging
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
+from sqlalchemy.ext.asyncio import AsyncConnection
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
@@ -39,11 +40,13 @@ from recovery.clock import Clock, SystemClock
 from recovery.errors import OutcomeUnknownError, PermanentError, RecoveryError, TransientError
 from recovery.render.sms_text import describe_sms
 from recovery.states import ChannelName
+from recovery.store.consent_rows import ConsentChannel, ConsentSource, record_consent
 
 logger = logging.getLogger(__name__)
 
 TWILIO_API_BASE_URL = "https://api.twilio.com"
 CALLBACK_KEY_PARAM = "message_id"
+RECIPIENT_OPTED_OUT = "21610"  # Twilio: the recipient replied STOP; nothing more can be sent to the number
 
 # Twilio's exceptions drop the response headers, so the HTTP client leaves ``Retry-After`` here for
 # the send that is awaiting it (a context variable: concurrent sends never see each other's).
@@ -65,6 +68,19 @@ class SmsConfig:
     lookup_max_pages: int = 5
 
 
+async def record_if_opted_out(conn: AsyncConnection, customer_key: str, code: str | None, now: datetime) -> bool:
+    """Twilio's 21610 (at send or in a receipt) means the shopper replied STOP: record an SMS opt-out.
+
+    The one place that rule lives; True when ``code`` was 21610 (the ledger entry is then written).
+    """
+    if code != RECIPIENT_OPTED_OUT:
+        return False
+    await record_consent(
+        conn, customer_key, ConsentChannel.SMS, consent=False, source=ConsentSource.PROVIDER_21610, now=now
+    )
+    return True
+
+
 class SmsChannel:
     """Sends SMS through Twilio; reconciles an unknown outcome by listing the recipient's messages."""
 
@@ -73,7 +89,7 @@ class SmsChannel:
     def __init__(self, config: SmsConfig, *, clock: Clock | None = None) -> None:
         self._config = config
         self._clock = clock or SystemClock()
-        self._http = _BaseUrlHttpClient(base_url=config.api_base_url, timeout_s=config.timeout_s)
+        self._http = _BaseUrlHttpClient(base_url=config.api_base_url, timeout_s=config.timeout_s, clock=self._clock)
         self._client = Client(
             config.account_sid,
             config.auth_token,
@@ -173,7 +189,8 @@ class SmsChannel:
 class _BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio ships no type hints
     """Twilio's async HTTP client, pointed at ``base_url`` with separate connect and read timeouts."""
 
-    def __init__(self, *, base_url: str, timeout_s: float) -> None:
+    def __init__(self, *, base_url: str, timeout_s: float, clock: Clock) -> None:
+        self._clock = clock
         # No pool yet: aiohttp wants its session created inside the running event loop.
         super().__init__(pool_connections=False, timeout=timeout_s)
         self._base_url = base_url.rstrip("/")
@@ -223,7 +240,7 @@ class _BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio
                 ) from exc
             raise TransientError(f"Twilio {method} failed at {self._base_url}: {exc!r}", code="read") from exc
         if answer.status >= 400:
-            _retry_after.set(_parse_retry_after(answer.headers.get("Retry-After")))
+            _retry_after.set(_parse_retry_after(answer.headers.get("Retry-After"), now=self._clock.now()))
         return Response(answer.status, text, answer.headers)
 
     async def close(self) -> None:
@@ -247,8 +264,8 @@ def _map_twilio_error(
     return TransientError(text, code=code, retry_after=retry_after)
 
 
-def _parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+def _parse_retry_after(value: str | None, *, now: datetime) -> float | None:
+    """Seconds from a ``Retry-After`` header: delta-seconds, or an HTTP date counted from ``now``."""
     if not value:
         return None
     try:
@@ -259,7 +276,9 @@ def _parse_retry_after(value: str | None) -> float | None:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, (when - datetime.now(when.tzinfo)).total_seconds())
+    if when.tzinfo is None:  # "-0000": UTC, with no claim about the sender's zone (RFC 5322)
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
 
 
 def _same_body(found: str | None, sent: str) -> bool:

@@ -49,41 +49,13 @@ def generate(carts: int, *, now: datetime, seed: int = 7) -> list[bytes]:
 
 
 def _session(rng: random.Random, index: int, now: datetime) -> list[tuple[datetime, bytes]]:
+    """One shopper's events: a cart, some checkout steps, maybe a failed payment, maybe an order."""
     french = rng.random() < 0.6
     cart_id = f"demo-cart-{index:05d}"
-    customer = {
-        "id": f"demo-cust-{index:05d}",
-        "email": f"shopper{index}@example.com",
-        "phone": f"+336{rng.randrange(10**7, 10**8)}" if french else f"+1212{rng.randrange(10**6, 10**7)}",
-        "first_name": rng.choice(["Claire", "Louis", "Inès", "Hugo"] if french else ["Emma", "Noah", "Ava", "Liam"]),
-        "locale": "fr-FR" if french else "en-US",
-        "timezone": "Europe/Paris" if french else "America/New_York",
-        "consent": {"email": rng.random() < 0.85, "sms": rng.random() < 0.55, "phone": rng.random() < 0.4},
-    }
+    customer = _customer(rng, index, french=french)
     store = "fr" if french else "us"
     currency = "EUR" if french else "USD"
-    items: list[dict[str, Any]] = []
-    value = Decimal(0)
-    for sku, name, price in rng.sample(CATALOGUE, rng.randint(1, 3)):
-        quantity = rng.randint(1, 2)
-        value += price * quantity
-        items.append(
-            {
-                "sku": sku,
-                "name": name,
-                "quantity": quantity,
-                "unit_price": float(price),
-                "url": f"https://shop.example.com/p/{sku.lower()}",
-                "image_url": f"https://shop.example.com/img/{sku.lower()}.jpg",
-            }
-        )
-    cart = {
-        "currency": currency,
-        "value": float(value),
-        "items": items,
-        "shipping_cost": 4.9,
-        "restore_url": f"https://shop.example.com/cart/restore/{cart_id}",
-    }
+    cart, value = _cart(rng, cart_id, currency)
     at = now - timedelta(minutes=rng.uniform(5, 120))
     out: list[tuple[datetime, bytes]] = []
     sequence = 0
@@ -112,3 +84,43 @@ def _session(rng: random.Random, index: int, now: datetime) -> list[tuple[dateti
     if rng.random() < 0.3:
         emit("order.completed", order={"id": f"ord-{index:05d}", "value": float(value), "currency": currency})
     return out
+
+
+def _customer(rng: random.Random, index: int, *, french: bool) -> dict[str, Any]:
+    """A French or American shopper with a random mix of consents."""
+    return {
+        "id": f"demo-cust-{index:05d}",
+        "email": f"shopper{index}@example.com",
+        "phone": f"+336{rng.randrange(10**7, 10**8)}" if french else f"+1212{rng.randrange(10**6, 10**7)}",
+        "first_name": rng.choice(["Claire", "Louis", "Inès", "Hugo"] if french else ["Emma", "Noah", "Ava", "Liam"]),
+        "locale": "fr-FR" if french else "en-US",
+        "timezone": "Europe/Paris" if french else "America/New_York",
+        "consent": {"email": rng.random() < 0.85, "sms": rng.random() < 0.55, "phone": rng.random() < 0.4},
+    }
+
+
+def _cart(rng: random.Random, cart_id: str, currency: str) -> tuple[dict[str, Any], Decimal]:
+    """One to three catalogue items; the cart snapshot and its value."""
+    items: list[dict[str, Any]] = []
+    value = Decimal(0)
+    for sku, name, price in rng.sample(CATALOGUE, rng.randint(1, 3)):
+        quantity = rng.randint(1, 2)
+        value += price * quantity
+        items.append(
+            {
+                "sku": sku,
+                "name": name,
+                "quantity": quantity,
+                "unit_price": float(price),
+                "url": f"https://shop.example.com/p/{sku.lower()}",
+                "image_url": f"https://shop.example.com/img/{sku.lower()}.jpg",
+            }
+        )
+    cart = {
+        "currency": currency,
+        "value": float(value),
+        "items": items,
+        "shipping_cost": 4.9,
+        "restore_url": f"https://shop.example.com/cart/restore/{cart_id}",
+    }
+    return cart, value

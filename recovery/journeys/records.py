@@ -10,6 +10,18 @@ from typing import Any
 from recovery.events import Cart
 from recovery.states import JourneyStatus
 
+GUEST_PREFIX = "cart:"  # a shopper without a platform id is known by their cart
+
+
+def guest_key(cart_id: str) -> str:
+    """The customer key of a guest shopper: their cart."""
+    return GUEST_PREFIX + cart_id
+
+
+def guest_cart_id(customer_key: str) -> str | None:
+    """The cart a guest customer key names; None for a platform customer id."""
+    return customer_key[len(GUEST_PREFIX) :] if customer_key.startswith(GUEST_PREFIX) else None
+
 
 @dataclass(frozen=True, kw_only=True)
 class JourneyRow:

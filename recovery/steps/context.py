@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from recovery.events import Cart
-from recovery.journeys.records import CartState, CustomerState, JourneyRow
+from recovery.journeys.records import CartState, CustomerState, JourneyRow, guest_cart_id
 from recovery.states import ChannelName
 
 
@@ -15,7 +15,7 @@ def condition_context(cart: CartState, customer: CustomerState | None, journey: 
     return {
         "cart": snapshot,
         "customer": {
-            "id": None if journey.customer_key.startswith("cart:") else journey.customer_key,
+            "id": None if guest_cart_id(journey.customer_key) is not None else journey.customer_key,
             "first_name": customer.first_name if customer else None,
             "locale": customer.locale if customer else None,
             "timezone": customer.timezone if customer else None,

@@ -1,4 +1,4 @@
-"""Firing one claimed step: decide (condition, guards), write the message row, send once, record.
+"""Firing one claimed step: load its facts, ``decide`` (pure), write the plan, send once, record.
 
 Never twice: the message row (key = journey + step) is written and marked ``sending`` before the
 provider call; a row found in ``sending`` later is reconciled with the provider, not resent blindly.
@@ -6,33 +6,58 @@ provider call; a row found in ``sending`` later is reconciled with the provider,
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from recovery.channels.base import Channel, Delivery, OutgoingMessage
 from recovery.channels.retry import send_with_retry
+from recovery.channels.sms import record_if_opted_out
 from recovery.clock import Clock
 from recovery.errors import ConfigError, OutcomeUnknownError, PermanentError, TransientError
-from recovery.events import is_landline
-from recovery.journeys.records import CartState, CustomerState, JourneyRow
+from recovery.journeys.records import JourneyRow
+from recovery.messages import message_id_for
 from recovery.rules import Flows, FlowStep
-from recovery.rules.conditions import ConditionError
-from recovery.states import ChannelName, JourneyStatus, MessageState, PublishedType, SkipReason, StepStatus
-from recovery.steps.consent import message_consent, with_ledger
-from recovery.steps.context import condition_context, recipient_of
+from recovery.states import (
+    ChannelName,
+    FailReason,
+    MessageState,
+    PublishedType,
+    RetryReason,
+    StepStatus,
+    gave_up,
+    provider_failure,
+)
+from recovery.steps.consent import with_ledger
+from recovery.steps.decide import (
+    CancelStep,
+    DeferStep,
+    FailStep,
+    MarkSent,
+    Plan,
+    ReconcileMessage,
+    Rendered,
+    RetryPolicy,
+    SendMessage,
+    SkipStep,
+    StepFacts,
+    decide,
+    outgoing_for,
+    render_failed,
+)
 from recovery.steps.discount_hook import DiscountRegistrar
 from recovery.steps.discounts import DiscountCode
-from recovery.steps.guards import Defer, GuardInput, GuardPolicy, Send, Skip, check_guards
+from recovery.steps.failures import failure_rows, identity_event
+from recovery.steps.guards import GuardPolicy
 from recovery.store import cart_rows, consent_rows, discount_rows, step_rows
-from recovery.store.consent_rows import ConsentChannel, ConsentSource
 from recovery.store.outbox import enqueue, message_event
 from recovery.store.step_rows import ClaimedStep
+
+__all__ = ["Composer", "Dispatcher", "RetryPolicy", "VersionedComposer"]
 
 log = logging.getLogger(__name__)
 
@@ -65,30 +90,11 @@ class VersionedComposer(Protocol):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RetryPolicy:
-    """Durable retries after the in-process ones: bounded in count and in age."""
-
-    in_process_attempts: int = 3
-    base_delay: timedelta = timedelta(seconds=30)
-    max_delay: timedelta = timedelta(hours=1)
-    max_attempts: int = 8
-    max_age: timedelta = timedelta(hours=24)
-
-    def next_delay(self, attempts: int, retry_after: float | None) -> timedelta:
-        """Exponential delay for the ``attempts``-th durable retry, at least the provider's Retry-After."""
-        delay: timedelta = min(self.base_delay * (2 ** max(attempts - 1, 0)), self.max_delay)
-        if retry_after is not None:
-            delay = max(delay, timedelta(seconds=retry_after))
-        return delay
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Plan:
-    """What the decision transaction decided to send."""
+class _InFlight:
+    """A message marked ``sending``, about to be handed (or, ``reconcile``, looked up first) at the provider."""
 
     outgoing: OutgoingMessage
     reconcile: bool
-    attempts: int
     first_tried_at: datetime
     offer: DiscountCode | None = None
 
@@ -119,260 +125,177 @@ class Dispatcher:
 
     async def fire(self, step: ClaimedStep) -> None:
         """Decide, then send at most once, then record the outcome."""
-        plan = await self._decide(step)
-        if plan is None:
+        flight = await self._prepare(step)
+        if flight is None:
             return
-        channel = self._channels[plan.outgoing.channel]
-        if plan.reconcile:
+        channel = self._channels[flight.outgoing.channel]
+        if flight.reconcile:
             try:
-                found = await channel.lookup(plan.outgoing)
+                found = await channel.lookup(flight.outgoing)
             except OutcomeUnknownError as exc:
-                await self._failed(step, plan, code="needs_review", error=str(exc))
+                await self._failed(step, flight, code=FailReason.NEEDS_REVIEW.value, error=str(exc))
                 return
             if found is not None:
-                await self._sent(step, plan, found)
+                await self._sent(step, flight, found)
                 return
         try:
-            if plan.offer is not None and self._registrar is not None:
-                await self._registrar.register(plan.offer, store=plan.outgoing.store)
-            delivery = await send_with_retry(channel, plan.outgoing, attempts=self._retry.in_process_attempts)
+            if flight.offer is not None and self._registrar is not None:
+                await self._registrar.register(flight.offer, store=flight.outgoing.store)
+            delivery = await send_with_retry(channel, flight.outgoing, attempts=self._retry.in_process_attempts)
         except PermanentError as exc:
-            await self._failed(step, plan, code=exc.code or "permanent", error=str(exc))
+            await self._failed(step, flight, code=exc.code or FailReason.PERMANENT.value, error=str(exc))
         except TransientError as exc:
-            await self._postpone(step, plan, exc)
+            await self._postpone(step, flight, exc)
         except OutcomeUnknownError:
             # Left in ``sending``: when the claim's lease expires the step is reclaimed and reconciled.
             log.warning("send outcome unknown; will reconcile", extra={"step": step.step_id})
         else:
-            await self._sent(step, plan, delivery)
+            await self._sent(step, flight, delivery)
 
-    async def _decide(self, step: ClaimedStep) -> _Plan | None:
+    async def _prepare(self, step: ClaimedStep) -> _InFlight | None:
+        """One transaction: load the step's facts, decide, and write the plan; the message to send, if any."""
         now = self._clock.now()
         async with self._engine.begin() as conn:
             if not await step_rows.still_owned(conn, step):
                 log.warning("claim lost to another worker; not sending", extra={"step": step.step_id})
                 return None
-            journey = await step_rows.load_journey(conn, step.journey_id)
-            if journey is None or journey.status != JourneyStatus.ACTIVE:
-                await step_rows.set_step(conn, step.step_id, StepStatus.CANCELLED, now, reason="journey_ended")
-                return None
-            cart = (await cart_rows.load_carts(conn, [step.cart_id])).get(step.cart_id)
-            flow = self._flows.get(journey.flow)
-            flow_step = next((s for s in flow.steps if s.name == step.name), None) if flow else None
-            if cart is None or cart.ordered_at is not None or flow_step is None:
-                reason = "flow_changed" if flow_step is None else "order_completed"
-                await step_rows.set_step(conn, step.step_id, StepStatus.CANCELLED, now, reason=reason)
-                await step_rows.complete_if_done(conn, journey.journey_id, now)
-                return None
-            customer = (await cart_rows.load_customers(conn, [journey.customer_key])).get(journey.customer_key)
-            if customer is not None:
-                # The ledger (opt-outs the shopper told us) beats the consent copied into cart events.
-                entries = await consent_rows.ledger_entries(
-                    conn, customer_key=customer.customer_key, email=customer.email, phone=customer.phone
-                )
-                customer = with_ledger(customer, entries)
-            context = condition_context(cart, customer, journey)
-            try:
-                holds = flow_step.condition is None or flow_step.condition.evaluate(context)
-            except ConditionError as exc:
-                log.warning("condition failed; step skipped", extra={"step": step.step_id, "error": str(exc)})
-                holds = False
-            if not holds:
-                await self._skip(conn, step, journey, now, "condition_false")
-                return None
-            channel = await self._choose_channel(conn, step, journey, flow_step, customer, cart, now)
-            if channel is None:
-                return None
-            return await self._open(conn, step, journey, flow_step, channel, customer, context, now)
+            facts = await self._load(conn, step, now)
+            plan = decide(facts, self._guards, now)
+            return await self._write(conn, step, facts, plan, now)
 
-    async def _choose_channel(
-        self,
-        conn: AsyncConnection,
-        step: ClaimedStep,
-        journey: JourneyRow,
-        flow_step: FlowStep,
-        customer: CustomerState | None,
-        cart: CartState,
-        now: datetime,
-    ) -> ChannelName | None:
-        """The step's channel, or its fallback when the first has no consent; None when nothing may go."""
-        recent = await step_rows.recent_sends(conn, journey.customer_key, now - self._guards.frequency_window)
-        candidates = [flow_step.channel] + ([flow_step.fallback] if flow_step.fallback else [])
-        verdict: Send | Skip | Defer | None = None
-        for channel in candidates:
-            consent = message_consent(customer, channel, flow_step.mode)
-            recipient = recipient_of(customer, channel)
-            if channel == ChannelName.SMS and recipient and is_landline(recipient):
-                verdict = Skip(reason=SkipReason.LANDLINE)  # a fixed line cannot receive an SMS: try the fallback
-                continue
-            verdict = check_guards(
-                GuardInput(
-                    channel=channel,
-                    consent=consent if recipient_of(customer, channel) else False,
-                    timezone=customer.timezone if customer else None,
-                    store=cart.store,
-                    recent_sends=recent,
-                    holdout=journey.holdout,
-                    internal=channel == ChannelName.CALLBACK and flow_step.mode == "direct",
-                ),
-                self._guards,
-                now,
+    async def _load(self, conn: AsyncConnection, step: ClaimedStep, now: datetime) -> StepFacts:
+        journey = await step_rows.load_journey(conn, step.journey_id)
+        if journey is None:
+            return StepFacts(step=step, journey=None, cart=None, flow_step=None, customer=None)
+        cart = (await cart_rows.load_carts(conn, [step.cart_id])).get(step.cart_id)
+        flow = self._flows.get(journey.flow)
+        customer = (await cart_rows.load_customers(conn, [journey.customer_key])).get(journey.customer_key)
+        if customer is not None:
+            # The ledger (opt-outs the shopper told us) beats the consent copied into cart events.
+            entries = await consent_rows.ledger_entries(
+                conn, customer_key=customer.customer_key, email=customer.email, phone=customer.phone
             )
-            if not isinstance(verdict, Skip | Defer):
-                return channel
-            if not (isinstance(verdict, Skip) and verdict.reason == SkipReason.NO_CONSENT):
-                break  # only a missing consent moves the message to the fallback channel
-        if isinstance(verdict, Defer):
+            customer = with_ledger(customer, entries)
+        return StepFacts(
+            step=step,
+            journey=journey,
+            cart=cart,
+            flow_step=next((s for s in flow.steps if s.name == step.name), None) if flow else None,
+            customer=customer,
+            recent_sends=await step_rows.recent_sends(conn, journey.customer_key, now - self._guards.frequency_window),
+            message=await step_rows.find_message(conn, message_id_for(journey.journey_id, step.name)),
+        )
+
+    async def _write(
+        self, conn: AsyncConnection, step: ClaimedStep, facts: StepFacts, plan: Plan, now: datetime
+    ) -> _InFlight | None:
+        """Record the plan; for a send, render and mark the message ``sending`` first."""
+        journey = facts.journey
+        if isinstance(plan, CancelStep):
+            await step_rows.set_step(conn, step.step_id, StepStatus.CANCELLED, now, reason=plan.reason.value)
+            if not plan.journey_over and journey is not None:
+                await step_rows.complete_if_done(conn, journey.journey_id, now)
+            return None
+        assert journey is not None  # decide() cancels every step whose journey is gone
+        if isinstance(plan, SkipStep):
+            if plan.detail:
+                log.warning("condition failed; step skipped", extra={"step": step.step_id, "error": plan.detail})
+            await step_rows.set_step(conn, step.step_id, StepStatus.SKIPPED, now, reason=plan.reason.value)
+            await enqueue(conn, [_step_event(PublishedType.STEP_SKIPPED, step, journey, now, plan.reason)])
+            await step_rows.complete_if_done(conn, journey.journey_id, now)
+        elif isinstance(plan, DeferStep):
             await step_rows.set_step(
-                conn,
-                step.step_id,
-                StepStatus.PENDING,
-                now,
-                reason="quiet_hours_deferred",
-                due_at=verdict.until,
+                conn, step.step_id, StepStatus.PENDING, now, reason=plan.reason.value, due_at=plan.until
             )
-            await enqueue(
-                conn,
-                [self._event(PublishedType.STEP_SKIPPED, step, journey, now, reason="quiet_hours_deferred")],
-            )
-        elif isinstance(verdict, Skip):
-            await self._skip(conn, step, journey, now, str(verdict.reason))
+            await enqueue(conn, [_step_event(PublishedType.STEP_SKIPPED, step, journey, now, plan.reason)])
+        elif isinstance(plan, MarkSent):
+            await step_rows.set_step(conn, step.step_id, StepStatus.SENT, now)
+        elif isinstance(plan, FailStep):
+            await self._fail_step(conn, step, plan, now)
+        elif isinstance(plan, ReconcileMessage):
+            return _InFlight(outgoing=plan.outgoing, reconcile=True, first_tried_at=plan.first_tried_at)
+        else:
+            return await self._open(conn, step, facts, plan, now)
         return None
 
     async def _open(
-        self,
-        conn: AsyncConnection,
-        step: ClaimedStep,
-        journey: JourneyRow,
-        flow_step: FlowStep,
-        channel: ChannelName,
-        customer: CustomerState | None,
-        context: Mapping[str, Any],
-        now: datetime,
-    ) -> _Plan | None:
-        message_id = f"{journey.journey_id}:{step.name}"
-        message = await step_rows.open_message(
-            conn,
-            {
-                "message_id": message_id,
-                "journey_id": journey.journey_id,
-                "step_id": step.step_id,
-                "cart_id": journey.cart_id,
-                "customer_key": journey.customer_key,
-                "flow": journey.flow,
-                "step": step.name,
-                "channel": channel.value,
-                "template": flow_step.template,
-                "state": MessageState.PENDING.value,
-                "attempts": 0,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-        if message.state in (MessageState.SENT, MessageState.DELIVERED):
-            await step_rows.set_step(conn, step.step_id, StepStatus.SENT, now)
-            return None
-        if message.state == MessageState.FAILED:
-            await step_rows.set_step(conn, step.step_id, StepStatus.FAILED, now, reason="message_failed")
-            return None
-        if message.state == MessageState.SENDING and message.content:
-            # A crash left it in flight: reconcile exactly what was handed to the provider.
-            outgoing = OutgoingMessage(**{**message.content, "channel": ChannelName(message.content["channel"])})
-            return _Plan(
-                outgoing=outgoing, reconcile=True, attempts=message.attempts, first_tried_at=message.created_at
+        self, conn: AsyncConnection, step: ClaimedStep, facts: StepFacts, plan: SendMessage, now: datetime
+    ) -> _InFlight | None:
+        """Write the message row, create its discount code, render it and mark it ``sending``."""
+        identity, flow_step = plan.identity, plan.flow_step
+        if facts.message is None:
+            await step_rows.open_message(
+                conn,
+                {
+                    **identity.identity_fields(),
+                    "step_id": step.step_id,
+                    "customer_key": plan.journey.customer_key,
+                    "template": flow_step.template,
+                    "state": MessageState.PENDING.value,
+                    "attempts": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
         code: DiscountCode | None = None
+        context = plan.context
         if flow_step.offer is not None:
             code = await discount_rows.code_for(
                 conn,
-                journey_id=journey.journey_id,
-                step=step.name,
+                journey_id=identity.journey_id,
+                step=identity.step,
                 percent=flow_step.offer.percent,
                 valid_for=flow_step.offer.valid_for,
                 now=now,
             )
             context = {**context, "offer": {"code": code.code, "percent": code.percent, "expires_at": code.expires_at}}
         try:
-            # Both synchronous, back to back: the live templates cannot change between them.
-            subject, text, html = self._composer.compose(
-                step=flow_step, channel=channel, journey=journey, context=context, message_id=message_id
-            )
-            version = (
-                self._composer.version_of(step=flow_step, channel=channel, journey=journey, context=context)
-                if isinstance(self._composer, VersionedComposer)
-                else None
-            )
+            rendered = self._render(plan, context)
         except ConfigError as exc:
-            await step_rows.set_message(
-                conn, message_id, MessageState.FAILED, now, error_code="template", error=str(exc)
-            )
-            await step_rows.set_step(conn, step.step_id, StepStatus.FAILED, now, reason="template_error")
-            await enqueue(
-                conn,
-                [
-                    self._event(
-                        PublishedType.MESSAGE_FAILED,
-                        step,
-                        journey,
-                        now,
-                        reason="template_error",
-                        channel=channel,
-                        message_id=message_id,
-                    )
-                ],
-            )
+            await self._fail_step(conn, step, render_failed(plan, str(exc)), now)
             return None
-        outgoing = OutgoingMessage(
-            message_id=message_id,
-            journey_id=journey.journey_id,
-            cart_id=journey.cart_id,
-            flow=journey.flow,
-            step=step.name,
-            channel=channel,
-            to=recipient_of(customer, channel) or "",
-            subject=subject,
-            text=text,
-            html=html,
-            # RFC 8058 List-Unsubscribe(-Post) headers on every marketing email.
-            unsubscribe_url=(
-                self._composer.unsubscribe_url(journey.customer_key, channel) if channel == ChannelName.EMAIL else None
-            ),
-            locale=(customer.locale if customer and customer.locale else "en"),
-            store=journey.store,
-            metadata={
-                "mode": flow_step.mode,
-                "customer_key": journey.customer_key,
-                "reason": "payment_failed" if journey.context.get("payment") else "flow",
-            },
-        )
+        outgoing = outgoing_for(plan, rendered)
         await step_rows.set_message(
             conn,
-            message_id,
+            identity.message_id,
             MessageState.SENDING,
             now,
-            attempts=message.attempts + 1,
-            channel=channel.value,
-            template_version=version,
-            content={**asdict(outgoing), "channel": channel.value},
+            attempts=plan.attempts,
+            channel=identity.channel.value,
+            template_version=rendered.version,
+            content=outgoing.to_content(),
         )
-        return _Plan(
-            outgoing=outgoing,
-            reconcile=message.state == MessageState.SENDING,
-            attempts=message.attempts + 1,
-            first_tried_at=message.created_at,
-            offer=code,
+        return _InFlight(outgoing=outgoing, reconcile=plan.reconcile, first_tried_at=plan.first_tried_at, offer=code)
+
+    def _render(self, plan: SendMessage, context: Mapping[str, Any]) -> Rendered:
+        # Both synchronous, back to back: the live templates cannot change between them.
+        step, channel, journey = plan.flow_step, plan.identity.channel, plan.journey
+        subject, text, html = self._composer.compose(
+            step=step, channel=channel, journey=journey, context=context, message_id=plan.identity.message_id
         )
+        version = (
+            self._composer.version_of(step=step, channel=channel, journey=journey, context=context)
+            if isinstance(self._composer, VersionedComposer)
+            else None
+        )
+        # RFC 8058 List-Unsubscribe(-Post) headers on every marketing email.
+        unsubscribe = (
+            self._composer.unsubscribe_url(journey.customer_key, channel) if channel == ChannelName.EMAIL else None
+        )
+        return Rendered(subject=subject, text=text, html=html, version=version, unsubscribe_url=unsubscribe)
 
-    async def _skip(
-        self, conn: AsyncConnection, step: ClaimedStep, journey: JourneyRow, now: datetime, reason: str
-    ) -> None:
-        await step_rows.set_step(conn, step.step_id, StepStatus.SKIPPED, now, reason=reason)
-        await enqueue(conn, [self._event(PublishedType.STEP_SKIPPED, step, journey, now, reason=reason)])
-        await step_rows.complete_if_done(conn, journey.journey_id, now)
+    async def _fail_step(self, conn: AsyncConnection, step: ClaimedStep, plan: FailStep, now: datetime) -> None:
+        if plan.message is not None:
+            await step_rows.set_message(
+                conn, plan.message.message_id, MessageState.FAILED, now, error_code=plan.error_code, error=plan.error
+            )
+        await step_rows.set_step(conn, step.step_id, StepStatus.FAILED, now, reason=plan.reason.value)
+        if plan.message is not None:
+            await enqueue(conn, [identity_event(PublishedType.MESSAGE_FAILED, plan.message, now, plan.reason.value)])
 
-    async def _sent(self, step: ClaimedStep, plan: _Plan, delivery: Delivery) -> None:
+    async def _sent(self, step: ClaimedStep, flight: _InFlight, delivery: Delivery) -> None:
         now = self._clock.now()
-        message = plan.outgoing
+        message = flight.outgoing
         async with self._engine.begin() as conn:
             await step_rows.set_message(
                 conn,
@@ -384,68 +307,40 @@ class Dispatcher:
             )
             await step_rows.set_step(conn, step.step_id, StepStatus.SENT, now)
             await step_rows.count_sent(conn, message.journey_id, now)
-            await enqueue(conn, [_message_event(PublishedType.MESSAGE_SENT, message, now)])
+            await enqueue(conn, [identity_event(PublishedType.MESSAGE_SENT, message, now)])
             await step_rows.complete_if_done(conn, message.journey_id, now)
         log.info(
             "message sent",
             extra={"journey_id": message.journey_id, "step": message.step, "channel": message.channel.value},
         )
 
-    async def _failed(self, step: ClaimedStep, plan: _Plan, *, code: str, error: str) -> None:
+    async def _failed(self, step: ClaimedStep, flight: _InFlight, *, code: str, error: str) -> None:
         now = self._clock.now()
-        message = plan.outgoing
+        message = flight.outgoing
         async with self._engine.begin() as conn:
             await step_rows.set_message(
                 conn, message.message_id, MessageState.FAILED, now, error_code=code, error=error[:1000]
             )
-            await step_rows.set_step(conn, step.step_id, StepStatus.FAILED, now, reason=f"provider:{code}")
-            if code == "21610":  # the recipient replied STOP at Twilio: record the opt-out
-                await consent_rows.record_consent(
-                    conn,
-                    message.metadata["customer_key"],
-                    ConsentChannel.SMS,
-                    consent=False,
-                    source=ConsentSource.PROVIDER_21610,
-                    now=now,
-                )
-            dead_letter = {
-                "reason": f"message failed for good: {code}",
-                "source": "message",
-                "message_id": message.message_id,
-                "journey_id": message.journey_id,
-                "cart_id": message.cart_id,
-                "flow": message.flow,
-                "step": message.step,
-                "channel": message.channel.value,
-                "code": code,
-            }
-            await enqueue(
-                conn,
-                [
-                    _message_event(PublishedType.MESSAGE_FAILED, message, now, reason=code),
-                    {
-                        "topic_role": "dead_letter",
-                        "key": message.cart_id,
-                        "payload": json.dumps(dead_letter),
-                        "created_at": now,
-                    },
-                ],
-            )
+            await step_rows.set_step(conn, step.step_id, StepStatus.FAILED, now, reason=provider_failure(code))
+            await record_if_opted_out(conn, message.metadata["customer_key"], code, now)
+            await enqueue(conn, failure_rows(message, code=code, detail=code, now=now))
             await step_rows.complete_if_done(conn, message.journey_id, now)
         log.warning("message failed", extra={"journey_id": message.journey_id, "step": message.step, "code": code})
 
-    async def _postpone(self, step: ClaimedStep, plan: _Plan, exc: TransientError) -> None:
+    async def _postpone(self, step: ClaimedStep, flight: _InFlight, exc: TransientError) -> None:
         now = self._clock.now()
         attempts = step.attempts + 1
-        if attempts >= self._retry.max_attempts or now - plan.first_tried_at >= self._retry.max_age:
-            await self._failed(step, plan, code=f"gave_up:{exc.code or 'transient'}", error=str(exc))
+        due_at = self._retry.retry_at(
+            attempts=attempts, first_tried_at=flight.first_tried_at, now=now, retry_after=exc.retry_after
+        )
+        if due_at is None:
+            await self._failed(step, flight, code=gave_up(exc.code), error=str(exc))
             return
-        due_at = now + self._retry.next_delay(attempts, exc.retry_after)
         async with self._engine.begin() as conn:
             # The provider surely did not take it: back to pending, to be sent later.
             await step_rows.set_message(
                 conn,
-                plan.outgoing.message_id,
+                flight.outgoing.message_id,
                 MessageState.PENDING,
                 now,
                 error_code=exc.code,
@@ -456,48 +351,24 @@ class Dispatcher:
                 step.step_id,
                 StepStatus.PENDING,
                 now,
-                reason="provider_unavailable",
+                reason=RetryReason.PROVIDER_UNAVAILABLE.value,
                 due_at=due_at,
                 attempts=attempts,
             )
         log.warning("provider unavailable; step postponed", extra={"step": step.step_id, "attempts": attempts})
 
-    def _event(
-        self,
-        type_: PublishedType,
-        step: ClaimedStep,
-        journey: JourneyRow,
-        now: datetime,
-        *,
-        reason: str | None = None,
-        channel: ChannelName | None = None,
-        message_id: str | None = None,
-    ) -> dict[str, Any]:
-        return message_event(
-            type_=type_,
-            now=now,
-            cart_id=journey.cart_id,
-            journey_id=journey.journey_id,
-            flow=journey.flow,
-            step=step.name,
-            channel=(channel.value if channel else step.channel),
-            reason=reason,
-            message_id=message_id,
-        )
 
-
-def _message_event(
-    type_: PublishedType, message: OutgoingMessage, now: datetime, reason: str | None = None
+def _step_event(
+    type_: PublishedType, step: ClaimedStep, journey: JourneyRow, now: datetime, reason: str
 ) -> dict[str, Any]:
+    """An event about the step itself (no message yet): it names the step's own channel."""
     return message_event(
         type_=type_,
         now=now,
-        cart_id=message.cart_id,
-        journey_id=message.journey_id,
-        flow=message.flow,
-        step=message.step,
-        channel=message.channel.value,
-        message_id=message.message_id,
-        reason=reason,
+        cart_id=journey.cart_id,
+        journey_id=journey.journey_id,
+        flow=journey.flow,
+        step=step.name,
+        channel=step.channel,
+        reason=str(reason),
     )
-

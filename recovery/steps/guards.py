@@ -8,10 +8,15 @@ fixed order and the first that fails decides, so the reported reason is stable:
 2. consent      → ``Skip(no_consent)`` unless consent for *this* channel is ``True``; unknown (``None``)
                   is no consent, because an abandoned cart is not a purchase and the CNIL "existing
                   customer" exception does not apply
-3. suppression  → ``Skip(suppressed)``
-4. frequency    → ``Skip(frequency_cap)`` when the customer already got ``frequency_cap`` messages
+3. suppression  → ``Skip(suppressed)`` when the caller sets ``suppressed``; the dispatcher never does:
+                  opt-outs (unsubscribe, STOP, Twilio 21610) are consent-ledger entries, so a suppressed
+                  address reaches the guards as consent ``False`` and stops at check 2
+4. internal     → ``Send`` for an internal task (a direct callback for the agents): it contacts nobody
+                  yet, so neither the frequency cap nor quiet hours apply to it
+5. frequency    → ``Skip(frequency_cap)`` when the customer already got ``frequency_cap`` messages
                   (any flow, any channel, agent callbacks included) within ``frequency_window``
-5. quiet hours  → ``Defer(until)`` to the next allowed local time; a step is never dropped for it
+6. quiet hours  → ``Defer(until)`` to the next allowed local time, for the channels the store's
+                  quiet-hours policy lists (SMS and callbacks by default); a step is never dropped for it
 
 Quiet hours are evaluated in the shopper's IANA timezone, falling back to the store's when it is
 missing or unknown. Window bounds are wall-clock times, converted to UTC per day with ``zoneinfo``,

@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.desk.hours import DEFAULT_HOURS, CallingHours, next_open, parse_hours, zone_of
 from recovery.desk.queue import TaskEvent, TaskReason, priority
+from recovery.messages import MessageIdentity
+from recovery.states import ChannelName
 from recovery.store.outbox import enqueue
 from recovery.store.schema import (
     callback_events,
@@ -38,15 +40,10 @@ class TaskStatus(StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True)
-class NewTask:
-    """What creating a task needs."""
+class NewTask(MessageIdentity):
+    """What creating a task needs: the callback message it comes from, and whom to call."""
 
-    message_id: str
-    journey_id: str
-    cart_id: str
     customer_key: str
-    flow: str
-    step: str
     reason: TaskReason = TaskReason.FLOW
     due_at: datetime | None = None  # None: the next moment inside the calling hours
 
@@ -98,35 +95,6 @@ async def task_exists(conn: AsyncConnection, message_id: str) -> bool:
     """True when the message already created its task."""
     found = await conn.scalar(select(callback_tasks.c.task_id).where(callback_tasks.c.message_id == message_id))
     return found is not None
-
-
-async def move_task(
-    conn: AsyncConnection,
-    task_id: str,
-    *,
-    to: TaskStatus,
-    now: datetime,
-    agent: str | None = None,
-    outcome: str | None = None,
-    note: str | None = None,
-    expected: TaskStatus | None = None,
-) -> bool:
-    """Change a task's status (only from ``expected`` when given); publish the change."""
-    query = update(callback_tasks).where(callback_tasks.c.task_id == task_id)
-    if expected is not None:
-        query = query.where(callback_tasks.c.status == expected.value)
-    values: dict[str, Any] = {"status": to.value, "updated_at": now}
-    if agent is not None:
-        values["agent"] = agent
-    if outcome is not None:
-        values["outcome"] = outcome
-    if note is not None:
-        values["note"] = note
-    result = await conn.execute(query.values(**values))
-    if not result.rowcount:
-        return False
-    await publish_task(conn, task_id, now)
-    return True
 
 
 async def task_document(conn: AsyncConnection, task_id: str) -> dict[str, Any]:
@@ -249,6 +217,7 @@ async def _task_for_customer(
             customer_key=customer_key,
             flow=journey.flow,
             step="reply",
+            channel=ChannelName.CALLBACK,
             reason=TaskReason.CALLBACK_REQUESTED,
         )
     else:
@@ -259,6 +228,7 @@ async def _task_for_customer(
             customer_key=customer_key,
             flow=offer.flow,
             step=offer.step,
+            channel=ChannelName.CALLBACK,
             reason=TaskReason.CALLBACK_REQUESTED,
         )
     task_id, _new = await create_task(conn, source, now, hours=hours)
@@ -297,6 +267,7 @@ async def task_for_offer(
             customer_key=offer.customer_key,
             flow=offer.flow,
             step=offer.step,
+            channel=ChannelName.CALLBACK,
             reason=TaskReason.CALLBACK_REQUESTED,
             due_at=due_at,
         ),

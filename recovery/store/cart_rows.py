@@ -5,62 +5,71 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime
-from typing import Any
+from operator import attrgetter
 
 from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.journeys.records import CartState, CustomerState
+from recovery.store import bulk
 from recovery.store.schema import carts, customers, processed_events
-from recovery.store.sql import chunks, for_update_skip_locked, insert_new_keys, upsert
+from recovery.store.sql import chunks, for_update_skip_locked
 
 _CART_FIELDS = [f.name for f in fields(CartState)]
 _CUSTOMER_FIELDS = [f.name for f in fields(CustomerState)]
+_cart_values, _customer_values = attrgetter(*_CART_FIELDS), attrgetter(*_CUSTOMER_FIELDS)  # tuples, in C
+_SNAPSHOT = _CART_FIELDS.index("cart")
+_DOCUMENTS = frozenset({"cart", "payment"})  # JSON columns that ingest replaces but never clears
 
 
 async def first_deliveries(conn: AsyncConnection, event_ids: Sequence[str]) -> set[str]:
-    """Record event ids as processed; return the ones never seen before."""
-    new: set[str] = set()
-    for part in chunks(list(dict.fromkeys(event_ids))):
-        new |= await insert_new_keys(conn, processed_events, "event_id", part)
-    return new
+    """Record event ids as processed; return the ones never seen before (one statement per 2 000 ids)."""
+    return await bulk.insert_new_keys(conn, processed_events, "event_id", list(dict.fromkeys(event_ids)))
 
 
-async def load_carts(conn: AsyncConnection, cart_ids: Iterable[str]) -> dict[str, CartState]:
-    """Current state of the given carts (missing ones are simply absent)."""
-    found: dict[str, CartState] = {}
-    for part in chunks(sorted(set(cart_ids))):
-        rows = await conn.execute(select(*[carts.c[n] for n in _CART_FIELDS]).where(carts.c.cart_id.in_(part)))
-        for row in rows.mappings():
-            found[row["cart_id"]] = CartState(**row)
-    return found
+async def load_carts(conn: AsyncConnection, cart_ids: Iterable[str], *, documents: bool = True) -> dict[str, CartState]:
+    """Current state of the given carts (missing ones are simply absent).
+
+    ``documents=False`` leaves the JSON columns out (None): the cart snapshot and the last payment
+    failure. Ingest only ever replaces them, so they need not be read, decoded and written back
+    (``save_carts`` keeps a stored document when given None).
+    """
+    names = _CART_FIELDS if documents else [n for n in _CART_FIELDS if n not in _DOCUMENTS]
+    wanted = sorted(set(cart_ids))
+    if not wanted:
+        return {}
+    rows = await conn.execute(select(*[carts.c[n] for n in names]).where(bulk.among(conn, carts.c.cart_id, wanted)))
+    return {row.cart_id: CartState(**row._asdict()) for row in rows}
 
 
 async def load_customers(conn: AsyncConnection, keys: Iterable[str]) -> dict[str, CustomerState]:
     """Current contact and consent of the given customers."""
-    found: dict[str, CustomerState] = {}
-    for part in chunks(sorted(set(keys))):
-        query = select(*[customers.c[n] for n in _CUSTOMER_FIELDS]).where(customers.c.customer_key.in_(part))
-        for row in (await conn.execute(query)).mappings():
-            found[row["customer_key"]] = CustomerState(**row)
-    return found
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    columns = [customers.c[n] for n in _CUSTOMER_FIELDS]
+    rows = await conn.execute(select(*columns).where(bulk.among(conn, customers.c.customer_key, wanted)))
+    return {row.customer_key: CustomerState(**row._asdict()) for row in rows}
 
 
 async def save_carts(conn: AsyncConnection, states: Iterable[CartState]) -> None:
-    """Upsert cart states."""
+    """Upsert cart states in one statement; a None snapshot or payment keeps the stored one (never cleared)."""
     rows = []
     for state in states:
-        row = _row(state, _CART_FIELDS)
+        row = _cart_values(state)
         if isinstance(state.cart, BaseModel):
-            row["cart"] = state.cart.model_dump(mode="json", exclude_none=True)
+            # Straight to JSON text in pydantic's serializer: no dict, no json.dumps.
+            snapshot = bulk.JsonText(state.cart.model_dump_json(exclude_none=True))
+            row = (*row[:_SNAPSHOT], snapshot, *row[_SNAPSHOT + 1 :])
         rows.append(row)
-    await upsert(conn, carts, rows, ["cart_id"])
+    await bulk.upsert_rows(conn, carts, _CART_FIELDS, rows, key=["cart_id"], keep=_DOCUMENTS)
 
 
 async def save_customers(conn: AsyncConnection, states: Iterable[CustomerState]) -> None:
-    """Upsert customer states."""
-    await upsert(conn, customers, [_row(state, _CUSTOMER_FIELDS) for state in states], ["customer_key"])
+    """Upsert customer states in one statement."""
+    rows = [_customer_values(state) for state in states]
+    await bulk.upsert_rows(conn, customers, _CUSTOMER_FIELDS, rows, key=["customer_key"])
 
 
 async def claim_idle_carts(conn: AsyncConnection, now: datetime, limit: int) -> list[CartState]:
@@ -76,8 +85,3 @@ async def claim_idle_carts(conn: AsyncConnection, now: datetime, limit: int) -> 
     for part in chunks([cart.cart_id for cart in due]):
         await conn.execute(update(carts).where(carts.c.cart_id.in_(part)).values(abandon_at=None, abandoned_at=now))
     return due
-
-
-def _row(state: object, names: list[str]) -> dict[str, Any]:
-    # Not dataclasses.asdict: it deep-copies every cart snapshot, which dominated ingest time.
-    return {name: getattr(state, name) for name in names}

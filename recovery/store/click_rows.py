@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from recovery.states import MessageState, PublishedType
+from recovery.messages import MessageIdentity
+from recovery.states import ChannelName, MessageState, PublishedType
 from recovery.store.outbox import enqueue, message_event
 from recovery.store.schema import carts, clicks, journeys, messages
 
@@ -28,16 +29,10 @@ class UserAgentClass(StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TrackedMessage:
+class TrackedMessage(MessageIdentity):
     """The message a link belongs to, with its cart snapshot (whose URLs bound where links may lead)."""
 
-    message_id: str
-    journey_id: str
-    cart_id: str
     customer_key: str
-    flow: str
-    step: str
-    channel: str
     provider_id: str | None
     cart: dict[str, Any] | None
 
@@ -60,7 +55,7 @@ async def find_message(conn: AsyncConnection, message_id: str) -> TrackedMessage
         .where(messages.c.message_id == message_id)
     )
     row = (await conn.execute(query)).mappings().first()
-    return None if row is None else TrackedMessage(**row)
+    return None if row is None else TrackedMessage(**{**row, "channel": ChannelName(row["channel"])})
 
 
 async def record_click(

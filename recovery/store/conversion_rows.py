@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,19 +25,11 @@ from recovery.attribution.credit import (
     apply_refund,
     attribute,
 )
-from recovery.states import ChannelName, MessageState, PublishedType
+from recovery.states import ChannelName, ConversionKind, MessageState, PublishedType
 from recovery.store.click_rows import UserAgentClass
 from recovery.store.outbox import enqueue, message_event
 from recovery.store.schema import clicks, conversions, journeys, messages
 from recovery.store.sql import insert_ignore
-
-
-class ConversionRowKind(StrEnum):
-    """What a ``conversions`` row says about its order."""
-
-    CLICKED = "clicked"  # clicked a recovery message, then bought
-    SENT_NO_CLICK = "sent_no_click"  # bought after a recovery message, without clicking
-    HOLDOUT = "holdout"  # a control-group shopper bought: no message was sent, none is credited
 
 
 async def record_order(
@@ -76,46 +68,54 @@ async def record_order(
         "currency": currency,
         "ordered_at": occurred_at,
     }
-    if conversion is not None:
-        message = sent[conversion.message_id]
-        if not await _recorded(conn, order_id):
-            # Once per attributed order, whatever the journey's state (it may have completed long ago).
-            await enqueue(
-                conn,
-                [
-                    message_event(
-                        type_=PublishedType.JOURNEY_CONVERTED,
-                        now=occurred_at,
-                        cart_id=cart_id,
-                        journey_id=message.journey_id,
-                        flow=conversion.flow,
-                        step=conversion.step,
-                        channel=conversion.channel.value,
-                        message_id=conversion.message_id,
-                        revenue=value,
-                    )
-                ],
-            )
-        await insert_ignore(
+    if conversion is None:
+        await _record_holdout_order(conn, row, cart_id=cart_id, occurred_at=occurred_at)
+        return None
+    await _record_credited_order(conn, row, conversion, sent[conversion.message_id], order)
+    return conversion
+
+
+async def _record_credited_order(
+    conn: AsyncConnection, row: dict[str, Any], conversion: Conversion, message: SentMessage, order: Order
+) -> None:
+    """Keep the credited order and publish ``journey.converted`` (once per order)."""
+    if not await _recorded(conn, order.order_id):
+        # Once per attributed order, whatever the journey's state (it may have completed long ago).
+        await enqueue(
             conn,
-            conversions,
             [
-                row
-                | {
-                    "journey_id": message.journey_id,
-                    "message_id": conversion.message_id,
-                    "flow": conversion.flow,
-                    "step": conversion.step,
-                    "channel": conversion.channel.value,
-                    "template": conversion.template or None,
-                    "kind": conversion.kind.value,  # the same words as ConversionRowKind
-                    "holdout": False,
-                    "time_to_convert_s": conversion.time_to_convert.total_seconds(),
-                }
+                message_event(
+                    type_=PublishedType.JOURNEY_CONVERTED,
+                    now=order.occurred_at,
+                    cart_id=order.cart_id,
+                    journey_id=message.journey_id,
+                    flow=conversion.flow,
+                    step=conversion.step,
+                    channel=conversion.channel.value,
+                    message_id=conversion.message_id,
+                    revenue=order.value,
+                )
             ],
         )
-        return conversion
-    # The control group: the latest holdout journey already running when the shopper bought.
+    credited = {
+        "journey_id": message.journey_id,
+        "message_id": conversion.message_id,
+        "flow": conversion.flow,
+        "step": conversion.step,
+        "channel": conversion.channel.value,
+        "template": conversion.template or None,
+        "kind": conversion.kind.value,
+        "holdout": False,
+        "time_to_convert_s": conversion.time_to_convert.total_seconds(),
+    }
+    await insert_ignore(conn, conversions, [row | credited])
+
+
+async def _record_holdout_order(
+    conn: AsyncConnection, row: dict[str, Any], *, cart_id: str, occurred_at: datetime
+) -> None:
+    """Keep an order no message explains when the cart's shopper was in the control group."""
+    # The latest holdout journey already running when the shopper bought.
     query = (
         select(journeys.c.journey_id, journeys.c.flow, journeys.c.trigger_event_at)
         .where(journeys.c.cart_id == cart_id, journeys.c.holdout.is_(True), journeys.c.trigger_event_at <= occurred_at)
@@ -123,26 +123,20 @@ async def record_order(
         .limit(1)
     )
     journey = (await conn.execute(query)).first()
-    if journey is not None:
-        await insert_ignore(
-            conn,
-            conversions,
-            [
-                row
-                | {
-                    "journey_id": journey.journey_id,
-                    "message_id": None,
-                    "flow": journey.flow,
-                    "step": None,
-                    "channel": None,
-                    "template": None,
-                    "kind": ConversionRowKind.HOLDOUT.value,
-                    "holdout": True,
-                    "time_to_convert_s": (occurred_at - journey.trigger_event_at).total_seconds(),
-                }
-            ],
-        )
-    return None
+    if journey is None:
+        return
+    holdout = {
+        "journey_id": journey.journey_id,
+        "message_id": None,
+        "flow": journey.flow,
+        "step": None,
+        "channel": None,
+        "template": None,
+        "kind": ConversionKind.HOLDOUT.value,
+        "holdout": True,
+        "time_to_convert_s": (occurred_at - journey.trigger_event_at).total_seconds(),
+    }
+    await insert_ignore(conn, conversions, [row | holdout])
 
 
 async def record_refund(
@@ -197,6 +191,7 @@ async def _sent_messages(conn: AsyncConnection, cart_id: str) -> dict[str, SentM
     query = select(
         messages.c.message_id,
         messages.c.journey_id,
+        messages.c.cart_id,
         messages.c.flow,
         messages.c.step,
         messages.c.channel,
@@ -211,6 +206,7 @@ async def _sent_messages(conn: AsyncConnection, cart_id: str) -> dict[str, SentM
         row.message_id: SentMessage(
             message_id=row.message_id,
             journey_id=row.journey_id,
+            cart_id=row.cart_id,
             flow=row.flow,
             step=row.step,
             channel=ChannelName(row.channel),

@@ -9,8 +9,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.journeys.apply import ActiveJourney, JourneyEnd, NewJourney
+from recovery.journeys.records import guest_cart_id, guest_key
 from recovery.rules import Trigger
 from recovery.states import JourneyStatus, PublishedType, StepStatus
+from recovery.store import bulk
 from recovery.store.database import signal_due
 from recovery.store.outbox import enqueue, message_event
 from recovery.store.schema import journeys, steps
@@ -19,19 +21,18 @@ from recovery.store.sql import chunks, insert_ignore, insert_returning_new
 
 async def load_active(conn: AsyncConnection, cart_ids: Iterable[str]) -> list[ActiveJourney]:
     """Running journeys of the given carts."""
-    found = []
-    for part in chunks(sorted(set(cart_ids))):
-        query = select(
-            journeys.c.journey_id,
-            journeys.c.cart_id,
-            journeys.c.flow,
-            journeys.c.trigger,
-            journeys.c.trigger_event_at,
-            journeys.c.messages_sent,
-        ).where(journeys.c.cart_id.in_(part), journeys.c.status == JourneyStatus.ACTIVE)
-        for row in (await conn.execute(query)).mappings():
-            found.append(ActiveJourney(**{**row, "trigger": Trigger(row["trigger"])}))
-    return found
+    wanted = sorted(set(cart_ids))
+    if not wanted:
+        return []
+    query = select(
+        journeys.c.journey_id,
+        journeys.c.cart_id,
+        journeys.c.flow,
+        journeys.c.trigger,
+        journeys.c.trigger_event_at,
+        journeys.c.messages_sent,
+    ).where(bulk.among(conn, journeys.c.cart_id, wanted), journeys.c.status == JourneyStatus.ACTIVE)
+    return [ActiveJourney(**{**row._asdict(), "trigger": Trigger(row.trigger)}) for row in await conn.execute(query)]
 
 
 async def load_last_entries(conn: AsyncConnection, customer_keys: Iterable[str]) -> dict[tuple[str, str], datetime]:
@@ -46,7 +47,7 @@ async def load_last_entries(conn: AsyncConnection, customer_keys: Iterable[str])
         for flow, key, started_at in await conn.execute(query):
             entries[(flow, key)] = started_at
     # ``cart:<id>`` keys also say when that cart last entered each flow (direct calls per failed cart).
-    cart_ids = sorted(key.removeprefix("cart:") for key in set(customer_keys) if key.startswith("cart:"))
+    cart_ids = sorted({cart_id for key in customer_keys if (cart_id := guest_cart_id(key)) is not None})
     for part in chunks(cart_ids):
         by_cart = (
             select(journeys.c.flow, journeys.c.cart_id, func.max(journeys.c.started_at))
@@ -54,7 +55,7 @@ async def load_last_entries(conn: AsyncConnection, customer_keys: Iterable[str])
             .group_by(journeys.c.flow, journeys.c.cart_id)
         )
         for flow, cart_id, started_at in await conn.execute(by_cart):
-            key = (flow, f"cart:{cart_id}")
+            key = (flow, guest_key(cart_id))
             entries[key] = max(started_at, entries.get(key, started_at))
     return entries
 

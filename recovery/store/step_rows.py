@@ -166,6 +166,13 @@ async def set_step(
 async def open_message(conn: AsyncConnection, row: dict[str, Any]) -> MessageRow:
     """Create the message row if it does not exist; return the row as it now is."""
     await insert_ignore(conn, messages, [row])
+    found = await find_message(conn, row["message_id"])
+    assert found is not None  # inserted just above, or already there
+    return found
+
+
+async def find_message(conn: AsyncConnection, message_id: str) -> MessageRow | None:
+    """The message row, if an earlier attempt at its step wrote one."""
     query = select(
         messages.c.message_id,
         messages.c.state,
@@ -173,9 +180,9 @@ async def open_message(conn: AsyncConnection, row: dict[str, Any]) -> MessageRow
         messages.c.provider_id,
         messages.c.created_at,
         messages.c.content,
-    ).where(messages.c.message_id == row["message_id"])
-    found = (await conn.execute(query)).mappings().one()
-    return MessageRow(**{**found, "state": MessageState(found["state"])})
+    ).where(messages.c.message_id == message_id)
+    found = (await conn.execute(query)).mappings().first()
+    return None if found is None else MessageRow(**{**found, "state": MessageState(found["state"])})
 
 
 async def set_message(

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.desk.queue import TaskReason
+from recovery.states import ChannelName
 from recovery.store.callback_rows import NewTask, create_task
 from recovery.store.schema import carts, clicks, customers, journeys, messages
 
@@ -112,6 +113,7 @@ async def seed_task(
                 customer_key=customer_key,
                 flow="payment_failed",
                 step="agent_call",
+                channel=ChannelName.CALLBACK,
                 reason=reason,
                 due_at=due_at,
             ),

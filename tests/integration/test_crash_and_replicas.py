@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -18,6 +14,7 @@ import pytest
 
 from recovery.ingest.kafka import Producer
 from tests.harness import cart, customer, event
+from tests.process import start_service, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -59,18 +56,6 @@ def write_config(workdir: Path, *, bootstrap: str, database_url: str, prefix: st
     return path
 
 
-def start_service(config: Path, outbox: Path, log: Path) -> subprocess.Popen[bytes]:
-    """``recovery run`` as a separate process."""
-    env = {**os.environ, "RECOVERY_CHANNELS__OUTBOX_DIR": str(outbox)}
-    with log.open("ab") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "recovery.cli.main", "run", "--config", str(config)],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-
-
 def delivered(*outboxes: Path) -> list[str]:
     """Message ids of every complete line the local outbox channel wrote."""
     ids = []
@@ -108,26 +93,6 @@ async def publish(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> N
         await producer.stop()
 
 
-def wait_until(check: Any, timeout: float, what: str, processes: list[subprocess.Popen[bytes]]) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        for process in processes:
-            assert process.poll() is None, f"service exited early with {process.returncode}"
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def test_sigkill_mid_stream_then_restart_loses_no_event_and_sends_nothing_twice(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -141,20 +106,19 @@ def test_sigkill_mid_stream_then_restart_loses_no_event_and_sends_nothing_twice(
     )
     outbox = tmp_path / "outbox"
     total = 400
-    first = start_service(config, outbox, tmp_path / "first.log")
+    first = start_service(config, tmp_path / "first.log", outbox=outbox)
     try:
         asyncio.run(publish(kafka_bootstrap, f"{prefix}.payment", payment_failures(total)))
         wait_until(lambda: len(delivered(outbox)) >= 40, 90, "first messages", [first])
     finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait()
+        first.kill()
     assert len(delivered(outbox)) < total, "the kill came too late to test anything"
-    second = start_service(config, outbox, tmp_path / "second.log")
+    second = start_service(config, tmp_path / "second.log", outbox=outbox)
     try:
         wait_until(lambda: len(set(delivered(outbox))) >= total, 120, "every message", [second])
         time.sleep(4)  # past the claim lease: a stale claim would be re-fired now
     finally:
-        stop(second)
+        second.stop()
     counts = Counter(delivered(outbox))
     assert len(counts) == total
     assert [m for m, n in counts.items() if n > 1] == []
@@ -168,7 +132,7 @@ def test_two_service_processes_on_postgresql_fire_every_step_exactly_once(
     config = write_config(tmp_path, bootstrap=kafka_bootstrap, database_url=postgres_url, prefix=prefix)
     outboxes = [tmp_path / "outbox-a", tmp_path / "outbox-b"]
     total = 300
-    replicas = [start_service(config, box, tmp_path / f"{box.name}.log") for box in outboxes]
+    replicas = [start_service(config, tmp_path / f"{box.name}.log", outbox=box) for box in outboxes]
     try:
         time.sleep(2)
         asyncio.run(publish(kafka_bootstrap, f"{prefix}.payment", payment_failures(total)))
@@ -176,7 +140,7 @@ def test_two_service_processes_on_postgresql_fire_every_step_exactly_once(
         time.sleep(4)
     finally:
         for replica in replicas:
-            stop(replica)
+            replica.stop()
     counts = Counter(delivered(*outboxes))
     assert len(counts) == total
     assert [m for m, n in counts.items() if n > 1] == []

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import time
 import uuid
 from collections import Counter
@@ -18,7 +17,8 @@ import pytest
 from tests.fakes.fixtures import fake_twilio, smtp_sink
 from tests.fakes.smtp_server import SmtpSink
 from tests.fakes.twilio_server import FakeTwilio
-from tests.integration.test_crash_and_replicas import payment_failures, publish, start_service, stop, wait_until
+from tests.integration.test_crash_and_replicas import payment_failures, publish
+from tests.process import start_service, wait_until
 
 __all__ = ["fake_twilio", "smtp_sink"]
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -75,16 +75,15 @@ def test_sigkill_between_provider_call_and_commit_sends_each_message_once(
         item["customer"]["phone"] = f"+336{10_000_000 + index}"
         item["customer"]["consent"]["sms"] = True
 
-    first = start_service(path, tmp_path / "outbox", tmp_path / "first.log")
+    first = start_service(path, tmp_path / "first.log", outbox=tmp_path / "outbox")
     try:
         asyncio.run(publish(kafka_bootstrap, f"{prefix}.payment", events))
         wait_until(lambda: len(smtp_sink.received) + len(fake_twilio.messages) >= 60, 90, "first sends", [first])
     finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait()
+        first.kill()
     assert len(smtp_sink.received) < total or len(fake_twilio.messages) < total, "killed too late to test"
 
-    second = start_service(path, tmp_path / "outbox", tmp_path / "second.log")
+    second = start_service(path, tmp_path / "second.log", outbox=tmp_path / "outbox")
     try:
         wait_until(
             lambda: (
@@ -97,7 +96,7 @@ def test_sigkill_between_provider_call_and_commit_sends_each_message_once(
         )
         time.sleep(4)  # past the 3 s claim lease: anything left in flight is reconciled by now
     finally:
-        stop(second)
+        second.stop()
 
     sms_per_number = Counter(m.to for m in fake_twilio.messages)
     assert len(sms_per_number) == total

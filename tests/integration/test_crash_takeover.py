@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -15,7 +14,8 @@ import pytest
 
 from tests.fakes.fixtures import fake_twilio
 from tests.fakes.twilio_server import FakeTwilio
-from tests.integration.test_crash_and_replicas import payment_failures, publish, start_service, stop, wait_until
+from tests.integration.test_crash_and_replicas import payment_failures, publish
+from tests.process import start_service, wait_until
 
 __all__ = ["fake_twilio"]
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -73,19 +73,18 @@ def test_three_sigkills_during_sms_sends_delay_messages_by_seconds_not_a_lease(
         item["customer"].update(phone=f"+336{10_000_000 + index}", consent={"email": False, "sms": True})
     asyncio.run(publish(kafka_bootstrap, topic, events))
     for kill in range(3):
-        process = start_service(config, tmp_path / "outbox", tmp_path / f"run-{kill}.log")
+        process = start_service(config, tmp_path / f"run-{kill}.log", outbox=tmp_path / "outbox")
         target = (kill + 1) * TOTAL // 5
         try:
             wait_until(lambda t=target: len(fake_twilio.messages) >= t, 90, f"{target} SMS", [process])
         finally:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
+            process.kill()
     assert len({m.to for m in fake_twilio.messages}) < TOTAL, "killed too late to test"
-    last = start_service(config, tmp_path / "outbox", tmp_path / "last.log")
+    last = start_service(config, tmp_path / "last.log", outbox=tmp_path / "outbox")
     try:
         # Well under the 2-minute lease the last killed worker's claims still hold.
         wait_until(lambda: len({m.to for m in fake_twilio.messages}) >= TOTAL, 45, "every SMS", [last])
     finally:
-        stop(last)
+        last.stop()
     per_number = Counter(m.to for m in fake_twilio.messages)
     assert [n for n, count in per_number.items() if count > 1] == [], "an SMS was sent twice"

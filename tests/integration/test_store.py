@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from recovery.events import Cart
 from recovery.journeys.apply import JourneyEnd, NewJourney
 from recovery.journeys.records import CartState, CustomerState
 from recovery.rules import PlannedStep, Trigger
@@ -134,6 +136,34 @@ async def test_saving_a_cart_again_replaces_it(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         cart = (await cart_rows.load_carts(conn, ["cart-1"]))["cart-1"]
     assert (cart.abandon_at, cart.item_count, cart.value) == (None, 0, Decimal(0))
+
+
+async def test_ingest_keeps_the_stored_snapshot_and_payment_it_did_not_read(engine: AsyncEngine) -> None:
+    """Ingest loads carts without their JSON documents; saving such a cart must not wipe them."""
+    payment = {"reason": "card_declined", "method": "card"}
+    async with engine.begin() as conn:
+        await cart_rows.save_carts(conn, [cart_state("cart-1", payment=payment)])
+    async with engine.begin() as conn:
+        light = (await cart_rows.load_carts(conn, ["cart-1"], documents=False))["cart-1"]
+        assert (light.cart, light.payment) == (None, None)
+        await cart_rows.save_carts(conn, [replace(light, item_count=3)])
+    async with engine.begin() as conn:
+        cart = (await cart_rows.load_carts(conn, ["cart-1"]))["cart-1"]
+    assert cart.item_count == 3
+    assert cart.payment == payment
+    assert cart.cart == cart_state("cart-1").cart
+
+
+async def test_a_new_snapshot_model_is_stored_as_its_json(engine: AsyncEngine) -> None:
+    """The event's Cart model is written as JSON text once and reads back as the same document."""
+    snapshot = Cart(currency="EUR", value=Decimal("19.90"), items=[], restore_url="https://shop.example.com/r/1")
+    async with engine.begin() as conn:
+        await cart_rows.save_carts(conn, [cart_state("cart-1", cart=snapshot)])
+    async with engine.begin() as conn:
+        cart = (await cart_rows.load_carts(conn, ["cart-1"]))["cart-1"]
+    assert cart.cart == {
+        "currency": "EUR", "value": "19.90", "items": [], "restore_url": "https://shop.example.com/r/1"
+    }
 
 
 async def test_customers_round_trip(engine: AsyncEngine) -> None:

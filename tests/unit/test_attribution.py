@@ -11,13 +11,12 @@ from recovery.attribution.credit import (
     AttributionModel,
     Click,
     Conversion,
-    ConversionKind,
     Order,
     SentMessage,
     apply_refund,
     attribute,
 )
-from recovery.states import ChannelName
+from recovery.states import ChannelName, ConversionKind
 
 ORDER_AT = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 ORDER = Order(order_id="o-1", cart_id="c-1", value=Decimal("89.90"), currency="EUR", occurred_at=ORDER_AT)
@@ -34,6 +33,7 @@ def _message(message_id: str, before_order: timedelta) -> SentMessage:
     return SentMessage(
         message_id=message_id,
         journey_id="j-1",
+        cart_id="cart-1",
         flow="abandoned_cart",
         step=f"step_{message_id}",
         channel=ChannelName.EMAIL,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from recovery.channels.base import Delivery, OutgoingMessage
 from recovery.channels.retry import send_with_retry
+from recovery.channels.sms import _parse_retry_after
 from recovery.errors import OutcomeUnknownError, PermanentError, RecoveryError, TransientError
 from recovery.states import ChannelName
 
@@ -127,3 +130,22 @@ async def test_zero_attempts_is_refused() -> None:
     """A budget of no attempt at all is a programming error."""
     with pytest.raises(ValueError, match="at least 1"):
         await send_with_retry(ScriptedChannel(), MESSAGE, attempts=0)
+
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("5", 5.0),
+        ("Thu, 01 Jan 2026 12:00:30 GMT", 30.0),  # an HTTP date is counted from the caller's now
+        ("Thu, 01 Jan 2026 12:00:30 -0000", 30.0),
+        ("Thu, 01 Jan 2026 11:59:00 GMT", 0.0),  # a date already past: retry at once
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_twilio_retry_after_is_read_against_the_given_now(header: str | None, seconds: float | None) -> None:
+    """A Retry-After date means as many seconds as lie between the service's clock and that date."""
+    assert _parse_retry_after(header, now=NOW) == seconds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
+from recovery.ingest.consumer import gc_paused
 from recovery.render.composer import PlainComposer
 from recovery.service import Service
 from recovery.settings import Settings
@@ -64,3 +66,14 @@ async def test_bytes_that_are_not_json_go_to_the_dead_letters(wired: tuple[Servi
     assert (service.stats.rejected, service.stats.applied) == (1, 0)
     [(topic, _key, payload)] = pipeline.dead_letters.sent
     assert topic == service.settings.kafka.topics.dead_letter.name and b"not JSON" in payload
+
+
+async def test_garbage_collection_resumes_after_each_batch(wired: tuple[Service, Pipeline, KafkaBroker]) -> None:
+    """Ingest pauses the cyclic collector during a batch only: left off, the process would grow forever."""
+    service, _, broker = wired
+    await publish(broker, service, event("cart.updated", "cart-1", at=NOW, customer=customer(), cart=cart()))
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), gc_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("the database went away mid-batch")
+    assert gc.isenabled()

@@ -58,6 +58,24 @@ def test_poison_is_rejected_with_a_reason_naming_the_problem(raw: bytes, fragmen
     assert fragment in result.reason
 
 
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [("fr\x85x", "locale"), ("fr\x7fx", "locale"), ("Chlo\u00e9\x9b", "first_name"), ("a\nb", "first_name")],
+    ids=["raw-c1", "raw-del", "raw-c1-after-accent", "escaped-newline"],
+)
+def test_control_characters_written_raw_in_utf8_are_rejected_too(text: str, field: str) -> None:
+    """Producers that do not escape non-ASCII send C1 controls and DEL as raw UTF-8 bytes."""
+    raw = json.dumps({**BASE, "customer": {"id": "c1", field: text}}, ensure_ascii=False).encode("utf-8")
+    result = decode_record(raw, max_bytes=MAX)
+    assert isinstance(result, Rejection)
+    assert f"'{field}' contains a control character" in result.reason
+
+
+def test_escaped_accents_are_not_mistaken_for_control_characters() -> None:
+    raw = with_customer(first_name="Chlo\u00e9 \u00c0 \u00ff")
+    assert not isinstance(decode_record(raw, max_bytes=MAX), Rejection)
+
+
 def test_a_valid_shopper_still_parses() -> None:
     raw = with_customer(email="claire@example.com", phone="+33612345678", locale="fr-FR", timezone="Europe/Paris")
     assert not isinstance(decode_record(raw, max_bytes=MAX), Rejection)

@@ -320,3 +320,21 @@ def test_a_wrong_role_never_prints_the_token(tmp_path: Path) -> None:
         load_settings(config_file(tmp_path, "security:\n  api_tokens: {s3cr3t-token-value: root}\n"))
     assert "security.api_tokens.<token>" in str(caught.value)
     assert "s3cr3t-token-value" not in str(caught.value)
+
+
+def test_the_sender_and_the_http_app_refuse_a_missing_link_secret_with_the_same_words() -> None:
+    """`recovery run` and the HTTP app name the same key and variable when security.link_secret is unset."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from recovery.api.app import create_app
+    from recovery.clock import SystemClock
+    from recovery.wiring import build_composer
+
+    settings = load_settings()
+    with pytest.raises(ConfigError) as from_sender:
+        build_composer(settings)
+    engine = create_async_engine("sqlite+aiosqlite://")  # never connected: the app is refused first
+    with pytest.raises(ConfigError) as from_app:
+        create_app(engine=engine, settings=settings, clock=SystemClock())
+    assert str(from_sender.value) == str(from_app.value)
+    assert "RECOVERY_SECURITY__LINK_SECRET" in str(from_app.value)

@@ -1,19 +1,4 @@
-"""A local HTTP server that speaks enough of Twilio's Messages API for the real ``twilio`` client.
-
-``POST /2010-04-01/Accounts/{sid}/Messages.json`` (form-encoded, basic auth) creates a message and
-answers like Twilio (``sid`` ``SM…``, ``status`` ``queued``, ``num_segments`` …); ``GET`` on the same
-path lists messages newest first, filtered by ``To``, ``From`` and ``DateSent`` / ``DateSent>`` /
-``DateSent<``, paged with ``PageSize`` and ``Page``; ``GET …/Messages/{sid}.json`` fetches one.
-
-Errors use Twilio's legacy body ``{code, message, more_info, status}``, or RFC 9457 problem details
-(``{type, title, status, code, detail}``) when ``problem_details`` is set, which twilio-python 9 raises
-as ``TwilioServiceException`` instead of ``TwilioRestException``.
-
-Programmable failures: ``fail_next`` (e.g. 503 for N requests, 429 with ``Retry-After``),
-``fail_for`` (a status for T seconds), ``reject`` (a Twilio error code for one number) and
-``response_delay_s`` (the message is recorded, then the answer is held back: an outcome-unknown send).
-The server runs in its own thread and event loop: ``start()`` / ``stop()`` or ``with FakeTwilio() as t``.
-"""
+"""The fake Twilio server: a thread with its own event loop, programmable failures, recorded messages."""
 
 from __future__ import annotations
 
@@ -23,81 +8,22 @@ import contextlib
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
-from urllib.parse import urlencode
+from typing import Self
 
 from aiohttp import web
 
-from recovery.ingest.embedded_broker import free_port
-
-DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
-DEFAULT_AUTH_TOKEN = "fake-auth-token"
-
-_ERROR_TEXT = {
-    20003: "Authenticate",
-    20404: "The requested resource was not found",
-    20429: "Too Many Requests",
-    20500: "Internal Server Error",
-    20503: "Service Unavailable",
-    21211: "The 'To' number is not a valid phone number.",
-    21602: "Message body is required.",
-    21604: "A 'To' phone number is required.",
-    21610: "Attempt to send to unsubscribed recipient",
-    21614: "'To' number is not a valid mobile number",
-}
-_STATUS_OF_CODE = {20003: 401, 20404: 404, 20429: 429, 20500: 500, 20503: 503}
-
-# Enough of GSM 03.38 to count segments the way Twilio reports them, independently of recovery.render.sms_text.
-_GSM = set(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€\f"
+from recovery.demo.sinks.twilio.messages import (
+    DEFAULT_ACCOUNT_SID,
+    DEFAULT_AUTH_TOKEN,
+    SentSms,
+    error_response,
+    list_page,
+    segments,
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class SentSms:
-    """One message the fake accepted."""
-
-    sid: str
-    account_sid: str
-    to: str
-    from_: str | None
-    messaging_service_sid: str | None
-    body: str
-    status_callback: str | None
-    num_segments: int
-    date_created: datetime
-    form: dict[str, str] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        """The message as Twilio's API shows it."""
-        stamp = _rfc2822(self.date_created)
-        uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{self.sid}.json"
-        return {
-            "account_sid": self.account_sid,
-            "api_version": "2010-04-01",
-            "body": self.body,
-            "date_created": stamp,
-            "date_sent": stamp,
-            "date_updated": stamp,
-            "direction": "outbound-api",
-            "error_code": None,
-            "error_message": None,
-            "from": self.from_,
-            "messaging_service_sid": self.messaging_service_sid,
-            "num_media": "0",
-            "num_segments": str(self.num_segments),
-            "price": None,
-            "price_unit": "USD",
-            "sid": self.sid,
-            "status": "queued",
-            "subresource_uris": {"media": uri.replace(".json", "/Media.json")},
-            "to": self.to,
-            "uri": uri,
-        }
+from recovery.ingest.embedded_broker import free_port
 
 
 @dataclass(kw_only=True)
@@ -255,13 +181,13 @@ class FakeTwilio:
             rejection = self._rejections.get(form.get("To", ""))
         if failure is not None:
             headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
-            return self._error(failure.code, status=failure.status, headers=headers)
+            return self._error_response(failure.code, status=failure.status, headers=headers)
         if not form.get("To"):
-            return self._error(21604)
+            return self._error_response(21604)
         if not form.get("Body"):
-            return self._error(21602)
+            return self._error_response(21602)
         if rejection is not None:
-            return self._error(rejection)
+            return self._error_response(rejection)
         sms = SentSms(
             sid="SM" + secrets.token_hex(16),
             account_sid=self.account_sid,
@@ -270,7 +196,7 @@ class FakeTwilio:
             messaging_service_sid=form.get("MessagingServiceSid"),
             body=form["Body"],
             status_callback=form.get("StatusCallback"),
-            num_segments=_segments(form["Body"]),
+            num_segments=segments(form["Body"]),
             date_created=datetime.now(UTC).replace(microsecond=0),
             form=form,
         )
@@ -285,31 +211,7 @@ class FakeTwilio:
         denied = self._check_auth(request)
         if denied is not None:
             return denied
-        query = request.query
-        selected = [m for m in reversed(self.messages) if _matches(m, query)]
-        page_size = int(query.get("PageSize", "50"))
-        page = int(query.get("Page", "0"))
-        chunk = selected[page * page_size : (page + 1) * page_size]
-        path = request.path
-
-        def page_uri(number: int) -> str:
-            params = [(k, v) for k, v in query.items() if k not in {"Page", "PageSize", "PageToken"}]
-            return f"{path}?{urlencode([*params, ('PageSize', page_size), ('Page', number)])}"
-
-        more = (page + 1) * page_size < len(selected)
-        return web.json_response(
-            {
-                "messages": [m.as_json() for m in chunk],
-                "end": page * page_size + max(len(chunk) - 1, 0),
-                "first_page_uri": page_uri(0),
-                "next_page_uri": page_uri(page + 1) if more else None,
-                "page": page,
-                "page_size": page_size,
-                "previous_page_uri": page_uri(page - 1) if page > 0 else None,
-                "start": page * page_size,
-                "uri": page_uri(page),
-            }
-        )
+        return web.json_response(list_page(list(reversed(self.messages)), request.query, request.path))
 
     async def _fetch(self, request: web.Request) -> web.Response:
         denied = self._check_auth(request)
@@ -318,35 +220,20 @@ class FakeTwilio:
         for message in self.messages:
             if message.sid == request.match_info["sid"]:
                 return web.json_response(message.as_json())
-        return self._error(20404)
+        return self._error_response(20404)
+
+    def _error_response(
+        self, code: int, *, status: int | None = None, headers: dict[str, str] | None = None
+    ) -> web.Response:
+        return error_response(code, status=status, headers=headers, problem_details=self.problem_details)
 
     def _check_auth(self, request: web.Request) -> web.Response | None:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         if request.headers.get("Authorization") != f"Basic {expected}":
-            return self._error(20003)
+            return self._error_response(20003)
         if request.match_info["account"] != self.account_sid:
-            return self._error(20404)
+            return self._error_response(20404)
         return None
-
-    def _error(
-        self, code: int, *, status: int | None = None, headers: dict[str, str] | None = None
-    ) -> web.Response:
-        status = status or _STATUS_OF_CODE.get(code, 400)
-        text = _ERROR_TEXT.get(code, "Error")
-        more_info = f"https://www.twilio.com/docs/errors/{code}"
-        if self.problem_details:
-            body: dict[str, Any] = {
-                "type": more_info,
-                "title": text,
-                "status": status,
-                "code": code,
-                "detail": text,
-            }
-            content_type = "application/problem+json"
-        else:
-            body = {"code": code, "message": text, "more_info": more_info, "status": status}
-            content_type = "application/json"
-        return web.json_response(body, status=status, headers=headers, content_type=content_type)
 
     def _add_failure(
         self,
@@ -376,35 +263,3 @@ class FakeTwilio:
                 failure.remaining -= 1
                 return failure
         return None
-
-
-def _matches(message: SentSms, query: Any) -> bool:
-    if "To" in query and message.to != query["To"]:
-        return False
-    if "From" in query and message.from_ != query["From"]:
-        return False
-    sent = message.date_created
-    if "DateSent>" in query and sent < _parse_when(query["DateSent>"]):
-        return False
-    if "DateSent<" in query and sent.date() > _parse_when(query["DateSent<"]).date():
-        return False
-    return not ("DateSent" in query and sent.date() != _parse_when(query["DateSent"]).date())
-
-
-def _parse_when(text: str) -> datetime:
-    # Twilio documents YYYY-MM-DD; twilio-python sends a full ISO 8601 datetime: accept both.
-    if len(text) == 10:
-        return datetime.fromisoformat(text).replace(tzinfo=UTC)
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _segments(body: str) -> int:
-    if all(ch in _GSM for ch in body):
-        septets = sum(2 if ch in "^{}\\[~]|€\f" else 1 for ch in body)
-        return 1 if septets <= 160 else -(-septets // 153)
-    units = len(body.encode("utf-16-le")) // 2
-    return 1 if units <= 70 else -(-units // 67)
-
-
-def _rfc2822(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
