@@ -199,10 +199,11 @@ class Scheduler:
             self._room.clear()
             try:
                 swept = 0
-                if self._monotonic() >= next_sweep:
+                if self._monotonic() >= next_sweep:  # the poll: sweep, accept, and claim whatever is due
                     swept = await self.sweep_idle_carts() + await self.accept_callback_requests()
                     next_sweep = self._monotonic() + poll
-                more = await self._claim() if claim or swept or self._interrupted else False
+                    claim = True
+                more = await self._claim() if claim or self._interrupted else False
             except Exception as exc:
                 if not is_outage(exc):
                     log.exception("scheduler tick failed; retrying")
