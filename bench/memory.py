@@ -2,9 +2,9 @@
 
 `make bench` runs it in a fresh process so the other benches' memory does not count.
 
-The service runs in this process (as in ``recovery run``); events are generated and published in chunks of
-5 000 so the bench itself holds little. Baseline: the resident memory once the service has started, before
-any event. Figures are VmRSS from /proc after a garbage collection.
+The service runs in this process (as in ``recovery run``); the events are generated and published by a child
+process (chunks of 5 000), so the figures are the service's alone. Baseline: the resident memory once the
+service has started, before any event. Figures are VmRSS from /proc after a garbage collection.
 
     python -m bench.memory [--carts 50000]   # the issue's size: --carts 1000000
 """
@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import gc
 import json
+import sys
 import tempfile
 from dataclasses import asdict
 from functools import partial
@@ -25,6 +26,7 @@ from bench.events import cart_updated, publish
 from recovery.ingest.embedded_broker import EmbeddedBroker
 from recovery.ingest.kafka import Producer, ensure_topics
 from recovery.service import Service
+from recovery.settings import TopicsSettings
 
 FLOWS = """flows:
   - name: abandoned_cart
@@ -48,21 +50,35 @@ async def measure(bootstrap: str, pg_admin: str, carts: int, workdir: Path) -> d
         settings = settings_for(bootstrap, url, workdir, FLOWS)
         await ensure_topics(bootstrap, settings.kafka)
         async with running(settings) as service:
-            producer = Producer(bootstrap)
-            await producer.start()
-            try:
-                done = 0
-                for mark in marks:
-                    while done < mark:
-                        size = min(CHUNK, mark - done)
-                        await publish(producer, settings.kafka.topics, [cart_updated(done + i) for i in range(size)])
-                        done += size
-                    await wait_for(partial(received_at_least, service, done), within=3600, poll=0.1)
-                    gc.collect()
-                    found[mark] = rss_mb()
-            finally:
-                await producer.stop()
+            done = 0
+            for mark in marks:
+                if mark > done:
+                    await produce_elsewhere(bootstrap, settings.kafka.topics, done, mark)
+                    done = mark
+                await wait_for(partial(received_at_least, service, done), within=3600, poll=0.1)
+                gc.collect()
+                found[mark] = rss_mb()
     return found
+
+
+async def produce_elsewhere(bootstrap: str, topics: TopicsSettings, start: int, stop: int) -> None:
+    """Publish carts ``start``..``stop`` from a child process (its buffers must not count as the service's)."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.memory", "--produce", bootstrap, topics.model_dump_json(), str(start), str(stop)
+    )
+    if await child.wait() != 0:
+        raise RuntimeError(f"the producer process failed (exit {child.returncode})")
+
+
+async def produce(bootstrap: str, topics: TopicsSettings, start: int, stop: int) -> None:
+    """The child process: publish cart.updated events for carts ``start``..``stop`` in chunks."""
+    producer = Producer(bootstrap)
+    await producer.start()
+    try:
+        for offset in range(start, stop, CHUNK):
+            await publish(producer, topics, [cart_updated(i) for i in range(offset, min(stop, offset + CHUNK))])
+    finally:
+        await producer.stop()
 
 
 async def run(bootstrap: str, pg_admin: str, carts: int) -> list[Row]:
@@ -89,7 +105,12 @@ def main() -> None:
     parser.add_argument("--carts", type=int, default=50_000)
     parser.add_argument("--postgres-url", default=DEFAULT_PG)
     parser.add_argument("--json", action="store_true", help="print the rows as JSON (for bench.run_all)")
+    parser.add_argument("--produce", nargs=4, metavar=("BOOTSTRAP", "TOPICS", "START", "STOP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.produce:
+        bootstrap, topics, start, stop = args.produce
+        asyncio.run(produce(bootstrap, TopicsSettings.model_validate_json(topics), int(start), int(stop)))
+        return
 
     async def go() -> None:
         with EmbeddedBroker() as broker:

@@ -3,7 +3,7 @@
 Quick default sizes finish in a few minutes on a 2-core machine; ``--full`` uses the issue's sizes
 (100 k events, 3 000 due SMS, 1 M pending timers, 1 M carts), which takes much longer.
 
-    python -m bench.run_all [--full] [--only ingest,dispatch,latency,timers,memory] [--postgres-url URL]
+    python -m bench.run_all [--full] [--only ingest,dispatch,latency,timers,timer_queries,memory] [--postgres-url URL]
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bench import dispatch, ingest, latency, timers
+from bench import dispatch, ingest, latency, timer_queries, timers
 from bench.common import DEFAULT_PG, Row, print_rows
 from recovery.ingest.embedded_broker import EmbeddedBroker
 
-QUICK = {"events": 30_000, "carts": 6_000, "due": 1_000, "latency_count": 30, "scale": 0.01, "memory_carts": 50_000}
-FULL = {"events": 100_000, "carts": 20_000, "due": 3_000, "latency_count": 100, "scale": 1.0, "memory_carts": 1_000_000}
-BENCHES = ("ingest", "dispatch", "latency", "timers", "memory")
+QUICK = {"events": 30_000, "carts": 6_000, "due": 1_000, "latency_count": 30, "scale": 0.01, "memory_carts": 50_000,
+         "pending": 100_000}
+FULL = {"events": 100_000, "carts": 20_000, "due": 3_000, "latency_count": 100, "scale": 1.0, "memory_carts": 1_000_000,
+        "pending": 1_000_000}
+BENCHES = ("ingest", "dispatch", "latency", "timers", "timer_queries", "memory")
 
 
 def machine() -> str:
@@ -59,6 +61,7 @@ async def collect(args: argparse.Namespace, sizes: dict[str, float]) -> list[Row
             "dispatch": lambda: dispatch.run(bootstrap, pg, int(sizes["due"]), args.latency_ms),
             "latency": lambda: latency.run(bootstrap, pg, int(sizes["latency_count"]), 300, args.latency_ms),
             "timers": lambda: timers.run(bootstrap, pg, sizes["scale"], args.latency_ms),
+            "timer_queries": lambda: timer_queries.measure_rows(pg, [10_000, int(sizes["pending"])]),
             "memory": lambda: fresh_memory(pg, int(sizes["memory_carts"])),
         }
         for name in chosen:

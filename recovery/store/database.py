@@ -83,6 +83,11 @@ def create_engine(url: str, *, senders: int = DEFAULT_SENDERS) -> AsyncEngine:
             connect_args={
                 "timeout": CONNECT_TIMEOUT_S,
                 "command_timeout": STATEMENT_TIMEOUT_S,
+                # asyncpg re-arms a 300 s expiry timer on every hit of its statement cache (executemany);
+                # the timer keeps the context it was armed in, so each one held a whole Kafka batch (the
+                # consumer's message lives in a context variable) in memory. 0 = entries never expire (the
+                # cache stays bounded by its size), no timer, no batch kept.
+                "max_cached_statement_lifetime": 0,
                 "server_settings": {"statement_timeout": str(int(STATEMENT_TIMEOUT_S * 1000))},
             },
         )
