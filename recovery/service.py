@@ -88,6 +88,15 @@ def guard_policy(settings: Settings) -> GuardPolicy:
     )
 
 
+def channel_rates(settings: Settings) -> dict[str, float]:
+    """Sends per second of each rate-limited channel; callback offers are texted through the SMS sender."""
+    email, sms = settings.channels.email.max_per_second, settings.channels.sms.max_per_second
+    rates = {ChannelName.EMAIL.value: email} if email else {}
+    if sms:
+        rates |= {ChannelName.SMS.value: sms, ChannelName.CALLBACK.value: sms}
+    return rates
+
+
 class Service:
     """Everything ``recovery run`` runs, started and stopped as one unit."""
 
@@ -156,7 +165,7 @@ class Service:
 
     async def _open_database(self, stack: contextlib.AsyncExitStack, stop: asyncio.Event) -> AsyncEngine:
         """The engine, once the schema is there (disposed on the way out)."""
-        self.engine = engine = create_engine(self.settings.database.url)
+        self.engine = engine = create_engine(self.settings.database.url, senders=self.settings.channels.concurrency)
         stack.push_async_callback(engine.dispose)
         # Started during an outage (a restart, say): wait for the database instead of exiting.
         await _until_reachable("database at start-up", lambda: ensure_schema_for_run(engine), stop)
@@ -243,6 +252,8 @@ class Service:
             dispatcher=dispatcher,
             clock=self.clock,
             settings=settings.scheduler,
+            concurrency=settings.channels.concurrency,
+            rates=channel_rates(settings),
             calling_hours=settings.callbacks.calling_hours(),
         )
         relay = OutboxRelay(engine=engine, producer=producer, topics=settings.kafka.topics)

@@ -84,6 +84,8 @@ class EmailSettings(_Section):
     password: str | None = None
     starttls: bool = False
     timeout: Duration = timedelta(seconds=10)
+    # Sends per second handed to SMTP (none: unlimited); a relay with a quota gets a steady pace, not errors.
+    max_per_second: float | None = Field(default=None, gt=0)
 
 
 class SmsSettings(_Section):
@@ -93,6 +95,9 @@ class SmsSettings(_Section):
     api_base_url: str = TWILIO_API_BASE_URL
     max_segments: int = Field(default=3, ge=1, description="warn above this many segments")
     timeout: Duration = timedelta(seconds=10)
+    # Twilio's messages-per-second for the sender (about 1 per long code, more for short codes and toll-free
+    # numbers); none: unlimited. Callback offers, texted through the same sender, share this pace.
+    max_per_second: float | None = Field(default=None, gt=0)
 
 
 class RetrySettings(_Section):
@@ -113,6 +118,8 @@ class ChannelsSettings(_Section):
     sms: SmsSettings = SmsSettings()
     outbox_dir: Path = Path("var/outbox")
     retry: RetrySettings = RetrySettings()
+    # Due steps fired at once per scheduler (each waits mostly on its provider); also sizes the database pool.
+    concurrency: int = Field(default=64, ge=1, le=1024)
 
 
 class HttpSettings(_Section):

@@ -147,7 +147,12 @@ class Pipeline:
                 clock=clock,
             )
             scheduler = Scheduler(
-                engine=engine, rules=rules, dispatcher=dispatcher, clock=clock, settings=settings.scheduler
+                engine=engine,
+                rules=rules,
+                dispatcher=dispatcher,
+                clock=clock,
+                settings=settings.scheduler,
+                concurrency=settings.channels.concurrency,
             )
             yield cls(settings=settings, clock=clock, processor=processor, scheduler=scheduler, dead_letters=dead)
         finally:

@@ -2,6 +2,14 @@
 
 Every replica runs this loop; claims use ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so no two replicas
 fire the same step.
+
+Firing is a pipeline: one claimer keeps a bounded backlog of claimed steps filled (claims sized to what the
+senders can start within half the lease), ``concurrency`` senders drain it, each step through
+``Dispatcher.fire``; rate-limited channels get their steps handed out at their pace (token buckets). How
+many fires run at once adapts (up to ``concurrency``) so a fire stays short against the lease: a send still
+in flight when its claim expires could be repeated by the replica taking it over. A step created due now
+wakes the claimer (in this process, and through ``LISTEN``/``NOTIFY`` on PostgreSQL) instead of waiting for
+the next poll. ``tick`` is the same firing driven by hand (tests, tools): one claim, fired concurrently.
 """
 
 from __future__ import annotations
@@ -9,11 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.backoff import Backoff, is_outage
+from recovery.channels.rate import ChannelRates
 from recovery.clock import Clock
 from recovery.desk.hours import CallingHours
 from recovery.journeys.apply import Rules, start_journeys
@@ -23,12 +35,65 @@ from recovery.steps.dispatch import Dispatcher
 from recovery.steps.failures import record_crash
 from recovery.store import callback_rows, cart_rows, journey_rows, step_rows, worker_rows
 from recovery.store.callback_rows import DEFAULT_CALLING_HOURS
+from recovery.store.database import listen_due, on_due
 
 log = logging.getLogger(__name__)
 
+DEFAULT_CONCURRENCY = 64
+# In-flight sends get this long to finish on stop; the rest keep their claims (taken over at once, since a
+# stopped worker reads as dead, and a ``sending`` message is reconciled with the provider first).
+STOP_GRACE_S = 10.0
+# Seconds a fire is assumed to take before any has been measured (a provider round trip and two writes).
+_FIRST_FIRE_S = 0.2
+_FIRST_ALLOWED = 8
+
+
+def claim_limit(
+    *,
+    room: int,
+    claim_batch: int,
+    backlog: int,
+    concurrency: int,
+    fire_s: float,
+    lease_s: float,
+    paced_full: bool,
+) -> int:
+    """How many steps to claim now: no more than fits in the backlog, and no more than the senders can start
+    within half the lease (a claim waiting past its lease would be taken over by another replica and wasted).
+
+    ``fire_s`` is the average time one fire takes; ``paced_full`` says a rate-limited channel already holds
+    all it can send in half a lease, so claiming more would only let claims expire.
+    """
+    # With less room than a quarter of the backlog (2 x concurrency), every sender is busy and steps are
+    # queued: claiming a few at a time would cost a query per finished send for nothing.
+    if paced_full or room < max(1, concurrency // 2):
+        return 0
+    startable = int(concurrency * (lease_s / 2) / max(fire_s, 1e-3)) - backlog
+    return max(0, min(room, claim_batch, startable))
+
+
+def next_allowed(allowed: int, *, concurrency: int, fire_s: float, lease_s: float) -> int:
+    """How many fires may run at once after one more finished, given the average fire time ``fire_s``.
+
+    The lease bounds claim-to-send: a send still in flight when its lease runs out may be repeated by the
+    replica that takes the step over. Fires slow down when the process is short of CPU or connections, and
+    more of them at once only slows each one further, so: halve the fires in flight while one takes more
+    than an eighth of the lease, add one back while it takes less than a sixteenth, up to ``concurrency``.
+    """
+    if fire_s > lease_s / 8:
+        return max(1, allowed // 2)
+    if fire_s < lease_s / 16:
+        return min(concurrency, allowed + 1)
+    return min(concurrency, allowed)
+
+
+def pacing_full(held: int, rate: float | None, lease_s: float) -> bool:
+    """Whether ``held`` steps of a channel sending ``rate`` per second already fill half a lease."""
+    return rate is not None and held >= max(1.0, rate * lease_s / 2)
+
 
 class Scheduler:
-    """Polls the database for expired idle timers and due steps."""
+    """Polls the database for expired idle timers and due steps, and fires them through a sender pool."""
 
     def __init__(
         self,
@@ -38,8 +103,11 @@ class Scheduler:
         dispatcher: Dispatcher,
         clock: Clock,
         settings: SchedulerSettings,
-        concurrency: int = 8,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rates: Mapping[str, float] | None = None,
         calling_hours: CallingHours = DEFAULT_CALLING_HOURS,
+        stop_grace_s: float = STOP_GRACE_S,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine = engine
         self._rules = rules
@@ -47,22 +115,63 @@ class Scheduler:
         self._clock = clock
         self._settings = settings
         self._worker = f"worker-{uuid.uuid4().hex[:12]}"
-        self._concurrency = concurrency
+        self._concurrency = max(1, concurrency)
         self._calling_hours = calling_hours
         self._interrupted: list[step_rows.ClaimedStep] = []
+        self._monotonic = monotonic
+        self._rates = ChannelRates(dict(rates or {}), monotonic())
+        self._stop_grace_s = stop_grace_s
+        # The pipeline's state (used by ``run``; ``tick`` drives the same firing by hand).
+        self._capacity = 2 * self._concurrency
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._queue: asyncio.Queue[step_rows.ClaimedStep | None] = asyncio.Queue()
+        self._held: dict[str, deque[step_rows.ClaimedStep]] = {}
+        self._busy = 0  # steps being fired right now
+        self._fire_s = _FIRST_FIRE_S
+        # Fires allowed at once: starts low and grows while fires stay short against the lease.
+        self._allowed = min(self._concurrency, _FIRST_ALLOWED)
+        self._slowed_at = 0.0
+        self._drained = False
+        self._claimed_at: dict[str, float] = {}  # monotonic claim time of held steps (interrupted ones: none)
+
+    def wake(self) -> None:
+        """A step is due now: claim at once instead of at the next poll."""
+        self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Tick until ``stop`` is set; a failing tick is retried with capped backoff, never fatal."""
+        """Claim and fire until ``stop`` is set; a failing claim is retried with capped backoff, never fatal."""
         heart = asyncio.create_task(self._heartbeat(stop), name="scheduler-heartbeat")
+        listener = asyncio.create_task(listen_due(self._engine, self.wake, stop), name="scheduler-listen")
+        stop_waking = on_due(self._engine, self.wake)
+        senders = [asyncio.create_task(self._sender(), name=f"scheduler-sender-{i}") for i in range(self._concurrency)]
         try:
             await self._loop(stop)
         finally:
-            heart.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heart
+            stop_waking()
+            await self._drain(senders)
+            for task in (heart, listener):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             with contextlib.suppress(Exception):  # best effort: otherwise the heartbeat simply goes stale
                 async with self._engine.begin() as conn:
                     await worker_rows.stopped(conn, self._worker)
+
+    async def _drain(self, senders: list[asyncio.Task[None]]) -> None:
+        """Stop: steps not started keep their claims; in-flight fires get ``stop_grace_s`` to finish."""
+        self._held.clear()
+        self._claimed_at.clear()
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        for _ in senders:
+            self._queue.put_nowait(None)
+        _done, late = await asyncio.wait(senders, timeout=self._stop_grace_s)
+        for task in late:
+            task.cancel()
+        if late:
+            log.warning("%d sends still in flight at stop; their steps will be reconciled", len(late))
+            await asyncio.gather(*late, return_exceptions=True)
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         """Beat until ``stop``; during an outage the beat waits too (then claims are not renewed either)."""
@@ -80,22 +189,149 @@ class Scheduler:
                 await asyncio.wait_for(stop.wait(), interval)
 
     async def _loop(self, stop: asyncio.Event) -> None:
+        """The claimer: sweep and accept every poll, claim whenever there is room, hand steps to the senders."""
         backoff = Backoff("scheduler (database)")
+        poll = self._settings.poll_interval.total_seconds()
+        next_sweep = 0.0
+        claim = True
         while not stop.is_set():
+            self._wake.clear()
+            self._room.clear()
             try:
-                busy = await self.tick()
+                swept = 0
+                if self._monotonic() >= next_sweep:  # the poll: sweep, accept, and claim whatever is due
+                    swept = await self.sweep_idle_carts() + await self.accept_callback_requests()
+                    next_sweep = self._monotonic() + poll
+                    claim = True
+                more = await self._claim() if claim or self._interrupted else False
             except Exception as exc:
                 if not is_outage(exc):
                     log.exception("scheduler tick failed; retrying")
                 await backoff.wait(exc, stop)
                 continue
             backoff.succeeded()
-            if not busy:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self._settings.poll_interval.total_seconds())
+            self._hand_out()
+            claim = True
+            if swept or more:
+                continue  # more may be due: claim again at once (or as soon as there is room)
+            within = min(poll, max(next_sweep - self._monotonic(), 0.0), self._pace_wait())
+            # Room alone (a send finished) is worth a claim only while the last claim left steps behind.
+            claim = not await self._until_woken(stop, within=within) or not self._drained
+
+    async def _until_woken(self, stop: asyncio.Event, *, within: float) -> bool:
+        """Wait for a due-now step, room in the backlog, a rate-limited channel's next token, or ``within`` s;
+        True when only room woke it."""
+        waits = [asyncio.ensure_future(e.wait()) for e in (stop, self._wake, self._room)]
+        try:
+            await asyncio.wait(waits, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+        return self._room.is_set() and not (stop.is_set() or self._wake.is_set())
+
+    def _backlog(self) -> int:
+        """Claimed steps not yet finished: queued, held back by a rate, or being fired."""
+        return self._queue.qsize() + sum(len(held) for held in self._held.values()) + self._busy
+
+    def _room_left(self) -> int:
+        return self._capacity - self._backlog()
+
+    async def _claim(self) -> bool:
+        """Claim what fits and hold it for hand-out; True when the claim was full (more may be due)."""
+        lease_s = self._settings.lease.total_seconds()
+        limit = claim_limit(
+            room=self._room_left(),
+            claim_batch=self._settings.claim_batch,
+            backlog=self._backlog(),
+            concurrency=self._allowed,
+            fire_s=self._fire_s,
+            lease_s=lease_s,
+            paced_full=any(
+                pacing_full(len(held), self._rates.rate(channel), lease_s) for channel, held in self._held.items()
+            ),
+        )
+        if limit <= 0 and not self._interrupted:
+            return False
+        # Steps whose firing an outage interrupted are still ours: fire them again (a ``sending`` message is
+        # reconciled first) once the database answers again (this claim), and before anything new.
+        async with self._engine.begin() as conn:
+            claimed = await step_rows.claim_due(
+                conn,
+                now=self._clock.now(),
+                worker=self._worker,
+                limit=max(limit, 0),
+                lease=self._settings.lease,
+                dead_after=self._settings.dead_after,
+            )
+        interrupted, self._interrupted = self._interrupted, []
+        for step in reversed(interrupted):
+            self._held.setdefault(step.channel, deque()).appendleft(step)
+        claimed_now = self._monotonic()
+        for step in claimed:
+            self._held.setdefault(step.channel, deque()).append(step)
+            self._claimed_at[step.step_id] = claimed_now
+        # Fewer than asked: nothing more is due now (until a wake-up or the next poll says otherwise).
+        self._drained = limit > 0 and len(claimed) < limit
+        return limit > 0 and len(claimed) == limit
+
+    def _hand_out(self) -> None:
+        """Queue held steps while fewer than ``allowed`` are queued or in flight and their channel has a token
+        (unlimited channels always have one).
+
+        A step claimed more than half a lease ago is not started: it is left to the lease (re-claimed by
+        whichever replica comes first), since its send could outlive the claim. Claims are sized so this is rare.
+        """
+        now = self._monotonic()
+        half_lease = self._settings.lease.total_seconds() / 2
+        for channel, held in self._held.items():
+            while held and self._queue.qsize() + self._busy < self._allowed:
+                claimed_at = self._claimed_at.pop(held[0].step_id, now)
+                if now - claimed_at > half_lease:
+                    log.warning("claim too old to send; left to its lease", extra={"step": held.popleft().step_id})
+                    continue
+                if not self._rates.take(channel, now):
+                    self._claimed_at[held[0].step_id] = claimed_at
+                    break
+                self._queue.put_nowait(held.popleft())
+
+    def _pace_wait(self) -> float:
+        """Seconds until a held step's channel may send again (infinite when nothing is held)."""
+        now = self._monotonic()
+        waits = [self._rates.wait(channel, now) for channel, held in self._held.items() if held]
+        return min(waits, default=float("inf"))
+
+    async def _sender(self) -> None:
+        """Fire queued steps one at a time until the ``None`` that says stop."""
+        while (step := await self._queue.get()) is not None:
+            self._busy += 1
+            started = self._monotonic()
+            try:
+                await self._fire(step)
+            finally:
+                self._busy -= 1
+                self._finished(self._monotonic() - started)
+
+    def _finished(self, fire_s: float) -> None:
+        """One fire done: update the average fire time and the fires allowed at once; wake the claimer."""
+        self._fire_s += (fire_s - self._fire_s) / 8
+        now = self._monotonic()
+        allowed = next_allowed(
+            self._allowed,
+            concurrency=self._concurrency,
+            fire_s=self._fire_s,
+            lease_s=self._settings.lease.total_seconds(),
+        )
+        # Halve at most once per fire time: the fires that were already slow are no news.
+        if allowed >= self._allowed or now - self._slowed_at > self._fire_s:
+            if allowed < self._allowed:
+                self._slowed_at = now
+                log.info("fires slow against the lease: %d at once now", allowed)
+            self._allowed = allowed
+        self._room.set()
 
     async def tick(self) -> int:
-        """One pass: start journeys for abandoned carts, fire due steps; return how much was done."""
+        """One pass by hand (tests, tools): start journeys for abandoned carts, fire due steps; return how much
+        was done."""
         abandoned = await self.sweep_idle_carts()
         fired = await self.fire_due_steps()
         accepted = await self.accept_callback_requests()

@@ -2,21 +2,47 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from recovery.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 CONNECT_TIMEOUT_S = 10.0
 STATEMENT_TIMEOUT_S = 30.0
+DEFAULT_SENDERS = 64
+# A step due this soon after its creation wakes the schedulers instead of waiting for their next poll.
+DUE_SOON = timedelta(seconds=1)
+DUE_CHANNEL = "recovery_due"
+_DUE_FLAG = "recovery_due"
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine for ``url``; SQLite gets WAL and a busy timeout so the scheduler and ingest share it."""
+def pool_size_for(senders: int) -> tuple[int, int]:
+    """PostgreSQL pool size and overflow for ``senders`` concurrent sends.
+
+    A send holds a connection only for its two short transactions around the provider call (a few ms out of
+    ~100 ms), so about one connection per eight senders, plus the ingest, heartbeat, relay, claimer and the
+    LISTEN connection; bounded, since every replica's pool counts against the server's max_connections.
+    """
+    base = 6 + max(senders, 1) // 8
+    return min(base, 40), min(base, 40)
+
+
+def create_engine(url: str, *, senders: int = DEFAULT_SENDERS) -> AsyncEngine:
+    """An async engine for ``url``; SQLite gets WAL and a busy timeout so the scheduler and ingest share it.
+
+    ``senders`` (``channels.concurrency``) sizes the PostgreSQL pool.
+    """
     try:
         parsed = make_url(url)
     except Exception as exc:
@@ -45,10 +71,11 @@ def create_engine(url: str) -> AsyncEngine:
             raise ConfigError("database.url: use the async driver, e.g. postgresql+asyncpg://user@host/db")
         # No await may hang forever: a dead server is noticed on checkout (pre-ping), at connect (10 s),
         # and a statement stuck behind a lost network is cancelled by the server and the client (30 s).
-        return create_async_engine(
+        pool_size, max_overflow = pool_size_for(senders)
+        engine = create_async_engine(
             parsed,
-            pool_size=5,
-            max_overflow=5,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
             pool_pre_ping=True,
             pool_timeout=30,
             pool_recycle=1800,
@@ -64,6 +91,7 @@ def create_engine(url: str) -> AsyncEngine:
                 "server_settings": {"statement_timeout": str(int(STATEMENT_TIMEOUT_S * 1000))},
             },
         )
+        return engine
     raise ConfigError(f"database.url: unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
 
 
@@ -73,3 +101,74 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+async def signal_due(conn: AsyncConnection, due_at: Iterable[Any], now: datetime) -> None:
+    """Wake the schedulers after this transaction commits when a step falls due within ``DUE_SOON``.
+
+    In this process through the pool's check-in (after commit); on PostgreSQL also ``NOTIFY``, which the
+    server delivers to every replica's listener only if the transaction commits.
+    """
+    if not any(at <= now + DUE_SOON for at in due_at):
+        return
+    conn.info[_DUE_FLAG] = True
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": DUE_CHANNEL})
+
+
+def on_due(engine: AsyncEngine, wake: Callable[[], None]) -> Callable[[], None]:
+    """Call ``wake`` (in the event loop) whenever a connection of ``engine`` that signalled a due step is
+    returned to the pool; returns the function that stops it."""
+    loop = asyncio.get_running_loop()
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None and record.info.pop(_DUE_FLAG, False):
+            loop.call_soon_threadsafe(wake)
+
+    event.listen(engine.sync_engine, "checkin", checkin)
+    return lambda: event.remove(engine.sync_engine, "checkin", checkin)
+
+
+async def listen_due(engine: AsyncEngine, wake: Callable[[], None], stop: asyncio.Event) -> None:
+    """On PostgreSQL, ``LISTEN`` for due steps created by any replica until ``stop``; elsewhere return at once.
+
+    A lost listening connection is opened again; meanwhile the poll interval still finds every due step.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            await _listen_once(engine, wake, stop)
+            delay = 0.5
+        except Exception as exc:  # an outage: the poll keeps working, listening resumes later
+            log.debug("due-step listener unavailable: %s", exc)
+        if not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 10.0)
+
+
+async def _listen_once(engine: AsyncEngine, wake: Callable[[], None], stop: asyncio.Event) -> None:
+    """Listen on one connection until ``stop`` or until the connection is lost."""
+    lost = asyncio.Event()
+    async with engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        try:
+            await raw.add_listener(DUE_CHANNEL, lambda *_args: wake())
+            raw.add_termination_listener(lambda *_args: lost.set())
+            wake()  # anything created while no one listened
+            await _first(stop.wait(), lost.wait())
+        finally:
+            # Never hand a connection still listening back to the pool.
+            await conn.invalidate()
+
+
+async def _first(*waits: Any) -> None:
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

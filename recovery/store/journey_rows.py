@@ -13,6 +13,7 @@ from recovery.journeys.records import guest_cart_id, guest_key
 from recovery.rules import Trigger
 from recovery.states import JourneyStatus, PublishedType, StepStatus
 from recovery.store import bulk
+from recovery.store.database import signal_due
 from recovery.store.outbox import enqueue, message_event
 from recovery.store.schema import journeys, steps
 from recovery.store.sql import chunks, insert_ignore, insert_returning_new
@@ -118,6 +119,7 @@ async def create(conn: AsyncConnection, new: list[NewJourney], now: datetime) ->
             )
     await insert_ignore(conn, steps, step_rows)
     await enqueue(conn, events)
+    await signal_due(conn, [row["due_at"] for row in step_rows], now)  # due now: no wait for the next poll
 
 
 async def end(conn: AsyncConnection, ended: list[JourneyEnd], now: datetime) -> None:

@@ -31,7 +31,7 @@ flows:
       - {name: retry_email, after: 0s, channel: email, template: payment_failed}
       - {name: retry_sms, after: 0s, channel: sms, template: payment_failed}
 """
-CONCURRENCY = 8  # the scheduler's in-flight sends: the most a kill can leave in an unknown state
+CONCURRENCY = 8  # channels.concurrency, the in-flight sends: the most a kill can leave in an unknown state
 
 
 def test_sigkill_between_provider_call_and_commit_sends_each_message_once(
@@ -55,6 +55,7 @@ def test_sigkill_between_provider_call_and_commit_sends_each_message_once(
         "security": {"link_secret": "crash-test-secret"},
         "channels": {
             "transport": "providers",
+            "concurrency": CONCURRENCY,
             "email": {"smtp_host": smtp_sink.host, "smtp_port": smtp_sink.port, "sender": "shop@example.com"},
             "sms": {
                 "account_sid": fake_twilio.account_sid,
