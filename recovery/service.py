@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,13 +24,12 @@ from recovery.channels.callback import CallbackChannel
 from recovery.channels.requirements import channel_destinations
 from recovery.clock import Clock, SystemClock
 from recovery.desk.webhook import WebhookSender
-from recovery.errors import RecoveryError
 from recovery.ingest.consumer import BatchProcessor, BatchReport
 from recovery.ingest.embedded_broker import EmbeddedBroker
 from recovery.ingest.kafka import Producer, ensure_topics
 from recovery.ingest.relay import OutboxRelay
-from recovery.journeys.apply import Rules
-from recovery.journeys.holdout import in_holdout
+from recovery.lifecycle import StoppedWhileWaiting, first_of, until_reachable, until_stop_or_death
+from recovery.policies import build_rules, channel_rates, guard_policy
 from recovery.render.composer import TemplateComposer
 from recovery.render.live import LiveTemplates
 from recovery.roles import Parts, Role, parts_of
@@ -39,7 +38,6 @@ from recovery.settings import Settings
 from recovery.states import ChannelName
 from recovery.steps.discount_hook import DiscountRegistrar
 from recovery.steps.dispatch import Composer, Dispatcher, RetryPolicy
-from recovery.steps.guards import GuardPolicy
 from recovery.steps.scheduler import Scheduler
 from recovery.store.database import create_engine
 from recovery.store.migrate import ensure_schema_for_run
@@ -65,36 +63,6 @@ class IngestStats:
         self.applied += report.applied
         self.batches += 1
         self.last = report
-
-
-def build_rules(settings: Settings, flows: Flows) -> Rules:
-    """The pure decisions' configuration from settings."""
-    percent = settings.guards.holdout_percent
-    salt = settings.guards.holdout_salt
-    return Rules(
-        flows=flows,
-        idle_after=settings.abandonment.idle_after,
-        in_holdout=lambda key: in_holdout(key, salt=salt, percent=percent),
-    )
-
-
-def guard_policy(settings: Settings) -> GuardPolicy:
-    """Guards' configuration from settings."""
-    return GuardPolicy(
-        quiet_hours=settings.guards.quiet_hours,
-        stores=settings.guards.stores,
-        frequency_cap=settings.guards.frequency_cap,
-        frequency_window=settings.guards.frequency_window,
-    )
-
-
-def channel_rates(settings: Settings) -> dict[str, float]:
-    """Sends per second of each rate-limited channel; callback offers are texted through the SMS sender."""
-    email, sms = settings.channels.email.max_per_second, settings.channels.sms.max_per_second
-    rates = {ChannelName.EMAIL.value: email} if email else {}
-    if sms:
-        rates |= {ChannelName.SMS.value: sms, ChannelName.CALLBACK.value: sms}
-    return rates
 
 
 class Service:
@@ -133,7 +101,7 @@ class Service:
         parts = parts_of(self.role, embedded_broker=settings.kafka.embedded)
         try:
             await self._run_parts(parts, stop, started)
-        except _StoppedWhileWaiting as waiting:
+        except StoppedWhileWaiting as waiting:
             # SIGTERM while the database or broker was still unreachable: a clean stop, not a crash.
             log.info("stopped before start-up completed (%s was unreachable)", waiting.what)
 
@@ -168,7 +136,7 @@ class Service:
         self.engine = engine = create_engine(self.settings.database.url, senders=self.settings.channels.concurrency)
         stack.push_async_callback(engine.dispose)
         # Started during an outage (a restart, say): wait for the database instead of exiting.
-        await _until_reachable("database at start-up", lambda: ensure_schema_for_run(engine), stop)
+        await until_reachable("database at start-up", lambda: ensure_schema_for_run(engine), stop)
         return engine
 
     async def _open_broker(self, stack: contextlib.AsyncExitStack, stop: asyncio.Event) -> Producer:
@@ -181,7 +149,7 @@ class Service:
             self.bootstrap_servers = bootstrap = embedded.bootstrap_servers
         else:
             self.bootstrap_servers = bootstrap = kafka.bootstrap_servers
-        await _until_reachable("broker at start-up", lambda: ensure_topics(bootstrap, kafka), stop)
+        await until_reachable("broker at start-up", lambda: ensure_topics(bootstrap, kafka), stop)
         producer = Producer(bootstrap)
         await producer.start()
         stack.push_async_callback(producer.stop)
@@ -205,12 +173,12 @@ class Service:
         )
         tasks.append(http)
         try:
-            await _first_of(http_started.wait(), http)
+            await first_of(http_started.wait(), http)
             self.http_port = getattr(app.state, "http_port", None)
             if started is not None:
                 started.set()
             log.info("service running", extra={"role": self.role, "bootstrap_servers": self.bootstrap_servers})
-            await _until_stop_or_death(stop, tasks)
+            await until_stop_or_death(stop, tasks)
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -351,54 +319,6 @@ class Service:
         return broker
 
 
-class TaskDied(RecoveryError):
-    """A background task ended on its own: the process must stop so the orchestrator restarts it."""
-
-
-async def _until_stop_or_death(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
-    """Wait for ``stop``; raise ``TaskDied`` naming the task if one ends first (loops that retry never end)."""
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-    dead = [task for task in tasks if task in done]
-    if not dead or stop.is_set():
-        return
-    task = dead[0]
-    error = None if task.cancelled() else task.exception()
-    reason = repr(error) if error is not None else "returned before the service was stopped"
-    log.error(
-        "background task died; stopping the service", extra={"task": task.get_name(), "reason": reason}, exc_info=error
-    )
-    raise TaskDied(f"background task {task.get_name()!r} died: {reason}") from error
-
-
-class _StoppedWhileWaiting(Exception):
-    """Asked to stop while a dependency needed at start-up was still unreachable."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(what)
-        self.what = what
-
-
-async def _until_reachable(what: str, attempt: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
-    """Run ``attempt`` until it succeeds, backing off while the failure is an outage; other errors raise."""
-    backoff = Backoff(what)
-    while True:
-        try:
-            await attempt()
-        except Exception as exc:
-            if not is_outage(exc):
-                raise
-            if stop.is_set():
-                raise _StoppedWhileWaiting(what) from exc
-            await backoff.wait(exc, stop)
-            continue
-        backoff.succeeded()
-        return
-
-
 async def _tolerant_parser(
     records: tuple[Any, ...], original: Callable[[tuple[Any, ...]], Awaitable[StreamMessage[Any]]]
 ) -> StreamMessage[Any]:
@@ -415,11 +335,3 @@ async def _no_decoding(_msg: StreamMessage[Any]) -> DecodedMessage:
     return None
 
 
-async def _first_of(waiting: Coroutine[Any, Any, Any], task: asyncio.Task[None]) -> None:
-    """Wait for ``waiting``; if ``task`` ends first (e.g. the HTTP port is taken), raise its error."""
-    waiter = asyncio.ensure_future(waiting)
-    done, _ = await asyncio.wait([waiter, task], return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        waiter.cancel()
-        task.result()
-        raise RuntimeError("the HTTP server stopped at start-up")

@@ -19,8 +19,8 @@ from recovery.channels.base import Channel, Delivery, OutgoingMessage
 from recovery.clock import ManualClock
 from recovery.errors import RecoveryError
 from recovery.ingest.consumer import BatchProcessor, BatchReport
+from recovery.policies import build_rules, guard_policy
 from recovery.rules.flows import load_flows
-from recovery.service import build_rules, guard_policy
 from recovery.settings import Settings
 from recovery.states import ChannelName
 from recovery.steps.dispatch import Composer, Dispatcher

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from recovery.service import TaskDied
+from recovery.lifecycle import TaskDied
 from recovery.settings import Settings, load_settings
 from recovery.store.schema import consent_ledger, steps
 from recovery.wiring import build_service

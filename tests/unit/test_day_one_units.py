@@ -14,10 +14,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from recovery.channels.requirements import channel_destinations, missing_channel_settings
+from recovery.lifecycle import TaskDied, until_stop_or_death
 from recovery.log_setup import choose_format, configure_logging
 from recovery.render.sources_check import check_template_sources
 from recovery.rules import parse_flows
-from recovery.service import TaskDied, _until_stop_or_death
 from recovery.settings import Settings
 from recovery.store.database import create_engine
 
@@ -133,7 +133,7 @@ async def test_a_dead_task_stops_the_service_with_its_name_and_reason() -> None:
     alive = asyncio.create_task(stop.wait(), name="scheduler")
     dead = asyncio.create_task(_dies(), name="outbox-relay")
     with pytest.raises(TaskDied, match="'outbox-relay' died: RuntimeError\\('relay exploded'\\)"):
-        await _until_stop_or_death(stop, [alive, dead])  # type: ignore[list-item]
+        await until_stop_or_death(stop, [alive, dead])  # type: ignore[list-item]
     stop.set()
     await alive
 
@@ -142,7 +142,7 @@ async def test_a_task_that_keeps_running_is_left_alone_until_stop() -> None:
     stop = asyncio.Event()
     looping = asyncio.create_task(stop.wait(), name="scheduler")
     asyncio.get_running_loop().call_later(0.05, stop.set)
-    await _until_stop_or_death(stop, [looping])  # type: ignore[list-item]
+    await until_stop_or_death(stop, [looping])  # type: ignore[list-item]
     await looping
 
 
