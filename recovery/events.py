@@ -240,6 +240,11 @@ class _Envelope(_Model):
     def _sane_year(cls, value: datetime) -> datetime:
         return _bounded_year(value)
 
+    @field_validator("store", mode="before")
+    @classmethod
+    def _default_store(cls, value: object) -> object:
+        return "default" if value is None else value  # "optional, default 'default'": null is the default too
+
 
 class CartUpdated(_Envelope):
     type: Literal[EventType.CART_UPDATED]
@@ -277,6 +282,15 @@ class ConsentChanged(_Envelope):
     type: Literal[EventType.CONSENT_CHANGED]
     cart_id: Id | None = None
     customer: Customer
+
+    @model_validator(mode="after")
+    def _says_whose_consent(self) -> ConsentChanged:
+        # Without these it would change nobody's consent, silently: reject it with the reason instead.
+        if self.customer.consent is None:
+            raise ValueError("consent.changed needs customer.consent")
+        if not self.customer.id and not self.cart_id:
+            raise ValueError("consent.changed needs customer.id (or, for a guest, cart_id)")
+        return self
 
 
 Event = CartUpdated | CheckoutStepReached | PaymentFailed | OrderCompleted | OrderRefunded | ConsentChanged

@@ -117,6 +117,39 @@ def test_store_defaults_to_default_when_absent() -> None:
     assert parsed.store == "default"
 
 
+def test_a_null_store_is_the_default_store() -> None:
+    """``"store": null`` means what an absent store means (the contract: optional, default ``default``)."""
+    parsed = parse_event(event(("store", None)))
+    assert isinstance(parsed, CartUpdated)
+    assert parsed.store == "default"
+
+
+def _consent_event(**fields: Any) -> bytes:
+    return json.dumps(
+        {"id": "evt-c", "type": "consent.changed", "occurred_at": "2026-11-20T08:00:00+00:00", **fields}
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"customer": {"id": "cust-1"}}, "needs customer.consent"),
+        ({"customer": {"consent": {"email": False}}}, "needs customer.id"),
+    ],
+)
+def test_a_consent_change_that_changes_nobody_is_rejected(fields: dict[str, Any], reason: str) -> None:
+    """A consent.changed without consent, or without whose it is, is rejected with the reason (not ignored)."""
+    parsed = parse_event(_consent_event(**fields))
+    assert isinstance(parsed, Rejection)
+    assert reason in parsed.reason
+
+
+def test_a_guest_consent_change_names_the_cart() -> None:
+    """A guest (no customer id) changes consent through the cart it shopped with."""
+    parsed = parse_event(_consent_event(cart_id="cart-9", customer={"consent": {"sms": False}}))
+    assert not isinstance(parsed, Rejection)
+
+
 @pytest.mark.parametrize(
     ("raw", "fragments"),
     [
