@@ -164,8 +164,9 @@ class Dispatcher:
             return await self._write(conn, step, facts, plan, now)
 
     async def _load(self, conn: AsyncConnection, step: ClaimedStep, now: datetime) -> StepFacts | None:
-        """The step's facts in three queries (rows, ledger, recent sends); None when the claim was lost."""
-        rows = await step_rows.load_for_fire(conn, step, message_id_for(step.journey_id, step.name))
+        """The step's facts in two queries (its rows, the consent ledger); None when the claim was lost."""
+        since = now - self._guards.frequency_window
+        rows = await step_rows.load_for_fire(conn, step, message_id_for(step.journey_id, step.name), since=since)
         if rows is None:
             return None
         journey, customer = rows.journey, rows.customer
@@ -184,7 +185,7 @@ class Dispatcher:
             cart=rows.cart,
             flow_step=next((s for s in flow.steps if s.name == step.name), None) if flow else None,
             customer=customer,
-            recent_sends=await step_rows.recent_sends(conn, journey.customer_key, now - self._guards.frequency_window),
+            recent_sends=rows.recent_sends,
             message=rows.message,
         )
 

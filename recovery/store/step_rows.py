@@ -205,6 +205,7 @@ _CART = tuple(f.name for f in fields(CartState))
 _CUSTOMER = tuple(f.name for f in fields(CustomerState))
 _TERMINAL = [status.value for status in TERMINAL_STEP_STATUSES]
 _NOW = bindparam("b_now", type_=journeys.c.ended_at.type)
+_RECENT = messages.alias("recent")
 
 # Ownership, journey, cart, customer and the step's message in one round trip; the step row stays locked
 # (PostgreSQL) until the transaction ends, so a worker taking the step over waits for this one's write.
@@ -217,12 +218,22 @@ _FIRE_ROWS = (
         *[carts.c[name].label(f"c_{name}") for name in _CART],
         *[customers.c[name].label(f"u_{name}") for name in _CUSTOMER],
         *[column.label(f"m_{column.name}") for column in _MESSAGE],
+        _RECENT.c.sent_at.label("recent_sent_at"),
     )
     .select_from(
         steps.outerjoin(journeys, journeys.c.journey_id == steps.c.journey_id)
         .outerjoin(carts, carts.c.cart_id == steps.c.cart_id)
         .outerjoin(customers, customers.c.customer_key == journeys.c.customer_key)
         .outerjoin(messages, messages.c.message_id == bindparam("b_message_id", type_=messages.c.message_id.type))
+        # The customer's sends in the frequency window, one row each (the other columns repeat).
+        .outerjoin(
+            _RECENT,
+            and_(
+                _RECENT.c.customer_key == journeys.c.customer_key,
+                _RECENT.c.sent_at >= bindparam("b_since", type_=messages.c.sent_at.type),
+                _RECENT.c.state.in_([MessageState.SENT.value, MessageState.DELIVERED.value]),
+            ),
+        )
     )
     .where(steps.c.step_id == bindparam("b_step_id", type_=steps.c.step_id.type))
     .with_for_update(of=steps)
@@ -279,14 +290,19 @@ class FireRows:
     cart: CartState | None
     customer: CustomerState | None
     message: MessageRow | None
+    recent_sends: tuple[datetime, ...] = ()  # the customer's sends since ``since`` (frequency cap)
 
 
-async def load_for_fire(conn: AsyncConnection, step: ClaimedStep, message_id: str) -> FireRows | None:
+async def load_for_fire(
+    conn: AsyncConnection, step: ClaimedStep, message_id: str, *, since: datetime
+) -> FireRows | None:
     """The step's rows in one query, locking the step; None when this worker's claim no longer stands.
 
     A claim whose lease expired may have been taken over by another worker: then only that one sends.
     """
-    row = (await conn.execute(_FIRE_ROWS, {"b_step_id": step.step_id, "b_message_id": message_id})).mappings().first()
+    params = {"b_step_id": step.step_id, "b_message_id": message_id, "b_since": since}
+    rows = (await conn.execute(_FIRE_ROWS, params)).mappings().all()
+    row = rows[0] if rows else None
     if row is None or (row["step_status"], row["step_claimed_by"], row["step_claimed_at"]) != (
         StepStatus.CLAIMED,
         step.claimed_by,
@@ -304,7 +320,8 @@ async def load_for_fire(conn: AsyncConnection, step: ClaimedStep, message_id: st
     if row["m_message_id"] is not None:
         found = {column.name: row[f"m_{column.name}"] for column in _MESSAGE}
         message = MessageRow(**{**found, "state": MessageState(found["state"])})
-    return FireRows(journey=journey, cart=cart, customer=customer, message=message)
+    recent = tuple(r["recent_sent_at"] for r in rows if r["recent_sent_at"] is not None)
+    return FireRows(journey=journey, cart=cart, customer=customer, message=message, recent_sends=recent)
 
 
 async def open_sending(conn: AsyncConnection, row: dict[str, Any]) -> None:
