@@ -53,7 +53,7 @@ from recovery.steps.discount_hook import DiscountRegistrar
 from recovery.steps.discounts import DiscountCode
 from recovery.steps.failures import failure_rows, identity_event
 from recovery.steps.guards import GuardPolicy
-from recovery.store import cart_rows, consent_rows, discount_rows, step_rows
+from recovery.store import consent_rows, discount_rows, step_rows
 from recovery.store.outbox import enqueue, message_event
 from recovery.store.step_rows import ClaimedStep
 
@@ -156,20 +156,23 @@ class Dispatcher:
         """One transaction: load the step's facts, decide, and write the plan; the message to send, if any."""
         now = self._clock.now()
         async with self._engine.begin() as conn:
-            if not await step_rows.still_owned(conn, step):
+            facts = await self._load(conn, step, now)
+            if facts is None:
                 log.warning("claim lost to another worker; not sending", extra={"step": step.step_id})
                 return None
-            facts = await self._load(conn, step, now)
             plan = decide(facts, self._guards, now)
             return await self._write(conn, step, facts, plan, now)
 
-    async def _load(self, conn: AsyncConnection, step: ClaimedStep, now: datetime) -> StepFacts:
-        journey = await step_rows.load_journey(conn, step.journey_id)
+    async def _load(self, conn: AsyncConnection, step: ClaimedStep, now: datetime) -> StepFacts | None:
+        """The step's facts in two queries (its rows, the consent ledger); None when the claim was lost."""
+        since = now - self._guards.frequency_window
+        rows = await step_rows.load_for_fire(conn, step, message_id_for(step.journey_id, step.name), since=since)
+        if rows is None:
+            return None
+        journey, customer = rows.journey, rows.customer
         if journey is None:
             return StepFacts(step=step, journey=None, cart=None, flow_step=None, customer=None)
-        cart = (await cart_rows.load_carts(conn, [step.cart_id])).get(step.cart_id)
         flow = self._flows.get(journey.flow)
-        customer = (await cart_rows.load_customers(conn, [journey.customer_key])).get(journey.customer_key)
         if customer is not None:
             # The ledger (opt-outs the shopper told us) beats the consent copied into cart events.
             entries = await consent_rows.ledger_entries(
@@ -179,11 +182,11 @@ class Dispatcher:
         return StepFacts(
             step=step,
             journey=journey,
-            cart=cart,
+            cart=rows.cart,
             flow_step=next((s for s in flow.steps if s.name == step.name), None) if flow else None,
             customer=customer,
-            recent_sends=await step_rows.recent_sends(conn, journey.customer_key, now - self._guards.frequency_window),
-            message=await step_rows.find_message(conn, message_id_for(journey.journey_id, step.name)),
+            recent_sends=rows.recent_sends,
+            message=rows.message,
         )
 
     async def _write(
@@ -221,22 +224,19 @@ class Dispatcher:
     async def _open(
         self, conn: AsyncConnection, step: ClaimedStep, facts: StepFacts, plan: SendMessage, now: datetime
     ) -> _InFlight | None:
-        """Write the message row, create its discount code, render it and mark it ``sending``."""
+        """Create the discount code, render the message and write its row as ``sending`` (one upsert)."""
         identity, flow_step = plan.identity, plan.flow_step
-        if facts.message is None:
-            await step_rows.open_message(
-                conn,
-                {
-                    **identity.identity_fields(),
-                    "step_id": step.step_id,
-                    "customer_key": plan.journey.customer_key,
-                    "template": flow_step.template,
-                    "state": MessageState.PENDING.value,
-                    "attempts": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            )
+        row = {
+            **identity.identity_fields(),
+            "channel": identity.channel.value,
+            "step_id": step.step_id,
+            "customer_key": plan.journey.customer_key,
+            "template": flow_step.template,
+            "state": MessageState.PENDING.value,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
         code: DiscountCode | None = None
         context = plan.context
         if flow_step.offer is not None:
@@ -252,18 +252,21 @@ class Dispatcher:
         try:
             rendered = self._render(plan, context)
         except ConfigError as exc:
+            if facts.message is None:
+                await step_rows.open_message(conn, row)  # the row the failure is recorded on
             await self._fail_step(conn, step, render_failed(plan, str(exc)), now)
             return None
         outgoing = outgoing_for(plan, rendered)
-        await step_rows.set_message(
+        # Committed before the provider call: a crash from here on leaves ``sending``, reconciled, never resent.
+        await step_rows.open_sending(
             conn,
-            identity.message_id,
-            MessageState.SENDING,
-            now,
-            attempts=plan.attempts,
-            channel=identity.channel.value,
-            template_version=rendered.version,
-            content=outgoing.to_content(),
+            row
+            | {
+                "state": MessageState.SENDING.value,
+                "attempts": plan.attempts,
+                "template_version": rendered.version,
+                "content": outgoing.to_content(),
+            },
         )
         return _InFlight(outgoing=outgoing, reconcile=plan.reconcile, first_tried_at=plan.first_tried_at, offer=code)
 
@@ -297,18 +300,16 @@ class Dispatcher:
         now = self._clock.now()
         message = flight.outgoing
         async with self._engine.begin() as conn:
-            await step_rows.set_message(
+            await step_rows.record_sent(
                 conn,
-                message.message_id,
-                MessageState.SENT,
-                now,
+                step_id=step.step_id,
+                message_id=message.message_id,
+                journey_id=message.journey_id,
+                now=now,
                 provider_id=delivery.provider_id,
                 detail=dict(delivery.detail) or None,
             )
-            await step_rows.set_step(conn, step.step_id, StepStatus.SENT, now)
-            await step_rows.count_sent(conn, message.journey_id, now)
             await enqueue(conn, [identity_event(PublishedType.MESSAGE_SENT, message, now)])
-            await step_rows.complete_if_done(conn, message.journey_id, now)
         log.info(
             "message sent",
             extra={"journey_id": message.journey_id, "step": message.step, "channel": message.channel.value},

@@ -33,9 +33,12 @@ from recovery.rules import Trigger
 from recovery.settings import SchedulerSettings
 from recovery.steps.dispatch import Dispatcher
 from recovery.steps.failures import record_crash
+from recovery.steps.pacing import claim_limit, next_allowed, pacing_full
 from recovery.store import callback_rows, cart_rows, journey_rows, step_rows, worker_rows
 from recovery.store.callback_rows import DEFAULT_CALLING_HOURS
 from recovery.store.database import listen_due, on_due
+
+__all__ = ["DEFAULT_CONCURRENCY", "STOP_GRACE_S", "Scheduler", "claim_limit", "next_allowed", "pacing_full"]
 
 log = logging.getLogger(__name__)
 
@@ -46,50 +49,6 @@ STOP_GRACE_S = 10.0
 # Seconds a fire is assumed to take before any has been measured (a provider round trip and two writes).
 _FIRST_FIRE_S = 0.2
 _FIRST_ALLOWED = 8
-
-
-def claim_limit(
-    *,
-    room: int,
-    claim_batch: int,
-    backlog: int,
-    concurrency: int,
-    fire_s: float,
-    lease_s: float,
-    paced_full: bool,
-) -> int:
-    """How many steps to claim now: no more than fits in the backlog, and no more than the senders can start
-    within half the lease (a claim waiting past its lease would be taken over by another replica and wasted).
-
-    ``fire_s`` is the average time one fire takes; ``paced_full`` says a rate-limited channel already holds
-    all it can send in half a lease, so claiming more would only let claims expire.
-    """
-    # With less room than a quarter of the backlog (2 x concurrency), every sender is busy and steps are
-    # queued: claiming a few at a time would cost a query per finished send for nothing.
-    if paced_full or room < max(1, concurrency // 2):
-        return 0
-    startable = int(concurrency * (lease_s / 2) / max(fire_s, 1e-3)) - backlog
-    return max(0, min(room, claim_batch, startable))
-
-
-def next_allowed(allowed: int, *, concurrency: int, fire_s: float, lease_s: float) -> int:
-    """How many fires may run at once after one more finished, given the average fire time ``fire_s``.
-
-    The lease bounds claim-to-send: a send still in flight when its lease runs out may be repeated by the
-    replica that takes the step over. Fires slow down when the process is short of CPU or connections, and
-    more of them at once only slows each one further, so: halve the fires in flight while one takes more
-    than an eighth of the lease, add one back while it takes less than a sixteenth, up to ``concurrency``.
-    """
-    if fire_s > lease_s / 8:
-        return max(1, allowed // 2)
-    if fire_s < lease_s / 16:
-        return min(concurrency, allowed + 1)
-    return min(concurrency, allowed)
-
-
-def pacing_full(held: int, rate: float | None, lease_s: float) -> bool:
-    """Whether ``held`` steps of a channel sending ``rate`` per second already fill half a lease."""
-    return rate is not None and held >= max(1.0, rate * lease_s / 2)
 
 
 class Scheduler:
