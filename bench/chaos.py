@@ -162,7 +162,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await producer.start()
             topic = json.loads(config.read_text())["kafka"]["topics"]["payment"]["name"]
             publisher = asyncio.create_task(publish(producer, topic, items, args.publish_seconds))
-            window = args.publish_seconds + 30.0
+            window = args.kill_seconds or args.publish_seconds + 30.0
             kill_at = sorted(rng.uniform(3, window) for _ in range(args.kills))
             # One cut per slice of the window, so two cuts are two outages and not one long one.
             slice_ = window / max(1, args.outages)
@@ -261,6 +261,12 @@ def main() -> None:
     parser.add_argument("--outage-seconds", type=float, default=30.0)
     parser.add_argument("--publish-seconds", type=float, default=120.0)
     parser.add_argument("--settle-seconds", type=float, default=900.0)
+    parser.add_argument(
+        "--kill-seconds",
+        type=float,
+        default=0.0,
+        help="the window in which kills and cuts fall (default: the publishing time + 30 s); longer reaches the sends",
+    )
     parser.add_argument("--seed", type=int, default=9)
     args = parser.parse_args()
     table = asyncio.run(run(args))
