@@ -1,4 +1,4 @@
-"""Small dialect-aware building blocks: bulk upsert, insert-ignore, and chunked ``IN`` lists."""
+"""Small dialect-aware building blocks: insert-ignore, insert-returning-new, and chunked ``IN`` lists."""
 
 from __future__ import annotations
 
@@ -22,31 +22,10 @@ def _insert(conn: AsyncConnection, table: Table) -> Any:
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
-async def upsert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]], key: Sequence[str]) -> None:
-    """Insert rows, replacing every non-key column of rows that already exist (one statement)."""
-    if not rows:
-        return
-    statement = _insert(conn, table)
-    columns = [name for name in rows[0] if name not in key]
-    statement = statement.on_conflict_do_update(
-        index_elements=list(key), set_={name: statement.excluded[name] for name in columns}
-    )
-    await conn.execute(statement, rows)
-
-
 async def insert_ignore(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert rows, silently skipping those whose unique key already exists."""
     if rows:
         await conn.execute(_insert(conn, table).on_conflict_do_nothing(), rows)
-
-
-async def insert_new_keys(conn: AsyncConnection, table: Table, column: str, keys: Sequence[str]) -> set[str]:
-    """Insert keys; return those that were not there before (the first delivery of each)."""
-    if not keys:
-        return set()
-    statement = _insert(conn, table).on_conflict_do_nothing().returning(table.c[column])
-    result = await conn.execute(statement, [{column: key} for key in keys])
-    return {row[0] for row in result}
 
 
 def for_update_skip_locked(conn: AsyncConnection) -> dict[str, Any]:

@@ -123,16 +123,6 @@ def _journey(row: RowMapping | dict[str, Any]) -> JourneyRow:
     return JourneyRow(**{**row, "status": JourneyStatus(row["status"]), "context": row["context"] or {}})
 
 
-async def recent_sends(conn: AsyncConnection, customer_key: str, since: datetime) -> tuple[datetime, ...]:
-    """When this customer was last messaged, across every flow (for the frequency cap)."""
-    query = select(messages.c.sent_at).where(
-        messages.c.customer_key == customer_key,
-        messages.c.sent_at >= since,
-        messages.c.state.in_([MessageState.SENT, MessageState.DELIVERED]),
-    )
-    return tuple(row[0] for row in await conn.execute(query))
-
-
 async def set_step(
     conn: AsyncConnection,
     step_id: str,
@@ -157,12 +147,6 @@ async def set_step(
 async def open_message(conn: AsyncConnection, row: dict[str, Any]) -> None:
     """Create the message row if it does not exist (an existing one is left as it is)."""
     await insert_ignore(conn, messages, [row])
-
-
-async def find_message(conn: AsyncConnection, message_id: str) -> MessageRow | None:
-    """The message row, if an earlier attempt at its step wrote one."""
-    found = (await conn.execute(select(*_MESSAGE).where(messages.c.message_id == message_id))).mappings().first()
-    return None if found is None else MessageRow(**{**found, "state": MessageState(found["state"])})
 
 
 async def set_message(
