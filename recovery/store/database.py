@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,9 +12,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from recovery.backoff import Backoff
 from recovery.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10.0
 STATEMENT_TIMEOUT_S = 30.0
@@ -72,7 +69,7 @@ def create_engine(url: str, *, senders: int = DEFAULT_SENDERS) -> AsyncEngine:
         # No await may hang forever: a dead server is noticed on checkout (pre-ping), at connect (10 s),
         # and a statement stuck behind a lost network is cancelled by the server and the client (30 s).
         pool_size, max_overflow = pool_size_for(senders)
-        engine = create_async_engine(
+        return create_async_engine(
             parsed,
             pool_size=pool_size,
             max_overflow=max_overflow,
@@ -91,7 +88,6 @@ def create_engine(url: str, *, senders: int = DEFAULT_SENDERS) -> AsyncEngine:
                 "server_settings": {"statement_timeout": str(int(STATEMENT_TIMEOUT_S * 1000))},
             },
         )
-        return engine
     raise ConfigError(f"database.url: unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
 
 
@@ -136,17 +132,14 @@ async def listen_due(engine: AsyncEngine, wake: Callable[[], None], stop: asynci
     """
     if engine.dialect.name != "postgresql":
         return
-    delay = 0.5
+    backoff = Backoff("due-step listener (database)")
     while not stop.is_set():
         try:
             await _listen_once(engine, wake, stop)
-            delay = 0.5
         except Exception as exc:  # an outage: the poll keeps working, listening resumes later
-            log.debug("due-step listener unavailable: %s", exc)
-        if not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-            delay = min(delay * 2, 10.0)
+            await backoff.wait(exc, stop)
+            continue
+        backoff.succeeded()
 
 
 async def _listen_once(engine: AsyncEngine, wake: Callable[[], None], stop: asyncio.Event) -> None:
