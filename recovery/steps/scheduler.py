@@ -29,6 +29,7 @@ from recovery.channels.rate import ChannelRates
 from recovery.clock import Clock
 from recovery.desk.hours import CallingHours
 from recovery.journeys.apply import Rules, start_journeys
+from recovery.lifecycle import wait_first
 from recovery.rules import Trigger
 from recovery.settings import SchedulerSettings
 from recovery.steps.dispatch import Dispatcher
@@ -180,12 +181,7 @@ class Scheduler:
     async def _until_woken(self, stop: asyncio.Event, *, within: float) -> bool:
         """Wait for a due-now step, room in the backlog, a rate-limited channel's next token, or ``within`` s;
         True when only room woke it."""
-        waits = [asyncio.ensure_future(e.wait()) for e in (stop, self._wake, self._room)]
-        try:
-            await asyncio.wait(waits, timeout=within, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in waits:
-                task.cancel()
+        await wait_first(stop, self._wake, self._room, within=within)
         return self._room.is_set() and not (stop.is_set() or self._wake.is_set())
 
     def _backlog(self) -> int:

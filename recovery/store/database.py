@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from recovery.backoff import Backoff
 from recovery.errors import ConfigError
+from recovery.lifecycle import wait_first
 
 CONNECT_TIMEOUT_S = 10.0
 STATEMENT_TIMEOUT_S = 30.0
@@ -152,16 +153,7 @@ async def _listen_once(engine: AsyncEngine, wake: Callable[[], None], stop: asyn
             await raw.add_listener(DUE_CHANNEL, lambda *_args: wake())
             raw.add_termination_listener(lambda *_args: lost.set())
             wake()  # anything created while no one listened
-            await _first(stop.wait(), lost.wait())
+            await wait_first(stop, lost)
         finally:
             # Never hand a connection still listening back to the pool.
             await conn.invalidate()
-
-
-async def _first(*waits: Any) -> None:
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
