@@ -228,7 +228,6 @@ class Dispatcher:
         identity, flow_step = plan.identity, plan.flow_step
         row = {
             **identity.identity_fields(),
-            "channel": identity.channel.value,
             "step_id": step.step_id,
             "customer_key": plan.journey.customer_key,
             "template": flow_step.template,
