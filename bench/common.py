@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from recovery.app.service import Service
+from recovery.app.wiring import build_channels, build_composer
 from recovery.demo.sinks.twilio import FakeTwilio
-from recovery.service import Service
 from recovery.settings import Settings
 from recovery.steps.guards import QuietHoursPolicy
-from recovery.wiring import build_channels, build_composer
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 TOPIC_ROLES = ("cart", "payment", "order", "consent", "dead_letter", "callback_tasks", "messages")

@@ -24,11 +24,11 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from bench.common import DEFAULT_PG, Row, postgres_database, print_rows
+from recovery.app.service import Service
 from recovery.channels.file import LocalOutboxChannel
 from recovery.ingest.embedded_broker import EmbeddedBroker
 from recovery.ingest.kafka import Producer, ensure_topics
 from recovery.render.composer import PlainComposer
-from recovery.service import Service
 from recovery.settings import Settings
 from recovery.states import ChannelName
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from bench.common import DEFAULT_PG, Row, postgres_database, print_rows, rss_mb, running, settings_for, wait_for
 from bench.events import cart_updated, publish
+from recovery.app.service import Service
 from recovery.ingest.embedded_broker import EmbeddedBroker
 from recovery.ingest.kafka import Producer, ensure_topics
-from recovery.service import Service
 from recovery.settings import TopicsSettings
 
 FLOWS = """flows:

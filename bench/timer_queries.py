@@ -26,8 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import TextClause
 
 from bench.common import DEFAULT_PG, Row, postgres_database, print_rows
+from recovery.journeys import cart_rows
 from recovery.states import StepStatus
-from recovery.store import cart_rows, step_rows
+from recovery.steps import step_rows
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
 from recovery.store.schema import carts, steps, workers

@@ -98,3 +98,13 @@ def _describe(exc: BaseException) -> str:
     # The class and first line only: driver messages can be long, and never carry shopper data here.
     first = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {first[:200]}"
+
+
+async def wait_first(*events: asyncio.Event, within: float | None = None) -> None:
+    """Wait until any of ``events`` is set, or ``within`` seconds have passed (None: no limit)."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()

@@ -15,13 +15,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from recovery.app.service import Service
+from recovery.app.wiring import build_channels, build_composer
 from recovery.ingest.kafka import Producer
 from recovery.ingest.replay import route
-from recovery.service import Service
 from recovery.settings import Settings
 from recovery.states import ChannelName
 from recovery.steps.guards import QuietHoursPolicy
-from recovery.wiring import build_channels, build_composer
 
 FAST_FLOWS = """
 flows:
@@ -137,9 +137,7 @@ class Harness:
         return await read_json_topic(self.bootstrap, name, count=count, timeout=timeout)
 
 
-async def read_json_topic(
-    bootstrap: str, topic: str, *, count: int, timeout: float = 15
-) -> list[dict[str, Any]]:
+async def read_json_topic(bootstrap: str, topic: str, *, count: int, timeout: float = 15) -> list[dict[str, Any]]:
     """Read a topic from the beginning with a throwaway consumer."""
     consumer = AIOKafkaConsumer(
         topic,
@@ -191,9 +189,7 @@ async def running_service(settings: Settings) -> AsyncIterator[Harness]:
     producer = Producer(service.bootstrap_servers or "")
     await producer.start()
     try:
-        yield Harness(
-            settings=settings, service=service, producer=producer, bootstrap=service.bootstrap_servers or ""
-        )
+        yield Harness(settings=settings, service=service, producer=producer, bootstrap=service.bootstrap_servers or "")
     finally:
         await producer.stop()
         stop.set()

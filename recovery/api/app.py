@@ -12,18 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recovery.api.auth import Principal, require_role
-from recovery.api.callback_offer_routes import callback_offer_router
-from recovery.api.callbacks_routes import DeskService, callbacks_router
-from recovery.api.feedback_routes import feedback_router
 from recovery.api.health_routes import HttpMetrics, health_router
-from recovery.api.links_routes import DEFAULT_CLICK_MAX_AGE, links_router
 from recovery.api.pages import install_pages
-from recovery.api.pages.agent_routes import agent_router
-from recovery.api.pages.dashboard_routes import dashboard_router
-from recovery.api.pages.studio_routes import studio_router
-from recovery.api.template_desk import TemplateDesk
-from recovery.api.templates_routes import templates_router
-from recovery.api.twilio_routes import twilio_router
+from recovery.api.platforms.twilio_routes import twilio_router
+from recovery.api.shoppers.callback_offer_routes import callback_offer_router
+from recovery.api.shoppers.feedback_routes import feedback_router
+from recovery.api.shoppers.links_routes import DEFAULT_CLICK_MAX_AGE, links_router
+from recovery.api.staff.agent_routes import agent_router
+from recovery.api.staff.callbacks_routes import DeskService, callbacks_router
+from recovery.api.staff.dashboard_routes import dashboard_router
+from recovery.api.staff.studio_routes import studio_router
+from recovery.api.staff.template_desk import TemplateDesk
+from recovery.api.staff.templates_routes import templates_router
 from recovery.clock import Clock
 from recovery.desk.agent_lines import AgentLines
 from recovery.durations import parse_duration

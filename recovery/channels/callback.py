@@ -12,8 +12,8 @@ from recovery.channels.base import Channel, Delivery, OutgoingMessage
 from recovery.clock import Clock
 from recovery.desk.hours import CallingHours
 from recovery.desk.queue import TaskReason
+from recovery.desk.task_rows import DEFAULT_CALLING_HOURS, NewTask, create_task, task_exists, task_id_for
 from recovery.states import ChannelName
-from recovery.store.callback_rows import DEFAULT_CALLING_HOURS, NewTask, create_task, task_exists, task_id_for
 
 DIRECT = "direct"
 

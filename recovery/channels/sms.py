@@ -37,10 +37,10 @@ from twilio.rest import Client
 
 from recovery.channels.base import Delivery, OutgoingMessage
 from recovery.clock import Clock, SystemClock
+from recovery.consent.ledger import ConsentChannel, ConsentSource, record_consent
 from recovery.errors import OutcomeUnknownError, PermanentError, RecoveryError, TransientError
 from recovery.render.sms_text import describe_sms
 from recovery.states import ChannelName
-from recovery.store.consent_rows import ConsentChannel, ConsentSource, record_consent
 
 logger = logging.getLogger(__name__)
 

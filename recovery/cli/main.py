@@ -12,16 +12,16 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from recovery.app.roles import ROLES, Role
 from recovery.cli.db import db_app
+from recovery.cli.defaults import fallback_overrides, write_project
+from recovery.cli.log_setup import configure_logging
 from recovery.cli.privacy import erase, purge
 from recovery.cli.report import report
 from recovery.cli.template_versions import export_command, import_command
 from recovery.cli.templates import templates_app
-from recovery.defaults import fallback_overrides, write_project
 from recovery.errors import ConfigError, RecoveryError
 from recovery.extras import require_extra
-from recovery.log_setup import configure_logging
-from recovery.roles import ROLES, Role
 from recovery.settings import Settings, config_path, load_settings
 
 app = typer.Typer(
@@ -69,7 +69,7 @@ def run(
     ),
 ) -> None:
     """Consume events, run the scheduler and dispatchers: the service. Stops cleanly on SIGTERM/SIGINT."""
-    from recovery.wiring import build_service
+    from recovery.app.wiring import build_service
 
     settings = _settings(config)
     _logging(log_level, settings)

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from recovery.cli.db import ConfigOption, errors, with_engine
 from recovery.clock import SystemClock
+from recovery.consent import ledger
 from recovery.settings import load_settings
 from recovery.store.forget import erase_shopper, purge_before
 
@@ -35,7 +36,8 @@ def erase(
         raise typer.Exit(2)
     security = load_settings(config).security
     secrets = [s for s in (security.link_secret, security.previous_link_secret) if s]
-    counts = with_engine(config, lambda engine: erase_shopper(engine, email=email, phone=phone, secrets=secrets))
+    hashes = ledger.phone_hashes(phone, secrets)
+    counts = with_engine(config, lambda engine: erase_shopper(engine, email=email, phone=phone, phone_hashes=hashes))
     # Never echo the address or number: this output ends up in terminals and job logs.
     _print_counts(counts, "no data found for that shopper")
 

@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from recovery.defaults import fallback_overrides
+from recovery.cli.defaults import fallback_overrides
 from recovery.errors import ConfigError
 from recovery.render.samples import Sample, load_sample, load_samples, preview_track
 from recovery.render.templates import RenderedMessage, language_of, load_templates

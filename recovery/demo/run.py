@@ -20,6 +20,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import func, select
 
+from recovery.app.service import Service
+from recovery.app.wiring import build_channels, build_composer
 from recovery.attribution.queries import build_stats, render_html, render_table
 from recovery.clock import AcceleratedClock
 from recovery.demo.agents import AGENT_NAMES, DemoAgents, demo_agent_tokens
@@ -32,12 +34,10 @@ from recovery.demo.summary import Summary, read_summary
 from recovery.ingest.embedded_broker import free_port
 from recovery.ingest.kafka import Producer
 from recovery.ingest.replay import publish_lines
-from recovery.service import Service
 from recovery.settings import Settings
 from recovery.states import ChannelName, MessageState, StepStatus
 from recovery.store.database import create_engine
 from recovery.store.schema import carts, journeys, messages, steps
-from recovery.wiring import build_channels, build_composer
 
 VIRTUAL_SPEED = 3600.0  # one virtual hour per real second: a day and a half in ~40 s
 # long enough for the last flow step (26 h) and quiet-hour deferrals

@@ -21,7 +21,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from recovery.clock import Clock
-from recovery.store.callback_rows import task_document
+from recovery.desk.task_rows import task_document
 from recovery.store.schema import callback_tasks
 
 log = logging.getLogger(__name__)

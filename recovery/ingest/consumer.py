@@ -17,14 +17,16 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from recovery.attribution import conversion_rows
 from recovery.attribution.credit import AttributionModel
 from recovery.clock import Clock
+from recovery.consent import ledger
 from recovery.events import ConsentChanged, Event, OrderCompleted, OrderRefunded, PaymentFailed, Rejection
 from recovery.ingest.poison import apply_isolating, decode_record
+from recovery.journeys import cart_rows, journey_rows
 from recovery.journeys.apply import Rules, apply_batch, cart_id_of, customer_key_of
 from recovery.journeys.records import guest_key
 from recovery.settings import AttributionSettings
-from recovery.store import cart_rows, consent_rows, conversion_rows, journey_rows
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +243,7 @@ async def _record_consent_events(conn: AsyncConnection, events: list[Event], now
         customer = event.customer
         if customer.consent is None:
             continue
-        await consent_rows.record_event_consent(
+        await ledger.record_event_consent(
             conn,
             customer_key=customer_key_of(event.cart_id, customer),
             email=customer.email,

@@ -12,8 +12,8 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.errors import ConfigError
+from recovery.render import template_rows
 from recovery.render.templates import Templates, load_templates
-from recovery.store import template_rows
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.errors import RecoveryError
+from recovery.render import template_rows
 from recovery.render.check import Severity, find_template_problems
-from recovery.store import template_rows
 
 # A template path as the API names it: "<locale>/<file>", never leaving the templates folder.
 _PATH = re.compile(r"[a-z]{2,3}/[A-Za-z0-9_][A-Za-z0-9_.]*")

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from recovery.channels.base import OutgoingMessage
+from recovery.consent.authority import message_consent
 from recovery.desk.queue import TaskReason
 from recovery.events import is_landline
 from recovery.journeys.records import CartState, CustomerState, JourneyRow
@@ -39,9 +40,8 @@ from recovery.states import (
     SkipReason,
 )
 from recovery.steps import guards
-from recovery.steps.consent import message_consent
 from recovery.steps.context import condition_context, recipient_of
-from recovery.store.step_rows import ClaimedStep, MessageRow
+from recovery.steps.step_rows import ClaimedStep, MessageRow
 
 
 @dataclass(frozen=True, kw_only=True)

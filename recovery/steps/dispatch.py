@@ -18,6 +18,8 @@ from recovery.channels.base import Channel, Delivery, OutgoingMessage
 from recovery.channels.retry import send_with_retry
 from recovery.channels.sms import record_if_opted_out
 from recovery.clock import Clock
+from recovery.consent import ledger
+from recovery.consent.authority import with_ledger
 from recovery.errors import ConfigError, OutcomeUnknownError, PermanentError, TransientError
 from recovery.journeys.records import JourneyRow
 from recovery.messages import message_id_for
@@ -32,7 +34,7 @@ from recovery.states import (
     gave_up,
     provider_failure,
 )
-from recovery.steps.consent import with_ledger
+from recovery.steps import discount_rows, step_rows
 from recovery.steps.decide import (
     CancelStep,
     DeferStep,
@@ -53,9 +55,8 @@ from recovery.steps.discount_hook import DiscountRegistrar
 from recovery.steps.discounts import DiscountCode
 from recovery.steps.failures import failure_rows, identity_event
 from recovery.steps.guards import GuardPolicy
-from recovery.store import consent_rows, discount_rows, step_rows
+from recovery.steps.step_rows import ClaimedStep
 from recovery.store.outbox import enqueue, message_event
-from recovery.store.step_rows import ClaimedStep
 
 __all__ = ["Composer", "Dispatcher", "RetryPolicy", "VersionedComposer"]
 
@@ -175,7 +176,7 @@ class Dispatcher:
         flow = self._flows.get(journey.flow)
         if customer is not None:
             # The ledger (opt-outs the shopper told us) beats the consent copied into cart events.
-            entries = await consent_rows.ledger_entries(
+            entries = await ledger.ledger_entries(
                 conn, customer_key=customer.customer_key, email=customer.email, phone=customer.phone
             )
             customer = with_ledger(customer, entries)

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from recovery.clock import Clock
 from recovery.messages import MessageIdentity
 from recovery.states import ChannelName, FailReason, MessageState, PublishedType, StepStatus
-from recovery.store import step_rows
+from recovery.steps import step_rows
+from recovery.steps.step_rows import ClaimedStep
 from recovery.store.outbox import enqueue, message_event
-from recovery.store.step_rows import ClaimedStep
 
 log = logging.getLogger(__name__)
 

@@ -24,19 +24,20 @@ from collections.abc import Callable, Mapping
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from recovery.backoff import Backoff, is_outage
+from recovery.backoff import Backoff, is_outage, wait_first
 from recovery.channels.rate import ChannelRates
 from recovery.clock import Clock
+from recovery.desk import task_rows
 from recovery.desk.hours import CallingHours
+from recovery.desk.task_rows import DEFAULT_CALLING_HOURS
+from recovery.journeys import cart_rows, journey_rows
 from recovery.journeys.apply import Rules, start_journeys
-from recovery.lifecycle import wait_first
 from recovery.rules import Trigger
 from recovery.settings import SchedulerSettings
+from recovery.steps import step_rows, worker_rows
 from recovery.steps.dispatch import Dispatcher
 from recovery.steps.failures import record_crash
 from recovery.steps.pacing import claim_limit, next_allowed, pacing_full
-from recovery.store import callback_rows, cart_rows, journey_rows, step_rows, worker_rows
-from recovery.store.callback_rows import DEFAULT_CALLING_HOURS
 from recovery.store.database import listen_due, on_due
 
 __all__ = ["DEFAULT_CONCURRENCY", "STOP_GRACE_S", "Scheduler", "claim_limit", "next_allowed", "pacing_full"]
@@ -295,7 +296,7 @@ class Scheduler:
     async def accept_callback_requests(self) -> int:
         """Shoppers who replied RAPPEL / CALL to a callback offer get a task for the agents."""
         async with self._engine.begin() as conn:
-            return await callback_rows.tasks_from_requests(conn, self._clock.now(), hours=self._calling_hours)
+            return await task_rows.tasks_from_requests(conn, self._clock.now(), hours=self._calling_hours)
 
     async def sweep_idle_carts(self) -> int:
         """Turn carts idle past ``abandonment.idle_after`` into ``cart.abandoned`` journeys."""

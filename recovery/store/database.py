@@ -12,9 +12,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from recovery.backoff import Backoff
+from recovery.backoff import Backoff, wait_first
 from recovery.errors import ConfigError
-from recovery.lifecycle import wait_first
 
 CONNECT_TIMEOUT_S = 10.0
 STATEMENT_TIMEOUT_S = 30.0

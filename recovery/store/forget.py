@@ -5,7 +5,7 @@ Every table holding data about a shopper is listed once in ``FORGET``; a new tab
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -13,7 +13,6 @@ from enum import Enum
 from sqlalchemy import ColumnElement, Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from recovery.store.consent_rows import phone_hash
 from recovery.store.schema import callback_tasks, carts, customers, journeys, metadata
 
 
@@ -70,12 +69,16 @@ class Targets:
 
 
 async def erase_shopper(
-    engine: AsyncEngine, *, email: str | None = None, phone: str | None = None, secrets: Sequence[str] = ()
+    engine: AsyncEngine,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    phone_hashes: Iterable[str] = (),
 ) -> dict[str, int]:
     """Delete every row about the shopper with this email or phone; returns rows deleted per table.
 
-    ``secrets`` are the link secrets (current and previous) that key the phone hashes of SMS callback
-    requests, so requests from a number no customer row matches are erased too.
+    ``phone_hashes`` are the phone's keyed hashes (one per link secret, current and previous) that key
+    SMS callback requests, so requests from a number no customer row matches are erased too.
     """
     async with engine.begin() as conn:
         targets = Targets()
@@ -85,7 +88,7 @@ async def erase_shopper(
         if phone:
             found = select(customers.c.customer_key).where(customers.c.phone == phone.strip())
             targets.customer_keys |= set((await conn.scalars(found)).all())
-            targets.phone_hashes |= {phone_hash(phone.strip(), secret) for secret in secrets if secret}
+        targets.phone_hashes |= set(phone_hashes)
         await _add_carts_and_journeys(conn, targets, carts.c.customer_key.in_(targets.customer_keys))
         return await _delete(conn, targets)
 

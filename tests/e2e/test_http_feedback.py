@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from recovery.store import feedback_rows
+from recovery.attribution import feedback_rows
 from recovery.store.schema import feedback_answers, outbox_events
 from tests.e2e.test_http_links import DESKTOP, RESTORE, SLACK, client_for, path_of, seed, signer
 

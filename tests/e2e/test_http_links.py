@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api import create_app
-from recovery.api.links_routes import allowed_target, cart_hosts, classify_user_agent
+from recovery.api.shoppers.links_routes import allowed_target, cart_hosts, classify_user_agent
+from recovery.attribution.click_rows import UserAgentClass
 from recovery.clock import ManualClock
 from recovery.render.signed_links import LinkSigner
 from recovery.settings import Settings
-from recovery.store.click_rows import UserAgentClass
 from recovery.store.schema import carts, clicks, consent_ledger, customers, journeys, messages, outbox_events
 
 SECRET = "test-link-secret"

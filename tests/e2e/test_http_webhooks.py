@@ -16,8 +16,8 @@ from twilio.request_validator import RequestValidator
 
 from recovery.api import create_app
 from recovery.clock import ManualClock
+from recovery.consent.authority import address_key
 from recovery.settings import Settings
-from recovery.steps.consent import address_key
 from recovery.store.schema import callback_requests, consent_ledger, customers, messages, outbox_events
 
 AUTH_TOKEN = "twilio-auth-token"

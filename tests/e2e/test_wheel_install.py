@@ -55,7 +55,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def test_the_installed_package_is_the_wheel_with_its_defaults(venv: Path, tmp_path: Path) -> None:
     """``recovery`` is imported from the virtualenv, and its config/ and templates/ came with it."""
-    probe = "import recovery.defaults as d; print(d.shipped_root())"
+    probe = "import recovery.cli.defaults as d; print(d.shipped_root())"
     shipped = Path(run(venv / "bin" / "python", "-c", probe, cwd=tmp_path).stdout.strip())
     assert shipped.is_relative_to(venv), shipped
     assert (shipped / "config" / "flows.yaml").is_file() and (shipped / "templates" / "fr").is_dir()

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.desk.queue import TaskReason
+from recovery.desk.task_rows import NewTask, create_task
 from recovery.states import ChannelName
-from recovery.store.callback_rows import NewTask, create_task
 from recovery.store.schema import carts, clicks, customers, journeys, messages
 
 PHONE = "+33612345678"

@@ -18,10 +18,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from recovery.lifecycle import TaskDied
+from recovery.app.lifecycle import TaskDied
+from recovery.app.wiring import build_service
 from recovery.settings import Settings, load_settings
 from recovery.store.schema import consent_ledger, steps
-from recovery.wiring import build_service
 from tests.fakes.fixtures import fake_twilio, smtp_sink
 from tests.fakes.smtp_server import SmtpSink
 from tests.fakes.twilio_server import FakeTwilio
@@ -126,7 +126,7 @@ async def test_configured_providers_send_by_default_and_one_click_unsubscribe_ho
     even when the next cart carries the shop's stale consent, and for a guest keyed by email address."""
     settings = operator_settings(monkeypatch, tmp_path, kafka_bootstrap, smtp_sink, fake_twilio, EMAIL_FLOW)
     assert settings.channels.transport == "providers"
-    caplog.set_level(logging.INFO, logger="recovery.service")
+    caplog.set_level(logging.INFO, logger="recovery.app.service")
     async with running_service(settings) as harness, httpx.AsyncClient() as http:
         said = [record.getMessage() for record in caplog.records if record.getMessage().startswith("channel ")]
         assert f"channel email sends to SMTP server {smtp_sink.host}:{smtp_sink.port}" in said

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import JSON, Boolean, Column, Float, Integer, Numeric, String, Table, Text, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from recovery.store.consent_rows import phone_hash
+from recovery.consent import ledger
+from recovery.consent.ledger import phone_hash
 from recovery.store.database import create_engine
 from recovery.store.forget import NO_PERSONAL_DATA, erase_shopper, purge_before
 from recovery.store.migrate import upgrade_to_head
@@ -104,7 +105,7 @@ async def test_erase_removes_every_trace_of_one_shopper_and_nothing_of_another(e
     assert await rows_of(engine, ANNA) == EVERY_TABLE
 
     identity = {"email": " anna@example.COM "} if by == "email" else {"phone": ANNA["phone"]}
-    counts = await erase_shopper(engine, secrets=[SECRET], **identity)
+    counts = await erase_shopper(engine, phone_hashes=ledger.phone_hashes(identity.get("phone"), [SECRET]), **identity)
 
     assert await rows_of(engine, ANNA) == {}
     assert await rows_of(engine, BRUNO) == EVERY_TABLE
@@ -116,13 +117,15 @@ async def test_erase_by_phone_removes_callback_requests_from_an_unknown_number(e
     async with engine.begin() as conn:
         table = metadata.tables["callback_requests"]
         await conn.execute(insert(table).values(row_for(table, stranger, NOW) | {"customer_key": None}))
-    counts = await erase_shopper(engine, phone=stranger["phone"], secrets=["rotated-away", SECRET])
+    counts = await erase_shopper(
+        engine, phone=stranger["phone"], phone_hashes=ledger.phone_hashes(stranger["phone"], ["rotated-away", SECRET])
+    )
     assert counts == {"callback_requests": 1}
 
 
 async def test_erase_of_an_unknown_shopper_changes_nothing(engine: AsyncEngine) -> None:
     await seed(engine, BRUNO, NOW)
-    assert await erase_shopper(engine, email="nobody@example.com", secrets=[SECRET]) == {}
+    assert await erase_shopper(engine, email="nobody@example.com") == {}
     assert await rows_of(engine, BRUNO) == EVERY_TABLE
 
 

@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from typer import Typer
 from typer.testing import CliRunner
 
+from recovery.attribution.conversion_rows import record_order, record_refund
 from recovery.attribution.credit import AttributionModel
 from recovery.attribution.queries import build_stats
 from recovery.cli.report import report
 from recovery.states import ConversionKind
-from recovery.store.conversion_rows import record_order, record_refund
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
 from recovery.store.schema import (

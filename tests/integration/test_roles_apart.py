@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from recovery.app.roles import Role
+from recovery.app.service import Service
+from recovery.app.wiring import build_service
 from recovery.ingest.kafka import Producer
-from recovery.roles import Role
-from recovery.service import Service
 from recovery.settings import Settings
-from recovery.wiring import build_service
 from tests.harness import Harness, cart, customer, event, eventually, service_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

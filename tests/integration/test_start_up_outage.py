@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from recovery.app.service import Service
 from recovery.render.composer import PlainComposer
-from recovery.service import Service
 from recovery.states import ChannelName
 from recovery.testing import ScriptedChannel
 from tests.harness import service_settings
@@ -31,7 +31,7 @@ async def test_stop_while_the_database_is_unreachable_ends_quietly(
     channels = {name: ScriptedChannel(name) for name in ChannelName}
     service = Service(settings, channels=channels, composer=PlainComposer())
     stop = asyncio.Event()
-    caplog.set_level(logging.INFO, logger="recovery.service")
+    caplog.set_level(logging.INFO, logger="recovery.app.service")
     running = asyncio.create_task(service.run(stop))
     await asyncio.sleep(1.0)  # a few failed attempts: the service is waiting, not exiting
     assert not running.done()

@@ -15,11 +15,13 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from recovery.events import Cart
+from recovery.journeys import cart_rows, journey_rows
 from recovery.journeys.apply import JourneyEnd, NewJourney
 from recovery.journeys.records import CartState, CustomerState
 from recovery.rules import PlannedStep, Trigger
 from recovery.states import ChannelName, JourneyStatus, StepStatus
-from recovery.store import cart_rows, journey_rows, outbox, step_rows
+from recovery.steps import step_rows
+from recovery.store import outbox
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
 from recovery.store.schema import journeys, steps
@@ -162,7 +164,10 @@ async def test_a_new_snapshot_model_is_stored_as_its_json(engine: AsyncEngine) -
     async with engine.begin() as conn:
         cart = (await cart_rows.load_carts(conn, ["cart-1"]))["cart-1"]
     assert cart.cart == {
-        "currency": "EUR", "value": "19.90", "items": [], "restore_url": "https://shop.example.com/r/1"
+        "currency": "EUR",
+        "value": "19.90",
+        "items": [],
+        "restore_url": "https://shop.example.com/r/1",
     }
 
 

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from recovery.store import journey_rows, step_rows, worker_rows
+from recovery.journeys import journey_rows
+from recovery.steps import step_rows, worker_rows
 from tests.integration.test_store import LEASE, NOW, new_journey
 
 DEAD_AFTER = timedelta(seconds=5)

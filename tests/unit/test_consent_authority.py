@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from recovery.consent.authority import LedgerEntry, address_key, effective, message_consent, with_ledger
 from recovery.journeys.records import CustomerState
 from recovery.states import ChannelName
-from recovery.steps.consent import LedgerEntry, address_key, effective, message_consent, with_ledger
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
+from recovery.app.service import Service
 from recovery.ingest.consumer import gc_paused
 from recovery.render.composer import PlainComposer
-from recovery.service import Service
 from recovery.settings import Settings
 from recovery.states import ChannelName
 from recovery.testing import Pipeline, ScriptedChannel

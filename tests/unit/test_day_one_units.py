@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from recovery.app.lifecycle import TaskDied, until_stop_or_death
 from recovery.channels.requirements import channel_destinations, missing_channel_settings
-from recovery.lifecycle import TaskDied, until_stop_or_death
-from recovery.log_setup import choose_format, configure_logging
+from recovery.cli.log_setup import choose_format, configure_logging
 from recovery.render.sources_check import check_template_sources
 from recovery.rules import parse_flows
 from recovery.settings import Settings

@@ -40,7 +40,7 @@ from recovery.steps.decide import (
     render_failed,
 )
 from recovery.steps.guards import GuardPolicy
-from recovery.store.step_rows import ClaimedStep, MessageRow
+from recovery.steps.step_rows import ClaimedStep, MessageRow
 
 NOON = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)  # a Wednesday: inside the default quiet-hours window
 NIGHT = datetime(2026, 3, 4, 23, 0, tzinfo=UTC)

@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from recovery import extras
+from recovery.cli.defaults import fallback_overrides, shipped_root, write_project
 from recovery.cli.main import app
-from recovery.defaults import fallback_overrides, shipped_root, write_project
 from recovery.errors import ConfigError
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+from recovery.app.roles import Parts, parts_of
 from recovery.cli.main import app
 from recovery.errors import ConfigError
-from recovery.roles import Parts, parts_of
 from recovery.store.forget import FORGET, NO_PERSONAL_DATA
 from recovery.store.schema import metadata
 

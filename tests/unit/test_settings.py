@@ -199,9 +199,7 @@ def test_an_environment_override_keeps_the_rest_of_the_files_section(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Overriding one nested key does not reset its siblings from the file."""
-    path = config_file(
-        tmp_path, "kafka:\n  group_id: from-file\n  topics:\n    payment: {name: file-payments}\n"
-    )
+    path = config_file(tmp_path, "kafka:\n  group_id: from-file\n  topics:\n    payment: {name: file-payments}\n")
     monkeypatch.setenv("RECOVERY_KAFKA__TOPICS__CART__NAME", "env-carts")
     settings = load_settings(path)
     assert settings.kafka.topics.cart.name == "env-carts"
@@ -327,8 +325,8 @@ def test_the_sender_and_the_http_app_refuse_a_missing_link_secret_with_the_same_
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from recovery.api.app import create_app
+    from recovery.app.wiring import build_composer
     from recovery.clock import SystemClock
-    from recovery.wiring import build_composer
 
     settings = load_settings()
     with pytest.raises(ConfigError) as from_sender:

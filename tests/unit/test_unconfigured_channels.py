@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import typer
 
+from recovery.app.wiring import build_channels
 from recovery.channels.base import OutgoingMessage
 from recovery.channels.email import EmailChannel
 from recovery.cli.check import run_checks
@@ -14,7 +15,6 @@ from recovery.cli.main import _refuse_on_check_errors
 from recovery.errors import PermanentError
 from recovery.settings import Settings
 from recovery.states import ChannelName
-from recovery.wiring import build_channels
 
 ROOT = Path(__file__).resolve().parents[2]
 

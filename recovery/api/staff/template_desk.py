@@ -11,6 +11,8 @@ from fastapi import HTTPException
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.clock import Clock
+from recovery.journeys import cart_rows
+from recovery.render import template_rows
 from recovery.render.preview import pick_sample, render_preview
 from recovery.render.samples import load_samples
 from recovery.render.versions import (
@@ -21,7 +23,6 @@ from recovery.render.versions import (
     require_path,
     save_checked,
 )
-from recovery.store import cart_rows, template_rows
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,10 +12,11 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from twilio.request_validator import RequestValidator
 
+from recovery.attribution import click_rows
 from recovery.channels.sms import record_if_opted_out
 from recovery.clock import Clock
-from recovery.store import click_rows, consent_rows
-from recovery.store.consent_rows import ConsentChannel, ConsentSource
+from recovery.consent import ledger
+from recovery.consent.ledger import ConsentChannel, ConsentSource
 
 log = logging.getLogger(__name__)
 
@@ -147,22 +148,20 @@ async def _apply_keyword(
     conn: AsyncConnection, keyword: Keyword, *, phone: str, sms_sid: str, secret: str, now: datetime
 ) -> int:
     """Record a callback request or a consent change for the number; return how many customers have it."""
-    keys = await consent_rows.customers_with_phone(conn, phone)
+    keys = await ledger.customers_with_phone(conn, phone)
     if keyword == Keyword.CALLBACK:
-        hashed = consent_rows.phone_hash(phone, secret)
+        hashed = ledger.phone_hash(phone, secret)
         # A number we cannot match still leaves a trace; the callback channel decides what to do.
         requesters: list[str | None] = [*keys] or [None]
         for key in requesters:
-            await consent_rows.record_callback_request(
-                conn, sms_sid=sms_sid, customer_key=key, phone_hash=hashed, now=now
-            )
+            await ledger.record_callback_request(conn, sms_sid=sms_sid, customer_key=key, phone_hash=hashed, now=now)
         return len(keys)
     stop = keyword == Keyword.STOP
     source = ConsentSource.TWILIO_STOP if stop else ConsentSource.TWILIO_START
     # Keyed by the number too: a guest's next cart (a new customer key) stays opted out.
-    await consent_rows.record_address_consent(conn, phone, ConsentChannel.SMS, consent=not stop, source=source, now=now)
+    await ledger.record_address_consent(conn, phone, ConsentChannel.SMS, consent=not stop, source=source, now=now)
     for key in keys:
-        await consent_rows.record_consent(conn, key, ConsentChannel.SMS, consent=not stop, source=source, now=now)
+        await ledger.record_consent(conn, key, ConsentChannel.SMS, consent=not stop, source=source, now=now)
     return len(keys)
 
 

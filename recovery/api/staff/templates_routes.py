@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from recovery.api.auth import Principal, require_role
-from recovery.api.template_desk import TemplateDesk
+from recovery.api.staff.template_desk import TemplateDesk
 from recovery.render.versions import TemplateRejected
 
 Marketer = Annotated[Principal, Depends(require_role("marketer", "admin"))]

@@ -10,11 +10,11 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from recovery.api.auth import Principal
-from recovery.api.callbacks_routes import CompleteRequest, DeskService
-from recovery.api.pages.agent_texts import AGENT_TEXTS
 from recovery.api.pages.csrf import check_csrf
 from recovery.api.pages.rendering import page_language, render_page
 from recovery.api.pages.session import require_page
+from recovery.api.staff.agent_texts import AGENT_TEXTS
+from recovery.api.staff.callbacks_routes import CompleteRequest, DeskService
 from recovery.desk.agent_lines import AgentLines
 from recovery.desk.hours import zone_of
 from recovery.desk.queue import Outcome

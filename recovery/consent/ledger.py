@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from recovery.steps.consent import ADDRESS_OF_CONSENT, LedgerEntry, address_key
+from recovery.consent.authority import ADDRESS_OF_CONSENT, LedgerEntry, address_key
 from recovery.store.schema import callback_requests, consent_ledger, customers
 from recovery.store.sql import insert_ignore
 
@@ -100,6 +101,11 @@ async def customers_with_phone(conn: AsyncConnection, phone: str) -> list[str]:
 def phone_hash(phone: str, secret: str) -> str:
     """A keyed hash of a phone number: matches requests from one number without storing it."""
     return hmac.new(secret.encode(), phone.encode(), hashlib.sha256).hexdigest()
+
+
+def phone_hashes(phone: str | None, secrets: Iterable[str]) -> list[str]:
+    """The phone's keyed hash under each secret (current and previous), to find its callback requests."""
+    return [phone_hash(phone.strip(), secret) for secret in secrets if secret] if phone else []
 
 
 async def record_callback_request(

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from recovery.attribution.click_rows import UserAgentClass
 from recovery.attribution.credit import (
     DEFAULT_CLICK_WINDOW,
     DEFAULT_SEND_WINDOW,
@@ -26,7 +27,6 @@ from recovery.attribution.credit import (
     attribute,
 )
 from recovery.states import ChannelName, ConversionKind, MessageState, PublishedType
-from recovery.store.click_rows import UserAgentClass
 from recovery.store.outbox import enqueue, message_event
 from recovery.store.schema import clicks, conversions, journeys, messages
 from recovery.store.sql import insert_ignore
@@ -139,9 +139,7 @@ async def _record_holdout_order(
     await insert_ignore(conn, conversions, [row | holdout])
 
 
-async def record_refund(
-    conn: AsyncConnection, *, order_id: str, value: Decimal, now: datetime
-) -> Decimal | None:
+async def record_refund(conn: AsyncConnection, *, order_id: str, value: Decimal, now: datetime) -> Decimal | None:
     """Add a refund to a recorded order; return the revenue left (never below 0), ``None`` if not recorded."""
     apply_refund(Decimal(0), value)  # rejects a negative refund before anything is written
     await conn.execute(

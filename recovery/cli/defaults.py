@@ -14,8 +14,8 @@ from typing import Any
 from recovery.errors import ConfigError
 
 SHIPPED = ("config", "templates")
-_PACKAGED = Path(__file__).resolve().parent / "default_files"
-_CHECKOUT = Path(__file__).resolve().parent.parent
+_PACKAGED = Path(__file__).resolve().parent.parent / "default_files"
+_CHECKOUT = Path(__file__).resolve().parent.parent.parent
 
 
 def shipped_root() -> Path:

@@ -49,9 +49,7 @@ def redact(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> Event
 
 def _processors(fmt: LogFormat) -> list[Any]:
     renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
     return [
         structlog.stdlib.ProcessorFormatter.remove_processors_meta,

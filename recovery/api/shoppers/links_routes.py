@@ -15,11 +15,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from recovery.attribution import click_rows
+from recovery.attribution.click_rows import UserAgentClass
 from recovery.clock import Clock
+from recovery.consent import ledger
+from recovery.consent.ledger import ConsentChannel, ConsentSource
 from recovery.render.signed_links import InvalidLink, LinkSigner, UnsubscribeToken
-from recovery.store import click_rows, consent_rows
-from recovery.store.click_rows import UserAgentClass
-from recovery.store.consent_rows import ConsentChannel, ConsentSource
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +209,7 @@ def _unsubscribe_routes(*, engine: AsyncEngine, signer: LinkSigner, clock: Clock
             return not_found_page()
         parsed, channel = request
         async with engine.begin() as conn:
-            changed = await consent_rows.record_consent(
+            changed = await ledger.record_consent(
                 conn,
                 parsed.customer_key,
                 channel,

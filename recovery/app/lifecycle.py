@@ -69,13 +69,3 @@ async def first_of(waiting: Coroutine[Any, Any, Any], task: asyncio.Task[None]) 
         waiter.cancel()
         task.result()
         raise RuntimeError("the HTTP server stopped at start-up")
-
-
-async def wait_first(*events: asyncio.Event, within: float | None = None) -> None:
-    """Wait until any of ``events`` is set, or ``within`` seconds have passed (None: no limit)."""
-    waits = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waits, timeout=within, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in waits:
-            task.cancel()

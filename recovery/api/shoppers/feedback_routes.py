@@ -9,12 +9,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from recovery.api.links_routes import classify_user_agent, html_page, not_found_page
+from recovery.api.shoppers.links_routes import classify_user_agent, html_page, not_found_page
+from recovery.attribution import feedback_rows
+from recovery.attribution.click_rows import UserAgentClass
 from recovery.attribution.feedback import parse_answer
 from recovery.clock import Clock
 from recovery.render.signed_links import InvalidLink, LinkSigner
-from recovery.store import feedback_rows
-from recovery.store.click_rows import UserAgentClass
 
 log = logging.getLogger(__name__)
 

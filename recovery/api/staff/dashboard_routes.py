@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from recovery.api.auth import Principal
 from recovery.api.pages.rendering import render_page
 from recovery.api.pages.session import require_page
-from recovery.api.pages.studio_texts import STUDIO_TEXTS
+from recovery.api.staff.studio_texts import STUDIO_TEXTS
 from recovery.attribution.dashboard_charts import dashboard_charts
 from recovery.attribution.queries import build_stats
 from recovery.durations import parse_duration

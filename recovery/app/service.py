@@ -18,6 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.app import create_app
 from recovery.api.server import serve_http
+from recovery.app.lifecycle import StoppedWhileWaiting, first_of, until_reachable, until_stop_or_death
+from recovery.app.policies import build_rules, channel_rates, guard_policy
+from recovery.app.roles import Parts, Role, parts_of
 from recovery.backoff import Backoff, is_outage
 from recovery.channels.base import Channel
 from recovery.channels.callback import CallbackChannel
@@ -28,11 +31,8 @@ from recovery.ingest.consumer import BatchProcessor, BatchReport
 from recovery.ingest.embedded_broker import EmbeddedBroker
 from recovery.ingest.kafka import Producer, ensure_topics
 from recovery.ingest.relay import OutboxRelay
-from recovery.lifecycle import StoppedWhileWaiting, first_of, until_reachable, until_stop_or_death
-from recovery.policies import build_rules, channel_rates, guard_policy
 from recovery.render.composer import TemplateComposer
 from recovery.render.live import LiveTemplates
-from recovery.roles import Parts, Role, parts_of
 from recovery.rules import Flows, load_flows
 from recovery.settings import Settings
 from recovery.states import ChannelName
@@ -333,5 +333,3 @@ async def _tolerant_parser(
 async def _no_decoding(_msg: StreamMessage[Any]) -> DecodedMessage:
     """FastStream's decoder parses JSON before the handler, where a failure loses the batch: skip it."""
     return None
-
-

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from recovery.app.roles import Role
+from recovery.app.service import Service
 from recovery.channels.base import Channel
 from recovery.channels.email import EmailChannel, EmailConfig
 from recovery.channels.file import LocalOutboxChannel
@@ -11,8 +13,6 @@ from recovery.channels.unconfigured import UnconfiguredChannel
 from recovery.render.composer import TemplateComposer
 from recovery.render.signed_links import LinkSigner
 from recovery.render.templates import load_templates
-from recovery.roles import Role
-from recovery.service import Service
 from recovery.settings import Settings
 from recovery.states import ChannelName
 

@@ -16,12 +16,12 @@ from jinja2 import Environment
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from recovery.api.links_routes import CALLBACK_MAX_AGE, html_page, not_found_page
 from recovery.api.pages.languages import PageLanguage, negotiate_language
+from recovery.api.shoppers.links_routes import CALLBACK_MAX_AGE, html_page, not_found_page
 from recovery.clock import Clock
+from recovery.desk import claim_rows, task_rows
 from recovery.desk.hours import CallingHours, next_open, slots, zone_of
 from recovery.render.signed_links import InvalidLink, LinkSigner
-from recovery.store import callback_rows, desk_rows
 from recovery.store.schema import callback_tasks, customers, messages
 
 ASAP = "asap"
@@ -99,12 +99,12 @@ def callback_offer_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clo
             days = _days(slots(now, zone, hours, days=SLOT_DAYS), zone, language)
             return page(request, "callback_slots.html", language, token=token, days=days, asap=ASAP, error=True)
         async with engine.begin() as conn:
-            task_id = await callback_rows.task_for_offer(conn, message_id, now, due_at=due, hours=hours)
+            task_id = await task_rows.task_for_offer(conn, message_id, now, due_at=due, hours=hours)
             if task_id is None:
                 return not_found_page()
             current = await conn.scalar(select(callback_tasks.c.due_at).where(callback_tasks.c.task_id == task_id))
             if current != due:  # the shopper picked again: move the open task
-                await desk_rows.reschedule(conn, task_id, due, now)
+                await claim_rows.reschedule(conn, task_id, due, now)
         label = format_datetime(due.astimezone(zone), "EEEE d MMMM HH:mm", locale=language)
         return page(request, "callback_booked.html", language, when=label)
 

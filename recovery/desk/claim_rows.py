@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from recovery.consent.ledger import ConsentChannel, ConsentSource, record_consent
 from recovery.desk.queue import Completion, Outcome, TaskEvent
+from recovery.desk.task_rows import TaskStatus, publish_task
 from recovery.states import PublishedType
-from recovery.store.callback_rows import TaskStatus, publish_task
-from recovery.store.consent_rows import ConsentChannel, ConsentSource, record_consent
 from recovery.store.outbox import enqueue
 from recovery.store.schema import callback_events, callback_tasks
 

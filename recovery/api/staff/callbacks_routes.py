@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.auth import Principal, require_role
 from recovery.clock import Clock
+from recovery.desk import claim_rows, task_view
 from recovery.desk.queue import CompletionError, decide_completion
 from recovery.settings import CallbacksSettings
-from recovery.store import desk_rows, task_view
 
 Agent = Annotated[Principal, Depends(require_role("agent"))]
 
@@ -28,7 +28,7 @@ class CompleteRequest(BaseModel):
     call_back_at: AwareDatetime | None = None
 
 
-def _refused(refusal: desk_rows.Refused) -> JSONResponse:
+def _refused(refusal: claim_rows.Refused) -> JSONResponse:
     return JSONResponse({"detail": refusal.detail, "claimed_by": refusal.holder}, status.HTTP_409_CONFLICT)
 
 
@@ -57,23 +57,23 @@ class DeskService:
             raise _missing(task_id)
         return found
 
-    async def claim(self, task_id: str, agent: str) -> desk_rows.Refused | None:
+    async def claim(self, task_id: str, agent: str) -> claim_rows.Refused | None:
         """Claim for ``agent``; the refusal names the holder."""
         try:
             async with self.engine.begin() as conn:
-                return await desk_rows.claim(conn, task_id, agent, self.clock.now(), self.settings.claim_for)
-        except desk_rows.TaskNotFound as exc:
+                return await claim_rows.claim(conn, task_id, agent, self.clock.now(), self.settings.claim_for)
+        except claim_rows.TaskNotFound as exc:
             raise _missing(task_id) from exc
 
-    async def release(self, task_id: str, agent: str) -> desk_rows.Refused | None:
+    async def release(self, task_id: str, agent: str) -> claim_rows.Refused | None:
         """Give the task back."""
         try:
             async with self.engine.begin() as conn:
-                return await desk_rows.release(conn, task_id, agent, self.clock.now())
-        except desk_rows.TaskNotFound as exc:
+                return await claim_rows.release(conn, task_id, agent, self.clock.now())
+        except claim_rows.TaskNotFound as exc:
             raise _missing(task_id) from exc
 
-    async def complete(self, task_id: str, agent: str, body: CompleteRequest) -> desk_rows.Refused | None:
+    async def complete(self, task_id: str, agent: str, body: CompleteRequest) -> claim_rows.Refused | None:
         """Record an outcome; 422 for a bad one."""
         now = self.clock.now()
         try:
@@ -82,8 +82,8 @@ class DeskService:
             raise HTTPException(422, detail=str(exc)) from exc
         try:
             async with self.engine.begin() as conn:
-                return await desk_rows.complete(conn, task_id, agent, completion, now, body.note)
-        except desk_rows.TaskNotFound as exc:
+                return await claim_rows.complete(conn, task_id, agent, completion, now, body.note)
+        except claim_rows.TaskNotFound as exc:
             raise _missing(task_id) from exc
 
 

@@ -12,9 +12,9 @@ from recovery.api.auth import Principal
 from recovery.api.pages.csrf import check_csrf
 from recovery.api.pages.rendering import render_page
 from recovery.api.pages.session import require_page
-from recovery.api.pages.studio_texts import STUDIO_TEXTS
-from recovery.api.template_desk import TemplateDesk
-from recovery.api.templates_routes import PreviewBody, RollbackBody, SaveBody, rejected
+from recovery.api.staff.studio_texts import STUDIO_TEXTS
+from recovery.api.staff.template_desk import TemplateDesk
+from recovery.api.staff.templates_routes import PreviewBody, RollbackBody, SaveBody, rejected
 from recovery.attribution.queries import build_stats
 from recovery.render.versions import TemplateRejected
 from recovery.rules import load_flows

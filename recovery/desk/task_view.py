@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.desk.hours import zone_of
 from recovery.desk.queue import is_late
-from recovery.store.callback_rows import TaskStatus
+from recovery.desk.task_rows import TaskStatus
 from recovery.store.schema import callback_tasks, carts, clicks, customers, messages
 
 _C = callback_tasks.c
@@ -158,4 +158,3 @@ async def list_tasks(
     rows = (await conn.execute(query)).mappings().all()
     sent = await _messages_of(conn, {row["journey_id"] for row in rows})
     return [task_json(row, sent.get(row["journey_id"], []), now, sla) for row in rows]
-

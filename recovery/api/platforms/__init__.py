@@ -1,0 +1,1 @@
+"""Platforms' routes: provider webhooks (Twilio) and signed platform ingest."""

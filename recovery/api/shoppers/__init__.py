@@ -1,0 +1,1 @@
+"""Shoppers' routes: tracked links, unsubscribe, feedback, the callback slot picker."""

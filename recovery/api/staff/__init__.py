@@ -1,0 +1,1 @@
+"""Staff routes: the agents' desk, the marketers' studio and dashboard, their APIs."""

@@ -1,0 +1,1 @@
+"""The composition root: settings to components, for the service and for tests."""
