@@ -30,6 +30,7 @@ from recovery.desk.webhook import WebhookSender
 from recovery.ingest.consumer import BatchProcessor, BatchReport
 from recovery.ingest.embedded_broker import EmbeddedBroker
 from recovery.ingest.kafka import Producer, ensure_topics
+from recovery.ingest.platform_formats import PlatformSkips, topic_formats
 from recovery.ingest.relay import OutboxRelay
 from recovery.render.composer import TemplateComposer
 from recovery.render.live import LiveTemplates
@@ -81,6 +82,8 @@ class Service:
         self.role = role
         self.clock = clock or SystemClock()
         self.stats = IngestStats()
+        self.platform_skips = PlatformSkips()  # skipped platform types, Kafka and webhooks alike
+        self.producer: Producer | None = None
         self._channels = channels
         self._composer = composer
         self.bootstrap_servers: str | None = None
@@ -153,6 +156,7 @@ class Service:
         producer = Producer(bootstrap)
         await producer.start()
         stack.push_async_callback(producer.stop)
+        self.producer = producer
         return producer
 
     async def _serve_until_stop(
@@ -198,6 +202,8 @@ class Service:
             dead_letter_topic=settings.kafka.topics.dead_letter.name,
             attribution=settings.attribution,
             max_event_bytes=settings.ingest.max_event_bytes,
+            formats=topic_formats(settings.kafka.topics),  # platform formats, translated before validation
+            skips=self.platform_skips,
         )
         broker = self._consumer(processor, stop)
         await broker.start()
@@ -326,7 +332,8 @@ async def _tolerant_parser(
     try:
         return await original(records)
     except UnicodeDecodeError:
-        # Ingest reads no header; dropping them keeps every record's bytes for decoding or dead-lettering.
+        # Dropping them keeps every record's bytes for decoding or dead-lettering (a CloudEvents binary record
+        # then lacks its ce_* headers and is dead-lettered naming the missing attribute).
         return await original(tuple(dataclasses.replace(record, headers=[]) for record in records))
 
 
