@@ -17,6 +17,7 @@ from faststream.types import DecodedMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.app import create_app
+from recovery.api.platforms.ingest_routes import attach_ingest
 from recovery.api.server import serve_http
 from recovery.app.lifecycle import StoppedWhileWaiting, first_of, until_reachable, until_stop_or_death
 from recovery.app.policies import build_rules, channel_rates, guard_policy
@@ -170,6 +171,7 @@ class Service:
         """Serve HTTP until ``stop`` or a part dies; then stop every task and close the channels."""
         settings = self.settings
         app = create_app(engine=engine, settings=settings, clock=self.clock, ready=ready)
+        attach_ingest(app, publisher=self.producer, skips=self.platform_skips)  # webhooks publish to the topics
         http_started = asyncio.Event()
         http = asyncio.create_task(
             serve_http(app, host=settings.http.host, port=settings.http.port, stop=stop, started=http_started),
