@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.adapters.base import Outcome, Rejected, Skipped, Translated
 from recovery.adapters.formats import translate_payload
+from recovery.api.platforms.contract_routes import contract_router
 from recovery.api.platforms.webhook_signatures import Verdict, base64_hmac_valid, stripe_verdict
 from recovery.clock import Clock
 from recovery.events import Event, Rejection
@@ -47,6 +48,7 @@ def install_platform_ingest(app: FastAPI, *, engine: AsyncEngine, settings: Sett
     app.state.platform_skips = PlatformSkips()
     app.state.metrics.registry.register(SkipsCollector(lambda: app.state.platform_skips))
     app.include_router(ingest_router(engine=engine, settings=settings, clock=clock))
+    app.include_router(contract_router(settings))
 
 
 def attach_ingest(app: FastAPI, *, publisher: Publisher | None, skips: PlatformSkips) -> None:
