@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from recovery.adapters import segment, shopify, stripe, woocommerce
@@ -62,10 +63,19 @@ def translate_binary(attributes: Mapping[str, Any], data: Any) -> Outcome:
         return Rejected(
             reason=f"cloudevents: attribute 'type' is neither a native type nor '<format>.<type>' ({known})"
         )
-    if platform == "stripe" and isinstance(data, dict):
-        # A Stripe event's own type and id are authoritative; a bare object borrows the envelope's.
-        data = {"type": platform_type, "id": attributes["id"], **data}
+    if platform == "stripe" and isinstance(data, dict) and "data" not in data:
+        data = _stripe_event(attributes, platform_type, data)
     return adapter(data, platform_type)
+
+
+def _stripe_event(attributes: Mapping[str, Any], kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """A bare Stripe object as the event Stripe would send: the CloudEvent's id, type and time."""
+    created = None
+    try:
+        created = int(datetime.fromisoformat(str(attributes.get("time"))).timestamp())
+    except ValueError:
+        pass  # the adapter then names the missing field 'created'
+    return {"id": str(attributes["id"]), "type": kind, "created": created, "data": {"object": obj}}
 
 
 def _native(attributes: Mapping[str, Any], kind: str, data: Any) -> Outcome:

@@ -83,6 +83,20 @@ def test_cloudevent_stripe_type_translates_the_stripe_event() -> None:
     assert event["payment"]["reason"] == "insufficient_funds"
 
 
+def test_cloudevent_with_a_bare_stripe_object_borrows_id_and_time() -> None:
+    """data a bare PaymentIntent: the CloudEvent's id is the event id, its time the occurrence."""
+    intent = STRIPE_PAYMENT_FAILED["data"]["object"]
+    headers = ce_headers(
+        specversion="1.0",
+        type="stripe.payment_intent.payment_failed",
+        id="ce-9",
+        source="/psp",
+        time="2026-11-20T10:00:00Z",
+    )
+    [event] = valid(translate_record("cloudevents", body(intent), headers))
+    assert (event["id"], event["occurred_at"]) == ("stripe:ce-9", "2026-11-20T10:00:00+00:00")
+
+
 @pytest.mark.parametrize(
     ("value", "headers", "reason"),
     [
