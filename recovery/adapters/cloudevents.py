@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import binascii
 import json
 from collections.abc import Callable, Mapping
@@ -71,10 +72,8 @@ def translate_binary(attributes: Mapping[str, Any], data: Any) -> Outcome:
 def _stripe_event(attributes: Mapping[str, Any], kind: str, obj: dict[str, Any]) -> dict[str, Any]:
     """A bare Stripe object as the event Stripe would send: the CloudEvent's id, type and time."""
     created = None
-    try:
+    with contextlib.suppress(ValueError):  # no usable time: the adapter then names the field 'created'
         created = int(datetime.fromisoformat(str(attributes.get("time"))).timestamp())
-    except ValueError:
-        pass  # the adapter then names the missing field 'created'
     return {"id": str(attributes["id"]), "type": kind, "created": created, "data": {"object": obj}}
 
 
