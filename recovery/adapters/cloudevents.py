@@ -7,8 +7,8 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import binascii
+import contextlib
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
