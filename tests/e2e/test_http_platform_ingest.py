@@ -15,6 +15,7 @@ from recovery.api import create_app
 from recovery.api.platforms.ingest_routes import attach_ingest
 from recovery.api.platforms.webhook_signatures import base64_hmac, stripe_signature
 from recovery.clock import ManualClock
+from recovery.ingest.kafka import KafkaUnavailableError
 from recovery.ingest.platform_formats import PlatformSkips
 from recovery.settings import Settings
 from recovery.testing import RecordingDeadLetters
@@ -249,3 +250,29 @@ async def test_a_body_above_the_limit_is_413_before_anything(engine: AsyncEngine
         raw = b"{" + b" " * 4096 + b"}"
         answer = await http.post("/ingest/shopify", content=raw, headers=shopify_headers(raw))
     assert answer.status_code == 413 and sent.sent == []
+
+
+class FlakyPublisher(RecordingDeadLetters):
+    """A broker that is down for the first send, then back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = True
+
+    async def send_many(self, topic: str, messages: Any) -> None:
+        if self.down:
+            self.down = False
+            raise KafkaUnavailableError("cannot publish: broker down")
+        await super().send_many(topic, messages)
+
+
+async def test_a_delivery_the_broker_could_not_take_is_503_and_its_retry_is_published(engine: AsyncEngine) -> None:
+    """Broker down: 503 and the delivery is not remembered, so the platform's retry is published, not a duplicate."""
+    flaky = FlakyPublisher()
+    app = make_app(engine, settings(), flaky)
+    raw = body(SHOPIFY_CHECKOUT)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://internal") as http:
+        first = await http.post("/ingest/shopify", content=raw, headers=shopify_headers(raw, delivery="retry-1"))
+        retry = await http.post("/ingest/shopify", content=raw, headers=shopify_headers(raw, delivery="retry-1"))
+    assert first.status_code == 503
+    assert retry.json() == {"status": "published", "events": 1} and len(flaky.sent) == 1

@@ -24,6 +24,7 @@ from recovery.adapters.formats import translate_payload
 from recovery.api.platforms.contract_routes import contract_router
 from recovery.api.platforms.webhook_signatures import Verdict, base64_hmac_valid, stripe_verdict
 from recovery.clock import Clock
+from recovery.errors import RecoveryError
 from recovery.events import Event, Rejection
 from recovery.ingest.deliveries import first_delivery
 from recovery.ingest.platform_formats import PlatformSkips, SkipsCollector, events_from_platform
@@ -80,14 +81,21 @@ def ingest_router(*, engine: AsyncEngine, settings: Settings, clock: Clock) -> A
             if payload is _NOT_JSON
             else translate_payload(platform, payload, _topic(platform, request))
         )
-        return await _publish(
-            platform,
-            raw,
-            outcome,
-            delivery_id=_delivery_id(platform, request, payload),
-            publisher=publisher,
-            skips=request.app.state.platform_skips,
-        )
+        try:
+            return await _publish(
+                platform,
+                raw,
+                outcome,
+                delivery_id=_delivery_id(platform, request, payload),
+                publisher=publisher,
+                skips=request.app.state.platform_skips,
+            )
+        except RecoveryError as exc:
+            if not exc.retriable:
+                raise
+            # The delivery was not recorded (its transaction rolled back): the platform's retry gets through.
+            log.warning("webhook not published: %s", type(exc).__name__, extra={"platform": platform})
+            raise HTTPException(503, detail="the broker is unavailable; retry") from exc
 
     async def _publish(
         platform: str,
