@@ -31,7 +31,7 @@ from recovery.desk.webhook import WebhookSender
 from recovery.ingest.consumer import BatchProcessor, BatchReport
 from recovery.ingest.embedded_broker import EmbeddedBroker
 from recovery.ingest.kafka import Producer, ensure_topics
-from recovery.ingest.platform_formats import PlatformSkips, topic_formats
+from recovery.ingest.platform_formats import PlatformSkips, topic_formats, utf8_headers
 from recovery.ingest.relay import OutboxRelay
 from recovery.render.composer import TemplateComposer
 from recovery.render.live import LiveTemplates
@@ -334,9 +334,9 @@ async def _tolerant_parser(
     try:
         return await original(records)
     except UnicodeDecodeError:
-        # Dropping them keeps every record's bytes for decoding or dead-lettering (a CloudEvents binary record
-        # then lacks its ce_* headers and is dead-lettered naming the missing attribute).
-        return await original(tuple(dataclasses.replace(record, headers=[]) for record in records))
+        # Only the undecodable headers go: every record keeps its bytes and its other headers (CloudEvents
+        # binary mode reads ce_*); a record whose ce_* header went is dead-lettered naming that attribute.
+        return await original(tuple(dataclasses.replace(record, headers=utf8_headers(record)) for record in records))
 
 
 async def _no_decoding(_msg: StreamMessage[Any]) -> DecodedMessage:

@@ -132,3 +132,11 @@ def test_setting_only_a_topics_format_keeps_its_default_name(monkeypatch: pytest
     topics = load_settings().kafka.topics
     assert (topics.cart.name, topics.cart.format) == ("cart-events", "woocommerce")
     assert (topics.payment.name, topics.payment.format) == ("payment-events", "native")
+
+
+def test_only_the_undecodable_header_is_dropped_so_ce_headers_survive() -> None:
+    """A batch with a binary header keeps every record's ce_* headers (FastStream would fail on the bad one)."""
+    from recovery.ingest.platform_formats import utf8_headers
+
+    mixed = FakeRecord(topic="t", headers=[("trace", b"\xff\xfe"), ("ce_specversion", b"1.0"), ("ce_id", b"x")])
+    assert utf8_headers(mixed) == [("ce_specversion", b"1.0"), ("ce_id", b"x")]
