@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_origin
 
 import yaml
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -30,7 +39,7 @@ DEFAULT_CONFIG_PATH = Path("config/recovery.yaml")
 ENV_PREFIX = "RECOVERY_"
 TWILIO_API_BASE_URL = "https://api.twilio.com"
 
-InputFormat = Literal["native", "cloudevents", "segment", "shopify", "stripe"]
+InputFormat = Literal["native", "cloudevents", "segment", "shopify", "stripe", "woocommerce"]
 
 
 class _Section(BaseModel):
@@ -50,6 +59,18 @@ class TopicsSettings(_Section):
     dead_letter: TopicSettings = TopicSettings(name="recovery.dead-letter")
     callback_tasks: TopicSettings = TopicSettings(name="recovery.callback-tasks")
     messages: TopicSettings = TopicSettings(name="recovery.messages")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_names(cls, data: Any) -> Any:
+        # ``RECOVERY_KAFKA__TOPICS__CART__FORMAT`` alone must keep the default name, not demand one.
+        if isinstance(data, dict):
+            data = dict(data)
+            for role, field in cls.model_fields.items():
+                given = data.get(role)
+                if isinstance(given, dict) and "name" not in given and isinstance(field.default, TopicSettings):
+                    data[role] = {"name": field.default.name, **given}
+        return data
 
     def inputs(self) -> list[TopicSettings]:
         """The four input topics, in a stable order."""
@@ -128,7 +149,7 @@ class HttpSettings(_Section):
     public_url: str = "http://127.0.0.1:8080"
 
 
-Role = Literal["agent", "marketer", "admin"]
+Role = Literal["agent", "marketer", "platform", "admin"]
 
 
 class ApiToken(_Section):
@@ -166,10 +187,15 @@ class WebhookSecret(_Section):
     secret: str | None = None
 
 
+class StripeWebhook(WebhookSecret):
+    tolerance: Duration = timedelta(seconds=300)  # a signed timestamp further from now is refused (400)
+
+
 class IngestSettings(_Section):
     max_event_bytes: int = Field(default=1_000_000, ge=1024, description="larger events are dead-lettered")
     shopify: WebhookSecret = WebhookSecret()
-    stripe: WebhookSecret = WebhookSecret()
+    stripe: StripeWebhook = StripeWebhook()
+    woocommerce: WebhookSecret = WebhookSecret()
 
 
 class GuardsSettings(_Section):

@@ -20,6 +20,7 @@ from recovery.channels.base import Channel, Delivery, OutgoingMessage
 from recovery.clock import ManualClock
 from recovery.errors import RecoveryError
 from recovery.ingest.consumer import BatchProcessor, BatchReport
+from recovery.ingest.platform_formats import topic_formats
 from recovery.rules.flows import load_flows
 from recovery.settings import Settings
 from recovery.states import ChannelName
@@ -40,6 +41,7 @@ class FakeRecord:
     offset: int = 0
     key: bytes | None = None
     value: bytes | None = None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 @dataclass
@@ -137,6 +139,7 @@ class Pipeline:
                 dead_letters=dead,
                 dead_letter_topic=settings.kafka.topics.dead_letter.name,
                 attribution=settings.attribution,
+                formats=topic_formats(settings.kafka.topics),
             )
             dispatcher = Dispatcher(
                 engine=engine,

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from recovery.api.auth import Principal, require_role
 from recovery.api.health_routes import HttpMetrics, health_router
 from recovery.api.pages import install_pages
+from recovery.api.platforms.ingest_routes import install_platform_ingest
 from recovery.api.platforms.twilio_routes import twilio_router
 from recovery.api.shoppers.callback_offer_routes import callback_offer_router
 from recovery.api.shoppers.feedback_routes import feedback_router
@@ -52,6 +53,7 @@ def create_app(
     _include_staff_routes(app, engine=engine, settings=settings, clock=clock)
     install_pages(app, settings, secret)
     app.include_router(_stats_router(engine=engine, clock=clock))
+    install_platform_ingest(app, engine=engine, settings=settings, clock=clock)  # webhooks, schemas, validate
     app.add_middleware(_MetricsMiddleware, metrics=metrics)
     return app
 

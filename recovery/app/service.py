@@ -17,6 +17,7 @@ from faststream.types import DecodedMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.app import create_app
+from recovery.api.platforms.ingest_routes import attach_ingest
 from recovery.api.server import serve_http
 from recovery.app.lifecycle import StoppedWhileWaiting, first_of, until_reachable, until_stop_or_death
 from recovery.app.policies import build_rules, channel_rates, guard_policy
@@ -30,6 +31,7 @@ from recovery.desk.webhook import WebhookSender
 from recovery.ingest.consumer import BatchProcessor, BatchReport
 from recovery.ingest.embedded_broker import EmbeddedBroker
 from recovery.ingest.kafka import Producer, ensure_topics
+from recovery.ingest.platform_formats import PlatformSkips, topic_formats, utf8_headers
 from recovery.ingest.relay import OutboxRelay
 from recovery.render.composer import TemplateComposer
 from recovery.render.live import LiveTemplates
@@ -81,6 +83,8 @@ class Service:
         self.role = role
         self.clock = clock or SystemClock()
         self.stats = IngestStats()
+        self.platform_skips = PlatformSkips()  # skipped platform types, Kafka and webhooks alike
+        self.producer: Producer | None = None
         self._channels = channels
         self._composer = composer
         self.bootstrap_servers: str | None = None
@@ -153,6 +157,7 @@ class Service:
         producer = Producer(bootstrap)
         await producer.start()
         stack.push_async_callback(producer.stop)
+        self.producer = producer
         return producer
 
     async def _serve_until_stop(
@@ -166,6 +171,7 @@ class Service:
         """Serve HTTP until ``stop`` or a part dies; then stop every task and close the channels."""
         settings = self.settings
         app = create_app(engine=engine, settings=settings, clock=self.clock, ready=ready)
+        attach_ingest(app, publisher=self.producer, skips=self.platform_skips)  # webhooks publish to the topics
         http_started = asyncio.Event()
         http = asyncio.create_task(
             serve_http(app, host=settings.http.host, port=settings.http.port, stop=stop, started=http_started),
@@ -198,6 +204,8 @@ class Service:
             dead_letter_topic=settings.kafka.topics.dead_letter.name,
             attribution=settings.attribution,
             max_event_bytes=settings.ingest.max_event_bytes,
+            formats=topic_formats(settings.kafka.topics),  # platform formats, translated before validation
+            skips=self.platform_skips,
         )
         broker = self._consumer(processor, stop)
         await broker.start()
@@ -326,8 +334,9 @@ async def _tolerant_parser(
     try:
         return await original(records)
     except UnicodeDecodeError:
-        # Ingest reads no header; dropping them keeps every record's bytes for decoding or dead-lettering.
-        return await original(tuple(dataclasses.replace(record, headers=[]) for record in records))
+        # Only the undecodable headers go: every record keeps its bytes and its other headers (CloudEvents
+        # binary mode reads ce_*); a record whose ce_* header went is dead-lettered naming that attribute.
+        return await original(tuple(dataclasses.replace(record, headers=utf8_headers(record)) for record in records))
 
 
 async def _no_decoding(_msg: StreamMessage[Any]) -> DecodedMessage:

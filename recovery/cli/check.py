@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from recovery.adapters.requirements import format_warnings
 from recovery.channels.requirements import missing_channel_settings
 from recovery.errors import ConfigError
 from recovery.render.check import Severity, find_template_problems
@@ -39,6 +40,7 @@ def run_checks(settings: Settings) -> CheckReport:
         errors.extend(unconfigured)
     if not settings.security.link_secret:
         warnings.append("security.link_secret is not set: `recovery run` will refuse to start (only `demo` runs)")
+    warnings.extend(format_warnings(settings))  # input formats' secrets and conflicts
     for problem in find_template_problems(
         templates_dir, templates_dir / "samples", max_sms_segments=settings.channels.sms.max_segments
     ):

@@ -20,6 +20,7 @@ from recovery.cli.privacy import erase, purge
 from recovery.cli.report import report
 from recovery.cli.template_versions import export_command, import_command
 from recovery.cli.templates import templates_app
+from recovery.cli.validate import validate
 from recovery.errors import ConfigError, RecoveryError
 from recovery.extras import require_extra
 from recovery.settings import Settings, config_path, load_settings
@@ -36,6 +37,7 @@ app.add_typer(db_app, name="db", help="Database schema: upgrade to this version,
 app.command()(report)
 app.command()(erase)
 app.command()(purge)
+app.command()(validate)
 console = Console()
 errors = Console(stderr=True)
 

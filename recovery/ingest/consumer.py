@@ -10,18 +10,20 @@ import contextlib
 import gc
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from recovery.adapters.base import Skipped
 from recovery.attribution import conversion_rows
 from recovery.attribution.credit import AttributionModel
 from recovery.clock import Clock
 from recovery.consent import ledger
 from recovery.events import ConsentChanged, Event, OrderCompleted, OrderRefunded, PaymentFailed, Rejection
+from recovery.ingest.platform_formats import PlatformSkips, decode_platform_record
 from recovery.ingest.poison import apply_isolating, decode_record
 from recovery.journeys import cart_rows, journey_rows
 from recovery.journeys.apply import Rules, apply_batch, cart_id_of, customer_key_of
@@ -57,6 +59,7 @@ class BatchReport:
     applied: int
     journeys_started: int
     journeys_ended: int
+    skipped: int = 0
 
 
 @contextlib.contextmanager
@@ -111,8 +114,12 @@ class BatchProcessor:
         dead_letter_topic: str,
         attribution: AttributionSettings | None = None,
         max_event_bytes: int = 1_000_000,
+        formats: Mapping[str, str] | None = None,
+        skips: PlatformSkips | None = None,
     ) -> None:
         self._max_event_bytes = max_event_bytes
+        self._formats = dict(formats or {})  # topic name -> platform format; absent = native
+        self._skips = skips or PlatformSkips()
         # (topic, partition, offset) already dead-lettered: a retried batch does not publish them again.
         self._dead_lettered: set[tuple[str, int, int]] = set()
         self._attribution = attribution or AttributionSettings()
@@ -130,12 +137,25 @@ class BatchProcessor:
     async def _process(self, records: Sequence[Record]) -> BatchReport:
         decoded: list[tuple[Record, Event]] = []
         rejected: list[tuple[Record, str]] = []
+        skipped = 0
         for record in records:
-            parsed = decode_record(record.value, max_bytes=self._max_event_bytes)
-            if isinstance(parsed, Rejection):
-                rejected.append((record, parsed.reason))
+            format_ = self._formats.get(record.topic)
+            if format_ is None:
+                parsed = decode_record(record.value, max_bytes=self._max_event_bytes)
+                if isinstance(parsed, Rejection):
+                    rejected.append((record, parsed.reason))
+                else:
+                    decoded.append((record, parsed))
+                continue
+            headers = getattr(record, "headers", None)  # aiokafka's records carry them (CloudEvents binary mode)
+            translated = decode_platform_record(record.value, headers, format_, max_bytes=self._max_event_bytes)
+            if isinstance(translated, Rejection):
+                rejected.append((record, translated.reason))
+            elif isinstance(translated, Skipped):
+                self._skips.count(translated)
+                skipped += 1
             else:
-                decoded.append((record, parsed))
+                decoded.extend((record, event) for event in translated)
         await self._dead_letter(rejected)
         isolated = await apply_isolating(decoded, self._apply_pairs, engine=self._engine)
         await self._dead_letter([(record, reason) for (record, _), reason in isolated.refused])
@@ -144,7 +164,9 @@ class BatchProcessor:
             for name, count in result.items():
                 totals[name] += count
         self._dead_lettered.clear()  # the batch is done: its offsets are about to be committed
-        return BatchReport(received=len(records), rejected=len(rejected) + len(isolated.refused), **totals)
+        return BatchReport(
+            received=len(records), rejected=len(rejected) + len(isolated.refused), skipped=skipped, **totals
+        )
 
     async def _dead_letter(self, rejected: Sequence[tuple[Record, str]]) -> None:
         """Publish each rejected record once, with its reason; log it without its content."""

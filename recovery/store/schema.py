@@ -344,3 +344,14 @@ callback_requests = Table(
     Column("task_id", String(64), nullable=True),
     Index("ix_callback_requests_open", "task_id", "received_at"),
 )
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    # Platform webhook deliveries already published (X-Shopify-Webhook-Id, Stripe event id,
+    # X-WC-Webhook-Delivery-ID): a redelivery, even after a restart, is acknowledged and not published again.
+    Column("platform", String(16), primary_key=True),
+    Column("delivery_id", String(128), primary_key=True),
+    Column("received_at", TS, nullable=False),
+    Index("ix_webhook_deliveries_received", "received_at"),
+)

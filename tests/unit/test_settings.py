@@ -237,7 +237,7 @@ def test_a_bad_duration_names_the_key_and_its_variable(
         ("http:\n  port: 70000\n", "http.port (env RECOVERY_HTTP__PORT)", "less than or equal to 65535"),
         ("guards:\n  holdout_percent: 150\n", "guards.holdout_percent", "less than or equal to 100"),
         ("kafka:\n  topics:\n    cart: {name: c, format: xml}\n", "kafka.topics.cart.format", "'native'"),
-        ("security:\n  api_tokens: {t: root}\n", "security.api_tokens.<token>", "'agent', 'marketer' or 'admin'"),
+        ("security:\n  api_tokens: {t: root}\n", "security.api_tokens.<token>", "'platform' or 'admin'"),
     ],
 )
 def test_invalid_keys_are_refused_by_name(tmp_path: Path, file_text: str, key: str, fragment: str) -> None:
