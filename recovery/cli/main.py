@@ -15,6 +15,7 @@ from rich.markup import escape
 from recovery.app.roles import ROLES, Role
 from recovery.cli.db import db_app
 from recovery.cli.defaults import fallback_overrides, write_project
+from recovery.cli.flow_versions import flows_app
 from recovery.cli.log_setup import configure_logging
 from recovery.cli.privacy import erase, purge
 from recovery.cli.report import report
@@ -32,6 +33,7 @@ app = typer.Typer(
 templates_app.command("export")(export_command)
 templates_app.command("import")(import_command)
 app.add_typer(templates_app, name="templates", help="Preview, list, export and import message templates.")
+app.add_typer(flows_app, name="flows", help="Export and import recovery flows (saved versions).")
 app.add_typer(db_app, name="db", help="Database schema: upgrade to this version, print the revision.")
 app.command()(report)
 app.command()(erase)
