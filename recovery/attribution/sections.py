@@ -53,9 +53,39 @@ def render_sections(stats: Mapping[str, Any], console: Console) -> None:
                 "\n".join(f"{amount} {currency}" for currency, amount in revenue.items()) or DASH,
             )
         console.print(table)
+    render_variants(stats, console)
     feedback = stats.get("feedback") or {}
     if feedback:
         table = _table("Why shoppers left (feedback answers)", ["answer", "journeys"])
         for answer, count in sorted(feedback.items(), key=lambda item: -item[1]):
             table.add_row(Text(answer), str(count))
+        console.print(table)
+
+
+def _pct(rate: float) -> str:
+    return f"{rate * 100:.1f} %"
+
+
+def render_variants(stats: Mapping[str, Any], console: Console) -> None:
+    """Per split step and variant: sent, clicked, orders, revenue, conversion with its 95 % interval, then
+    the difference between variants in words (saying when it is not yet significant)."""
+    for split in stats.get("variants") or []:
+        table = _table(
+            f"A/B split {split['flow']} / {split['step']}",
+            ["variant", "sent", "clicked", "orders", "net recovered", "conversion", "95 % interval"],
+        )
+        for row in split["variants"]:
+            low, high = row["conversion_ci"]
+            revenue = row.get("recovered_revenue") or {}
+            table.add_row(
+                Text(str(row["variant"])),
+                str(row["sent"]),
+                str(row["clicked"]),
+                str(row["recovered_orders"]),
+                "\n".join(f"{amount} {currency}" for currency, amount in revenue.items()) or DASH,
+                _pct(row["conversion"]),
+                f"{_pct(low)} – {_pct(high)}",
+            )
+        table.caption = "\n".join(difference["verdict"] for difference in split["differences"]) or None
+        table.caption_justify = "left"
         console.print(table)

@@ -80,4 +80,3 @@ class CustomerState:
     consent_sms: bool | None = None
     consent_phone: bool | None = None
     updated_at: datetime
-

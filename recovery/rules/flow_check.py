@@ -125,9 +125,7 @@ def _language_problems(flows: Flows, lines: dict[Path_, int], catalogue: Templat
             channel = ChannelName.SMS.value if step.channel == ChannelName.CALLBACK else step.channel.value
             for vi, variant in enumerate(step.variants or []):
                 missing = sorted(
-                    lang
-                    for lang in catalogue.languages
-                    if (lang, variant.template, channel) not in catalogue.entries
+                    lang for lang in catalogue.languages if (lang, variant.template, channel) not in catalogue.entries
                 )
                 if missing:
                     line = line_of(lines, ("flows", fi, "steps", si, "variants", vi, "template"))

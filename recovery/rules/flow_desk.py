@@ -114,9 +114,7 @@ class FlowDesk:
             for index, row in enumerate(saved)
         ]
         if in_file:
-            rows.append(
-                {"version": 0, "created_at": None, "created_by": None, "comment": "file", "active": not saved}
-            )
+            rows.append({"version": 0, "created_at": None, "created_by": None, "comment": "file", "active": not saved})
         return rows
 
     async def source_of(self, name: str, version: int) -> str:

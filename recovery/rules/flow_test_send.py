@@ -123,4 +123,3 @@ async def _send_one(
         log.warning("test send failed", extra={"flow": flow.name, "step": step.name, "error": type(exc).__name__})
         return f"failed: {exc}"
     return "sent"
-

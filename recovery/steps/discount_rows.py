@@ -47,9 +47,7 @@ async def code_for(
                     discount_codes.c.percent,
                     discount_codes.c.expires_at,
                     discount_codes.c.free_shipping,
-                ).where(
-                    discount_codes.c.journey_id == journey_id, discount_codes.c.step == step
-                )
+                ).where(discount_codes.c.journey_id == journey_id, discount_codes.c.step == step)
             )
         )
         .mappings()

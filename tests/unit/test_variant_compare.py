@@ -1,0 +1,64 @@
+"""Honest A/B results: conversion intervals and the difference between variants, in numbers and in words."""
+
+from __future__ import annotations
+
+import pytest
+
+from recovery.attribution.variant_compare import VariantCounts, compare, compare_all, conversion
+
+
+def counts(name: str, sent: int, converted: int) -> VariantCounts:
+    return VariantCounts(variant=name, sent=sent, clicked=converted, converted=converted)
+
+
+@pytest.mark.parametrize(
+    ("sent", "converted", "rate", "low", "high"),
+    [
+        # Wilson 95 % intervals (reference values computed independently, to 3 decimals).
+        (100, 10, 0.10, 0.055, 0.174),
+        (1000, 50, 0.05, 0.038, 0.065),
+        (20, 0, 0.0, 0.0, 0.161),
+        (20, 20, 1.0, 0.839, 1.0),
+        (0, 0, 0.0, 0.0, 1.0),
+    ],
+)
+def test_conversion_has_its_wilson_interval(sent: int, converted: int, rate: float, low: float, high: float) -> None:
+    """Each variant's conversion comes with its 95 % interval; before any send nothing is known (0 to 1)."""
+    found = conversion(counts("a", sent, converted))
+    assert found == pytest.approx((rate, low, high), abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "difference", "low", "high", "significant", "words"),
+    [
+        # Newcombe 1998 (Statistics in Medicine 17:873), method 10, his published examples (a), (d) to (f).
+        ((70, 56), (80, 48), 0.2, 0.0524, 0.3339, True, "a converts better than b"),
+        ((80, 48), (70, 56), -0.2, -0.3339, -0.0524, True, "b converts better than a"),
+        ((56, 5), (29, 0), 5 / 56, -0.0381, 0.1926, False, "not significant yet"),
+        ((10, 0), (20, 0), 0.0, -0.1611, 0.2775, False, "needs at least 30 sends"),
+        ((10, 0), (10, 0), 0.0, -0.2775, 0.2775, False, "not significant yet"),
+        # Example (b), 9/10 vs 3/10: the interval excludes 0, but ten sends each are too few to say so.
+        ((10, 9), (10, 3), 0.6, 0.1705, 0.8090, False, "needs at least 30 sends"),
+    ],
+)
+def test_the_difference_between_variants_has_its_newcombe_interval(
+    a: tuple[int, int],
+    b: tuple[int, int],
+    difference: float,
+    low: float,
+    high: float,
+    significant: bool,
+    words: str,
+) -> None:
+    """The difference and its interval; significant only when it excludes 0 with enough sends, said in words."""
+    found = compare(counts("a", *a), counts("b", *b))
+    assert (found.difference, found.ci_low, found.ci_high) == pytest.approx((difference, low, high), abs=1e-3)
+    assert found.significant is significant
+    assert words in found.words
+
+
+def test_every_variant_is_compared_with_the_first() -> None:
+    """Three variants give two differences, both against the baseline; one variant gives none."""
+    found = compare_all([counts("a", 100, 10), counts("b", 100, 20), counts("c", 100, 5)])
+    assert [(d.variant, d.baseline) for d in found] == [("b", "a"), ("c", "a")]
+    assert compare_all([counts("a", 100, 10)]) == []
