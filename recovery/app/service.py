@@ -87,6 +87,7 @@ class Service:
         self.bootstrap_servers: str | None = None
         self.engine: AsyncEngine | None = None
         self.http_port: int | None = None
+        self.flows: LiveFlows | None = None  # the flows new journeys start with (saved versions included)
 
     @property
     def live_templates(self) -> LiveTemplates | None:
@@ -110,7 +111,7 @@ class Service:
         """Open the database and broker, start this role's parts, serve until ``stop``."""
         settings = self.settings
         async with contextlib.AsyncExitStack() as stack:
-            flows = LiveFlows(load_flows(settings.flows_file))
+            self.flows = flows = LiveFlows(load_flows(settings.flows_file))
             engine = await self._open_database(stack, stop)
             # Saved flow versions start new journeys from the first event, then within seconds of every save.
             await flows.refresh(engine)
