@@ -21,6 +21,7 @@ from recovery.api.shoppers.links_routes import DEFAULT_CLICK_MAX_AGE, links_rout
 from recovery.api.staff.agent_routes import agent_router
 from recovery.api.staff.callbacks_routes import DeskService, callbacks_router
 from recovery.api.staff.dashboard_routes import dashboard_router
+from recovery.api.staff.flow_studio_routes import flow_studio_router
 from recovery.api.staff.flows_routes import flows_router
 from recovery.api.staff.studio_routes import studio_router
 from recovery.api.staff.template_desk import TemplateDesk
@@ -108,7 +109,10 @@ def _include_staff_routes(app: FastAPI, *, engine: AsyncEngine, settings: Settin
     app.include_router(agent_router())
     app.include_router(studio_router())
     app.include_router(dashboard_router())
-    app.include_router(flows_router(FlowDesk(engine=engine, settings=settings, clock=clock), _channels(settings)))
+    app.state.flow_desk = flow_desk = FlowDesk(engine=engine, settings=settings, clock=clock)  # and the studio
+    app.state.flow_channels = flow_channels = _channels(settings)
+    app.include_router(flows_router(flow_desk, flow_channels))
+    app.include_router(flow_studio_router())
 
 
 def _channels(settings: Settings) -> Callable[[], Mapping[ChannelName, Channel]]:

@@ -24,6 +24,7 @@ from recovery.app.service import Service
 from recovery.app.wiring import build_channels, build_composer
 from recovery.attribution.queries import build_stats, render_html, render_table
 from recovery.clock import AcceleratedClock
+from recovery.demo.ab_split import save_demo_split
 from recovery.demo.agents import AGENT_NAMES, DemoAgents, demo_agent_tokens
 from recovery.demo.pages import demo_marketer_token, print_marketer_pages, serve_until_interrupted
 from recovery.demo.shoppers import organic_return, react_to_message
@@ -126,6 +127,7 @@ async def _run(
         f"[bold]cart-recovery demo[/]: bundled Kafka broker + SQLite, virtual time x{VIRTUAL_SPEED:.0f}, "
         "local SMTP and SMS sinks"
     )
+    await save_demo_split(settings, clock, console)
     running = asyncio.create_task(service.run(stop, started=started))
     waiter = asyncio.create_task(started.wait())
     await asyncio.wait([running, waiter], return_when=asyncio.FIRST_COMPLETED)

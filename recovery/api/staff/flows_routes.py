@@ -98,26 +98,31 @@ def flows_router(desk: FlowDesk, channels: ChannelsFactory) -> APIRouter:
 
     @router.post("/{name}/test-send", response_model=None)
     async def test_send(name: str, body: TestSendBody, _: Marketer) -> JSONResponse:
-        if not body.email and not body.phone:
-            raise HTTPException(422, detail="give an email address, a phone number or both")
-        source = (await _found(desk.read(name)))["source"]
-        try:
-            flow = await desk.check(name, source)
-        except FlowRejected as exc:
-            return rejected(exc)
-        templates = load_templates(desk.settings.templates_dir, await live_sources(desk.engine))
-        built = channels()
-        try:
-            sent = await send_tests(
-                flow, templates, built, email=body.email, phone=body.phone, now_iso=desk.clock.now().isoformat()
-            )
-        finally:
-            for channel in built.values():
-                await channel.aclose()
-        steps = [{"step": s.step, "variant": s.variant, "channel": s.channel, "outcome": s.outcome} for s in sent]
-        return JSONResponse({"steps": steps}, status_code=202)
+        return await test_send_answer(desk, channels, name, body.email, body.phone)
 
     return router
+
+
+async def test_send_answer(
+    desk: FlowDesk, channels: ChannelsFactory, name: str, email: str | None, phone: str | None
+) -> JSONResponse:
+    """``202 {"steps": [...]}``: the flow's steps rendered on a sample cart and sent now, marked [TEST]."""
+    if not email and not phone:
+        raise HTTPException(422, detail="give an email address, a phone number or both")
+    source = (await _found(desk.read(name)))["source"]
+    try:
+        flow = await desk.check(name, source)
+    except FlowRejected as exc:
+        return rejected(exc)
+    templates = load_templates(desk.settings.templates_dir, await live_sources(desk.engine))
+    built = channels()
+    try:
+        sent = await send_tests(flow, templates, built, email=email, phone=phone, now_iso=desk.clock.now().isoformat())
+    finally:
+        for channel in built.values():
+            await channel.aclose()
+    steps = [{"step": s.step, "variant": s.variant, "channel": s.channel, "outcome": s.outcome} for s in sent]
+    return JSONResponse({"steps": steps}, status_code=202)
 
 
 async def _found(call: Awaitable[T]) -> T:
