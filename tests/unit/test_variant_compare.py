@@ -62,3 +62,49 @@ def test_every_variant_is_compared_with_the_first() -> None:
     found = compare_all([counts("a", 100, 10), counts("b", 100, 20), counts("c", 100, 5)])
     assert [(d.variant, d.baseline) for d in found] == [("b", "a"), ("c", "a")]
     assert compare_all([counts("a", 100, 10)]) == []
+
+
+def test_the_report_table_gives_each_variant_and_says_when_the_difference_is_not_significant() -> None:
+    """`recovery report` prints per step and variant: sent, clicked, orders, conversion with its interval, verdict."""
+    import io
+
+    from rich.console import Console
+
+    from recovery.attribution.sections import render_variants
+
+    split = {
+        "flow": "abandoned_cart",
+        "step": "reminder",
+        "variants": [
+            {"variant": "classic", "sent": 40, "clicked": 9, "recovered_orders": 4,
+             "recovered_revenue": {"EUR": "412.00"}, "conversion": 0.1, "conversion_ci": [0.04, 0.23]},
+            {"variant": "short", "sent": 38, "clicked": 7, "recovered_orders": 2, "recovered_revenue": {},
+             "conversion": 2 / 38, "conversion_ci": [0.015, 0.17]},
+        ],
+        "differences": [{"verdict": "not significant yet: short vs classic -4.7 points (95 % interval …)"}],
+    }  # fmt: skip
+    out = io.StringIO()
+    render_variants({"variants": [split]}, Console(file=out, width=140))
+    text = out.getvalue()
+    assert "A/B split abandoned_cart / reminder" in text
+    assert "10.0 %" in text and "4.0 % – 23.0 %" in text
+    assert "412.00 EUR" in text and "not significant yet" in text
+
+
+def test_the_demo_splits_the_shipped_reminder_and_the_split_passes_the_flow_check() -> None:
+    """The demo's marketer saves a 50/50 split of the first reminder; it passes the same check as the API."""
+    from pathlib import Path
+
+    from recovery.demo.ab_split import with_split
+    from recovery.rules.flow_check import catalogue_of, check_flow_source
+    from recovery.rules.flow_source import flow_sources
+
+    root = Path(__file__).resolve().parents[2]
+    source = flow_sources((root / "config" / "flows.yaml").read_text(encoding="utf-8"))["abandoned_cart"]
+    split = with_split(source)
+    assert split is not None
+    flow, problems = check_flow_source(
+        split, name="abandoned_cart", catalogue=catalogue_of(root / "templates"), settings=None
+    )
+    assert flow is not None, problems
+    assert [v.name for v in flow.steps[0].variants or []] == ["classic", "shipping_info"]
