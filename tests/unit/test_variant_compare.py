@@ -108,3 +108,18 @@ def test_the_demo_splits_the_shipped_reminder_and_the_split_passes_the_flow_chec
     )
     assert flow is not None, problems
     assert [v.name for v in flow.steps[0].variants or []] == ["classic", "shipping_info"]
+
+
+def test_some_demo_shoppers_answer_why_they_left_from_the_reminders_links() -> None:
+    """About one emailed shopper in eight clicks one of the reminder's feedback links; no link, no answer."""
+    import random
+
+    from recovery.demo.shoppers import feedback_answer
+
+    html = '<a href="http://127.0.0.1:1/f/abc.DEF-1">x</a> <a href="http://127.0.0.1:1/f/xyz_2">y</a>'
+    rng = random.Random(3)
+    answers = [feedback_answer(rng, html) for _ in range(2000)]
+    clicked = [a for a in answers if a is not None]
+    assert 150 < len(clicked) < 350
+    assert set(clicked) == {"http://127.0.0.1:1/f/abc.DEF-1", "http://127.0.0.1:1/f/xyz_2"}
+    assert feedback_answer(rng, "<p>no links</p>") is None
