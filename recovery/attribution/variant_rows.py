@@ -95,3 +95,17 @@ def _by_step(counts: dict[tuple[str, str, str], dict[str, Any]]) -> list[dict[st
         ]
         found.append({"flow": flow, "step": step, "variants": variants, "differences": differences})
     return found
+
+
+async def step_revenue(conn: AsyncConnection) -> dict[tuple[str, str], dict[str, str]]:
+    """``{(flow, step): {currency: net recovered revenue}}``: never summed across currencies, never withheld."""
+    net = func.sum(net_of_refunds(conversions.c.revenue, conversions.c.refunded))
+    query = (
+        select(conversions.c.flow, conversions.c.step, conversions.c.currency, net)
+        .where(conversions.c.kind.in_(_RECOVERED), conversions.c.step.is_not(None))
+        .group_by(conversions.c.flow, conversions.c.step, conversions.c.currency)
+    )
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    for flow, step, currency, amount in await conn.execute(query):
+        found.setdefault((flow, step), {})[currency] = money_text(money(amount)) or "0.00"
+    return found

@@ -157,3 +157,35 @@ async def test_a_test_send_reaches_the_marketer_marked_and_writes_no_message(
     texts = [json.loads(line) for line in (outbox / "sms.jsonl").read_text(encoding="utf-8").splitlines()]
     assert sms.status_code == 202 and texts and all(t["text"].startswith("[TEST] ") for t in texts)
     assert (await client.post("/api/flows/abandoned_cart/test-send", json={}, headers=MARKETER)).status_code == 422
+
+
+async def test_the_studio_gives_each_steps_net_revenue_per_currency(engine: AsyncEngine) -> None:
+    """Orders in two currencies: each step's net recovered revenue per currency, never "–" nor summed."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from recovery.attribution.variant_rows import step_revenue
+    from recovery.store.schema import conversions
+
+    now = datetime.now(UTC)
+    rows = [("o1", "EUR", "120.00", "20.00"), ("o2", "EUR", "30.00", "0"), ("o3", "GBP", "50.00", "0")]
+    async with engine.begin() as conn:
+        for order, currency, revenue, refunded in rows:
+            await conn.execute(
+                conversions.insert().values(
+                    order_id=order,
+                    cart_id=f"c-{order}",
+                    flow="abandoned_cart",
+                    step="reminder",
+                    kind="clicked",
+                    model="last_click",
+                    revenue=Decimal(revenue),
+                    refunded=Decimal(refunded),
+                    currency=currency,
+                    holdout=False,
+                    ordered_at=now,
+                )
+            )
+    async with engine.connect() as conn:
+        found = await step_revenue(conn)
+    assert found == {("abandoned_cart", "reminder"): {"EUR": "130.00", "GBP": "50.00"}}

@@ -16,6 +16,7 @@ from recovery.api.pages.session import require_page
 from recovery.api.staff.flows_routes import MAX_SOURCE, TestSendBody, rejected, test_send_answer
 from recovery.api.staff.studio_texts import STUDIO_TEXTS
 from recovery.attribution.queries import build_stats
+from recovery.attribution.variant_rows import step_revenue
 from recovery.rules.flow_check import check_flow_source
 from recovery.rules.flow_desk import FlowDesk, FlowRejected, UnknownFlow
 from recovery.rules.flows import Flow
@@ -54,9 +55,12 @@ async def step_figures(desk: FlowDesk, name: str) -> dict[str, Any]:
     """``{step: {"step": by_step row, "variants": [...], "differences": [...]}}`` for one flow."""
     stats = await build_stats(desk.engine, since=None, now=desk.clock.now())
     found: dict[str, Any] = {}
+    async with desk.engine.connect() as conn:
+        revenue = await step_revenue(conn)
     for row in stats["recovery"]["by_step"]:
         if row["flow"] == name:
-            found.setdefault(row["step"], {})["step"] = row
+            amounts = revenue.get((name, row["step"]), {})
+            found.setdefault(row["step"], {})["step"] = row | {"revenue_by_currency": amounts}
     for split in stats.get("variants") or []:
         if split["flow"] == name:
             found.setdefault(split["step"], {}).update(variants=split["variants"], differences=split["differences"])

@@ -17,6 +17,7 @@ from recovery.api.staff.studio_texts import STUDIO_TEXTS
 from recovery.api.staff.template_desk import TemplateDesk
 from recovery.api.staff.templates_routes import PreviewBody, RollbackBody, SaveBody, rejected
 from recovery.attribution.queries import build_stats
+from recovery.attribution.variant_rows import step_revenue
 from recovery.render.versions import TemplateRejected
 
 StudioPage = Annotated[Principal, Depends(require_page("marketer"))]
@@ -65,6 +66,10 @@ async def _flows(request: Request) -> list[dict[str, Any]]:
     desk = _desk(request)
     stats = await build_stats(desk.engine, since=None, now=desk.clock.now())
     figures = {(row["flow"], row["step"]): row for row in stats["recovery"]["by_step"]}
+    async with desk.engine.connect() as conn:
+        revenue = await step_revenue(conn)  # per currency: the report withholds sums across currencies
+    for key, amounts in revenue.items():
+        figures.setdefault(key, {})["revenue_by_currency"] = amounts
     found = []
     for row in listing:
         flow = flow_of((await flow_desk.read(row["name"]))["source"], row["name"])
