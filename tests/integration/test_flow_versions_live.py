@@ -50,10 +50,10 @@ steps:
 """
 
 
-def settings_for(kafka_bootstrap: str, tmp_path: Path) -> Any:
+def settings_for(kafka_bootstrap: str, tmp_path: Path, database_url: str) -> Any:
     return service_settings(
         bootstrap=kafka_bootstrap,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        database_url=database_url,
         workdir=tmp_path,
         flows=FILE_FLOWS,
         templates_dir=TEMPLATES,
@@ -90,10 +90,12 @@ async def sent_events(harness: Harness, carts: list[str]) -> dict[str, dict[str,
     return found
 
 
-async def test_a_saved_split_sends_both_variants_and_a_rollback_stops_it(kafka_bootstrap: str, tmp_path: Path) -> None:
+async def test_a_saved_split_sends_both_variants_and_a_rollback_stops_it(
+    kafka_bootstrap: str, tmp_path: Path, database_url: str
+) -> None:
     """Save two variants → a stream of carts gets both, each message.sent names its variant, the stats split
     them; a broken flow is refused with its line; a test send reaches the marketer only; rollback ends the split."""
-    async with running_service(settings_for(kafka_bootstrap, tmp_path)) as harness:
+    async with running_service(settings_for(kafka_bootstrap, tmp_path, database_url)) as harness:
         base = f"http://127.0.0.1:{harness.service.http_port}"
         engine = harness.service.engine
         assert engine is not None
@@ -144,10 +146,10 @@ async def test_a_saved_split_sends_both_variants_and_a_rollback_stops_it(kafka_b
 
 
 async def test_a_shopper_who_answers_shipping_cost_gets_free_shipping_and_another_does_not(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_bootstrap: str, tmp_path: Path, database_url: str
 ) -> None:
     """The reminder's "shipping costs" link sets journey.feedback; only that shopper gets the free-shipping code."""
-    async with running_service(settings_for(kafka_bootstrap, tmp_path)) as harness:
+    async with running_service(settings_for(kafka_bootstrap, tmp_path, database_url)) as harness:
         base = f"http://127.0.0.1:{harness.service.http_port}"
         async with httpx.AsyncClient(base_url=base, headers=AUTH, timeout=30) as http:
             assert (await http.put("/api/flows/abandoned_cart", json={"source": ANSWERS})).status_code == 201
