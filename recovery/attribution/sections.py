@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from typing import Any
 
@@ -89,3 +90,48 @@ def render_variants(stats: Mapping[str, Any], console: Console) -> None:
         table.caption = "\n".join(difference["verdict"] for difference in split["differences"]) or None
         table.caption_justify = "left"
         console.print(table)
+
+
+def variants_html(stats: Mapping[str, Any]) -> str:
+    """The HTML report's A/B sections: per split step, each variant's conversion with its interval drawn,
+    the table of sent, clicked, orders and revenue, and the verdict in words."""
+    from recovery.attribution.charts import Series, bar_chart  # matplotlib: the report extra
+
+    parts = []
+    for split in stats.get("variants") or []:
+        rows = split["variants"]
+        chart = bar_chart(
+            title=f"Conversion per variant of {split['step']} (%, 95 % interval)",
+            labels=[str(row["variant"]) for row in rows],
+            series=[
+                Series(
+                    name="conversion",
+                    values=[row["conversion"] * 100 for row in rows],
+                    intervals=[(row["conversion_ci"][0] * 100, row["conversion_ci"][1] * 100) for row in rows],
+                )
+            ],
+            unit=" %",
+        )
+        cells = "".join(
+            "<tr>"
+            + "".join(
+                f"<td>{html.escape(str(value))}</td>"
+                for value in (
+                    row["variant"],
+                    row["sent"],
+                    row["clicked"],
+                    row["recovered_orders"],
+                    " ".join(f"{a} {c}" for c, a in (row.get("recovered_revenue") or {}).items()) or DASH,
+                    f"{_pct(row['conversion'])} [{_pct(row['conversion_ci'][0])}, {_pct(row['conversion_ci'][1])}]",
+                )
+            )
+            + "</tr>"
+            for row in rows
+        )
+        head = "".join(f"<th>{h}</th>" for h in ("variant", "sent", "clicked", "orders", "net recovered", "conversion"))
+        verdicts = "".join(f"<p>{html.escape(d['verdict'])}</p>" for d in split["differences"])
+        title = html.escape(f"A/B split {split['flow']} / {split['step']}")
+        parts.append(
+            f"<section><h2>{title}</h2><figure>{chart}</figure><table><tr>{head}</tr>{cells}</table>{verdicts}</section>"
+        )
+    return "".join(parts)

@@ -89,6 +89,11 @@ def test_the_report_table_gives_each_variant_and_says_when_the_difference_is_not
     assert "A/B split abandoned_cart / reminder" in text
     assert "10.0 %" in text and "4.0 % – 23.0 %" in text
     assert "412.00 EUR" in text and "not significant yet" in text
+    from recovery.attribution.sections import variants_html
+
+    page = variants_html({"variants": [split]})
+    assert "<svg" in page and "A/B split abandoned_cart / reminder" in page and "not significant yet" in page
+    assert "10.0 % [4.0 %, 23.0 %]" in page
 
 
 def test_the_demo_splits_the_shipped_reminder_and_the_split_passes_the_flow_check() -> None:
