@@ -189,3 +189,35 @@ async def test_the_studio_gives_each_steps_net_revenue_per_currency(engine: Asyn
     async with engine.connect() as conn:
         found = await step_revenue(conn)
     assert found == {("abandoned_cart", "reminder"): {"EUR": "130.00", "GBP": "50.00"}}
+
+
+async def test_new_journeys_take_the_newest_version_and_running_ones_keep_theirs(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """After v1 (a split) and v2 (no split), new journeys start with v2; a journey on v1 still reads v1."""
+    from recovery.rules import load_flows
+    from recovery.rules.live_flows import LiveFlows
+
+    split = (
+        (await client.get("/api/flows/abandoned_cart", headers=MARKETER))
+        .json()["source"]
+        .replace(
+            "    template: cart_reminder\n",
+            "    variants:\n      - {name: a, weight: 1, template: cart_reminder}\n"
+            "      - {name: b, weight: 1, template: cart_offer}\n",
+            1,
+        )
+    )
+    assert (await client.put("/api/flows/abandoned_cart", json={"source": split}, headers=MARKETER)).status_code == 201
+    assert (await client.post("/api/flows/abandoned_cart/rollback", json={"version": 0}, headers=MARKETER)).json() == {
+        "version": 2
+    }
+    live = LiveFlows(load_flows(ROOT / "config" / "flows.yaml"))
+    assert await live.refresh(engine) and not await live.refresh(engine)  # nothing new: no reload
+    current = live.get("abandoned_cart")
+    assert current is not None and current.version == 2 and current.steps[0].variants is None
+    async with engine.connect() as conn:
+        running = await live.flow_of(conn, "abandoned_cart", 1)
+        original = await live.flow_of(conn, "abandoned_cart", 0)
+    assert running is not None and [v.name for v in running.steps[0].variants or []] == ["a", "b"]
+    assert original is not None and original.steps[0].template == "cart_reminder"
