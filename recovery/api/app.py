@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -22,14 +22,19 @@ from recovery.api.shoppers.links_routes import DEFAULT_CLICK_MAX_AGE, links_rout
 from recovery.api.staff.agent_routes import agent_router
 from recovery.api.staff.callbacks_routes import DeskService, callbacks_router
 from recovery.api.staff.dashboard_routes import dashboard_router
+from recovery.api.staff.flow_studio_routes import flow_studio_router
+from recovery.api.staff.flows_routes import flows_router
 from recovery.api.staff.studio_routes import studio_router
 from recovery.api.staff.template_desk import TemplateDesk
 from recovery.api.staff.templates_routes import templates_router
+from recovery.channels.base import Channel
 from recovery.clock import Clock
 from recovery.desk.agent_lines import AgentLines
 from recovery.durations import parse_duration
 from recovery.render.signed_links import LinkSigner
+from recovery.rules.flow_desk import FlowDesk
 from recovery.settings import Settings
+from recovery.states import ChannelName
 
 
 def create_app(
@@ -106,6 +111,21 @@ def _include_staff_routes(app: FastAPI, *, engine: AsyncEngine, settings: Settin
     app.include_router(agent_router())
     app.include_router(studio_router())
     app.include_router(dashboard_router())
+    app.state.flow_desk = flow_desk = FlowDesk(engine=engine, settings=settings, clock=clock)  # and the studio
+    app.state.flow_channels = flow_channels = _channels(settings)
+    app.include_router(flows_router(flow_desk, flow_channels))
+    app.include_router(flow_studio_router())
+
+
+def _channels(settings: Settings) -> Callable[[], Mapping[ChannelName, Channel]]:
+    """The email and SMS senders a test send uses, built when one is asked for (the service owns its own)."""
+
+    def build() -> Mapping[ChannelName, Channel]:
+        from recovery.app.wiring import build_channels  # the composition root imports this module
+
+        return build_channels(settings)
+
+    return build
 
 
 def _stats_router(*, engine: AsyncEngine, clock: Clock) -> APIRouter:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from recovery.journeys.apply import Rules
 from recovery.journeys.holdout import in_holdout
 from recovery.rules import Flows
+from recovery.rules.flow_book import FlowBook
 from recovery.settings import Settings
 from recovery.states import ChannelName
 from recovery.steps.guards import GuardPolicy
 
 
-def build_rules(settings: Settings, flows: Flows) -> Rules:
+def build_rules(settings: Settings, flows: Flows | FlowBook) -> Rules:
     """The pure decisions' configuration from settings."""
     percent = settings.guards.holdout_percent
     salt = settings.guards.holdout_salt

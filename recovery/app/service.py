@@ -35,7 +35,8 @@ from recovery.ingest.platform_formats import PlatformSkips, topic_formats, utf8_
 from recovery.ingest.relay import OutboxRelay
 from recovery.render.composer import TemplateComposer
 from recovery.render.live import LiveTemplates
-from recovery.rules import Flows, load_flows
+from recovery.rules import load_flows
+from recovery.rules.live_flows import LiveFlows
 from recovery.settings import Settings
 from recovery.states import ChannelName
 from recovery.steps.discount_hook import DiscountRegistrar
@@ -90,6 +91,7 @@ class Service:
         self.bootstrap_servers: str | None = None
         self.engine: AsyncEngine | None = None
         self.http_port: int | None = None
+        self.flows: LiveFlows | None = None  # the flows new journeys start with (saved versions included)
 
     @property
     def live_templates(self) -> LiveTemplates | None:
@@ -113,8 +115,10 @@ class Service:
         """Open the database and broker, start this role's parts, serve until ``stop``."""
         settings = self.settings
         async with contextlib.AsyncExitStack() as stack:
-            flows = load_flows(settings.flows_file)
+            self.flows = flows = LiveFlows(load_flows(settings.flows_file))
             engine = await self._open_database(stack, stop)
+            # Saved flow versions start new journeys from the first event, then within seconds of every save.
+            await flows.refresh(engine)
             # The API role reads and writes the database only: the scheduler role relays its outbox events.
             producer = await self._open_broker(stack, stop) if parts.kafka else None
             tasks: list[asyncio.Task[None]] = []
@@ -123,6 +127,7 @@ class Service:
                 broker_ready = await self._start_consumer(stack, flows, producer, stop)
             if parts.scheduler and producer is not None:
                 tasks += await self._start_scheduler(stack, flows, producer, stop)
+            tasks.append(asyncio.create_task(flows.run(engine, stop), name="flow-refresh"))
             if isinstance(self._composer, TemplateComposer):
                 # Saved versions are live from the first message, then within seconds of every save.
                 await self._composer.live.refresh(engine)
@@ -192,7 +197,7 @@ class Service:
                 await channel.aclose()
 
     async def _start_consumer(
-        self, stack: contextlib.AsyncExitStack, flows: Flows, producer: Producer, stop: asyncio.Event
+        self, stack: contextlib.AsyncExitStack, flows: LiveFlows, producer: Producer, stop: asyncio.Event
     ) -> Callable[[], Awaitable[bool]]:
         """Start the Kafka batch consumer (stopped before the producer); returns its readiness check."""
         settings, engine = self.settings, self._engine()
@@ -217,7 +222,7 @@ class Service:
         return ready
 
     async def _start_scheduler(
-        self, stack: contextlib.AsyncExitStack, flows: Flows, producer: Producer, stop: asyncio.Event
+        self, stack: contextlib.AsyncExitStack, flows: LiveFlows, producer: Producer, stop: asyncio.Event
     ) -> list[asyncio.Task[None]]:
         """Start the scheduler (due steps through the dispatcher) and the outbox relay."""
         settings, engine = self.settings, self._engine()
@@ -249,7 +254,7 @@ class Service:
             tasks.append(asyncio.create_task(sender.run(stop), name="callback-webhook"))
         return tasks
 
-    def _dispatcher(self, stack: contextlib.AsyncExitStack, flows: Flows) -> Dispatcher:
+    def _dispatcher(self, stack: contextlib.AsyncExitStack, flows: LiveFlows) -> Dispatcher:
         """The dispatcher firing due steps: provider channels, the callback channel, guards and retries."""
         settings, engine = self.settings, self._engine()
         channels = dict(self._channels)

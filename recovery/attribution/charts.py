@@ -6,6 +6,7 @@ Values are assumed to be zero or more (counts, rates, revenue), which is all the
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -42,7 +43,8 @@ def bar_chart(
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "cart-recovery"}):
         figure = Figure(figsize=(width / 100, height / 100), dpi=100)
         axes = figure.subplots()
-        axes.set_title(title, loc="left", fontsize=12, fontweight="bold")
+        # Wrapped to the chart's width: a long title is never cut at the edge.
+        axes.set_title("\n".join(textwrap.wrap(title, max(30, width // 9))), loc="left", fontsize=12, fontweight="bold")
         values = [v for s in series for v in s.values if v is not None]
         if not labels or not values:
             axes.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=axes.transAxes)
@@ -68,7 +70,12 @@ def _draw(axes: Axes, labels: Sequence[str], series: Sequence[Series], unit: str
             high = [max(0.0, (i[1] if i else h) - h) for h, i in zip(heights, one.intervals, strict=False)]
             errors = [low, high]
         axes.bar(positions, heights, width, label=one.name, color=PALETTE[index % len(PALETTE)], yerr=errors, capsize=4)
-    axes.set_xticks(range(len(labels)), [label[:22] for label in labels])
+    # Long labels wrap on two lines; many of them also tilt, so neighbours never print over each other.
+    wrapped = ["\n".join(textwrap.wrap(label, 16, max_lines=2, placeholder="…")) or label for label in labels]
+    if len(labels) > 4:
+        axes.set_xticks(range(len(labels)), wrapped, rotation=30, ha="right", rotation_mode="anchor")
+    else:
+        axes.set_xticks(range(len(labels)), wrapped)
     axes.set_ylabel(unit.strip())
     axes.set_ylim(bottom=0)
     axes.spines[["top", "right"]].set_visible(False)

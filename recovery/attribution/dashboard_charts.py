@@ -58,6 +58,7 @@ def dashboard_charts(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
         _lift_chart(stats),
         *_desk_and_feedback_charts(stats),
         _template_versions_chart(stats),
+        _variants_chart(stats),
     ]
 
 
@@ -133,4 +134,24 @@ def _template_versions_chart(stats: Mapping[str, Any]) -> tuple[str, str]:
             Series(name="clicked", values=[r["clicked"] for r in versions]),
             Series(name="recovered", values=[r["recovered_orders"] for r in versions]),
         ],
+    )
+
+
+def _variants_chart(stats: Mapping[str, Any]) -> tuple[str, str]:
+    """Conversion of each A/B variant (per split step) with its 95 % interval."""
+    labels: list[str] = []
+    values: list[float | None] = []
+    intervals: list[tuple[float, float] | None] = []
+    for split in stats.get("variants") or []:
+        for row in split["variants"]:
+            labels.append(f"{split['step']}: {row['variant']}")
+            low, high = row["conversion_ci"]
+            values.append(row["conversion"] * 100 if row["sent"] else None)
+            intervals.append((low * 100, high * 100) if row["sent"] else None)
+    return _chart(
+        "A/B variants",
+        title="Conversion per A/B variant (%, 95 % interval)",
+        labels=labels,
+        series=[Series(name="conversion", values=values, intervals=intervals)],
+        unit=" %",
     )

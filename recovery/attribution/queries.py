@@ -36,6 +36,7 @@ from recovery.attribution.money import (
 )
 from recovery.attribution.recovery_section import recovery_figures
 from recovery.attribution.render import render_html, render_table
+from recovery.attribution.variant_rows import variant_figures
 from recovery.events import CheckoutStep, PaymentFailureReason
 from recovery.states import ConversionKind, MessageState
 from recovery.store.amounts import money, money_text
@@ -65,6 +66,7 @@ async def build_stats(
         currencies = await _currencies(conn, scope)
         by_currency = await money_by_currency(conn, scope.carts(), scope.journeys())
         versions = await template_versions(conn, scope.journeys())
+        variants = await variant_figures(conn, scope.journeys())
         feedback, feedback_by_store = await feedback_answers_of(conn, scope.journeys())
         by_day = await recovered_by_day(conn, scope.journeys())
     warnings = []
@@ -85,6 +87,7 @@ async def build_stats(
         "totals": totals,
         "money": by_currency,
         "template_versions": versions,
+        "variants": variants,
         "feedback": feedback,
         "feedback_by_store": feedback_by_store,
         "recovered_by_day": by_day,

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from recovery.attribution.charts import Series, bar_chart
 from recovery.attribution.lift import proportion_ci_wilson
-from recovery.attribution.sections import render_sections
+from recovery.attribution.sections import render_sections, variants_html
 
 DASH = "–"
 _RECOVERY_HEADERS = ("journeys", "sent", "recovered", "rate", "net revenue", "clicked / not")
@@ -330,7 +330,7 @@ def render_html(stats: Mapping[str, Any], path: Path) -> None:
     body = "".join(
         f"<section><h2>{html.escape(title)}</h2><figure>{chart}</figure>{table}</section>"
         for title, chart, table in _charts(stats)
-    )
+    ) + variants_html(stats)
     page = (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>cart-recovery report</title><style>{_CSS}</style></head><body>"

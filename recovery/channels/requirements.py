@@ -20,7 +20,7 @@ def _value(settings: Settings, key: str) -> object:
     return current
 
 
-def _needs(channel: ChannelName, mode: str) -> ChannelName | None:
+def needed_provider(channel: ChannelName, mode: str) -> ChannelName | None:
     """The provider channel a step's messages go through (None: a direct callback needs no provider)."""
     if channel == ChannelName.CALLBACK:
         return None if mode == "direct" else ChannelName.SMS
@@ -42,7 +42,7 @@ def missing_channel_settings(settings: Settings, flows: Flows) -> list[str]:
             continue
         for step in flow.steps:
             for channel in [step.channel] + ([step.fallback] if step.fallback else []):
-                provider = _needs(channel, step.mode)
+                provider = needed_provider(channel, step.mode)
                 if provider is None:
                     continue
                 for key in unset_keys(settings, provider):

@@ -5,11 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from recovery.adapters.requirements import format_warnings
-from recovery.channels.requirements import missing_channel_settings
-from recovery.errors import ConfigError
 from recovery.render.check import Severity, find_template_problems
-from recovery.render.files import discover
-from recovery.rules import load_flows
+from recovery.rules.flow_check import catalogue_of, check_flows_text
 from recovery.settings import Settings
 
 
@@ -30,14 +27,18 @@ def run_checks(settings: Settings) -> CheckReport:
     warnings: list[str] = []
     unconfigured: list[str] = []
     templates_dir = settings.templates_dir
-    known = sorted({found.name for found in discover(templates_dir)}) if templates_dir.is_dir() else []
     try:
-        flows = load_flows(settings.flows_file, templates=known)
-    except ConfigError as exc:
-        errors.extend(str(exc).splitlines())
+        text = settings.flows_file.read_text(encoding="utf-8")
+    except OSError as exc:
+        errors.append(f"{settings.flows_file}: cannot read flows file: {exc.strerror}")
     else:
-        unconfigured = missing_channel_settings(settings, flows)
-        errors.extend(unconfigured)
+        # The same flow check as the flows API and the studio, by line of the file.
+        _, problems = check_flows_text(text, catalogue=catalogue_of(templates_dir), settings=settings)
+        for found in problems:
+            line = f"{settings.flows_file}:{found.line}: {found.message}"
+            errors.append(line)
+            if found.kind == "provider":
+                unconfigured.append(line)
     if not settings.security.link_secret:
         warnings.append("security.link_secret is not set: `recovery run` will refuse to start (only `demo` runs)")
     warnings.extend(format_warnings(settings))  # input formats' secrets and conflicts

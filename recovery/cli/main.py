@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from pathlib import Path
 from typing import cast
 
@@ -15,6 +14,7 @@ from rich.markup import escape
 from recovery.app.roles import ROLES, Role
 from recovery.cli.db import db_app
 from recovery.cli.defaults import fallback_overrides, write_project
+from recovery.cli.flow_versions import flows_app
 from recovery.cli.log_setup import configure_logging
 from recovery.cli.privacy import erase, purge
 from recovery.cli.report import report
@@ -33,6 +33,7 @@ app = typer.Typer(
 templates_app.command("export")(export_command)
 templates_app.command("import")(import_command)
 app.add_typer(templates_app, name="templates", help="Preview, list, export and import message templates.")
+app.add_typer(flows_app, name="flows", help="Export and import recovery flows (saved versions).")
 app.add_typer(db_app, name="db", help="Database schema: upgrade to this version, print the revision.")
 app.command()(report)
 app.command()(erase)
@@ -118,6 +119,9 @@ def demo(
     config: Path | None = ConfigOption,
     carts: int = typer.Option(2000, min=1, max=100_000, help="How many generated shopping sessions to replay."),
     workdir: Path = typer.Option(Path("var/demo"), help="Where the demo's database and sinks go (wiped first)."),
+    exit_after: bool = typer.Option(
+        False, "--exit", help="Exit after the report (tests, CI, scripts); without it the pages stay up until Ctrl-C."
+    ),
 ) -> None:
     """The main job on the embedded default: bundled broker + SQLite, a realistic replay, local sinks, report."""
     try:
@@ -130,9 +134,8 @@ def demo(
     settings = _settings(config)
     _logging("warning", settings)
     try:
-        # In a terminal the pages stay up after the report until Ctrl-C; in CI and scripts the demo exits.
-        stay_up = sys.stdin.isatty() and sys.stdout.isatty()
-        asyncio.run(run_demo(settings, carts=carts, workdir=workdir, console=console, stay_up=stay_up))
+        # The links printed with the report must work: the pages stay up until Ctrl-C unless told to exit.
+        asyncio.run(run_demo(settings, carts=carts, workdir=workdir, console=console, stay_up=not exit_after))
     except RecoveryError as exc:
         errors.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc

@@ -37,7 +37,7 @@ def print_marketer_pages(console: Console, settings: Settings, port: int | None)
 
 
 async def serve_until_interrupted(settings: Settings, port: int | None, console: Console) -> None:
-    """Keep the pages up over the demo's database until Ctrl-C (used only when run in a terminal)."""
+    """Keep the pages up over the demo's database until Ctrl-C (``recovery demo`` without ``--exit``)."""
     engine = create_engine(settings.database.url)
     app = create_app(engine=engine, settings=settings, clock=SystemClock())
     stop, started = asyncio.Event(), asyncio.Event()
@@ -50,7 +50,7 @@ async def serve_until_interrupted(settings: Settings, port: int | None, console:
         )
         await started.wait()
         print_marketer_pages(console, settings, app.state.http_port)
-        console.print("The pages stay up until Ctrl-C.")
+        console.print("The pages stay up until Ctrl-C (`recovery demo --exit` stops after the report instead).")
         await serving
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -24,9 +24,10 @@ from recovery.app.service import Service
 from recovery.app.wiring import build_channels, build_composer
 from recovery.attribution.queries import build_stats, render_html, render_table
 from recovery.clock import AcceleratedClock
+from recovery.demo.ab_split import save_demo_split
 from recovery.demo.agents import AGENT_NAMES, DemoAgents, demo_agent_tokens
 from recovery.demo.pages import demo_marketer_token, print_marketer_pages, serve_until_interrupted
-from recovery.demo.shoppers import organic_return, react_to_message
+from recovery.demo.shoppers import FEEDBACK_LINK, feedback_answer, organic_return, react_to_message
 from recovery.demo.sinks.smtp import SmtpSink
 from recovery.demo.sinks.twilio import FakeTwilio
 from recovery.demo.stream import generate
@@ -126,6 +127,7 @@ async def _run(
         f"[bold]cart-recovery demo[/]: bundled Kafka broker + SQLite, virtual time x{VIRTUAL_SPEED:.0f}, "
         "local SMTP and SMS sinks"
     )
+    await save_demo_split(settings, clock, console)
     running = asyncio.create_task(service.run(stop, started=started))
     waiter = asyncio.create_task(started.wait())
     await asyncio.wait([running, waiter], return_when=asyncio.FIRST_COMPLETED)
@@ -285,6 +287,9 @@ class Shoppers:
             reaction = react_to_message(self._rng, ChannelName(row.channel))
             if reaction.click:
                 await self._click(row.content or {})
+            answer = feedback_answer(self._rng, str((row.content or {}).get("html") or ""))
+            if answer is not None:
+                await self._click({"text": answer}, pattern=FEEDBACK_LINK)
             if reaction.buy:
                 self._orders.append((now + reaction.delay, row.cart_id))
         for journey in new_journeys:
@@ -296,8 +301,8 @@ class Shoppers:
         self._orders = [(at, cart_id) for at, cart_id in self._orders if at > now]
         await self._buy([cart_id for cart_id in dict.fromkeys(due) if cart_id not in self._ordered], now)
 
-    async def _click(self, content: dict[str, object]) -> None:
-        links = TRACKED_LINK.findall(str(content.get("text", "")))
+    async def _click(self, content: dict[str, object], pattern: re.Pattern[str] = TRACKED_LINK) -> None:
+        links = pattern.findall(str(content.get("text", "")))
         if not links:
             return
         public = self._service.settings.http.public_url

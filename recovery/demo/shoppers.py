@@ -7,6 +7,7 @@ clicks and purchases with a channel-dependent probability.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -58,3 +59,17 @@ def organic_return(rng: random.Random) -> Reaction | None:
     if rng.random() >= ORGANIC_RETURN:
         return None
     return Reaction(click=False, buy=True, delay=timedelta(hours=rng.uniform(*ORGANIC_DELAY_HOURS)))
+
+
+# Share of emailed shoppers who answer "why did you leave?" (its links are in the reminder): enough for the
+# demo's free-shipping and guest-checkout steps to be chosen by an answer a few dozen times.
+FEEDBACK_RATE = 0.12
+FEEDBACK_LINK = re.compile(r"https?://[^\s\"<>]+/f/[A-Za-z0-9._-]+")
+
+
+def feedback_answer(rng: random.Random, html: str) -> str | None:
+    """The "why did you leave?" link this shopper clicks in an email, if any (most shoppers answer nothing)."""
+    links = FEEDBACK_LINK.findall(html)
+    if not links or rng.random() >= FEEDBACK_RATE:
+        return None
+    return str(rng.choice(links))

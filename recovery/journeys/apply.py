@@ -25,6 +25,7 @@ from recovery.events import (
 )
 from recovery.journeys.records import CartState, CustomerState, guest_key
 from recovery.rules import Flow, Flows, PlannedStep, Trigger, may_enter, plan_steps
+from recovery.rules.flow_book import FlowBook
 from recovery.states import ChannelName, JourneyStatus
 
 
@@ -55,6 +56,7 @@ class NewJourney:
     trigger_event_at: datetime
     context: dict[str, Any]
     steps: list[PlannedStep]
+    flow_version: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,7 +88,7 @@ HoldoutRule = Callable[[str], bool]
 class Rules:
     """The decisions' configuration: flows, idle time and the holdout rule."""
 
-    flows: Flows
+    flows: Flows | FlowBook  # the file's flows, or the live ones (newest saved version of each)
     idle_after: timedelta
     in_holdout: HoldoutRule
 
@@ -158,6 +160,7 @@ def _new_journey(
         trigger_event_at=trigger_event_at,
         context={"payment": cart.payment, "checkout_step": cart.checkout_step},
         steps=plan_steps(flow, now),
+        flow_version=flow.version,
     )
 
 

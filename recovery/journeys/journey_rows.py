@@ -83,6 +83,7 @@ async def create(conn: AsyncConnection, new: list[NewJourney], now: datetime) ->
                 "context": j.context,
                 "messages_sent": 0,
                 "clicked": False,
+                "flow_version": j.flow_version,
             }
             for j in new
         ],

@@ -38,6 +38,8 @@ class JourneyRow:
     messages_sent: int
     clicked: bool
     context: dict[str, Any]
+    flow_version: int = 0  # the flow version the journey started with
+    feedback: str | None = None  # the latest "why did you leave?" answer, when the firing path read it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,4 +80,3 @@ class CustomerState:
     consent_sms: bool | None = None
     consent_phone: bool | None = None
     updated_at: datetime
-

@@ -43,9 +43,7 @@ class Problem:
 def _error(message: str, source: TemplateError | None = None) -> Problem:
     if source is None:
         return Problem(severity=Severity.ERROR, message=message)
-    return Problem(
-        severity=Severity.ERROR, message=message, path=source.path, line=source.line, detail=source.detail
-    )
+    return Problem(severity=Severity.ERROR, message=message, path=source.path, line=source.line, detail=source.detail)
 
 
 def _warning(path: Path | str, message: str) -> Problem:
@@ -86,7 +84,9 @@ def find_template_problems(
         return [_error(f"{templates_dir}: templates directory not found")]
     templates = Templates(templates_dir, discover(templates_dir), sources)
     static = templates.missing_parts() + templates.compile_problems()
-    problems = [_error(str(error), error) for error in static] + _coverage(templates_dir, templates)
+    problems = [_error(str(error), error) for error in static + templates.outside_block_problems()]
+    problems += _coverage(templates_dir, templates)
+    problems += [_warning(templates_dir, note) for note in templates.pending]
     broken = {(error.template, error.locale) for error in static}
     # A broken layout or partial would fail every template of its locale: report it once, render none.
     broken_locales = {error.locale for error in static if error.template is None}

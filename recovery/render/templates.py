@@ -16,6 +16,7 @@ from jinja2 import TemplateNotFound, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 
 from recovery.attribution.feedback import preview_feedback_url
+from recovery.render.blocks_check import outside_blocks
 from recovery.render.context import build_context
 from recovery.render.files import (
     CHANNEL_PARTS,
@@ -31,6 +32,7 @@ from recovery.render.files import (
 from recovery.render.filters import MESSAGE_FILTERS, RenderState, rendering
 from recovery.render.link_audit import untracked_links
 from recovery.render.sandbox import is_template_frame, make_environment
+from recovery.render.saved_files import with_saved_files
 from recovery.render.sms_text import SmsInfo, describe_sms, gsm_friendly
 
 DEFAULT_LOCALE = "en"
@@ -122,9 +124,11 @@ class Templates:
         self, templates_dir: Path, files: list[TemplateFile], sources: Mapping[str, str] | None = None
     ) -> None:
         self.templates_dir = templates_dir
-        self.files = files
-        # Saved versions by path ("fr/cart_offer.email.html"), read instead of the default files.
+        # Saved versions by path ("fr/cart_offer.email.html"), read instead of the default files; a path
+        # with no file (a new template or language) counts once its template has every required part.
         self.sources = dict(sources or {})
+        self.files, self.pending = with_saved_files(templates_dir, files, self.sources)
+        files = self.files
         self._env = make_environment(templates_dir, MESSAGE_FILTERS, self.sources)
         self._index: dict[tuple[str, str], dict[str, dict[str, TemplateFile]]] = {}
         for file in files:
@@ -169,6 +173,20 @@ class Templates:
             except TemplateSyntaxError as exc:
                 detail = f"syntax error: {exc.message}"
                 problems.append(TemplateError(detail, path=str(path), line=exc.lineno, locale=path.parent.name))
+        return problems
+
+    def outside_block_problems(self) -> list[TemplateError]:
+        """A problem for each text of a message file outside the blocks of the layout it extends."""
+        problems = []
+        for file in self.files:
+            source = self.sources.get(file.loader_name)
+            if source is None:
+                source = file.path.read_text(encoding="utf-8") if file.path.is_file() else ""
+            for line, excerpt in outside_blocks(self._env, source):
+                detail = f"text outside the blocks is never shown ({excerpt!r}): move it into a {{% block %}}"
+                problems.append(
+                    TemplateError(detail, path=str(file.path), line=line, template=file.name, locale=file.locale)
+                )
         return problems
 
     def choose_locale(self, name: str, channel: str, locale: str | None, store_locale: str | None) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from recovery.errors import RecoveryError
 from recovery.render import template_rows
 from recovery.render.check import Severity, find_template_problems
+from recovery.render.saved_files import message_file
 
 # A template path as the API names it: "<locale>/<file>", never leaving the templates folder.
 _PATH = re.compile(r"[a-z]{2,3}/[A-Za-z0-9_][A-Za-z0-9_.]*")
@@ -47,11 +48,17 @@ def editable_paths(templates_dir: Path) -> list[str]:
     )
 
 
-def require_path(templates_dir: Path, path: str) -> str:
-    """``path`` when it names a default template file; ``UnknownTemplate`` otherwise."""
-    if path not in editable_paths(templates_dir):
-        raise UnknownTemplate(f"no template '{path}': versions can only be saved for files under templates/")
-    return path
+def require_path(templates_dir: Path, path: str, *, create: bool = False) -> str:
+    """``path`` when it names a template file (or, with ``create``, a new message file); ``UnknownTemplate``."""
+    if path in editable_paths(templates_dir):
+        return path
+    if create and message_file(templates_dir, path) is not None:
+        return path  # a variant's new template, or a new language such as it/
+    raise UnknownTemplate(
+        f"no template '{path}': a new one is named <language>/<name>.<email|sms>.<subject|txt|html>"
+        if create
+        else f"no template '{path}'"
+    )
 
 
 def check_source(templates_dir: Path, live: Mapping[str, str], path: str, source: str) -> list[LineError]:
@@ -82,7 +89,7 @@ async def save_checked(
     now: datetime,
 ) -> int:
     """Save ``source`` as the next version of ``path`` if the full check passes; ``TemplateRejected`` if not."""
-    require_path(templates_dir, path)
+    require_path(templates_dir, path, create=True)
     errors = check_source(templates_dir, await live_sources(engine), path, source)
     if errors:
         raise TemplateRejected(errors)
@@ -96,7 +103,7 @@ async def save_many_checked(
 ) -> dict[str, int]:
     """Save several sources together (an import): checked as one set, all saved or none."""
     for path in changes:
-        require_path(templates_dir, path)
+        require_path(templates_dir, path, create=True)
     errors = check_sources(templates_dir, {**await live_sources(engine), **changes})
     if errors:
         raise TemplateRejected(errors)
@@ -112,10 +119,11 @@ async def current_source(
     engine: AsyncEngine, templates_dir: Path, path: str
 ) -> tuple[str, int, datetime | None, str | None]:
     """The live source of ``path``: its newest saved version, else the default file (version 0)."""
-    require_path(templates_dir, path)
+    require_path(templates_dir, path, create=True)
     async with engine.connect() as conn:
         saved = await template_rows.history(conn, path)
     if saved:
         newest = saved[0]
         return newest.source, newest.version, newest.created_at, newest.created_by
+    require_path(templates_dir, path)  # never saved: it must be a file
     return (templates_dir / path).read_text(encoding="utf-8"), 0, None, None

@@ -15,6 +15,7 @@ from recovery.errors import ConfigError
 _ENVIRONMENT = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 _ENVIRONMENT.globals.clear()  # no range(), cycler, joiner...: a condition only reads the context
 
+
 class ConditionError(ConfigError):
     """A condition that does not compile, or fails while evaluated."""
 

@@ -38,10 +38,31 @@ Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_
 
 
 class Offer(BaseModel):
+    """A discount the step's message carries: ``percent`` off, or free shipping (a code the shop knows)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    percent: int = Field(ge=1, le=90)
+    percent: int | None = Field(default=None, ge=1, le=90)
+    free_shipping: bool = False
     valid_for: Duration = timedelta(hours=48)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Offer:
+        if (self.percent is None) == (not self.free_shipping):
+            raise ValueError("an offer is either 'percent' or 'free_shipping: true' (exactly one)")
+        if self.valid_for <= timedelta(0):
+            raise ValueError("'valid_for' must be positive")
+        return self
+
+
+class Variant(BaseModel):
+    """One arm of an A/B split: a share of the step's journeys (``weight``, relative) get ``template``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Name
+    weight: float = Field(gt=0, allow_inf_nan=False)
+    template: Name
 
 
 class FlowStep(BaseModel):
@@ -57,6 +78,7 @@ class FlowStep(BaseModel):
     offer: Offer | None = None
     fallback: ChannelName | None = None
     mode: Literal["offer", "direct"] = "offer"
+    variants: list[Variant] | None = Field(default=None, min_length=2)
     _condition: Condition | None = PrivateAttr(default=None)
 
     @field_validator("when")
@@ -73,8 +95,14 @@ class FlowStep(BaseModel):
     def _check(self) -> FlowStep:
         if self.after < timedelta(0):
             raise ValueError("'after' must not be negative")
-        if self.channel in (ChannelName.EMAIL, ChannelName.SMS) and not self.template:
-            raise ValueError(f"a {self.channel} step needs a 'template'")
+        if self.variants is not None:
+            if self.template is not None:
+                raise ValueError("a step names either a 'template' or 'variants', not both")
+            names = [variant.name for variant in self.variants]
+            if len(set(names)) != len(names):
+                raise ValueError("each variant needs its own name")
+        elif self.channel in (ChannelName.EMAIL, ChannelName.SMS) and not self.template:
+            raise ValueError(f"a {self.channel} step needs a 'template' (or 'variants')")
         if self.fallback == self.channel:
             raise ValueError("'fallback' must name another channel")
         if self.when is not None:
@@ -84,6 +112,19 @@ class FlowStep(BaseModel):
     @property
     def condition(self) -> Condition | None:
         return self._condition
+
+    @property
+    def templates(self) -> list[str]:
+        """Every template the step may send: its own, or each variant's."""
+        if self.variants:
+            return [variant.template for variant in self.variants]
+        return [self.template] if self.template else []
+
+    def with_template(self, template: str) -> FlowStep:
+        """This step sending ``template`` (a variant's) as if it had named it."""
+        resolved = self.model_copy(update={"template": template, "variants": None})
+        resolved._condition = self._condition
+        return resolved
 
 
 class Flow(BaseModel):
@@ -96,6 +137,18 @@ class Flow(BaseModel):
     steps: list[FlowStep] = Field(min_length=1)
     reentry_after: Duration = timedelta(days=7)
     enabled: bool = True
+    # The saved version this flow was read from (0: the flows file); set by the live flows, not in YAML.
+    _version: int = PrivateAttr(default=0)
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def at_version(self, version: int, *, enabled: bool | None = None) -> Flow:
+        """This flow labelled as saved version ``version`` (and enabled or not)."""
+        copy = self.model_copy(update={} if enabled is None else {"enabled": enabled})
+        copy._version = version
+        return copy
 
     def step(self, name: str) -> FlowStep:
         """The step called ``name``."""
@@ -123,14 +176,26 @@ class Flows(BaseModel):
 
 def parse_flows(text: str, *, source: str = "flows.yaml", templates: Iterable[str] | None = None) -> Flows:
     """Validate flows text; raise ``ConfigError`` listing every problem as ``source:line: ...``."""
+    data, lines = load_flows_yaml(text, source)
+    if data is None:
+        data = {"flows": []}
+    return parse_flows_data(data, lines, source=source, templates=templates)
+
+
+def load_flows_yaml(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
+    """The YAML data and the line of every node; ``ConfigError`` at the line YAML stopped at."""
     try:
-        data, lines = load_with_lines(text)
+        return load_with_lines(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         raise ConfigError(f"{source}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
-    if data is None:
-        data = {"flows": []}
+
+
+def parse_flows_data(
+    data: Any, lines: dict[Path_, int], *, source: str, templates: Iterable[str] | None = None
+) -> Flows:
+    """Validate loaded flows data (with its lines); ``ConfigError`` listing every problem."""
     try:
         flows = Flows.model_validate(data)
     except ValidationError as exc:
@@ -201,14 +266,17 @@ def _check_templates(flows: Flows, known: set[str], data: Any, lines: dict[Path_
     problems = []
     for flow_index, flow in enumerate(flows.flows):
         for step_index, step in enumerate(flow.steps):
-            if step.template is None or step.template in known:
-                continue
-            line = line_of(lines, ("flows", flow_index, "steps", step_index, "template"))
-            hint = difflib.get_close_matches(step.template, sorted(known), n=1)
-            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-            problems.append(
-                f"{source}:{line}: flow {flow.name!r}: step {step.name!r}: "
-                f"unknown template {step.template!r}{suggestion}"
-            )
+            where: Path_ = ("flows", flow_index, "steps", step_index)
+            named = [((*where, "template"), step.template)] if step.template else []
+            named += [((*where, "variants", i, "template"), v.template) for i, v in enumerate(step.variants or [])]
+            for path, template in named:
+                if template in known:
+                    continue
+                hint = difflib.get_close_matches(template, sorted(known), n=1)
+                suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+                problems.append(
+                    f"{source}:{line_of(lines, path)}: flow {flow.name!r}: step {step.name!r}: "
+                    f"unknown template {template!r}{suggestion}"
+                )
     if problems:
         raise ConfigError("\n".join(problems))

@@ -32,6 +32,8 @@ def condition_context(cart: CartState, customer: CustomerState | None, journey: 
             "clicked": journey.clicked,
             "messages_sent": journey.messages_sent,
             "started_at": journey.started_at,
+            # The shopper's latest "why did you leave?" answer (e.g. "shipping_cost"), or None.
+            "feedback": journey.feedback,
         },
     }
 

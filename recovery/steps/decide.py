@@ -55,6 +55,7 @@ class StepFacts:
     customer: CustomerState | None  # consents already overridden by the ledger
     recent_sends: tuple[datetime, ...] = ()  # the customer's sends within the frequency window
     message: MessageRow | None = None  # the step's message row, if an earlier claim wrote one
+    variant: str | None = None  # the A/B variant this journey gets at a split step (``flow_step`` is resolved)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,6 +120,7 @@ class SendMessage:
     first_tried_at: datetime
     # The row was ``sending`` without its content (an older crash): look at the provider before sending.
     reconcile: bool = False
+    variant: str | None = None
 
 
 Plan = CancelStep | SkipStep | DeferStep | MarkSent | FailStep | ReconcileMessage | SendMessage
@@ -226,6 +228,7 @@ def _with_message(
         attempts=(message.attempts if message else 0) + 1,
         first_tried_at=message.created_at if message else now,
         reconcile=message is not None and message.state == MessageState.SENDING,
+        variant=facts.variant,
     )
 
 
@@ -246,7 +249,9 @@ def outgoing_for(plan: SendMessage, rendered: Rendered) -> OutgoingMessage:
             "customer_key": journey.customer_key,
             # Why an agent would call (a direct callback's task reason): a failed payment, else the flow.
             "reason": (TaskReason.PAYMENT_FAILED if journey.context.get("payment") else TaskReason.FLOW).value,
-        },
+        }
+        # Kept in the stored content, so a reconciled message still reports its variant on message.sent.
+        | ({"variant": plan.variant} if plan.variant else {}),
     )
 
 

@@ -1,6 +1,7 @@
 """Registering a journey's discount code in the shop before the message that carries it goes out.
 
-Optional (``offers.register_url``): the service POSTs ``{code, percent, expires_at, journey_id, store}``
+Optional (``offers.register_url``): the service POSTs ``{code, percent, free_shipping, expires_at, journey_id,
+store}`` (a free-shipping code has ``percent: 0`` and ``free_shipping: true``)
 as JSON, signed with ``X-Recovery-Signature: sha256=<hex HMAC of the body>`` (key: ``security.link_secret``).
 The call is repeated for every send attempt, so the shop must treat a known code as success.
 """
@@ -31,6 +32,7 @@ class DiscountRegistrar:
             {
                 "code": code.code,
                 "percent": code.percent,
+                "free_shipping": code.free_shipping,
                 "expires_at": code.expires_at.isoformat(),
                 "journey_id": code.journey_id,
                 "store": store,

@@ -17,12 +17,13 @@ _PREFIX = re.compile(r"[A-Z0-9]{1,12}")
 
 @dataclass(frozen=True, kw_only=True)
 class DiscountCode:
-    """A one-journey code: ``CART-7KQ2MZ4H`` for ``percent`` off until ``expires_at``."""
+    """A one-journey code: ``CART-7KQ2MZ4H`` for ``percent`` off (or free shipping) until ``expires_at``."""
 
     code: str
-    percent: int
+    percent: int  # 0 for a free-shipping code
     expires_at: datetime
     journey_id: str
+    free_shipping: bool = False
 
     def is_valid(self, now: datetime) -> bool:
         """True until the expiry instant, false from it on."""
@@ -35,9 +36,13 @@ def new_discount_code(
     valid_for: timedelta,
     now: datetime,
     prefix: str = "CART",
+    *,
+    free_shipping: bool = False,
 ) -> DiscountCode:
-    """Draw a fresh code for ``journey_id`` worth ``percent`` off, valid ``valid_for`` from ``now``."""
-    if not 1 <= percent <= 100:
+    """Draw a fresh code for ``journey_id`` worth ``percent`` off (or free shipping), valid ``valid_for``."""
+    if free_shipping:
+        percent = 0  # the shop applies free shipping instead of a percentage
+    elif not 1 <= percent <= 100:
         raise ConfigError(f"offer.percent: {percent} is not between 1 and 100")
     if valid_for <= timedelta(0):
         raise ConfigError(f"offer.valid_for: {valid_for} must be positive")
@@ -51,4 +56,5 @@ def new_discount_code(
         percent=percent,
         expires_at=now + valid_for,
         journey_id=journey_id,
+        free_shipping=free_shipping,
     )

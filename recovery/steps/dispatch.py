@@ -24,6 +24,8 @@ from recovery.errors import ConfigError, OutcomeUnknownError, PermanentError, Tr
 from recovery.journeys.records import JourneyRow
 from recovery.messages import message_id_for
 from recovery.rules import Flows, FlowStep
+from recovery.rules.flow_book import FlowBook, StaticFlows
+from recovery.rules.variants import resolve_step
 from recovery.states import (
     ChannelName,
     FailReason,
@@ -107,7 +109,7 @@ class Dispatcher:
         self,
         *,
         engine: AsyncEngine,
-        flows: Flows,
+        flows: Flows | FlowBook,
         channels: Mapping[ChannelName, Channel],
         composer: Composer,
         guard_policy: GuardPolicy,
@@ -117,7 +119,7 @@ class Dispatcher:
     ) -> None:
         self._registrar = registrar
         self._engine = engine
-        self._flows = flows
+        self._flows = flows if isinstance(flows, FlowBook) else StaticFlows(flows)
         self._channels = channels
         self._composer = composer
         self._guards = guard_policy
@@ -173,7 +175,11 @@ class Dispatcher:
         journey, customer = rows.journey, rows.customer
         if journey is None:
             return StepFacts(step=step, journey=None, cart=None, flow_step=None, customer=None)
-        flow = self._flows.get(journey.flow)
+        flow = await self._flows.flow_of(conn, journey.flow, journey.flow_version)
+        flow_step = next((s for s in flow.steps if s.name == step.name), None) if flow else None
+        variant = None
+        if flow_step is not None:
+            flow_step, variant = resolve_step(journey.journey_id, flow_step)
         if customer is not None:
             # The ledger (opt-outs the shopper told us) beats the consent copied into cart events.
             entries = await ledger.ledger_entries(
@@ -184,10 +190,11 @@ class Dispatcher:
             step=step,
             journey=journey,
             cart=rows.cart,
-            flow_step=next((s for s in flow.steps if s.name == step.name), None) if flow else None,
+            flow_step=flow_step,
             customer=customer,
             recent_sends=rows.recent_sends,
             message=rows.message,
+            variant=variant,
         )
 
     async def _write(
@@ -232,6 +239,7 @@ class Dispatcher:
             "step_id": step.step_id,
             "customer_key": plan.journey.customer_key,
             "template": flow_step.template,
+            "variant": plan.variant,
             "state": MessageState.PENDING.value,
             "attempts": 0,
             "created_at": now,
@@ -244,11 +252,13 @@ class Dispatcher:
                 conn,
                 journey_id=identity.journey_id,
                 step=identity.step,
-                percent=flow_step.offer.percent,
+                percent=flow_step.offer.percent or 0,
                 valid_for=flow_step.offer.valid_for,
                 now=now,
+                free_shipping=flow_step.offer.free_shipping,
             )
-            context = {**context, "offer": {"code": code.code, "percent": code.percent, "expires_at": code.expires_at}}
+            offer = {"code": code.code, "percent": code.percent, "free_shipping": code.free_shipping}
+            context = {**context, "offer": offer | {"expires_at": code.expires_at}}
         try:
             rendered = self._render(plan, context)
         except ConfigError as exc:
@@ -309,7 +319,8 @@ class Dispatcher:
                 provider_id=delivery.provider_id,
                 detail=dict(delivery.detail) or None,
             )
-            await enqueue(conn, [identity_event(PublishedType.MESSAGE_SENT, message, now)])
+            sent = identity_event(PublishedType.MESSAGE_SENT, message, now, variant=message.metadata.get("variant"))
+            await enqueue(conn, [sent])
         log.info(
             "message sent",
             extra={"journey_id": message.journey_id, "step": message.step, "channel": message.channel.value},

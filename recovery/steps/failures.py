@@ -26,10 +26,15 @@ REASON = FailReason.UNEXPECTED_ERROR
 
 
 def identity_event(
-    type_: PublishedType, message: MessageIdentity, now: datetime, reason: str | None = None
+    type_: PublishedType,
+    message: MessageIdentity,
+    now: datetime,
+    reason: str | None = None,
+    *,
+    variant: str | None = None,
 ) -> dict[str, Any]:
     """An outbox row for ``recovery.messages`` about one message."""
-    return message_event(type_=type_, now=now, **message.identity_fields(), reason=reason)
+    return message_event(type_=type_, now=now, **message.identity_fields(), reason=reason, variant=variant)
 
 
 def failure_rows(message: MessageIdentity, *, code: str, detail: str, now: datetime) -> list[dict[str, Any]]:

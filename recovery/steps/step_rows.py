@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.journeys.records import CartState, CustomerState, JourneyRow
 from recovery.states import TERMINAL_STEP_STATUSES, JourneyStatus, MessageState, StepStatus
-from recovery.store.schema import carts, customers, journeys, messages, steps, workers
+from recovery.store.schema import carts, customers, feedback_answers, journeys, messages, steps, workers
 from recovery.store.sql import for_update_skip_locked, insert_ignore
 
 
@@ -180,6 +180,7 @@ _JOURNEY = tuple(
         "messages_sent",
         "clicked",
         "context",
+        "flow_version",
     )
 )
 _MESSAGE = tuple(
@@ -202,12 +203,14 @@ _FIRE_ROWS = (
         *[carts.c[name].label(f"c_{name}") for name in _CART],
         *[customers.c[name].label(f"u_{name}") for name in _CUSTOMER],
         *[column.label(f"m_{column.name}") for column in _MESSAGE],
+        feedback_answers.c.answer.label("f_answer"),
         _RECENT.c.sent_at.label("recent_sent_at"),
     )
     .select_from(
         steps.outerjoin(journeys, journeys.c.journey_id == steps.c.journey_id)
         .outerjoin(carts, carts.c.cart_id == steps.c.cart_id)
         .outerjoin(customers, customers.c.customer_key == journeys.c.customer_key)
+        .outerjoin(feedback_answers, feedback_answers.c.journey_id == journeys.c.journey_id)
         .outerjoin(messages, messages.c.message_id == bindparam("b_message_id", type_=messages.c.message_id.type))
         # The customer's sends in the frequency window, one row each (the other columns repeat).
         .outerjoin(
@@ -295,7 +298,7 @@ async def load_for_fire(
         return None
     if row["j_journey_id"] is None:
         return FireRows(journey=None, cart=None, customer=None, message=None)
-    journey = _journey({column.name: row[f"j_{column.name}"] for column in _JOURNEY})
+    journey = _journey({column.name: row[f"j_{column.name}"] for column in _JOURNEY} | {"feedback": row["f_answer"]})
     cart = None if row["c_cart_id"] is None else CartState(**{name: row[f"c_{name}"] for name in _CART})
     customer = (
         None if row["u_customer_key"] is None else CustomerState(**{name: row[f"u_{name}"] for name in _CUSTOMER})

@@ -39,6 +39,7 @@ def message_event(
     reason: str | None = None,
     revenue: Any = None,
     answer: str | None = None,
+    variant: str | None = None,
 ) -> dict[str, Any]:
     """A row for ``recovery.messages`` in the events.md shape (never an email or phone number)."""
     payload: dict[str, Any] = {
@@ -59,6 +60,8 @@ def message_event(
         payload["revenue"] = float(revenue)
     if answer is not None:
         payload["answer"] = answer
+    if variant is not None:
+        payload["variant"] = variant
     return {"topic_role": "messages", "key": cart_id, "payload": json.dumps(payload), "created_at": now}
 
 

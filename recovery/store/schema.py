@@ -113,6 +113,8 @@ journeys = Table(
     Column("context", JSON, nullable=True),
     Column("messages_sent", Integer, nullable=False, default=0),
     Column("clicked", Boolean, nullable=False, default=False),
+    # The flow version the journey started with (0: the flows file); its steps are read from it.
+    Column("flow_version", Integer, nullable=False, default=0),
     Index("ix_journeys_cart", "cart_id"),
     Index("ix_journeys_reentry", "flow", "customer_key", "started_at"),
 )
@@ -160,6 +162,8 @@ messages = Table(
     Column("step", String(128), nullable=False),
     Column("channel", String(16), nullable=False),
     Column("template", String(128), nullable=True),
+    # The A/B variant of a split step (None: the step names one template).
+    Column("variant", String(128), nullable=True),
     # Which saved versions rendered it ("fr/cart_reminder.email html@3 subject@0 txt@0"; @0 = default file).
     Column("template_version", String(255), nullable=True),
     Column("state", String(16), nullable=False),
@@ -187,6 +191,19 @@ template_versions = Table(
     Column("path", String(255), primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("source", Text, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("comment", Text, nullable=True),
+)
+
+# Marketers' saved flows (the YAML of one flow); the newest version of a name is live (the file is version 0).
+flow_versions = Table(
+    "flow_versions",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
     Column("created_by", String(128), nullable=False),
     Column("created_at", TS, nullable=False),
     Column("comment", Text, nullable=True),
@@ -272,6 +289,7 @@ discount_codes = Table(
     Column("journey_id", String(64), nullable=False),
     Column("step", String(128), nullable=False),
     Column("percent", Integer, nullable=False),
+    Column("free_shipping", Boolean, nullable=False, default=False),
     Column("expires_at", TS, nullable=False),
     Column("created_at", TS, nullable=False),
     UniqueConstraint("journey_id", "step", name="uq_discount_codes_journey_step"),

@@ -82,6 +82,8 @@ def test_init_writes_editable_copies_and_refuses_to_overwrite(venv: Path, tmp_pa
 
 def test_a_short_demo_runs_from_an_empty_directory(venv: Path, tmp_path: Path) -> None:
     """The whole demo on the shipped sample events, flows and templates: messages go out."""
-    demo = run(venv / "bin" / "recovery", "demo", "--carts", "10", "--workdir", tmp_path / "var", cwd=tmp_path)
+    demo = run(
+        venv / "bin" / "recovery", "demo", "--exit", "--carts", "10", "--workdir", tmp_path / "var", cwd=tmp_path
+    )
     assert demo.returncode == 0, demo.stderr[-2000:]
     assert "Sent " in demo.stdout and "messages" in demo.stdout

@@ -21,12 +21,20 @@ flows:
   - name: abandoned_cart
     trigger: cart.abandoned
     steps:
-      - {name: offer, after: 0s, channel: email, template: cart_offer, offer: {percent: 10, valid_for: 48h}}
+      - {name: offer, after: 0s, channel: email, template: TEMPLATE, offer: OFFER}
 """
 
 
+@pytest.mark.parametrize(
+    ("template", "offer", "percent", "free_shipping"),
+    [
+        ("cart_offer", "{percent: 10, valid_for: 48h}", 10, False),
+        # A free-shipping code is registered the same way, with percent 0 and free_shipping true.
+        ("free_shipping_offer", "{free_shipping: true, valid_for: 48h}", 0, True),
+    ],
+)
 async def test_the_code_is_registered_in_the_shop_before_the_email_that_carries_it(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_bootstrap: str, tmp_path: Path, template: str, offer: str, percent: int, free_shipping: bool
 ) -> None:
     """The shop's endpoint fails once (503): the email waits, then goes out with the registered code."""
     received: list[dict[str, Any]] = []
@@ -51,7 +59,7 @@ async def test_the_code_is_registered_in_the_shop_before_the_email_that_carries_
         bootstrap=kafka_bootstrap,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
         workdir=tmp_path,
-        flows=FLOWS,
+        flows=FLOWS.replace("TEMPLATE", template).replace("OFFER", offer),
         idle_after="0s",
         security={"link_secret": "test-hook-secret"},
         offers={"register_url": f"http://127.0.0.1:{port}/discounts"},
@@ -69,5 +77,6 @@ async def test_the_code_is_registered_in_the_shop_before_the_email_that_carries_
     finally:
         await runner.cleanup()
     [registered] = received
-    assert registered["percent"] == 10 and registered["code"].startswith("CART-")
+    assert registered["percent"] == percent and registered["code"].startswith("CART-")
+    assert registered["free_shipping"] is free_shipping
     assert registered["code"] in email["text"]

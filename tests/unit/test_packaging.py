@@ -83,3 +83,21 @@ def test_init_copies_config_and_templates_and_refuses_to_overwrite(tmp_path: Pat
     with pytest.raises(ConfigError, match="--force"):
         write_project(tmp_path / "deploy")
     write_project(tmp_path / "deploy", force=True)
+
+
+@pytest.mark.parametrize(("args", "stays_up"), [([], True), (["--exit"], False)])
+def test_the_demo_keeps_its_pages_up_unless_told_to_exit(
+    monkeypatch: pytest.MonkeyPatch, args: list[str], stays_up: bool
+) -> None:
+    """`make demo` (no flag) keeps serving the links it prints; `--exit` (tests, CI) stops after the report."""
+    import recovery.demo.run as demo_run
+
+    seen: dict[str, bool] = {}
+
+    async def fake_run_demo(*_: object, stay_up: bool, **__: object) -> None:
+        seen["stay_up"] = stay_up
+
+    monkeypatch.setattr(demo_run, "run_demo", fake_run_demo)
+    result = CliRunner().invoke(app, ["demo", "--carts", "1", *args])
+    assert result.exit_code == 0, result.output
+    assert seen == {"stay_up": stays_up}

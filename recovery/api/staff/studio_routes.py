@@ -12,12 +12,13 @@ from recovery.api.auth import Principal
 from recovery.api.pages.csrf import check_csrf
 from recovery.api.pages.rendering import render_page
 from recovery.api.pages.session import require_page
+from recovery.api.staff.flow_studio_routes import flow_of
 from recovery.api.staff.studio_texts import STUDIO_TEXTS
 from recovery.api.staff.template_desk import TemplateDesk
 from recovery.api.staff.templates_routes import PreviewBody, RollbackBody, SaveBody, rejected
 from recovery.attribution.queries import build_stats
+from recovery.attribution.variant_rows import step_revenue
 from recovery.render.versions import TemplateRejected
-from recovery.rules import load_flows
 
 StudioPage = Annotated[Principal, Depends(require_page("marketer"))]
 
@@ -56,23 +57,33 @@ def _grouped(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 async def _flows(request: Request) -> list[dict[str, Any]]:
-    """Each flow's steps with their figures from the report (sends, recovered orders and revenue)."""
-    settings = request.app.state.settings
+    """Each live flow's steps (its newest version) with their figures from the report."""
+    flow_desk = request.app.state.flow_desk
     try:
-        flows = load_flows(settings.flows_file)
+        listing = await flow_desk.listing()
     except Exception:
         return []  # the page still edits templates when the flows file is elsewhere
     desk = _desk(request)
     stats = await build_stats(desk.engine, since=None, now=desk.clock.now())
     figures = {(row["flow"], row["step"]): row for row in stats["recovery"]["by_step"]}
-    return [
-        {
-            "name": flow.name,
-            "trigger": str(flow.trigger),
-            "steps": [{"step": step, "figures": figures.get((flow.name, step.name), {})} for step in flow.steps],
-        }
-        for flow in flows.flows
-    ]
+    async with desk.engine.connect() as conn:
+        revenue = await step_revenue(conn)  # per currency: the report withholds sums across currencies
+    for key, amounts in revenue.items():
+        figures.setdefault(key, {})["revenue_by_currency"] = amounts
+    found = []
+    for row in listing:
+        flow = flow_of((await flow_desk.read(row["name"]))["source"], row["name"])
+        if flow is None:
+            continue
+        found.append(
+            {
+                "name": flow.name,
+                "trigger": str(flow.trigger),
+                "version": row["version"],
+                "steps": [{"step": step, "figures": figures.get((flow.name, step.name), {})} for step in flow.steps],
+            }
+        )
+    return found
 
 
 def studio_router() -> APIRouter:

@@ -33,10 +33,10 @@ class TemplateDesk:
     templates_dir: Path
     clock: Clock
 
-    def known(self, path: str) -> str:
-        """``path`` when it is a template file; HTTP 404 otherwise."""
+    def known(self, path: str, *, create: bool = True) -> str:
+        """``path`` when it is a template file or may become one (a saved new file); HTTP 404 otherwise."""
         try:
-            return require_path(self.templates_dir, path)
+            return require_path(self.templates_dir, path, create=create)
         except UnknownTemplate as exc:
             raise HTTPException(404, detail=str(exc)) from exc
 
@@ -49,7 +49,8 @@ class TemplateDesk:
         async with self.engine.connect() as conn:
             live = await template_rows.live_versions(conn)
         rows = []
-        for path in editable_paths(self.templates_dir):
+        # The files, and the templates created by a save (they exist only as versions).
+        for path in sorted(set(editable_paths(self.templates_dir)) | set(live)):
             saved = live.get(path)
             rows.append(
                 {
@@ -63,7 +64,10 @@ class TemplateDesk:
 
     async def read(self, path: str) -> dict[str, Any]:
         """The live source of ``path``."""
-        source, version, at, by = await current_source(self.engine, self.templates_dir, self.known(path))
+        try:
+            source, version, at, by = await current_source(self.engine, self.templates_dir, self.known(path))
+        except UnknownTemplate as exc:
+            raise HTTPException(404, detail=str(exc)) from exc
         return {
             "path": path,
             "source": source,
@@ -87,12 +91,13 @@ class TemplateDesk:
             for index, row in enumerate(saved)
         ]
         default = {"version": 0, "created_at": None, "created_by": None, "comment": "file", "active": not saved}
-        return [*rows, default]
+        # A template created by a save has no file: no version 0.
+        return [*rows, default] if (self.templates_dir / path).is_file() else rows
 
     async def source_of(self, path: str, version: int) -> str:
         """The source of one version (0: the file); HTTP 404 when it was never saved."""
         if version == 0:
-            return (self.templates_dir / self.known(path)).read_text(encoding="utf-8")
+            return (self.templates_dir / self.known(path, create=False)).read_text(encoding="utf-8")
         async with self.engine.connect() as conn:
             found = await template_rows.get_version(conn, self.known(path), version)
         if found is None:

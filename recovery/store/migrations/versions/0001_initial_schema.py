@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 00:37:35.222407
+Create Date: 2026-12-02 01:14:46.430672
 """
 
 from __future__ import annotations
@@ -173,6 +173,7 @@ def upgrade() -> None:
         sa.Column("journey_id", sa.String(length=64), nullable=False),
         sa.Column("step", sa.String(length=128), nullable=False),
         sa.Column("percent", sa.Integer(), nullable=False),
+        sa.Column("free_shipping", sa.Boolean(), nullable=False),
         sa.Column("expires_at", recovery.store.schema.UtcDateTime(timezone=True), nullable=False),
         sa.Column("created_at", recovery.store.schema.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("code"),
@@ -191,6 +192,17 @@ def upgrade() -> None:
         batch_op.create_index("ix_feedback_answered", ["answered_at"], unique=False)
 
     op.create_table(
+        "flow_versions",
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("source", sa.Text(), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("created_by", sa.String(length=128), nullable=False),
+        sa.Column("created_at", recovery.store.schema.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("comment", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("name", "version"),
+    )
+    op.create_table(
         "journeys",
         sa.Column("journey_id", sa.String(length=64), nullable=False),
         sa.Column("cart_id", sa.String(length=128), nullable=False),
@@ -207,6 +219,7 @@ def upgrade() -> None:
         sa.Column("context", sa.JSON(), nullable=True),
         sa.Column("messages_sent", sa.Integer(), nullable=False),
         sa.Column("clicked", sa.Boolean(), nullable=False),
+        sa.Column("flow_version", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("journey_id"),
     )
     with op.batch_alter_table("journeys", schema=None) as batch_op:
@@ -224,6 +237,7 @@ def upgrade() -> None:
         sa.Column("step", sa.String(length=128), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("template", sa.String(length=128), nullable=True),
+        sa.Column("variant", sa.String(length=128), nullable=True),
         sa.Column("template_version", sa.String(length=255), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("provider_id", sa.String(length=128), nullable=True),
@@ -336,6 +350,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_journeys_cart")
 
     op.drop_table("journeys")
+    op.drop_table("flow_versions")
     with op.batch_alter_table("feedback_answers", schema=None) as batch_op:
         batch_op.drop_index("ix_feedback_answered")
 
