@@ -19,7 +19,7 @@ from recovery.app.policies import build_rules, guard_policy
 from recovery.channels.base import Channel, Delivery, OutgoingMessage
 from recovery.clock import ManualClock
 from recovery.errors import RecoveryError
-from recovery.ingest.consumer import BatchProcessor, BatchReport
+from recovery.ingest.batch import BatchProcessor, BatchReport
 from recovery.rules.flows import load_flows
 from recovery.settings import Settings
 from recovery.states import ChannelName

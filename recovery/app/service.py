@@ -1,19 +1,12 @@
-"""The service: consumer, scheduler, outbox relay and HTTP app, with one owned lifecycle."""
+"""The service: Kafka subscriber, scheduler, outbox relay and HTTP app, with one owned lifecycle."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
-from faststream.message import StreamMessage
-from faststream.types import DecodedMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.app import create_app
@@ -21,16 +14,16 @@ from recovery.api.server import serve_http
 from recovery.app.lifecycle import StoppedWhileWaiting, first_of, until_reachable, until_stop_or_death
 from recovery.app.policies import build_rules, channel_rates, guard_policy
 from recovery.app.roles import Parts, Role, parts_of
-from recovery.backoff import Backoff, is_outage
 from recovery.channels.base import Channel
 from recovery.channels.callback import CallbackChannel
 from recovery.channels.requirements import channel_destinations
 from recovery.clock import Clock, SystemClock
 from recovery.desk.webhook import WebhookSender
-from recovery.ingest.consumer import BatchProcessor, BatchReport
+from recovery.ingest.batch import BatchProcessor
 from recovery.ingest.embedded_broker import EmbeddedBroker
 from recovery.ingest.kafka import Producer, ensure_topics
 from recovery.ingest.relay import OutboxRelay
+from recovery.ingest.subscriber import IngestStats, subscriber
 from recovery.render.composer import TemplateComposer
 from recovery.render.live import LiveTemplates
 from recovery.rules import Flows, load_flows
@@ -43,26 +36,6 @@ from recovery.store.database import create_engine
 from recovery.store.migrate import ensure_schema_for_run
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class IngestStats:
-    """Running totals, for the demo's progress and the logs."""
-
-    received: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    applied: int = 0
-    batches: int = 0
-    last: BatchReport | None = field(default=None, repr=False)
-
-    def add(self, report: BatchReport) -> None:
-        self.received += report.received
-        self.rejected += report.rejected
-        self.duplicates += report.duplicates
-        self.applied += report.applied
-        self.batches += 1
-        self.last = report
 
 
 class Service:
@@ -199,7 +172,7 @@ class Service:
             attribution=settings.attribution,
             max_event_bytes=settings.ingest.max_event_bytes,
         )
-        broker = self._consumer(processor, stop)
+        broker = subscriber(self.bootstrap_servers or "", settings.kafka, processor, self.stats, stop)
         await broker.start()
         stack.push_async_callback(broker.stop)  # stops consuming first: runs before the relay's flush
 
@@ -281,55 +254,3 @@ class Service:
     def _engine(self) -> AsyncEngine:
         assert self.engine is not None, "run() creates the engine first"
         return self.engine
-
-    def _consumer(self, processor: BatchProcessor, stop: asyncio.Event) -> KafkaBroker:
-        """A FastStream batch subscriber on the four input topics, acking only after each commit."""
-        kafka = self.settings.kafka
-        broker = KafkaBroker(self.bootstrap_servers or "", logger=None)
-
-        @broker.subscriber(
-            *[topic.name for topic in kafka.topics.inputs()],
-            group_id=kafka.group_id,
-            batch=True,
-            max_records=kafka.batch_size,
-            ack_policy=AckPolicy.MANUAL,
-            auto_offset_reset="earliest",
-            decoder=_no_decoding,  # each record is decoded inside the handler, so one bad record costs itself
-            parser=_tolerant_parser,
-        )
-        async def ingest(msg: KafkaMessage) -> None:
-            records: Any = msg.raw_message
-            backoff = Backoff("ingest (database or broker)")
-            while True:
-                try:
-                    report = await processor.process(records)
-                    break
-                except Exception as exc:
-                    # Poison was dead-lettered inside ``process``; what reaches here is the environment
-                    # failing (or a bug): hold the batch unacked and retry with capped backoff.
-                    if not is_outage(exc):
-                        log.exception("batch failed unexpectedly; retrying", extra={"records": len(records)})
-                    if stop.is_set():
-                        return  # not acked: redelivered after restart
-                    await backoff.wait(exc, stop)
-            backoff.succeeded()
-            await msg.ack()
-            self.stats.add(report)
-
-        return broker
-
-
-async def _tolerant_parser(
-    records: tuple[Any, ...], original: Callable[[tuple[Any, ...]], Awaitable[StreamMessage[Any]]]
-) -> StreamMessage[Any]:
-    """FastStream decodes every header as UTF-8 before the handler: a bad header must not lose the batch."""
-    try:
-        return await original(records)
-    except UnicodeDecodeError:
-        # Ingest reads no header; dropping them keeps every record's bytes for decoding or dead-lettering.
-        return await original(tuple(dataclasses.replace(record, headers=[]) for record in records))
-
-
-async def _no_decoding(_msg: StreamMessage[Any]) -> DecodedMessage:
-    """FastStream's decoder parses JSON before the handler, where a failure loses the batch: skip it."""
-    return None
