@@ -87,7 +87,7 @@ class RecordedSleep:
 
 @dataclass
 class Pipeline:
-    """Ingest, scheduler and dispatcher over one database, driven by hand: ``ingest`` then ``tick``."""
+    """Ingest, scheduler and dispatcher over one database, driven by hand: ``ingest`` then ``advance``."""
 
     settings: Settings
     clock: ManualClock
@@ -107,12 +107,9 @@ class Pipeline:
         return await self.processor.process(records)
 
     async def advance(self, delta: timedelta) -> int:
-        """Move the clock, then run scheduler ticks until one does nothing; returns the work done."""
+        """Move the clock, then run the scheduler's real loop until nothing is due; returns the work done."""
         self.clock.advance(delta)
-        done = 0
-        while busy := await self.scheduler.tick():
-            done += busy
-        return done
+        return await self.scheduler.run_until_idle()
 
     @classmethod
     @contextlib.asynccontextmanager
