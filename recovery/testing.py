@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from recovery.app.policies import build_rules, guard_policy
+from recovery.app.components import build_dispatcher, build_processor, build_scheduler
 from recovery.channels.base import Channel, Delivery, OutgoingMessage
 from recovery.clock import ManualClock
 from recovery.errors import RecoveryError
@@ -23,7 +23,7 @@ from recovery.ingest.batch import BatchProcessor, BatchReport
 from recovery.rules.flows import load_flows
 from recovery.settings import Settings
 from recovery.states import ChannelName
-from recovery.steps.dispatch import Composer, Dispatcher
+from recovery.steps.dispatch import Composer
 from recovery.steps.scheduler import Scheduler
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
@@ -126,31 +126,13 @@ class Pipeline:
         try:
             await upgrade_to_head(engine)
             flows = load_flows(Path(settings.flows_file))
-            rules, clock, dead = build_rules(settings, flows), ManualClock(now), RecordingDeadLetters()
-            processor = BatchProcessor(
-                engine=engine,
-                rules=rules,
-                clock=clock,
-                dead_letters=dead,
-                dead_letter_topic=settings.kafka.topics.dead_letter.name,
-                attribution=settings.attribution,
+            clock, dead = ManualClock(now), RecordingDeadLetters()
+            # Built by the service's own functions: the same retries, callback channel, rates and calling hours.
+            processor = build_processor(settings, engine=engine, flows=flows, clock=clock, dead_letters=dead)
+            dispatcher = build_dispatcher(
+                settings, engine=engine, flows=flows, channels=channels, composer=composer, clock=clock
             )
-            dispatcher = Dispatcher(
-                engine=engine,
-                flows=flows,
-                channels=channels,
-                composer=composer,
-                guard_policy=guard_policy(settings),
-                clock=clock,
-            )
-            scheduler = Scheduler(
-                engine=engine,
-                rules=rules,
-                dispatcher=dispatcher,
-                clock=clock,
-                settings=settings.scheduler,
-                concurrency=settings.channels.concurrency,
-            )
+            scheduler = build_scheduler(settings, engine=engine, flows=flows, dispatcher=dispatcher, clock=clock)
             yield cls(settings=settings, clock=clock, processor=processor, scheduler=scheduler, dead_letters=dead)
         finally:
             await engine.dispose()

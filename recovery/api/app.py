@@ -24,10 +24,10 @@ from recovery.api.staff.dashboard_routes import dashboard_router
 from recovery.api.staff.studio_routes import studio_router
 from recovery.api.staff.template_desk import TemplateDesk
 from recovery.api.staff.templates_routes import templates_router
+from recovery.app.components import link_signer
 from recovery.clock import Clock
 from recovery.desk.agent_lines import AgentLines
 from recovery.durations import parse_duration
-from recovery.render.signed_links import LinkSigner
 from recovery.settings import Settings
 
 
@@ -61,13 +61,7 @@ def _include_shopper_routes(
 ) -> None:
     """What shoppers and Twilio reach: signed links, SMS webhooks, feedback and the callback offer."""
     secret = settings.security.required_link_secret()
-    signer = LinkSigner(
-        secret,
-        settings.http.public_url,
-        clock=clock,
-        previous_secret=settings.security.previous_link_secret,
-        previous_until=settings.security.previous_link_secret_until,
-    )
+    signer = link_signer(settings, clock)
     app.include_router(
         links_router(
             engine=engine,

@@ -11,15 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.app import create_app
 from recovery.api.server import serve_http
+from recovery.app.components import build_dispatcher, build_processor, build_scheduler, discount_registrar
 from recovery.app.lifecycle import StoppedWhileWaiting, first_of, until_reachable, until_stop_or_death
-from recovery.app.policies import build_rules, channel_rates, guard_policy
 from recovery.app.roles import Parts, Role, parts_of
 from recovery.channels.base import Channel
-from recovery.channels.callback import CallbackChannel
 from recovery.channels.requirements import channel_destinations
 from recovery.clock import Clock, SystemClock
 from recovery.desk.webhook import WebhookSender
-from recovery.ingest.batch import BatchProcessor
 from recovery.ingest.embedded_broker import EmbeddedBroker
 from recovery.ingest.kafka import Producer, ensure_topics
 from recovery.ingest.relay import OutboxRelay
@@ -29,9 +27,7 @@ from recovery.render.live import LiveTemplates
 from recovery.rules import Flows, load_flows
 from recovery.settings import Settings
 from recovery.states import ChannelName
-from recovery.steps.discount_hook import DiscountRegistrar
-from recovery.steps.dispatch import Composer, Dispatcher, RetryPolicy
-from recovery.steps.scheduler import Scheduler
+from recovery.steps.dispatch import Composer, Dispatcher
 from recovery.store.database import create_engine
 from recovery.store.migrate import ensure_schema_for_run
 
@@ -163,15 +159,7 @@ class Service:
     ) -> Callable[[], Awaitable[bool]]:
         """Start the Kafka batch consumer (stopped before the producer); returns its readiness check."""
         settings, engine = self.settings, self._engine()
-        processor = BatchProcessor(
-            engine=engine,
-            rules=build_rules(settings, flows),
-            clock=self.clock,
-            dead_letters=producer,
-            dead_letter_topic=settings.kafka.topics.dead_letter.name,
-            attribution=settings.attribution,
-            max_event_bytes=settings.ingest.max_event_bytes,
-        )
+        processor = build_processor(settings, engine=engine, flows=flows, clock=self.clock, dead_letters=producer)
         broker = subscriber(self.bootstrap_servers or "", settings.kafka, processor, self.stats, stop)
         await broker.start()
         stack.push_async_callback(broker.stop)  # stops consuming first: runs before the relay's flush
@@ -187,16 +175,7 @@ class Service:
         """Start the scheduler (due steps through the dispatcher) and the outbox relay."""
         settings, engine = self.settings, self._engine()
         dispatcher = self._dispatcher(stack, flows)
-        scheduler = Scheduler(
-            engine=engine,
-            rules=build_rules(settings, flows),
-            dispatcher=dispatcher,
-            clock=self.clock,
-            settings=settings.scheduler,
-            concurrency=settings.channels.concurrency,
-            rates=channel_rates(settings),
-            calling_hours=settings.callbacks.calling_hours(),
-        )
+        scheduler = build_scheduler(settings, engine=engine, flows=flows, dispatcher=dispatcher, clock=self.clock)
         relay = OutboxRelay(engine=engine, producer=producer, topics=settings.kafka.topics)
         tasks = [
             asyncio.create_task(scheduler.run(stop), name="scheduler"),
@@ -215,39 +194,17 @@ class Service:
         return tasks
 
     def _dispatcher(self, stack: contextlib.AsyncExitStack, flows: Flows) -> Dispatcher:
-        """The dispatcher firing due steps: provider channels, the callback channel, guards and retries."""
-        settings, engine = self.settings, self._engine()
-        channels = dict(self._channels)
-        # Callbacks need the database (tasks); offers go out through the SMS channel.
-        channels[ChannelName.CALLBACK] = CallbackChannel(
-            engine=engine,
-            clock=self.clock,
-            offer_channel=self._channels[ChannelName.SMS],
-            hours=settings.callbacks.calling_hours(),
-        )
-        registrar = None
-        if settings.offers.register_url:
-            registrar = DiscountRegistrar(
-                url=settings.offers.register_url,
-                secret=settings.security.link_secret or "",
-                timeout_s=settings.offers.timeout.total_seconds(),
-            )
+        """The dispatcher firing due steps, with the shop's discount hook when one is set (closed on the way out)."""
+        registrar = discount_registrar(self.settings)
+        if registrar is not None:
             stack.push_async_callback(registrar.aclose)
-        retry = settings.channels.retry
-        return Dispatcher(
-            engine=engine,
+        return build_dispatcher(
+            self.settings,
+            engine=self._engine(),
             flows=flows,
-            channels=channels,
+            channels=self._channels,
             composer=self._composer,
-            guard_policy=guard_policy(settings),
             clock=self.clock,
-            retry=RetryPolicy(
-                in_process_attempts=retry.in_process_attempts,
-                base_delay=retry.base_delay,
-                max_delay=retry.max_delay,
-                max_attempts=retry.max_attempts,
-                max_age=retry.max_age,
-            ),
             registrar=registrar,
         )
 

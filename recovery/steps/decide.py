@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from recovery.channels.base import OutgoingMessage
@@ -88,12 +88,17 @@ class MarkSent:
 
 @dataclass(frozen=True, kw_only=True)
 class FailStep:
-    """The step fails for good; with ``message``, its message fails too and ``message.failed`` is published."""
+    """The step fails for good; with ``message``, its message fails too and ``message.failed`` is published.
 
-    reason: FailReason
+    ``reason`` is the step's (a ``FailReason``, or ``provider:<code>`` after a provider's refusal);
+    ``published_reason`` the one ``message.failed`` carries when it differs (the provider's code).
+    """
+
+    reason: str
     message: MessageIdentity | None = None
     error_code: str | None = None
     error: str | None = None
+    published_reason: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -255,29 +260,3 @@ def render_failed(plan: SendMessage, error: str) -> FailStep:
     return FailStep(
         reason=FailReason.TEMPLATE_ERROR, message=plan.identity, error_code=FailReason.TEMPLATE.value, error=error
     )
-
-
-@dataclass(frozen=True, kw_only=True)
-class RetryPolicy:
-    """Durable retries after the in-process ones: bounded in count and in age."""
-
-    in_process_attempts: int = 3
-    base_delay: timedelta = timedelta(seconds=30)
-    max_delay: timedelta = timedelta(hours=1)
-    max_attempts: int = 8
-    max_age: timedelta = timedelta(hours=24)
-
-    def next_delay(self, attempts: int, retry_after: float | None) -> timedelta:
-        """Exponential delay for the ``attempts``-th durable retry, at least the provider's Retry-After."""
-        delay: timedelta = min(self.base_delay * (2 ** max(attempts - 1, 0)), self.max_delay)
-        if retry_after is not None:
-            delay = max(delay, timedelta(seconds=retry_after))
-        return delay
-
-    def retry_at(
-        self, *, attempts: int, first_tried_at: datetime, now: datetime, retry_after: float | None
-    ) -> datetime | None:
-        """When to try the ``attempts``-th durable retry after a transient refusal; None: give up."""
-        if attempts >= self.max_attempts or now - first_tried_at >= self.max_age:
-            return None
-        return now + self.next_delay(attempts, retry_after)

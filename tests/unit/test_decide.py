@@ -31,7 +31,6 @@ from recovery.steps.decide import (
     Plan,
     ReconcileMessage,
     Rendered,
-    RetryPolicy,
     SendMessage,
     SkipStep,
     StepFacts,
@@ -359,26 +358,6 @@ def test_a_template_that_cannot_render_fails_the_step_and_its_message() -> None:
     assert render_failed(plan, "unknown variable") == FailStep(
         reason=FailReason.TEMPLATE_ERROR, message=IDENTITY, error_code="template", error="unknown variable"
     )
-
-
-@pytest.mark.parametrize(
-    ("attempts", "first_tried_ago", "retry_after", "expected_in"),
-    [
-        (1, timedelta(minutes=1), None, timedelta(seconds=30)),
-        (3, timedelta(minutes=5), None, timedelta(minutes=2)),
-        (1, timedelta(minutes=1), 600.0, timedelta(minutes=10)),  # the provider's Retry-After wins
-        (20, timedelta(minutes=1), None, timedelta(hours=1)),  # capped at max_delay
-        (8, timedelta(minutes=1), None, None),  # out of attempts
-        (2, timedelta(hours=24), None, None),  # too old
-    ],
-)
-def test_durable_retries_back_off_and_give_up(
-    attempts: int, first_tried_ago: timedelta, retry_after: float | None, expected_in: timedelta | None
-) -> None:
-    """Exponential delays, at least the provider's Retry-After, bounded in count and in age."""
-    policy = RetryPolicy(max_attempts=8 if attempts < 20 else 30)
-    at = policy.retry_at(attempts=attempts, first_tried_at=NOON - first_tried_ago, now=NOON, retry_after=retry_after)
-    assert at == (None if expected_in is None else NOON + expected_in)
 
 
 def test_reasons_keep_the_values_of_the_published_contract_and_the_stored_rows() -> None:
