@@ -34,10 +34,12 @@ from recovery.rules.conditions import ConditionError
 from recovery.states import (
     CancelReason,
     ChannelName,
+    DeferReason,
     FailReason,
     JourneyStatus,
     MessageState,
     SkipReason,
+    StepMode,
 )
 from recovery.steps import guards
 from recovery.steps.context import condition_context, recipient_of
@@ -75,10 +77,10 @@ class SkipStep:
 
 @dataclass(frozen=True, kw_only=True)
 class DeferStep:
-    """The step waits until ``until`` and is checked again then (published as ``step.skipped``)."""
+    """The step waits until ``until`` and is checked again then (published as ``step.skipped``: the contract)."""
 
     until: datetime
-    reason: SkipReason = SkipReason.QUIET_HOURS_DEFERRED
+    reason: DeferReason = DeferReason.QUIET_HOURS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,7 +160,7 @@ def decide(facts: StepFacts, policy: guards.GuardPolicy, now: datetime) -> Plan:
         return SkipStep(reason=SkipReason.CONDITION_FALSE)
     choice = choose_channel(facts, journey, cart, flow_step, policy, now)
     if isinstance(choice, guards.Defer):
-        return DeferStep(until=choice.until)
+        return DeferStep(until=choice.until, reason=choice.reason)
     if isinstance(choice, guards.Skip):
         return SkipStep(reason=choice.reason)
     identity = MessageIdentity.for_step(
@@ -191,7 +193,7 @@ def choose_channel(
             store=cart.store,
             recent_sends=facts.recent_sends,
             holdout=journey.holdout,
-            internal=channel == ChannelName.CALLBACK and flow_step.mode == "direct",
+            internal=channel == ChannelName.CALLBACK and flow_step.mode == StepMode.DIRECT,
         )
         verdict = guards.check_guards(request, policy, now)
         if isinstance(verdict, guards.Send):

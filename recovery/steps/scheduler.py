@@ -41,7 +41,7 @@ from recovery.steps.failures import record_crash
 from recovery.steps.pacing import claim_limit, next_allowed, pacing_full
 from recovery.store.database import listen_due, on_due
 
-__all__ = ["DEFAULT_CONCURRENCY", "STOP_GRACE_S", "Scheduler", "claim_limit", "next_allowed", "pacing_full"]
+__all__ = ["DEFAULT_CONCURRENCY", "STOP_GRACE_S", "Scheduler"]
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from recovery.rules import FlowStep
 from recovery.states import (
     CancelReason,
     ChannelName,
+    DeferReason,
     FailReason,
     JourneyStatus,
     MessageState,
@@ -199,7 +200,7 @@ def test_a_condition_that_cannot_be_evaluated_skips_the_step_with_its_error_for_
         (
             _facts(flow_step=_step(ChannelName.SMS)),
             NIGHT,
-            DeferStep(until=datetime(2026, 3, 5, 8, 0, tzinfo=UTC), reason=SkipReason.QUIET_HOURS_DEFERRED),
+            DeferStep(until=datetime(2026, 3, 5, 8, 0, tzinfo=UTC), reason=DeferReason.QUIET_HOURS),
         ),
     ],
     ids=["holdout", "consent-unknown", "no-address", "no-customer", "frequency-cap", "landline", "quiet-hours"],
@@ -369,7 +370,7 @@ def test_reasons_keep_the_values_of_the_published_contract_and_the_stored_rows()
         "template_error",
         "unexpected_error",
     )
-    assert SkipReason.QUIET_HOURS_DEFERRED == "quiet_hours_deferred"
+    assert DeferReason.QUIET_HOURS == "quiet_hours_deferred"
     assert provider_failure("21610") == "provider:21610"
     assert provider_failure(FailReason.NEEDS_REVIEW) == "provider:needs_review"
     assert gave_up(None) == "gave_up:transient"

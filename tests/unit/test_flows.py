@@ -15,7 +15,7 @@ from recovery.rules import Flow, PlannedStep, Trigger, may_enter, parse_flows, p
 from recovery.rules.conditions import Condition, ConditionError
 from recovery.states import ChannelName
 
-# The example of service.md "Flows", verbatim.
+# The product's flows example (the README's "Flows" shows its first flow), every key spelled out.
 SERVICE_EXAMPLE = """\
 flows:
   - name: abandoned_cart
@@ -56,7 +56,7 @@ def flows_text(step: str = "- {name: s, after: 1h, channel: callback}", **flow: 
 
 
 def test_service_contract_example_parses() -> None:
-    """The service.md example parses into two flows with their steps, delays and channels."""
+    """The flows example parses into two flows with their steps, delays and channels."""
     flows = parse_flows(SERVICE_EXAMPLE, templates=TEMPLATES)
     assert [flow.name for flow in flows.flows] == ["abandoned_cart", "payment_failed"]
     abandoned = flows.get("abandoned_cart")
@@ -436,7 +436,7 @@ def test_condition_error_is_a_config_error() -> None:
 
 
 def abandoned_flow() -> Flow:
-    """The service.md ``abandoned_cart`` flow."""
+    """The example's ``abandoned_cart`` flow."""
     flow = parse_flows(SERVICE_EXAMPLE).get("abandoned_cart")
     assert flow is not None
     return flow
