@@ -35,15 +35,15 @@ class CallbackChannel:
         self._hours = hours
 
     async def send(self, message: OutgoingMessage) -> Delivery:
-        if message.metadata.get("mode") != StepMode.DIRECT:
+        if message.mode != StepMode.DIRECT:
             return await self._offer.send(message)
         async with self._engine.begin() as conn:
             task_id, _new = await create_task(
                 conn,
                 NewTask(
                     **asdict(message.identity),
-                    customer_key=message.metadata.get("customer_key", ""),
-                    reason=TaskReason(message.metadata.get("reason", TaskReason.FLOW.value)),
+                    customer_key=message.customer_key,
+                    reason=TaskReason(message.task_reason),
                 ),
                 self._clock.now(),
                 hours=self._hours,
@@ -51,7 +51,7 @@ class CallbackChannel:
         return Delivery(provider_id=task_id, detail={"mode": StepMode.DIRECT.value})
 
     async def lookup(self, message: OutgoingMessage) -> Delivery | None:
-        if message.metadata.get("mode") != StepMode.DIRECT:
+        if message.mode != StepMode.DIRECT:
             return await self._offer.lookup(message)
         async with self._engine.connect() as conn:
             found = await task_exists(conn, message.message_id)

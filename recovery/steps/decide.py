@@ -248,12 +248,10 @@ def outgoing_for(plan: SendMessage, rendered: Rendered) -> OutgoingMessage:
         unsubscribe_url=rendered.unsubscribe_url,
         locale=plan.locale,
         store=journey.store,
-        metadata={
-            "mode": plan.flow_step.mode,
-            "customer_key": journey.customer_key,
-            # Why an agent would call (a direct callback's task reason): a failed payment, else the flow.
-            "reason": (TaskReason.PAYMENT_FAILED if journey.context.get("payment") else TaskReason.FLOW).value,
-        },
+        mode=plan.flow_step.mode,
+        customer_key=journey.customer_key,
+        # Why an agent would call (a direct callback's task reason): a failed payment, else the flow.
+        task_reason=(TaskReason.PAYMENT_FAILED if journey.context.get("payment") else TaskReason.FLOW).value,
     )
 
 

@@ -334,7 +334,7 @@ class Dispatcher:
         message = flight.outgoing
         async with self._engine.begin() as conn:
             await fail_step(conn, step.step_id, plan, now, journey_id=message.journey_id)
-            await record_if_opted_out(conn, message.metadata["customer_key"], plan.error_code or "", now)
+            await record_if_opted_out(conn, message.customer_key, plan.error_code or "", now)
         log.warning(
             "message failed", extra={"journey_id": message.journey_id, "step": message.step, "code": plan.error_code}
         )

@@ -21,6 +21,7 @@ from recovery.states import (
     MessageState,
     RetryReason,
     SkipReason,
+    StepMode,
     gave_up,
     provider_failure,
 )
@@ -301,7 +302,11 @@ def test_a_message_left_sending_by_a_previous_version_is_reconciled_from_its_fla
     plan = decide(_facts(message=message), POLICY, NOON)
     assert plan == ReconcileMessage(
         outgoing=OutgoingMessage(
-            **{**OLD_CONTENT, "channel": ChannelName.EMAIL},  # type: ignore[arg-type]
+            **{key: value for key, value in OLD_CONTENT.items() if key not in ("metadata", "channel")},
+            channel=ChannelName.EMAIL,
+            mode=StepMode.OFFER,
+            customer_key="cust-1",
+            task_reason="flow",
         ),
         attempts=2,
         first_tried_at=NOON - timedelta(minutes=30),
@@ -309,6 +314,18 @@ def test_a_message_left_sending_by_a_previous_version_is_reconciled_from_its_fla
     assert isinstance(plan, ReconcileMessage)
     assert plan.outgoing.identity == IDENTITY
     assert plan.outgoing.to_content() == OLD_CONTENT  # written back in the same shape
+
+
+def test_a_direct_callback_left_sending_is_reconciled_as_a_direct_callback() -> None:
+    """Mode, customer and task reason come back from the stored content, and are written back the same way."""
+    content = {
+        **OLD_CONTENT,
+        "channel": "callback",
+        "metadata": {"mode": "direct", "customer_key": "cust-9", "reason": "payment_failed"},
+    }
+    outgoing = OutgoingMessage.from_content(content)
+    assert (outgoing.mode, outgoing.customer_key, outgoing.task_reason) == (StepMode.DIRECT, "cust-9", "payment_failed")
+    assert outgoing.to_content() == content
 
 
 def test_stored_content_with_keys_this_version_does_not_know_still_reconciles() -> None:
@@ -349,7 +366,7 @@ def test_the_outgoing_message_carries_what_the_provider_and_callbacks_need() -> 
         "https://u",
         "fr",
     )
-    assert outgoing.metadata == {"mode": "offer", "customer_key": "cust-1", "reason": "payment_failed"}
+    assert (outgoing.mode, outgoing.customer_key, outgoing.task_reason) == ("offer", "cust-1", "payment_failed")
 
 
 def test_a_template_that_cannot_render_fails_the_step_and_its_message() -> None:
