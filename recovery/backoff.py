@@ -7,6 +7,7 @@ import contextlib
 import logging
 import random
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import asyncpg.exceptions as pg
 from sqlalchemy.exc import DBAPIError
@@ -51,6 +52,19 @@ def is_outage(exc: BaseException) -> bool:
     return False
 
 
+def exponential(attempt: int, *, base: timedelta, cap: timedelta) -> timedelta:
+    """The project's one retry schedule: ``base`` before retry 1, doubling each time, at most ``cap``.
+
+    Durable step retries (``steps/settle.py``), the helpdesk webhook and the loops' ``Backoff`` all use it;
+    a retry wrapped around one provider call uses tenacity (``channels/retry.py``).
+    """
+    doublings = max(attempt - 1, 0)
+    if base <= timedelta(0) or doublings >= 62 or 2**doublings >= cap / base:
+        return min(base, cap) if base <= timedelta(0) else cap  # capped before the doubling could overflow
+    delay: timedelta = base * 2**doublings
+    return delay
+
+
 @dataclass
 class Backoff:
     """Delays 0.5 s, 1 s, 2 s … up to ``cap``; logs "<what> unavailable" once and "<what> back" once."""
@@ -66,7 +80,9 @@ class Backoff:
 
     def delay(self) -> float:
         """The next wait: exponential in the number of failures, capped, with a little jitter."""
-        raw = min(self.base * (2 ** max(self.failures - 1, 0)), self.cap)
+        raw = exponential(
+            self.failures, base=timedelta(seconds=self.base), cap=timedelta(seconds=self.cap)
+        ).total_seconds()
         return float(raw * (0.8 + 0.4 * random.random()))  # jitter spreads replicas' retries apart
 
     def failed(self, exc: BaseException) -> float:

@@ -55,17 +55,31 @@ class PublishedType(StrEnum):
 
 
 class SkipReason(StrEnum):
-    """Why a step sent nothing (published with ``step.skipped``)."""
+    """Why a step sent nothing, for good (published with ``step.skipped``)."""
 
     NO_CONSENT = "no_consent"
-    QUIET_HOURS_DEFERRED = "quiet_hours_deferred"
     FREQUENCY_CAP = "frequency_cap"
     HOLDOUT = "holdout"
     CONDITION_FALSE = "condition_false"
     SUPPRESSED = "suppressed"
-    NO_CONTACT = "no_contact"
-    ORDER_COMPLETED = "order_completed"
     LANDLINE = "landline"  # an SMS step whose number is a fixed line: falls back, or skips
+
+
+class DeferReason(StrEnum):
+    """Why a step was moved later, to be checked again then.
+
+    The contract publishes a deferral as ``step.skipped`` with this reason (events.md: ``quiet_hours_deferred``
+    is one of ``step.skipped``'s reasons); the step itself stays pending.
+    """
+
+    QUIET_HOURS = "quiet_hours_deferred"
+
+
+class StepMode(StrEnum):
+    """How a callback step reaches the shopper (flows.yaml ``mode``)."""
+
+    OFFER = "offer"  # texted an offer to call back (SMS consent and phone consent)
+    DIRECT = "direct"  # a task for the agents straight away (an existing relationship: phone consent only)
 
 
 class CancelReason(StrEnum):
@@ -118,7 +132,6 @@ class ChannelName(StrEnum):
     EMAIL = "email"
     SMS = "sms"
     CALLBACK = "callback"
-
 
 
 class ConversionKind(StrEnum):

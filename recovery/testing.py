@@ -15,16 +15,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from recovery.app.policies import build_rules, guard_policy
+from recovery.app.components import build_dispatcher, build_processor, build_scheduler
 from recovery.channels.base import Channel, Delivery, OutgoingMessage
 from recovery.clock import ManualClock
 from recovery.errors import RecoveryError
-from recovery.ingest.consumer import BatchProcessor, BatchReport
-from recovery.ingest.platform_formats import topic_formats
+from recovery.ingest.batch import BatchProcessor, BatchReport
 from recovery.rules.flows import load_flows
 from recovery.settings import Settings
 from recovery.states import ChannelName
-from recovery.steps.dispatch import Composer, Dispatcher
+from recovery.steps.dispatch import Composer
 from recovery.steps.scheduler import Scheduler
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
@@ -89,7 +88,7 @@ class RecordedSleep:
 
 @dataclass
 class Pipeline:
-    """Ingest, scheduler and dispatcher over one database, driven by hand: ``ingest`` then ``tick``."""
+    """Ingest, scheduler and dispatcher over one database, driven by hand: ``ingest`` then ``advance``."""
 
     settings: Settings
     clock: ManualClock
@@ -109,12 +108,9 @@ class Pipeline:
         return await self.processor.process(records)
 
     async def advance(self, delta: timedelta) -> int:
-        """Move the clock, then run scheduler ticks until one does nothing; returns the work done."""
+        """Move the clock, then run the scheduler's real loop until nothing is due; returns the work done."""
         self.clock.advance(delta)
-        done = 0
-        while busy := await self.scheduler.tick():
-            done += busy
-        return done
+        return await self.scheduler.run_until_idle()
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -131,32 +127,13 @@ class Pipeline:
         try:
             await upgrade_to_head(engine)
             flows = load_flows(Path(settings.flows_file))
-            rules, clock, dead = build_rules(settings, flows), ManualClock(now), RecordingDeadLetters()
-            processor = BatchProcessor(
-                engine=engine,
-                rules=rules,
-                clock=clock,
-                dead_letters=dead,
-                dead_letter_topic=settings.kafka.topics.dead_letter.name,
-                attribution=settings.attribution,
-                formats=topic_formats(settings.kafka.topics),
+            clock, dead = ManualClock(now), RecordingDeadLetters()
+            # Built by the service's own functions: the same retries, callback channel, rates and calling hours.
+            processor = build_processor(settings, engine=engine, flows=flows, clock=clock, dead_letters=dead)
+            dispatcher = build_dispatcher(
+                settings, engine=engine, flows=flows, channels=channels, composer=composer, clock=clock
             )
-            dispatcher = Dispatcher(
-                engine=engine,
-                flows=flows,
-                channels=channels,
-                composer=composer,
-                guard_policy=guard_policy(settings),
-                clock=clock,
-            )
-            scheduler = Scheduler(
-                engine=engine,
-                rules=rules,
-                dispatcher=dispatcher,
-                clock=clock,
-                settings=settings.scheduler,
-                concurrency=settings.channels.concurrency,
-            )
+            scheduler = build_scheduler(settings, engine=engine, flows=flows, dispatcher=dispatcher, clock=clock)
             yield cls(settings=settings, clock=clock, processor=processor, scheduler=scheduler, dead_letters=dead)
         finally:
             await engine.dispose()

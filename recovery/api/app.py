@@ -27,11 +27,11 @@ from recovery.api.staff.flows_routes import flows_router
 from recovery.api.staff.studio_routes import studio_router
 from recovery.api.staff.template_desk import TemplateDesk
 from recovery.api.staff.templates_routes import templates_router
+from recovery.app.components import link_signer
 from recovery.channels.base import Channel
 from recovery.clock import Clock
 from recovery.desk.agent_lines import AgentLines
 from recovery.durations import parse_duration
-from recovery.render.signed_links import LinkSigner
 from recovery.rules.flow_desk import FlowDesk
 from recovery.settings import Settings
 from recovery.states import ChannelName
@@ -68,13 +68,7 @@ def _include_shopper_routes(
 ) -> None:
     """What shoppers and Twilio reach: signed links, SMS webhooks, feedback and the callback offer."""
     secret = settings.security.required_link_secret()
-    signer = LinkSigner(
-        secret,
-        settings.http.public_url,
-        clock=clock,
-        previous_secret=settings.security.previous_link_secret,
-        previous_until=settings.security.previous_link_secret_until,
-    )
+    signer = link_signer(settings, clock)
     app.include_router(
         links_router(
             engine=engine,

@@ -1,71 +1,40 @@
-"""The service: consumer, scheduler, outbox relay and HTTP app, with one owned lifecycle."""
+"""The service: Kafka subscriber, scheduler, outbox relay and HTTP app, with one owned lifecycle."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
-from faststream.message import StreamMessage
-from faststream.types import DecodedMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.app import create_app
 from recovery.api.platforms.ingest_routes import attach_ingest
 from recovery.api.server import serve_http
+from recovery.app.components import build_dispatcher, build_processor, build_scheduler, discount_registrar
 from recovery.app.lifecycle import StoppedWhileWaiting, first_of, until_reachable, until_stop_or_death
-from recovery.app.policies import build_rules, channel_rates, guard_policy
 from recovery.app.roles import Parts, Role, parts_of
-from recovery.backoff import Backoff, is_outage
 from recovery.channels.base import Channel
-from recovery.channels.callback import CallbackChannel
 from recovery.channels.requirements import channel_destinations
 from recovery.clock import Clock, SystemClock
 from recovery.desk.webhook import WebhookSender
-from recovery.ingest.consumer import BatchProcessor, BatchReport
 from recovery.ingest.embedded_broker import EmbeddedBroker
 from recovery.ingest.kafka import Producer, ensure_topics
-from recovery.ingest.platform_formats import PlatformSkips, topic_formats, utf8_headers
+from recovery.ingest.platform_formats import PlatformSkips
 from recovery.ingest.relay import OutboxRelay
+from recovery.ingest.subscriber import IngestStats, subscriber
 from recovery.render.composer import TemplateComposer
 from recovery.render.live import LiveTemplates
 from recovery.rules import load_flows
 from recovery.rules.live_flows import LiveFlows
 from recovery.settings import Settings
 from recovery.states import ChannelName
-from recovery.steps.discount_hook import DiscountRegistrar
-from recovery.steps.dispatch import Composer, Dispatcher, RetryPolicy
-from recovery.steps.scheduler import Scheduler
+from recovery.steps.dispatch import Composer, Dispatcher
 from recovery.store.database import create_engine
 from recovery.store.migrate import ensure_schema_for_run
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class IngestStats:
-    """Running totals, for the demo's progress and the logs."""
-
-    received: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    applied: int = 0
-    batches: int = 0
-    last: BatchReport | None = field(default=None, repr=False)
-
-    def add(self, report: BatchReport) -> None:
-        self.received += report.received
-        self.rejected += report.rejected
-        self.duplicates += report.duplicates
-        self.applied += report.applied
-        self.batches += 1
-        self.last = report
 
 
 class Service:
@@ -201,18 +170,10 @@ class Service:
     ) -> Callable[[], Awaitable[bool]]:
         """Start the Kafka batch consumer (stopped before the producer); returns its readiness check."""
         settings, engine = self.settings, self._engine()
-        processor = BatchProcessor(
-            engine=engine,
-            rules=build_rules(settings, flows),
-            clock=self.clock,
-            dead_letters=producer,
-            dead_letter_topic=settings.kafka.topics.dead_letter.name,
-            attribution=settings.attribution,
-            max_event_bytes=settings.ingest.max_event_bytes,
-            formats=topic_formats(settings.kafka.topics),  # platform formats, translated before validation
-            skips=self.platform_skips,
+        processor = build_processor(
+            settings, engine=engine, flows=flows, clock=self.clock, dead_letters=producer, skips=self.platform_skips
         )
-        broker = self._consumer(processor, stop)
+        broker = subscriber(self.bootstrap_servers or "", settings.kafka, processor, self.stats, stop)
         await broker.start()
         stack.push_async_callback(broker.stop)  # stops consuming first: runs before the relay's flush
 
@@ -227,16 +188,7 @@ class Service:
         """Start the scheduler (due steps through the dispatcher) and the outbox relay."""
         settings, engine = self.settings, self._engine()
         dispatcher = self._dispatcher(stack, flows)
-        scheduler = Scheduler(
-            engine=engine,
-            rules=build_rules(settings, flows),
-            dispatcher=dispatcher,
-            clock=self.clock,
-            settings=settings.scheduler,
-            concurrency=settings.channels.concurrency,
-            rates=channel_rates(settings),
-            calling_hours=settings.callbacks.calling_hours(),
-        )
+        scheduler = build_scheduler(settings, engine=engine, flows=flows, dispatcher=dispatcher, clock=self.clock)
         relay = OutboxRelay(engine=engine, producer=producer, topics=settings.kafka.topics)
         tasks = [
             asyncio.create_task(scheduler.run(stop), name="scheduler"),
@@ -255,95 +207,20 @@ class Service:
         return tasks
 
     def _dispatcher(self, stack: contextlib.AsyncExitStack, flows: LiveFlows) -> Dispatcher:
-        """The dispatcher firing due steps: provider channels, the callback channel, guards and retries."""
-        settings, engine = self.settings, self._engine()
-        channels = dict(self._channels)
-        # Callbacks need the database (tasks); offers go out through the SMS channel.
-        channels[ChannelName.CALLBACK] = CallbackChannel(
-            engine=engine,
-            clock=self.clock,
-            offer_channel=self._channels[ChannelName.SMS],
-            hours=settings.callbacks.calling_hours(),
-        )
-        registrar = None
-        if settings.offers.register_url:
-            registrar = DiscountRegistrar(
-                url=settings.offers.register_url,
-                secret=settings.security.link_secret or "",
-                timeout_s=settings.offers.timeout.total_seconds(),
-            )
+        """The dispatcher firing due steps, with the shop's discount hook when one is set (closed on the way out)."""
+        registrar = discount_registrar(self.settings)
+        if registrar is not None:
             stack.push_async_callback(registrar.aclose)
-        retry = settings.channels.retry
-        return Dispatcher(
-            engine=engine,
+        return build_dispatcher(
+            self.settings,
+            engine=self._engine(),
             flows=flows,
-            channels=channels,
+            channels=self._channels,
             composer=self._composer,
-            guard_policy=guard_policy(settings),
             clock=self.clock,
-            retry=RetryPolicy(
-                in_process_attempts=retry.in_process_attempts,
-                base_delay=retry.base_delay,
-                max_delay=retry.max_delay,
-                max_attempts=retry.max_attempts,
-                max_age=retry.max_age,
-            ),
             registrar=registrar,
         )
 
     def _engine(self) -> AsyncEngine:
         assert self.engine is not None, "run() creates the engine first"
         return self.engine
-
-    def _consumer(self, processor: BatchProcessor, stop: asyncio.Event) -> KafkaBroker:
-        """A FastStream batch subscriber on the four input topics, acking only after each commit."""
-        kafka = self.settings.kafka
-        broker = KafkaBroker(self.bootstrap_servers or "", logger=None)
-
-        @broker.subscriber(
-            *[topic.name for topic in kafka.topics.inputs()],
-            group_id=kafka.group_id,
-            batch=True,
-            max_records=kafka.batch_size,
-            ack_policy=AckPolicy.MANUAL,
-            auto_offset_reset="earliest",
-            decoder=_no_decoding,  # each record is decoded inside the handler, so one bad record costs itself
-            parser=_tolerant_parser,
-        )
-        async def ingest(msg: KafkaMessage) -> None:
-            records: Any = msg.raw_message
-            backoff = Backoff("ingest (database or broker)")
-            while True:
-                try:
-                    report = await processor.process(records)
-                    break
-                except Exception as exc:
-                    # Poison was dead-lettered inside ``process``; what reaches here is the environment
-                    # failing (or a bug): hold the batch unacked and retry with capped backoff.
-                    if not is_outage(exc):
-                        log.exception("batch failed unexpectedly; retrying", extra={"records": len(records)})
-                    if stop.is_set():
-                        return  # not acked: redelivered after restart
-                    await backoff.wait(exc, stop)
-            backoff.succeeded()
-            await msg.ack()
-            self.stats.add(report)
-
-        return broker
-
-
-async def _tolerant_parser(
-    records: tuple[Any, ...], original: Callable[[tuple[Any, ...]], Awaitable[StreamMessage[Any]]]
-) -> StreamMessage[Any]:
-    """FastStream decodes every header as UTF-8 before the handler: a bad header must not lose the batch."""
-    try:
-        return await original(records)
-    except UnicodeDecodeError:
-        # Only the undecodable headers go: every record keeps its bytes and its other headers (CloudEvents
-        # binary mode reads ce_*); a record whose ce_* header went is dead-lettered naming that attribute.
-        return await original(tuple(dataclasses.replace(record, headers=utf8_headers(record)) for record in records))
-
-
-async def _no_decoding(_msg: StreamMessage[Any]) -> DecodedMessage:
-    """FastStream's decoder parses JSON before the handler, where a failure loses the batch: skip it."""
-    return None

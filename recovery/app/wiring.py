@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from recovery.app.components import link_signer
 from recovery.app.roles import Role
 from recovery.app.service import Service
 from recovery.channels.base import Channel
@@ -11,7 +12,6 @@ from recovery.channels.requirements import unset_keys
 from recovery.channels.sms import SmsChannel, SmsConfig
 from recovery.channels.unconfigured import UnconfiguredChannel
 from recovery.render.composer import TemplateComposer
-from recovery.render.signed_links import LinkSigner
 from recovery.render.templates import load_templates
 from recovery.settings import Settings
 from recovery.states import ChannelName
@@ -64,11 +64,8 @@ def _provider(settings: Settings, name: ChannelName) -> Channel:
 
 def build_composer(settings: Settings) -> TemplateComposer:
     """Templates from ``templates_dir`` with links signed by ``security.link_secret`` (required)."""
-    secret = settings.security.required_link_secret()  # checked before the templates are read
-    return TemplateComposer(
-        templates=load_templates(settings.templates_dir),
-        signer=LinkSigner(secret, settings.http.public_url),
-    )
+    signer = link_signer(settings)  # the secret is checked before the templates are read
+    return TemplateComposer(templates=load_templates(settings.templates_dir), signer=signer)
 
 
 def build_service(settings: Settings, *, role: Role = "all") -> Service:

@@ -1,4 +1,4 @@
-"""The "why did you leave?" answers a shopper can give (service.md, "Shopper feedback")."""
+"""The "why did you leave?" answers a shopper can give (README, "For marketers")."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.attribution.lift import MIN_GROUP_SIZE, Lift, lift
-from recovery.states import SkipReason, StepStatus
+from recovery.states import CancelReason, SkipReason, StepStatus
 from recovery.store.amounts import money, money_text, net_of_refunds
 from recovery.store.schema import carts, journeys, steps
 
@@ -25,7 +25,7 @@ from recovery.store.schema import carts, journeys, steps
 # consent or the frequency cap still counts, as its holdout twin does; a false condition counts on
 # neither side, and a step cancelled by the order never came due.
 _CAME_DUE = [StepStatus.SENT.value, StepStatus.FAILED.value, StepStatus.SKIPPED.value]
-_NEVER_DUE = [SkipReason.CONDITION_FALSE.value, SkipReason.ORDER_COMPLETED.value]
+_NEVER_DUE = [SkipReason.CONDITION_FALSE.value, CancelReason.ORDER_COMPLETED.value]
 
 
 async def lift_figures(conn: AsyncConnection, where: Sequence[ColumnElement[bool]]) -> dict[str, Any]:

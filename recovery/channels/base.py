@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
 from recovery.messages import MessageIdentity
-from recovery.states import ChannelName
+from recovery.states import ChannelName, StepMode
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,11 +21,26 @@ class OutgoingMessage(MessageIdentity):
     unsubscribe_url: str | None = None
     locale: str = "en"
     store: str = "default"
-    metadata: dict[str, str] = field(default_factory=dict)
+    # For the callback channel: how the step reaches the shopper, whose task it is, why an agent would call
+    # (a ``desk.queue.TaskReason`` value).
+    mode: StepMode = StepMode.OFFER
+    customer_key: str = ""
+    task_reason: str = "flow"
+    variant: str | None = None  # the A/B variant of the step, carried on ``message.sent``
 
     def to_content(self) -> dict[str, Any]:
-        """The JSON kept on the message row while it is ``sending``: exactly what the provider was handed."""
-        return {**asdict(self), "channel": self.channel.value}
+        """The JSON kept on the message row while it is ``sending``: exactly what the provider was handed.
+
+        The callback fields travel in a ``metadata`` object, the shape every earlier version wrote and reads
+        (a rolling upgrade reconciles either way).
+        """
+        values = asdict(self)
+        legacy = {"mode": str(values.pop("mode")), "customer_key": values.pop("customer_key")}
+        legacy["reason"] = values.pop("task_reason")
+        variant = values.pop("variant")
+        if variant is not None:
+            legacy["variant"] = variant
+        return {**values, "channel": self.channel.value, "metadata": legacy}
 
     @classmethod
     def from_content(cls, content: Mapping[str, Any]) -> OutgoingMessage:
@@ -36,7 +51,14 @@ class OutgoingMessage(MessageIdentity):
         """
         known = {item.name for item in fields(cls)}
         values = {key: value for key, value in content.items() if key in known}
-        return cls(**{**values, "channel": ChannelName(content["channel"])})
+        legacy = content.get("metadata") or {}
+        typed = {
+            "mode": StepMode(legacy.get("mode", values.get("mode", StepMode.OFFER))),
+            "customer_key": legacy.get("customer_key", values.get("customer_key", "")),
+            "task_reason": legacy.get("reason", values.get("task_reason", "flow")),
+            "variant": values.get("variant", legacy.get("variant")),
+        }
+        return cls(**{**values, **typed, "channel": ChannelName(content["channel"])})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,9 +13,7 @@ from recovery.clock import Clock
 from recovery.desk.hours import CallingHours
 from recovery.desk.queue import TaskReason
 from recovery.desk.task_rows import DEFAULT_CALLING_HOURS, NewTask, create_task, task_exists, task_id_for
-from recovery.states import ChannelName
-
-DIRECT = "direct"
+from recovery.states import ChannelName, StepMode
 
 
 class CallbackChannel:
@@ -37,23 +35,23 @@ class CallbackChannel:
         self._hours = hours
 
     async def send(self, message: OutgoingMessage) -> Delivery:
-        if message.metadata.get("mode") != DIRECT:
+        if message.mode != StepMode.DIRECT:
             return await self._offer.send(message)
         async with self._engine.begin() as conn:
             task_id, _new = await create_task(
                 conn,
                 NewTask(
                     **asdict(message.identity),
-                    customer_key=message.metadata.get("customer_key", ""),
-                    reason=TaskReason(message.metadata.get("reason", TaskReason.FLOW.value)),
+                    customer_key=message.customer_key,
+                    reason=TaskReason(message.task_reason),
                 ),
                 self._clock.now(),
                 hours=self._hours,
             )
-        return Delivery(provider_id=task_id, detail={"mode": DIRECT})
+        return Delivery(provider_id=task_id, detail={"mode": StepMode.DIRECT.value})
 
     async def lookup(self, message: OutgoingMessage) -> Delivery | None:
-        if message.metadata.get("mode") != DIRECT:
+        if message.mode != StepMode.DIRECT:
             return await self._offer.lookup(message)
         async with self._engine.connect() as conn:
             found = await task_exists(conn, message.message_id)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 from recovery.channels.base import Delivery, OutgoingMessage
@@ -26,7 +25,8 @@ class LocalOutboxChannel:
         self._lock = asyncio.Lock()
 
     async def send(self, message: OutgoingMessage) -> Delivery:
-        line = json.dumps(asdict(message), ensure_ascii=False, default=str) + "\n"
+        # The same JSON as the message row keeps while sending (readers of earlier outbox files see no change).
+        line = json.dumps(message.to_content(), ensure_ascii=False, default=str) + "\n"
         async with self._lock:
             await asyncio.to_thread(self._append, line)
         return Delivery(provider_id=f"local-{message.message_id}")

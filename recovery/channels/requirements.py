@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from recovery.rules import Flows
 from recovery.settings import Settings
-from recovery.states import ChannelName
+from recovery.states import ChannelName, StepMode
 
 # The keys a channel cannot send without (the callback channel's offers go out by SMS).
 _REQUIRED = {
@@ -23,7 +23,7 @@ def _value(settings: Settings, key: str) -> object:
 def needed_provider(channel: ChannelName, mode: str) -> ChannelName | None:
     """The provider channel a step's messages go through (None: a direct callback needs no provider)."""
     if channel == ChannelName.CALLBACK:
-        return None if mode == "direct" else ChannelName.SMS
+        return None if mode == StepMode.DIRECT else ChannelName.SMS
     return channel
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from recovery.journeys.records import CustomerState
-from recovery.states import ChannelName
+from recovery.states import ChannelName, StepMode
 
 # The address a consent is about: email consent follows the email address, SMS and phone the number.
 ADDRESS_OF_CONSENT = {"email": "email", "sms": "phone", "phone": "phone"}
@@ -38,11 +38,6 @@ def address_key(address: str | None) -> str | None:
     return _PREFIX + hashlib.sha256(address.strip().lower().encode()).hexdigest()[:48]
 
 
-def is_address_key(key: str) -> bool:
-    """Whether a ledger key is an address hash rather than a customer key."""
-    return key.startswith(_PREFIX)
-
-
 def latest(entries: Iterable[LedgerEntry], consent: str) -> bool | None:
     """The newest ledger verdict for ``consent`` (email, sms, phone), or None when there is none."""
     relevant = [entry for entry in entries if entry.channel == consent]
@@ -60,7 +55,7 @@ def effective(carried: bool | None, entries: Iterable[LedgerEntry], consent: str
 def needed_consents(channel: ChannelName, mode: str | None) -> tuple[str, ...]:
     """The consents a message needs: a callback offer is an SMS (sms) about a call (phone)."""
     if channel == ChannelName.CALLBACK:
-        return ("phone",) if mode == "direct" else ("sms", "phone")
+        return ("phone",) if mode == StepMode.DIRECT else ("sms", "phone")
     return (channel.value,)
 
 

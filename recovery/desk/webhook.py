@@ -20,6 +20,7 @@ import httpx
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from recovery.backoff import exponential
 from recovery.clock import Clock
 from recovery.desk.task_rows import task_document
 from recovery.store.schema import callback_tasks
@@ -39,7 +40,7 @@ def backoff(
     attempt: int, *, base: timedelta = timedelta(seconds=5), cap: timedelta = timedelta(minutes=30)
 ) -> timedelta:
     """Delay before try ``attempt + 1``: 5 s, 10 s, 20 s … at most 30 minutes."""
-    return min(base * (1 << max(attempt - 1, 0)), cap)
+    return exponential(attempt, base=base, cap=cap)
 
 
 async def _take(conn: AsyncConnection, now: datetime, attempts: int, limit: int) -> list[str]:

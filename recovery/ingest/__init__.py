@@ -1,1 +1,1 @@
-"""Ingest: Kafka records in, the outbox relayed out, replays and the embedded broker."""
+"""Ingest: the Kafka subscriber and its batch processor, the outbox relayed out, replays and the embedded broker."""

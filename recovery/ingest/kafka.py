@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Sequence
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -70,7 +68,3 @@ class Producer:
             await asyncio.gather(*futures)
         except KafkaError as exc:
             raise KafkaUnavailableError(f"cannot publish to {topic}: {exc}") from exc
-
-    async def send_json(self, topic: str, key: str | None, payload: dict[str, Any]) -> None:
-        """Send one JSON document and wait for the broker."""
-        await self.send_many(topic, [(key, json.dumps(payload).encode())])

@@ -26,7 +26,7 @@ from recovery.events import (
 from recovery.journeys.records import CartState, CustomerState, guest_key
 from recovery.rules import Flow, Flows, PlannedStep, Trigger, may_enter, plan_steps
 from recovery.rules.flow_book import FlowBook
-from recovery.states import ChannelName, JourneyStatus
+from recovery.states import ChannelName, JourneyStatus, StepMode
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,7 +137,7 @@ def _direct_calls(flow: Flow, trigger: Trigger) -> frozenset[str]:
     """The ``mode: direct`` callback steps of a payment-failure flow (agents' tasks)."""
     if trigger != Trigger.PAYMENT_FAILED:
         return frozenset()
-    return frozenset(s.name for s in flow.steps if s.channel == ChannelName.CALLBACK and s.mode == "direct")
+    return frozenset(s.name for s in flow.steps if s.channel == ChannelName.CALLBACK and s.mode == StepMode.DIRECT)
 
 
 def _new_journey(

@@ -12,9 +12,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.journeys.records import CartState, CustomerState
-from recovery.store import bulk
 from recovery.store.schema import carts, customers, processed_events
-from recovery.store.sql import chunks, for_update_skip_locked
+from recovery.store.sql import JsonText, among, chunks, for_update_skip_locked, insert_new_keys, upsert_rows
 
 _CART_FIELDS = [f.name for f in fields(CartState)]
 _CUSTOMER_FIELDS = [f.name for f in fields(CustomerState)]
@@ -25,7 +24,7 @@ _DOCUMENTS = frozenset({"cart", "payment"})  # JSON columns that ingest replaces
 
 async def first_deliveries(conn: AsyncConnection, event_ids: Sequence[str]) -> set[str]:
     """Record event ids as processed; return the ones never seen before (one statement per 2 000 ids)."""
-    return await bulk.insert_new_keys(conn, processed_events, "event_id", list(dict.fromkeys(event_ids)))
+    return await insert_new_keys(conn, processed_events, "event_id", list(dict.fromkeys(event_ids)))
 
 
 async def load_carts(conn: AsyncConnection, cart_ids: Iterable[str], *, documents: bool = True) -> dict[str, CartState]:
@@ -39,7 +38,7 @@ async def load_carts(conn: AsyncConnection, cart_ids: Iterable[str], *, document
     wanted = sorted(set(cart_ids))
     if not wanted:
         return {}
-    rows = await conn.execute(select(*[carts.c[n] for n in names]).where(bulk.among(conn, carts.c.cart_id, wanted)))
+    rows = await conn.execute(select(*[carts.c[n] for n in names]).where(among(conn, carts.c.cart_id, wanted)))
     return {row.cart_id: CartState(**row._asdict()) for row in rows}
 
 
@@ -49,7 +48,7 @@ async def load_customers(conn: AsyncConnection, keys: Iterable[str]) -> dict[str
     if not wanted:
         return {}
     columns = [customers.c[n] for n in _CUSTOMER_FIELDS]
-    rows = await conn.execute(select(*columns).where(bulk.among(conn, customers.c.customer_key, wanted)))
+    rows = await conn.execute(select(*columns).where(among(conn, customers.c.customer_key, wanted)))
     return {row.customer_key: CustomerState(**row._asdict()) for row in rows}
 
 
@@ -60,16 +59,16 @@ async def save_carts(conn: AsyncConnection, states: Iterable[CartState]) -> None
         row = _cart_values(state)
         if isinstance(state.cart, BaseModel):
             # Straight to JSON text in pydantic's serializer: no dict, no json.dumps.
-            snapshot = bulk.JsonText(state.cart.model_dump_json(exclude_none=True))
+            snapshot = JsonText(state.cart.model_dump_json(exclude_none=True))
             row = (*row[:_SNAPSHOT], snapshot, *row[_SNAPSHOT + 1 :])
         rows.append(row)
-    await bulk.upsert_rows(conn, carts, _CART_FIELDS, rows, key=["cart_id"], keep=_DOCUMENTS)
+    await upsert_rows(conn, carts, _CART_FIELDS, rows, key=["cart_id"], keep=_DOCUMENTS)
 
 
 async def save_customers(conn: AsyncConnection, states: Iterable[CustomerState]) -> None:
     """Upsert customer states in one statement."""
     rows = [_customer_values(state) for state in states]
-    await bulk.upsert_rows(conn, customers, _CUSTOMER_FIELDS, rows, key=["customer_key"])
+    await upsert_rows(conn, customers, _CUSTOMER_FIELDS, rows, key=["customer_key"])
 
 
 async def claim_idle_carts(conn: AsyncConnection, now: datetime, limit: int) -> list[CartState]:

@@ -12,11 +12,10 @@ from recovery.journeys.apply import ActiveJourney, JourneyEnd, NewJourney
 from recovery.journeys.records import guest_cart_id, guest_key
 from recovery.rules import Trigger
 from recovery.states import JourneyStatus, PublishedType, StepStatus
-from recovery.store import bulk
 from recovery.store.database import signal_due
 from recovery.store.outbox import enqueue, message_event
 from recovery.store.schema import journeys, steps
-from recovery.store.sql import chunks, insert_ignore, insert_returning_new
+from recovery.store.sql import among, chunks, insert_ignore, insert_returning_new
 
 
 async def load_active(conn: AsyncConnection, cart_ids: Iterable[str]) -> list[ActiveJourney]:
@@ -31,7 +30,7 @@ async def load_active(conn: AsyncConnection, cart_ids: Iterable[str]) -> list[Ac
         journeys.c.trigger,
         journeys.c.trigger_event_at,
         journeys.c.messages_sent,
-    ).where(bulk.among(conn, journeys.c.cart_id, wanted), journeys.c.status == JourneyStatus.ACTIVE)
+    ).where(among(conn, journeys.c.cart_id, wanted), journeys.c.status == JourneyStatus.ACTIVE)
     return [ActiveJourney(**{**row._asdict(), "trigger": Trigger(row.trigger)}) for row in await conn.execute(query)]
 
 

@@ -115,7 +115,7 @@ async def _send_one(
         text=f"{TEST_MARK} {rendered.text}",
         html=rendered.html,
         locale=sample.customer_locale or "en",
-        metadata={"test": "true", "variant": variant or ""},
+        variant=variant,
     )
     try:
         await channels[by].send(outgoing)

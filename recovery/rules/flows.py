@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
@@ -24,7 +24,7 @@ from recovery.durations import Duration
 from recovery.errors import ConfigError
 from recovery.rules.conditions import Condition, ConditionError
 from recovery.rules.yaml_positions import Path_, line_of, load_with_lines
-from recovery.states import ChannelName
+from recovery.states import ChannelName, StepMode
 
 
 class Trigger(StrEnum):
@@ -77,7 +77,7 @@ class FlowStep(BaseModel):
     when: str | None = None
     offer: Offer | None = None
     fallback: ChannelName | None = None
-    mode: Literal["offer", "direct"] = "offer"
+    mode: StepMode = StepMode.OFFER
     variants: list[Variant] | None = Field(default=None, min_length=2)
     _condition: Condition | None = PrivateAttr(default=None)
 

@@ -1,1 +1,1 @@
-"""Steps: durable timers, the decision and firing of a due step, guards and offers."""
+"""Steps: durable timers, the decisions before and after a due step's send, firing it, guards and offers."""

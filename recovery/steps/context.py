@@ -10,7 +10,7 @@ from recovery.states import ChannelName
 
 
 def condition_context(cart: CartState, customer: CustomerState | None, journey: JourneyRow) -> dict[str, Any]:
-    """The names a ``when:`` expression and a template may use (see service.md "Flows")."""
+    """The names a ``when:`` expression and a template may use (see the README, "Flows")."""
     snapshot = Cart.model_validate(cart.cart).model_dump() if cart.cart else {"items": [], "value": 0}
     return {
         "cart": snapshot,

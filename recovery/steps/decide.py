@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from recovery.channels.base import OutgoingMessage
@@ -34,10 +34,12 @@ from recovery.rules.conditions import ConditionError
 from recovery.states import (
     CancelReason,
     ChannelName,
+    DeferReason,
     FailReason,
     JourneyStatus,
     MessageState,
     SkipReason,
+    StepMode,
 )
 from recovery.steps import guards
 from recovery.steps.context import condition_context, recipient_of
@@ -76,10 +78,10 @@ class SkipStep:
 
 @dataclass(frozen=True, kw_only=True)
 class DeferStep:
-    """The step waits until ``until`` and is checked again then (published as ``step.skipped``)."""
+    """The step waits until ``until`` and is checked again then (published as ``step.skipped``: the contract)."""
 
     until: datetime
-    reason: SkipReason = SkipReason.QUIET_HOURS_DEFERRED
+    reason: DeferReason = DeferReason.QUIET_HOURS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,12 +91,17 @@ class MarkSent:
 
 @dataclass(frozen=True, kw_only=True)
 class FailStep:
-    """The step fails for good; with ``message``, its message fails too and ``message.failed`` is published."""
+    """The step fails for good; with ``message``, its message fails too and ``message.failed`` is published.
 
-    reason: FailReason
+    ``reason`` is the step's (a ``FailReason``, or ``provider:<code>`` after a provider's refusal);
+    ``published_reason`` the one ``message.failed`` carries when it differs (the provider's code).
+    """
+
+    reason: str
     message: MessageIdentity | None = None
     error_code: str | None = None
     error: str | None = None
+    published_reason: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,7 +162,7 @@ def decide(facts: StepFacts, policy: guards.GuardPolicy, now: datetime) -> Plan:
         return SkipStep(reason=SkipReason.CONDITION_FALSE)
     choice = choose_channel(facts, journey, cart, flow_step, policy, now)
     if isinstance(choice, guards.Defer):
-        return DeferStep(until=choice.until)
+        return DeferStep(until=choice.until, reason=choice.reason)
     if isinstance(choice, guards.Skip):
         return SkipStep(reason=choice.reason)
     identity = MessageIdentity.for_step(
@@ -188,7 +195,7 @@ def choose_channel(
             store=cart.store,
             recent_sends=facts.recent_sends,
             holdout=journey.holdout,
-            internal=channel == ChannelName.CALLBACK and flow_step.mode == "direct",
+            internal=channel == ChannelName.CALLBACK and flow_step.mode == StepMode.DIRECT,
         )
         verdict = guards.check_guards(request, policy, now)
         if isinstance(verdict, guards.Send):
@@ -244,14 +251,11 @@ def outgoing_for(plan: SendMessage, rendered: Rendered) -> OutgoingMessage:
         unsubscribe_url=rendered.unsubscribe_url,
         locale=plan.locale,
         store=journey.store,
-        metadata={
-            "mode": plan.flow_step.mode,
-            "customer_key": journey.customer_key,
-            # Why an agent would call (a direct callback's task reason): a failed payment, else the flow.
-            "reason": (TaskReason.PAYMENT_FAILED if journey.context.get("payment") else TaskReason.FLOW).value,
-        }
-        # Kept in the stored content, so a reconciled message still reports its variant on message.sent.
-        | ({"variant": plan.variant} if plan.variant else {}),
+        mode=plan.flow_step.mode,
+        customer_key=journey.customer_key,
+        # Why an agent would call (a direct callback's task reason): a failed payment, else the flow.
+        task_reason=(TaskReason.PAYMENT_FAILED if journey.context.get("payment") else TaskReason.FLOW).value,
+        variant=plan.variant,
     )
 
 
@@ -260,29 +264,3 @@ def render_failed(plan: SendMessage, error: str) -> FailStep:
     return FailStep(
         reason=FailReason.TEMPLATE_ERROR, message=plan.identity, error_code=FailReason.TEMPLATE.value, error=error
     )
-
-
-@dataclass(frozen=True, kw_only=True)
-class RetryPolicy:
-    """Durable retries after the in-process ones: bounded in count and in age."""
-
-    in_process_attempts: int = 3
-    base_delay: timedelta = timedelta(seconds=30)
-    max_delay: timedelta = timedelta(hours=1)
-    max_attempts: int = 8
-    max_age: timedelta = timedelta(hours=24)
-
-    def next_delay(self, attempts: int, retry_after: float | None) -> timedelta:
-        """Exponential delay for the ``attempts``-th durable retry, at least the provider's Retry-After."""
-        delay: timedelta = min(self.base_delay * (2 ** max(attempts - 1, 0)), self.max_delay)
-        if retry_after is not None:
-            delay = max(delay, timedelta(seconds=retry_after))
-        return delay
-
-    def retry_at(
-        self, *, attempts: int, first_tried_at: datetime, now: datetime, retry_after: float | None
-    ) -> datetime | None:
-        """When to try the ``attempts``-th durable retry after a transient refusal; None: give up."""
-        if attempts >= self.max_attempts or now - first_tried_at >= self.max_age:
-            return None
-        return now + self.next_delay(attempts, retry_after)

@@ -28,13 +28,10 @@ from recovery.rules.flow_book import FlowBook, StaticFlows
 from recovery.rules.variants import resolve_step
 from recovery.states import (
     ChannelName,
-    FailReason,
     MessageState,
     PublishedType,
     RetryReason,
     StepStatus,
-    gave_up,
-    provider_failure,
 )
 from recovery.steps import discount_rows, step_rows
 from recovery.steps.decide import (
@@ -45,7 +42,6 @@ from recovery.steps.decide import (
     Plan,
     ReconcileMessage,
     Rendered,
-    RetryPolicy,
     SendMessage,
     SkipStep,
     StepFacts,
@@ -55,12 +51,25 @@ from recovery.steps.decide import (
 )
 from recovery.steps.discount_hook import DiscountRegistrar
 from recovery.steps.discounts import DiscountCode
-from recovery.steps.failures import failure_rows, identity_event
+from recovery.steps.failures import fail_step, identity_event
 from recovery.steps.guards import GuardPolicy
+from recovery.steps.settle import (
+    AfterSend,
+    Delivered,
+    Outcome,
+    Postpone,
+    RecordSent,
+    Refused,
+    RetryPolicy,
+    SentAttempt,
+    Unavailable,
+    Unknown,
+    settle,
+)
 from recovery.steps.step_rows import ClaimedStep
 from recovery.store.outbox import enqueue, message_event
 
-__all__ = ["Composer", "Dispatcher", "RetryPolicy", "VersionedComposer"]
+__all__ = ["Composer", "Dispatcher", "VersionedComposer"]
 
 log = logging.getLogger(__name__)
 
@@ -127,33 +136,47 @@ class Dispatcher:
         self._retry = retry
 
     async def fire(self, step: ClaimedStep) -> None:
-        """Decide, then send at most once, then record the outcome."""
+        """Decide, then send at most once, then settle and record the outcome."""
         flight = await self._prepare(step)
         if flight is None:
             return
+        outcome = await self._send(flight)
+        sent = SentAttempt(message=flight.outgoing.identity, first_tried_at=flight.first_tried_at)
+        plan = settle(outcome, step, self._retry, self._clock.now(), sent=sent)
+        await self._record(step, flight, plan)
+
+    async def _send(self, flight: _InFlight) -> Outcome:
+        """Hand the message to its channel (after a crash, ask for it first) and say what came of it."""
         channel = self._channels[flight.outgoing.channel]
         if flight.reconcile:
             try:
                 found = await channel.lookup(flight.outgoing)
             except OutcomeUnknownError as exc:
-                await self._failed(step, flight, code=FailReason.NEEDS_REVIEW.value, error=str(exc))
-                return
+                return Unknown(error=str(exc), at_lookup=True)
             if found is not None:
-                await self._sent(step, flight, found)
-                return
+                return Delivered(delivery=found)
         try:
             if flight.offer is not None and self._registrar is not None:
                 await self._registrar.register(flight.offer, store=flight.outgoing.store)
             delivery = await send_with_retry(channel, flight.outgoing, attempts=self._retry.in_process_attempts)
         except PermanentError as exc:
-            await self._failed(step, flight, code=exc.code or FailReason.PERMANENT.value, error=str(exc))
+            return Refused(code=exc.code, error=str(exc))
         except TransientError as exc:
-            await self._postpone(step, flight, exc)
-        except OutcomeUnknownError:
-            # Left in ``sending``: when the claim's lease expires the step is reclaimed and reconciled.
-            log.warning("send outcome unknown; will reconcile", extra={"step": step.step_id})
+            return Unavailable(code=exc.code, error=str(exc), retry_after=exc.retry_after)
+        except OutcomeUnknownError as exc:
+            return Unknown(error=str(exc))
+        return Delivered(delivery=delivery)
+
+    async def _record(self, step: ClaimedStep, flight: _InFlight, plan: AfterSend) -> None:
+        """Write what ``settle`` decided."""
+        if isinstance(plan, RecordSent):
+            await self._sent(step, flight, plan.delivery)
+        elif isinstance(plan, FailStep):
+            await self._failed(step, flight, plan)
+        elif isinstance(plan, Postpone):
+            await self._postpone(step, flight, plan)
         else:
-            await self._sent(step, flight, delivery)
+            log.warning("send outcome unknown; will reconcile", extra={"step": step.step_id})
 
     async def _prepare(self, step: ClaimedStep) -> _InFlight | None:
         """One transaction: load the step's facts, decide, and write the plan; the message to send, if any."""
@@ -222,7 +245,7 @@ class Dispatcher:
         elif isinstance(plan, MarkSent):
             await step_rows.set_step(conn, step.step_id, StepStatus.SENT, now)
         elif isinstance(plan, FailStep):
-            await self._fail_step(conn, step, plan, now)
+            await fail_step(conn, step.step_id, plan, now, journey_id=journey.journey_id)
         elif isinstance(plan, ReconcileMessage):
             return _InFlight(outgoing=plan.outgoing, reconcile=True, first_tried_at=plan.first_tried_at)
         else:
@@ -264,7 +287,7 @@ class Dispatcher:
         except ConfigError as exc:
             if facts.message is None:
                 await step_rows.open_message(conn, row)  # the row the failure is recorded on
-            await self._fail_step(conn, step, render_failed(plan, str(exc)), now)
+            await fail_step(conn, step.step_id, render_failed(plan, str(exc)), now, journey_id=identity.journey_id)
             return None
         outgoing = outgoing_for(plan, rendered)
         # Committed before the provider call: a crash from here on leaves ``sending``, reconciled, never resent.
@@ -297,15 +320,6 @@ class Dispatcher:
         )
         return Rendered(subject=subject, text=text, html=html, version=version, unsubscribe_url=unsubscribe)
 
-    async def _fail_step(self, conn: AsyncConnection, step: ClaimedStep, plan: FailStep, now: datetime) -> None:
-        if plan.message is not None:
-            await step_rows.set_message(
-                conn, plan.message.message_id, MessageState.FAILED, now, error_code=plan.error_code, error=plan.error
-            )
-        await step_rows.set_step(conn, step.step_id, StepStatus.FAILED, now, reason=plan.reason.value)
-        if plan.message is not None:
-            await enqueue(conn, [identity_event(PublishedType.MESSAGE_FAILED, plan.message, now, plan.reason.value)])
-
     async def _sent(self, step: ClaimedStep, flight: _InFlight, delivery: Delivery) -> None:
         now = self._clock.now()
         message = flight.outgoing
@@ -319,44 +333,29 @@ class Dispatcher:
                 provider_id=delivery.provider_id,
                 detail=dict(delivery.detail) or None,
             )
-            sent = identity_event(PublishedType.MESSAGE_SENT, message, now, variant=message.metadata.get("variant"))
+            sent = identity_event(PublishedType.MESSAGE_SENT, message, now, variant=message.variant)
             await enqueue(conn, [sent])
         log.info(
             "message sent",
             extra={"journey_id": message.journey_id, "step": message.step, "channel": message.channel.value},
         )
 
-    async def _failed(self, step: ClaimedStep, flight: _InFlight, *, code: str, error: str) -> None:
+    async def _failed(self, step: ClaimedStep, flight: _InFlight, plan: FailStep) -> None:
         now = self._clock.now()
         message = flight.outgoing
         async with self._engine.begin() as conn:
-            await step_rows.set_message(
-                conn, message.message_id, MessageState.FAILED, now, error_code=code, error=error[:1000]
-            )
-            await step_rows.set_step(conn, step.step_id, StepStatus.FAILED, now, reason=provider_failure(code))
-            await record_if_opted_out(conn, message.metadata["customer_key"], code, now)
-            await enqueue(conn, failure_rows(message, code=code, detail=code, now=now))
-            await step_rows.complete_if_done(conn, message.journey_id, now)
-        log.warning("message failed", extra={"journey_id": message.journey_id, "step": message.step, "code": code})
-
-    async def _postpone(self, step: ClaimedStep, flight: _InFlight, exc: TransientError) -> None:
-        now = self._clock.now()
-        attempts = step.attempts + 1
-        due_at = self._retry.retry_at(
-            attempts=attempts, first_tried_at=flight.first_tried_at, now=now, retry_after=exc.retry_after
+            await fail_step(conn, step.step_id, plan, now, journey_id=message.journey_id)
+            await record_if_opted_out(conn, message.customer_key, plan.error_code or "", now)
+        log.warning(
+            "message failed", extra={"journey_id": message.journey_id, "step": message.step, "code": plan.error_code}
         )
-        if due_at is None:
-            await self._failed(step, flight, code=gave_up(exc.code), error=str(exc))
-            return
+
+    async def _postpone(self, step: ClaimedStep, flight: _InFlight, plan: Postpone) -> None:
+        now = self._clock.now()
         async with self._engine.begin() as conn:
             # The provider surely did not take it: back to pending, to be sent later.
             await step_rows.set_message(
-                conn,
-                flight.outgoing.message_id,
-                MessageState.PENDING,
-                now,
-                error_code=exc.code,
-                error=str(exc)[:1000],
+                conn, flight.outgoing.message_id, MessageState.PENDING, now, error_code=plan.code, error=plan.error
             )
             await step_rows.set_step(
                 conn,
@@ -364,10 +363,10 @@ class Dispatcher:
                 StepStatus.PENDING,
                 now,
                 reason=RetryReason.PROVIDER_UNAVAILABLE.value,
-                due_at=due_at,
-                attempts=attempts,
+                due_at=plan.due_at,
+                attempts=plan.attempts,
             )
-        log.warning("provider unavailable; step postponed", extra={"step": step.step_id, "attempts": attempts})
+        log.warning("provider unavailable; step postponed", extra={"step": step.step_id, "attempts": plan.attempts})
 
 
 def _step_event(

@@ -1,7 +1,9 @@
-"""A message that failed for good, and an unexpected exception while firing one step: both end recorded.
+"""A step that failed for good, written one way (``fail_step``), whatever failed it.
 
-Either way ``message.failed`` is published and a dead letter written (``failure_rows``), so a crash
-ends in a recorded state, never in an endless re-claim.
+Before the send (``decide``: its message had failed, its template cannot render), after it (``settle``: the
+provider refused), or an unexpected exception while firing it (``record_crash``): the step and its message
+fail, ``message.failed`` is published with a dead letter (``failure_rows``), and the journey completes when
+this was its last open step. So a crash ends in a recorded state, never in an endless re-claim.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from recovery.clock import Clock
 from recovery.messages import MessageIdentity
 from recovery.states import ChannelName, FailReason, MessageState, PublishedType, StepStatus
 from recovery.steps import step_rows
+from recovery.steps.decide import FailStep
 from recovery.steps.step_rows import ClaimedStep
 from recovery.store.outbox import enqueue, message_event
 
@@ -51,6 +54,35 @@ def failure_rows(message: MessageIdentity, *, code: str, detail: str, now: datet
     ]
 
 
+async def fail_step(
+    conn: AsyncConnection,
+    step_id: str,
+    plan: FailStep,
+    now: datetime,
+    *,
+    journey_id: str | None,
+    detail: str | None = None,
+) -> None:
+    """Record ``plan``: the step (and its message) failed; publish and complete the journey when there is one.
+
+    ``detail`` is the dead letter's explanation (default: the published reason); never the provider's text,
+    which may quote the shopper's address.
+    """
+    message = plan.message
+    if message is not None:
+        error = plan.error[:1000] if plan.error is not None else None
+        await step_rows.set_message(
+            conn, message.message_id, MessageState.FAILED, now, error_code=plan.error_code, error=error
+        )
+    await step_rows.set_step(conn, step_id, StepStatus.FAILED, now, reason=str(plan.reason))
+    if journey_id is None:
+        return
+    if message is not None:
+        published = plan.published_reason or str(plan.reason)
+        await enqueue(conn, failure_rows(message, code=published, detail=detail or published, now=now))
+    await step_rows.complete_if_done(conn, journey_id, now)
+
+
 async def record_crash(engine: AsyncEngine, clock: Clock, step: ClaimedStep, exc: BaseException) -> None:
     """Fail the step and its message with a reason, publish ``message.failed`` and a dead letter.
 
@@ -69,12 +101,6 @@ async def record_crash(engine: AsyncEngine, clock: Clock, step: ClaimedStep, exc
             step=step.name,
             channel=ChannelName(step.channel),
         )
-        await step_rows.set_message(
-            conn, identity.message_id, MessageState.FAILED, now, error_code=REASON.value, error=error
-        )
-        await step_rows.set_step(conn, step.step_id, StepStatus.FAILED, now, reason=REASON.value)
-        if journey is None:
-            return
-        await enqueue(conn, failure_rows(identity, code=REASON.value, detail=error, now=now))
-        await step_rows.complete_if_done(conn, journey.journey_id, now)
+        plan = FailStep(reason=REASON, message=identity, error_code=REASON.value, error=error)
+        await fail_step(conn, step.step_id, plan, now, journey_id=journey.journey_id if journey else None, detail=error)
     log.warning("step failed on an unexpected error", extra={"step": step.step_id, "error": type(exc).__name__})

@@ -34,33 +34,23 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from recovery.durations import Duration
-from recovery.journeys.holdout import in_holdout
-from recovery.states import ChannelName, SkipReason
+from recovery.states import ChannelName, DeferReason, SkipReason
 
 __all__ = [
     "Defer",
-    "DeferReason",
     "GuardInput",
     "GuardPolicy",
     "QuietHoursPolicy",
     "Send",
     "Skip",
-    "SkipReason",
     "Verdict",
     "Weekday",
     "check_guards",
-    "in_holdout",
     "next_allowed_time",
 ]
 
 # A holiday list covers at most a year of closed days, so a free day is always found within this.
 _MAX_LOOKAHEAD_DAYS = 400
-
-
-class DeferReason(StrEnum):
-    """Why a step was moved later."""
-
-    QUIET_HOURS = "quiet_hours_deferred"
 
 
 class Weekday(StrEnum):

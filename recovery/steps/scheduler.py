@@ -9,7 +9,8 @@ senders can start within half the lease), ``concurrency`` senders drain it, each
 many fires run at once adapts (up to ``concurrency``) so a fire stays short against the lease: a send still
 in flight when its claim expires could be repeated by the replica taking it over. A step created due now
 wakes the claimer (in this process, and through ``LISTEN``/``NOTIFY`` on PostgreSQL) instead of waiting for
-the next poll. ``tick`` is the same firing driven by hand (tests, tools): one claim, fired concurrently.
+the next poll. ``run_until_idle`` runs this same loop by hand (tests, tools) until nothing is due (arq's
+``burst``): there is no second firing path.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from recovery.steps.failures import record_crash
 from recovery.steps.pacing import claim_limit, next_allowed, pacing_full
 from recovery.store.database import listen_due, on_due
 
-__all__ = ["DEFAULT_CONCURRENCY", "STOP_GRACE_S", "Scheduler", "claim_limit", "next_allowed", "pacing_full"]
+__all__ = ["DEFAULT_CONCURRENCY", "STOP_GRACE_S", "Scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class Scheduler:
         self._monotonic = monotonic
         self._rates = ChannelRates(dict(rates or {}), monotonic())
         self._stop_grace_s = stop_grace_s
-        # The pipeline's state (used by ``run``; ``tick`` drives the same firing by hand).
+        # The pipeline's state (``run``; ``run_until_idle`` is the same loop, ending once nothing is due).
         self._capacity = 2 * self._concurrency
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
@@ -95,10 +96,26 @@ class Scheduler:
         self._slowed_at = 0.0
         self._drained = False
         self._claimed_at: dict[str, float] = {}  # monotonic claim time of held steps (interrupted ones: none)
+        self._burst = False  # run until idle: sweep at every turn, stop when nothing is due or in flight
+        self._done = 0  # carts swept, callback requests accepted and steps fired, for ``run_until_idle``
 
     def wake(self) -> None:
         """A step is due now: claim at once instead of at the next poll."""
         self._wake.set()
+
+    async def run_until_idle(self) -> int:
+        """Run the real claimer and senders until nothing is due or in flight (arq's ``burst``); the work done.
+
+        For tests and tools driving time by hand: every turn sweeps (as a poll would), and an error that
+        ``run`` would retry with backoff is raised instead.
+        """
+        before = self._done
+        self._burst = True
+        try:
+            await self.run(asyncio.Event())
+        finally:
+            self._burst = False
+        return self._done - before
 
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and fire until ``stop`` is set; a failing claim is retried with capped backoff, never fatal."""
@@ -160,12 +177,15 @@ class Scheduler:
             self._room.clear()
             try:
                 swept = 0
-                if self._monotonic() >= next_sweep:  # the poll: sweep, accept, and claim whatever is due
+                if self._burst or self._monotonic() >= next_sweep:  # the poll: sweep, accept, claim what is due
                     swept = await self.sweep_idle_carts() + await self.accept_callback_requests()
+                    self._done += swept
                     next_sweep = self._monotonic() + poll
                     claim = True
                 more = await self._claim() if claim or self._interrupted else False
             except Exception as exc:
+                if self._burst:
+                    raise
                 if not is_outage(exc):
                     log.exception("scheduler tick failed; retrying")
                 await backoff.wait(exc, stop)
@@ -175,6 +195,8 @@ class Scheduler:
             claim = True
             if swept or more:
                 continue  # more may be due: claim again at once (or as soon as there is room)
+            if self._burst and not self._backlog() and not self._interrupted:
+                return  # idle: nothing was due, nothing is in flight
             within = min(poll, max(next_sweep - self._monotonic(), 0.0), self._pace_wait())
             # Room alone (a send finished) is worth a claim only while the last claim left steps behind.
             claim = not await self._until_woken(stop, within=within) or not self._drained
@@ -265,6 +287,7 @@ class Scheduler:
                 await self._fire(step)
             finally:
                 self._busy -= 1
+                self._done += 1
                 self._finished(self._monotonic() - started)
 
     def _finished(self, fire_s: float) -> None:
@@ -284,14 +307,6 @@ class Scheduler:
                 log.info("fires slow against the lease: %d at once now", allowed)
             self._allowed = allowed
         self._room.set()
-
-    async def tick(self) -> int:
-        """One pass by hand (tests, tools): start journeys for abandoned carts, fire due steps; return how much
-        was done."""
-        abandoned = await self.sweep_idle_carts()
-        fired = await self.fire_due_steps()
-        accepted = await self.accept_callback_requests()
-        return abandoned + fired + accepted
 
     async def accept_callback_requests(self) -> int:
         """Shoppers who replied RAPPEL / CALL to a callback offer get a task for the agents."""
@@ -321,34 +336,12 @@ class Scheduler:
             await journey_rows.create(conn, new, now)
         return len(idle)
 
-    async def fire_due_steps(self) -> int:
-        """Claim due steps and fire them concurrently (one slow provider does not hold the others)."""
-        now = self._clock.now()
-        async with self._engine.begin() as conn:
-            claimed = await step_rows.claim_due(
-                conn,
-                now=now,
-                worker=self._worker,
-                # Claim no more than can be sent right away: a claim queued behind slow sends could
-                # outlive its lease and be taken over by another replica.
-                limit=min(self._settings.claim_batch, self._concurrency),
-                lease=self._settings.lease,
-                dead_after=self._settings.dead_after,
-            )
-        # Steps whose firing an outage interrupted are still ours: fire them again (a ``sending`` message is
-        # reconciled first), rather than leaving them to the lease, since a worker never takes over itself.
-        interrupted, self._interrupted = self._interrupted, []
-        claimed = interrupted + claimed
-        if claimed:
-            await asyncio.gather(*(self._fire(step) for step in claimed))
-        return len(claimed)
-
     async def _fire(self, step: step_rows.ClaimedStep) -> None:
         try:
             await self._dispatcher.fire(step)
         except Exception as exc:
             if is_outage(exc):
-                # The claim stays; the loop's backoff reports the outage, the next good tick fires it again.
+                # The claim stays; the loop's backoff reports the outage, the next claim fires it again.
                 self._interrupted.append(step)
                 return
             # Anything else (bad shopper data in a channel, a bug) would fail again at every re-claim.

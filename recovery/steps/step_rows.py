@@ -7,14 +7,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.journeys.records import CartState, CustomerState, JourneyRow
 from recovery.states import TERMINAL_STEP_STATUSES, JourneyStatus, MessageState, StepStatus
 from recovery.store.schema import carts, customers, feedback_answers, journeys, messages, steps, workers
-from recovery.store.sql import for_update_skip_locked, insert_ignore
+from recovery.store.sql import for_update_skip_locked, insert_ignore, upsert
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -266,7 +265,6 @@ _STEP_SENT = (
     .values(status=StepStatus.SENT.value, reason=None, updated_at=bindparam("b_now"), claimed_by=None, claimed_at=None)
 )
 _SENDING_SET = ("state", "updated_at", "attempts", "channel", "template_version", "content")
-_sending_upserts: dict[str, Any] = {}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -313,15 +311,7 @@ async def load_for_fire(
 
 async def open_sending(conn: AsyncConnection, row: dict[str, Any]) -> None:
     """Write the message row as ``sending`` with its content, creating it or updating an earlier one."""
-    dialect = conn.dialect.name
-    statement = _sending_upserts.get(dialect)
-    if statement is None:
-        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(messages)
-        statement = insert.on_conflict_do_update(
-            index_elements=[messages.c.message_id], set_={name: insert.excluded[name] for name in _SENDING_SET}
-        )
-        _sending_upserts[dialect] = statement
-    await conn.execute(statement, row)
+    await upsert(conn, messages, "message_id", _SENDING_SET, row)
 
 
 async def record_sent(

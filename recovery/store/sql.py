@@ -1,12 +1,36 @@
-"""Small dialect-aware building blocks: insert-ignore, insert-returning-new, and chunked ``IN`` lists."""
+"""The one home for dialect-aware statements: insert-ignore, insert-returning-new, upserts, chunked and
+single-parameter ``IN`` lists, row claims.
+
+The set-based writes for ingest (``upsert_rows``, ``insert_new_keys``, ``among``) make one statement per batch
+and table, values bound column by column: SQLAlchemy's per-row parameter handling cost more than the database
+itself at ingest volumes, so they build the SQL once per table and apply the columns' own bind processors (the
+same conversions the Core statements make) to plain tuples. PostgreSQL gets one ``unnest`` of column arrays,
+SQLite one ``executemany``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Callable, Iterator, Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Dialect,
+    Select,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY, asyncpg
+from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 CHUNK = 2000  # parameters per IN list: well under SQLite's and asyncpg's limits
@@ -39,3 +63,150 @@ async def insert_returning_new(conn: AsyncConnection, table: Table, key: str, ro
         return set()
     statement = _insert(conn, table).on_conflict_do_nothing().returning(table.c[key])
     return {row[0] for row in await conn.execute(statement, rows)}
+
+
+_upserts: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+
+
+async def upsert(conn: AsyncConnection, table: Table, key: str, update: Sequence[str], row: dict[str, Any]) -> None:
+    """Insert ``row``, or set its ``update`` columns on the row with the same ``key`` (one statement, cached)."""
+    cache_key = (conn.dialect.name, table.name, tuple(update))
+    statement = _upserts.get(cache_key)
+    if statement is None:
+        insert = _insert(conn, table)
+        statement = insert.on_conflict_do_update(
+            index_elements=[table.c[key]], set_={name: insert.excluded[name] for name in update}
+        )
+        _upserts[cache_key] = statement
+    await conn.execute(statement, row)
+
+
+Processor = Callable[[Any], Any] | None
+
+
+class JsonText(str):
+    """A value already serialized to JSON text: written as it is, never encoded again."""
+
+    __slots__ = ()
+
+
+@cache
+def _processors(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tuple[Processor, ...]:
+    return tuple(table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns)
+
+
+@cache
+def _upsert_sql(table: Table, columns: tuple[str, ...], key: tuple[str, ...], keep: frozenset[str], pg: bool) -> str:
+    # ``keep`` columns are only ever replaced, never cleared: NULL means "leave the stored value".
+    names = ", ".join(columns)
+    updates = ", ".join(
+        f"{name} = COALESCE(excluded.{name}, {table.name}.{name})" if name in keep else f"{name} = excluded.{name}"
+        for name in columns
+        if name not in key
+    )
+    conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}" if updates else "ON CONFLICT DO NOTHING"
+    if not pg:
+        return f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' for _ in columns)}) {conflict}"
+    return f"INSERT INTO {table.name} ({names}) {_unnest(table, columns)} {conflict}"
+
+
+def _unnest(table: Table, columns: tuple[str, ...]) -> str:
+    """``SELECT`` over one array parameter per column (JSON travels as text and is cast back)."""
+    arrays, selected = [], []
+    for position, name in enumerate(columns, start=1):
+        kind = table.c[name].type
+        if isinstance(kind, JSON):
+            arrays.append(f"${position}::text[]")
+            selected.append(f"u.{name}::json")
+        else:
+            arrays.append(f"${position}::{_pg_type(kind)}[]")
+            selected.append(f"u.{name}")
+    return f"SELECT {', '.join(selected)} FROM unnest({', '.join(arrays)}) AS u({', '.join(columns)})"
+
+
+_PG = asyncpg.dialect()  # type: ignore[no-untyped-call]  # only to spell column types
+
+
+def _pg_type(kind: Any) -> str:
+    compiled: str = kind.compile(dialect=_PG)
+    return compiled
+
+
+def _bound(
+    rows: Sequence[Sequence[Any]],
+    processors: tuple[Processor, ...],
+    table: Table,
+    columns: tuple[str, ...],
+    keep: frozenset[str],
+) -> list[list[Any]]:
+    """The rows' values column by column, converted as SQLAlchemy would (JSON text passes through).
+
+    A ``keep`` column's None stays SQL NULL (so the stored value stays); elsewhere a JSON None is
+    written as SQLAlchemy writes it, JSON ``null``.
+    """
+    out: list[list[Any]] = []
+    for index, (name, process) in enumerate(zip(columns, processors, strict=True)):
+        values = [row[index] for row in rows]
+        if isinstance(table.c[name].type, JSON):
+            assert process is not None, "SQLAlchemy's JSON type always serializes"
+            values = [v if isinstance(v, JsonText) or (v is None and name in keep) else process(v) for v in values]
+        elif process is not None:
+            values = [None if v is None else process(v) for v in values]
+        out.append(values)
+    return out
+
+
+async def upsert_rows(
+    conn: AsyncConnection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    key: Sequence[str],
+    keep: frozenset[str] = frozenset(),
+) -> None:
+    """Insert ``rows`` (tuples in ``columns`` order) or update the existing ones, in one statement."""
+    if not rows:
+        return
+    names, pg = tuple(columns), conn.dialect.name == "postgresql"
+    sql = _upsert_sql(table, names, tuple(key), keep, pg)
+    try:
+        by_column = _bound(rows, _processors(table, names, conn.dialect), table, names, keep)
+    except (TypeError, ValueError) as exc:  # as SQLAlchemy reports a value its type refuses (no values shown)
+        raise StatementError(f"({type(exc).__name__}) {exc}", sql, None, exc) from exc
+    if pg:
+        await conn.exec_driver_sql(sql, tuple(by_column))
+    else:
+        await conn.exec_driver_sql(sql, list(zip(*by_column, strict=True)))
+
+
+async def insert_new_keys(conn: AsyncConnection, table: Table, column: str, keys: Sequence[str]) -> set[str]:
+    """Insert keys, skipping those already there; return the ones inserted (one statement per 2 000)."""
+    new: set[str] = set()
+    pg = conn.dialect.name == "postgresql"
+    for part in chunks(keys):
+        if pg:
+            sql = (
+                f"INSERT INTO {table.name} ({column}) SELECT unnest($1::text[]) "
+                f"ON CONFLICT DO NOTHING RETURNING {column}"
+            )
+            result = await conn.exec_driver_sql(sql, (list(part),))
+        else:
+            values = ", ".join("(?)" for _ in part)
+            sql = f"INSERT INTO {table.name} ({column}) VALUES {values} ON CONFLICT DO NOTHING RETURNING {column}"
+            result = await conn.exec_driver_sql(sql, tuple(part))
+        new.update(row[0] for row in result)
+    return new
+
+
+def among(conn: AsyncConnection, column: ColumnElement[str], values: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN values`` with the whole list as one parameter, so the statement compiles once.
+
+    A plain ``in_`` renders one parameter per value on every execution, which cost more than the query.
+    """
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam("among", list(values), type_=ARRAY(String)))
+    listed: Select[Any] = select(literal_column("value")).select_from(
+        func.json_each(bindparam("among", json.dumps(list(values))))
+    )
+    return column.in_(listed.scalar_subquery())

@@ -2,38 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from recovery.api import create_app, serve_http
+from recovery.api import create_app
 from recovery.clock import ManualClock
 from recovery.render.signed_links import LinkSigner
 from recovery.settings import Settings
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
 from recovery.store.schema import callback_tasks
+from tests.e2e.conftest import Serve
 from tests.fakes.desk import PHONE, seed_offer, seed_task
 
-CHROMIUM = shutil.which("chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 NOW = datetime(2026, 1, 7, 10, tzinfo=UTC)  # 11:00 in Paris, a Wednesday
 TOKENS = {"agent-token": {"role": "agent", "name": "Inès"}}
-
-pytestmark = []
-if CHROMIUM is None:
-    if os.environ.get("RECOVERY_REQUIRE_BROWSER") == "1":
-        raise RuntimeError("Chromium is required (RECOVERY_REQUIRE_BROWSER=1): apt-get install -y chromium")
-    pytestmark.append(pytest.mark.skip(reason="Debian's chromium is not installed"))
 
 
 @dataclass
@@ -44,32 +34,18 @@ class Desk:
 
 
 @pytest.fixture
-async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
+async def desk(tmp_path: Path, serve: Serve) -> AsyncIterator[Desk]:
     """The HTTP app on a real port over a migrated SQLite database."""
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}")
     await upgrade_to_head(engine)
     clock = ManualClock(NOW)
     settings = Settings(security={"link_secret": "desk-secret", "api_tokens": TOKENS})
     app = create_app(engine=engine, settings=settings, clock=clock)
-    stop, started = asyncio.Event(), asyncio.Event()
-    serving = asyncio.create_task(serve_http(app, host="127.0.0.1", port=0, stop=stop, started=started))
     try:
-        await asyncio.wait_for(started.wait(), timeout=10)
-        yield Desk(engine=engine, base=f"http://127.0.0.1:{app.state.http_port}", clock=clock)
+        async with serve(app) as base:
+            yield Desk(engine=engine, base=base, clock=clock)
     finally:
-        stop.set()
-        await asyncio.wait_for(serving, timeout=10)
         await engine.dispose()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def signed_in_page(browser: Browser, desk: Desk, *, width: int = 1280, height: int = 800) -> Page:

@@ -1,31 +1,22 @@
-"""A shopper's pages in a real headless Chromium: unsubscribing from a reminder, accepting a call back."""
+"""A shopper's pages in a real headless Chromium: unsubscribing from a reminder."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
-from playwright.async_api import async_playwright
+from playwright.async_api import Browser
 from sqlalchemy import select
 
 from recovery.store.schema import customers
 from tests.harness import cart, customer, event, eventually, running_service, service_settings
 
 pytestmark = [pytest.mark.kafka]
-CHROMIUM = shutil.which("chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-if CHROMIUM is None:
-    if os.environ.get("RECOVERY_REQUIRE_BROWSER") == "1":
-        raise RuntimeError("Chromium is required (RECOVERY_REQUIRE_BROWSER=1): apt-get install -y chromium")
-    pytestmark.append(pytest.mark.skip(reason="Debian's chromium is not installed"))
 
 
 async def test_the_unsubscribe_link_of_a_reminder_opts_the_shopper_out_in_a_browser(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_bootstrap: str, tmp_path: Path, browser: Browser
 ) -> None:
     """Open the email's unsubscribe link, press the button, see the confirmation; consent is now off."""
     settings = service_settings(
@@ -38,17 +29,12 @@ async def test_the_unsubscribe_link_of_a_reminder_opts_the_shopper_out_in_a_brow
         public = settings.http.public_url
         [link] = re.findall(re.escape(public) + r"/u/[A-Za-z0-9._-]+", harness.outbox()[0]["text"])
         local = link.replace(public, f"http://127.0.0.1:{harness.service.http_port}")
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-            try:
-                page = await browser.new_page()
-                await page.goto(local)
-                assert "Se désinscrire" in await page.content()
-                await page.click("button[type=submit]")
-                await page.wait_for_selector("text=C’est fait")
-                await page.screenshot(path=str(tmp_path / "unsubscribed.png"))
-            finally:
-                await browser.close()
+        page = await browser.new_page()
+        await page.goto(local)
+        assert "Se désinscrire" in await page.content()
+        await page.click("button[type=submit]")
+        await page.wait_for_selector("text=C’est fait")
+        await page.screenshot(path=str(tmp_path / "unsubscribed.png"))
         async with harness.service.engine.connect() as conn:
             consent = await conn.scalar(
                 select(customers.c.consent_email).where(customers.c.customer_key == shopper["id"])

@@ -2,36 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from recovery.api import create_app, serve_http
+from recovery.api import create_app
 from recovery.clock import SystemClock
 from recovery.settings import Settings
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
 from recovery.store.schema import template_versions
+from tests.e2e.conftest import Serve
 
-CHROMIUM = shutil.which("chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ROOT = Path(__file__).resolve().parents[2]
 TOKENS = {"mia-token": {"role": "marketer", "name": "Mia"}}
 SMS = "fr/cart_reminder.sms.txt"
-
-pytestmark = []
-if CHROMIUM is None:
-    if os.environ.get("RECOVERY_REQUIRE_BROWSER") == "1":
-        raise RuntimeError("Chromium is required (RECOVERY_REQUIRE_BROWSER=1): apt-get install -y chromium")
-    pytestmark.append(pytest.mark.skip(reason="Debian's chromium is not installed"))
 
 
 @dataclass
@@ -41,7 +31,7 @@ class Served:
 
 
 @pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[Served]:
+async def served(tmp_path: Path, serve: Serve) -> AsyncIterator[Served]:
     """The HTTP app on a real port over a migrated SQLite database, with the shipped templates and flows."""
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'studio.db'}")
     await upgrade_to_head(engine)
@@ -51,25 +41,11 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         flows_file=ROOT / "config" / "flows.yaml",
     )
     app = create_app(engine=engine, settings=settings, clock=SystemClock())
-    stop, started = asyncio.Event(), asyncio.Event()
-    serving = asyncio.create_task(serve_http(app, host="127.0.0.1", port=0, stop=stop, started=started))
     try:
-        await asyncio.wait_for(started.wait(), timeout=10)
-        yield Served(engine=engine, base=f"http://127.0.0.1:{app.state.http_port}")
+        async with serve(app) as base:
+            yield Served(engine=engine, base=base)
     finally:
-        stop.set()
-        await asyncio.wait_for(serving, timeout=10)
         await engine.dispose()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def sign_in(browser: Browser, served: Served, target: str) -> Page:

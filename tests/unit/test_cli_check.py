@@ -47,7 +47,7 @@ def test_a_flow_naming_a_missing_template_fails_with_its_line(empty_directory: P
 
 
 def test_a_bad_configuration_value_fails_the_check_with_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
-    """service.md: check validates the configuration too and exits 1, naming the key and its variable."""
+    """README, "Configuration": check validates the configuration too and exits 1, naming the key and its variable."""
     monkeypatch.setenv("RECOVERY_ABANDONMENT__IDLE_AFTER", "30x")
     result = CliRunner().invoke(app, ["check"])
     assert result.exit_code == 1, result.output

@@ -58,7 +58,7 @@ def test_list_shows_every_template_with_channels_and_locales() -> None:
 
 
 def test_preview_reads_the_templates_dir_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Configured only by RECOVERY_* variables (service.md), preview finds the operator's templates."""
+    """Configured only by RECOVERY_* variables (README, "Configuration"), preview finds the operator's templates."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RECOVERY_TEMPLATES_DIR", str(TEMPLATES_DIR))
     result = runner.invoke(templates_app, ["preview", "cart_reminder", "--locale", "fr"])
@@ -67,7 +67,7 @@ def test_preview_reads_the_templates_dir_from_the_environment(tmp_path: Path, mo
 
 
 def test_preview_takes_config_like_every_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``--config PATH`` (service.md: every command has it) gives the templates_dir to preview from."""
+    """``--config PATH`` (README, "Configuration") gives the templates_dir to preview from."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RECOVERY_TEMPLATES_DIR", raising=False)
     config = tmp_path / "recovery.yaml"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from recovery.clock import SystemClock
-from recovery.ingest.consumer import BatchProcessor
+from recovery.ingest.batch import BatchProcessor
 from tests.unit.test_poison_input import BASE
 
 

@@ -15,11 +15,13 @@ from recovery.rules import FlowStep
 from recovery.states import (
     CancelReason,
     ChannelName,
+    DeferReason,
     FailReason,
     JourneyStatus,
     MessageState,
     RetryReason,
     SkipReason,
+    StepMode,
     gave_up,
     provider_failure,
 )
@@ -31,7 +33,6 @@ from recovery.steps.decide import (
     Plan,
     ReconcileMessage,
     Rendered,
-    RetryPolicy,
     SendMessage,
     SkipStep,
     StepFacts,
@@ -200,7 +201,7 @@ def test_a_condition_that_cannot_be_evaluated_skips_the_step_with_its_error_for_
         (
             _facts(flow_step=_step(ChannelName.SMS)),
             NIGHT,
-            DeferStep(until=datetime(2026, 3, 5, 8, 0, tzinfo=UTC), reason=SkipReason.QUIET_HOURS_DEFERRED),
+            DeferStep(until=datetime(2026, 3, 5, 8, 0, tzinfo=UTC), reason=DeferReason.QUIET_HOURS),
         ),
     ],
     ids=["holdout", "consent-unknown", "no-address", "no-customer", "frequency-cap", "landline", "quiet-hours"],
@@ -301,7 +302,11 @@ def test_a_message_left_sending_by_a_previous_version_is_reconciled_from_its_fla
     plan = decide(_facts(message=message), POLICY, NOON)
     assert plan == ReconcileMessage(
         outgoing=OutgoingMessage(
-            **{**OLD_CONTENT, "channel": ChannelName.EMAIL},  # type: ignore[arg-type]
+            **{key: value for key, value in OLD_CONTENT.items() if key not in ("metadata", "channel")},
+            channel=ChannelName.EMAIL,
+            mode=StepMode.OFFER,
+            customer_key="cust-1",
+            task_reason="flow",
         ),
         attempts=2,
         first_tried_at=NOON - timedelta(minutes=30),
@@ -309,6 +314,18 @@ def test_a_message_left_sending_by_a_previous_version_is_reconciled_from_its_fla
     assert isinstance(plan, ReconcileMessage)
     assert plan.outgoing.identity == IDENTITY
     assert plan.outgoing.to_content() == OLD_CONTENT  # written back in the same shape
+
+
+def test_a_direct_callback_left_sending_is_reconciled_as_a_direct_callback() -> None:
+    """Mode, customer and task reason come back from the stored content, and are written back the same way."""
+    content = {
+        **OLD_CONTENT,
+        "channel": "callback",
+        "metadata": {"mode": "direct", "customer_key": "cust-9", "reason": "payment_failed"},
+    }
+    outgoing = OutgoingMessage.from_content(content)
+    assert (outgoing.mode, outgoing.customer_key, outgoing.task_reason) == (StepMode.DIRECT, "cust-9", "payment_failed")
+    assert outgoing.to_content() == content
 
 
 def test_stored_content_with_keys_this_version_does_not_know_still_reconciles() -> None:
@@ -349,7 +366,7 @@ def test_the_outgoing_message_carries_what_the_provider_and_callbacks_need() -> 
         "https://u",
         "fr",
     )
-    assert outgoing.metadata == {"mode": "offer", "customer_key": "cust-1", "reason": "payment_failed"}
+    assert (outgoing.mode, outgoing.customer_key, outgoing.task_reason) == ("offer", "cust-1", "payment_failed")
 
 
 def test_a_template_that_cannot_render_fails_the_step_and_its_message() -> None:
@@ -361,26 +378,6 @@ def test_a_template_that_cannot_render_fails_the_step_and_its_message() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("attempts", "first_tried_ago", "retry_after", "expected_in"),
-    [
-        (1, timedelta(minutes=1), None, timedelta(seconds=30)),
-        (3, timedelta(minutes=5), None, timedelta(minutes=2)),
-        (1, timedelta(minutes=1), 600.0, timedelta(minutes=10)),  # the provider's Retry-After wins
-        (20, timedelta(minutes=1), None, timedelta(hours=1)),  # capped at max_delay
-        (8, timedelta(minutes=1), None, None),  # out of attempts
-        (2, timedelta(hours=24), None, None),  # too old
-    ],
-)
-def test_durable_retries_back_off_and_give_up(
-    attempts: int, first_tried_ago: timedelta, retry_after: float | None, expected_in: timedelta | None
-) -> None:
-    """Exponential delays, at least the provider's Retry-After, bounded in count and in age."""
-    policy = RetryPolicy(max_attempts=8 if attempts < 20 else 30)
-    at = policy.retry_at(attempts=attempts, first_tried_at=NOON - first_tried_ago, now=NOON, retry_after=retry_after)
-    assert at == (None if expected_in is None else NOON + expected_in)
-
-
 def test_reasons_keep_the_values_of_the_published_contract_and_the_stored_rows() -> None:
     """Renaming a member must never change what consumers and the database see."""
     assert [reason.value for reason in CancelReason] == ["journey_ended", "flow_changed", "order_completed"]
@@ -390,7 +387,7 @@ def test_reasons_keep_the_values_of_the_published_contract_and_the_stored_rows()
         "template_error",
         "unexpected_error",
     )
-    assert SkipReason.QUIET_HOURS_DEFERRED == "quiet_hours_deferred"
+    assert DeferReason.QUIET_HOURS == "quiet_hours_deferred"
     assert provider_failure("21610") == "provider:21610"
     assert provider_failure(FailReason.NEEDS_REVIEW) == "provider:needs_review"
     assert gave_up(None) == "gave_up:transient"

@@ -15,7 +15,7 @@ from recovery.rules import Flow, PlannedStep, Trigger, may_enter, parse_flows, p
 from recovery.rules.conditions import Condition, ConditionError
 from recovery.states import ChannelName
 
-# The example of service.md "Flows", verbatim.
+# The product's flows example (the README's "Flows" shows its first flow), every key spelled out.
 SERVICE_EXAMPLE = """\
 flows:
   - name: abandoned_cart
@@ -56,7 +56,7 @@ def flows_text(step: str = "- {name: s, after: 1h, channel: callback}", **flow: 
 
 
 def test_service_contract_example_parses() -> None:
-    """The service.md example parses into two flows with their steps, delays and channels."""
+    """The flows example parses into two flows with their steps, delays and channels."""
     flows = parse_flows(SERVICE_EXAMPLE, templates=TEMPLATES)
     assert [flow.name for flow in flows.flows] == ["abandoned_cart", "payment_failed"]
     abandoned = flows.get("abandoned_cart")
@@ -248,9 +248,7 @@ INVALID = [
 
 
 @pytest.mark.parametrize(("text", "line", "fragments"), INVALID)
-def test_invalid_flows_are_refused_with_file_line_and_reason(
-    text: str, line: int, fragments: list[str]
-) -> None:
+def test_invalid_flows_are_refused_with_file_line_and_reason(text: str, line: int, fragments: list[str]) -> None:
     """Each mistake raises ConfigError starting ``flows.yaml:LINE:`` and saying what is wrong."""
     with pytest.raises(ConfigError) as caught:
         parse_flows(text)
@@ -279,14 +277,10 @@ def test_the_source_name_prefixes_every_problem() -> None:
     [
         pytest.param(flows_text("- {name: s, after: 1h, channel: email}"), id="missing template"),
         pytest.param(
-            flows_text(
-                "- {name: s, after: 1h, channel: callback}\n- {name: s, after: 2h, channel: callback}"
-            ),
+            flows_text("- {name: s, after: 1h, channel: callback}\n- {name: s, after: 2h, channel: callback}"),
             id="duplicate step",
         ),
-        pytest.param(
-            flows_text() + flows_text(trigger="payment.failed").removeprefix("flows:\n"), id="duplicate flow"
-        ),
+        pytest.param(flows_text() + flows_text(trigger="payment.failed").removeprefix("flows:\n"), id="duplicate flow"),
     ],
 )
 def test_model_level_errors_name_a_field_not_a_pydantic_path(text: str) -> None:
@@ -310,18 +304,13 @@ def test_an_absurd_delay_is_a_config_error() -> None:
         pytest.param(
             "cart_remindr",
             TEMPLATES,
-            "flows.yaml:5: flow 'a': step 's': "
-            "unknown template 'cart_remindr' (did you mean 'cart_reminder'?)",
+            "flows.yaml:5: flow 'a': step 's': unknown template 'cart_remindr' (did you mean 'cart_reminder'?)",
             id="close match suggested",
         ),
-        pytest.param(
-            "zzz", TEMPLATES, "flows.yaml:5: flow 'a': step 's': unknown template 'zzz'", id="nothing close"
-        ),
+        pytest.param("zzz", TEMPLATES, "flows.yaml:5: flow 'a': step 's': unknown template 'zzz'", id="nothing close"),
     ],
 )
-def test_an_unknown_template_is_refused_with_a_suggestion(
-    template: str, known: list[str], expected: str
-) -> None:
+def test_an_unknown_template_is_refused_with_a_suggestion(template: str, known: list[str], expected: str) -> None:
     """When templates are given, a step naming a missing one fails at its line, suggesting a close name."""
     text = flows_text(f"- {{name: s, after: 1h, channel: email, template: {template}}}")
     with pytest.raises(ConfigError) as caught:
@@ -381,9 +370,7 @@ def test_conditions_read_every_documented_name(source: str, context: dict[str, A
         pytest.param("cart.value / 0", {"cart": {"value": 1}}, id="division by zero"),
     ],
 )
-def test_a_condition_that_cannot_be_evaluated_raises_condition_error(
-    source: str, context: dict[str, Any]
-) -> None:
+def test_a_condition_that_cannot_be_evaluated_raises_condition_error(source: str, context: dict[str, Any]) -> None:
     """Missing data or a runtime error is a ConditionError, never a silent False."""
     with pytest.raises(ConditionError, match="failed"):
         Condition(source).evaluate(context)
@@ -436,7 +423,7 @@ def test_condition_error_is_a_config_error() -> None:
 
 
 def abandoned_flow() -> Flow:
-    """The service.md ``abandoned_cart`` flow."""
+    """The example's ``abandoned_cart`` flow."""
     flow = parse_flows(SERVICE_EXAMPLE).get("abandoned_cart")
     assert flow is not None
     return flow
@@ -447,9 +434,7 @@ def test_plan_steps_schedules_each_step_after_its_delay() -> None:
     assert plan_steps(abandoned_flow(), NOW) == [
         PlannedStep(name="reminder", position=0, channel=ChannelName.EMAIL, due_at=NOW + timedelta(hours=1)),
         PlannedStep(name="sms_offer", position=1, channel=ChannelName.SMS, due_at=NOW + timedelta(hours=24)),
-        PlannedStep(
-            name="call_me", position=2, channel=ChannelName.CALLBACK, due_at=NOW + timedelta(hours=26)
-        ),
+        PlannedStep(name="call_me", position=2, channel=ChannelName.CALLBACK, due_at=NOW + timedelta(hours=26)),
     ]
 
 

@@ -9,19 +9,17 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from recovery.states import ChannelName
+from recovery.journeys.holdout import in_holdout
+from recovery.states import ChannelName, DeferReason, SkipReason
 from recovery.steps.guards import (
     Defer,
-    DeferReason,
     GuardInput,
     GuardPolicy,
     QuietHoursPolicy,
     Send,
     Skip,
-    SkipReason,
     Weekday,
     check_guards,
-    in_holdout,
 )
 
 PARIS = "Europe/Paris"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -29,9 +30,7 @@ WILSON_CASES = [
 
 
 @pytest.mark.parametrize(("successes", "n", "low", "high"), WILSON_CASES)
-def test_wilson_interval_matches_the_hand_computed_bounds(
-    successes: int, n: int, low: float, high: float
-) -> None:
+def test_wilson_interval_matches_the_hand_computed_bounds(successes: int, n: int, low: float, high: float) -> None:
     """The Wilson interval equals the bounds worked out in the comment above to six decimals."""
     ci_low, ci_high = proportion_ci_wilson(successes, n)
     assert ci_low == pytest.approx(low, abs=1e-6)
@@ -93,138 +92,84 @@ def test_wilson_interval_holds_the_observed_rate_within_0_and_1(case: tuple[int,
     assert 0.0 <= low <= successes / n <= high <= 1.0
 
 
-def test_lift_of_newcombes_example_is_a_significant_lift() -> None:
-    """56/70 treated vs 48/80 control: +0.2 absolute, +1/3 relative, CI (0.0524, 0.3339) excludes 0."""
-    result = lift(
-        treated_n=70,
-        treated_recovered=56,
-        control_n=80,
-        control_recovered=48,
-        treated_revenue=Decimal("5600.00"),
-        control_revenue=Decimal("4800.00"),
-    )
-    assert result.treated_rate == pytest.approx(0.8)
-    assert result.control_rate == pytest.approx(0.6)
-    assert result.absolute_lift == pytest.approx(0.2)
-    assert result.relative_lift == pytest.approx(0.2 / 0.6)
-    assert (round(result.ci_low, 4), round(result.ci_high, 4)) == (0.0524, 0.3339)
-    assert result.significant
-    assert result.verdict is LiftVerdict.SIGNIFICANT_LIFT
-    # Control earns 4800 / 80 = 60 per journey; 70 treated journeys would earn 4200 anyway: 5600 - 4200.
-    assert result.incremental_revenue == Decimal("1400")
+def groups(tn: int, tr: int, cn: int, cr: int, t_rev: str, c_rev: str, **extra: Any) -> dict[str, Any]:
+    """``lift``'s arguments: treated and control journeys, recovered journeys and revenue."""
+    counts = {"treated_n": tn, "treated_recovered": tr, "control_n": cn, "control_recovered": cr}
+    return counts | {"treated_revenue": Decimal(t_rev), "control_revenue": Decimal(c_rev)} | extra
 
 
-def test_treated_group_recovering_less_is_a_significant_drop() -> None:
-    """Swapping the groups of Newcombe's example gives CI (-0.3339, -0.0524): messages hurt."""
-    result = lift(
-        treated_n=80,
-        treated_recovered=48,
-        control_n=70,
-        control_recovered=56,
-        treated_revenue=Decimal("4800"),
-        control_revenue=Decimal("5600"),
-    )
-    assert (round(result.ci_low, 4), round(result.ci_high, 4)) == (-0.3339, -0.0524)
-    assert result.significant
-    assert result.verdict is LiftVerdict.SIGNIFICANT_DROP
-    # 4800 - 5600 * 80 / 70 = 4800 - 6400
-    assert result.incremental_revenue == Decimal("-1600")
-
-
-def test_lift_whose_interval_contains_zero_is_not_significant_yet() -> None:
-    """30/100 vs 25/100 is a +5 point lift whose CI straddles 0."""
-    result = lift(
-        treated_n=100,
-        treated_recovered=30,
-        control_n=100,
-        control_recovered=25,
-        treated_revenue=Decimal("3000"),
-        control_revenue=Decimal("2500"),
-    )
-    assert result.ci_low < 0 < result.ci_high
-    assert not result.significant
-    assert result.verdict == "not significant yet"
-
-
-def test_small_groups_are_not_significant_yet_even_when_the_interval_excludes_zero() -> None:
-    """10/10 vs 0/10 has CI (0.6075, 1) but ten journeys a side are too few to call."""
-    result = lift(
-        treated_n=10,
-        treated_recovered=10,
-        control_n=10,
-        control_recovered=0,
-        treated_revenue=Decimal("1000"),
-        control_revenue=Decimal("0"),
-    )
-    assert round(result.ci_low, 4) == 0.6075
-    assert not result.significant
-    assert result.verdict is LiftVerdict.NOT_SIGNIFICANT_YET
-
-
-def test_minimum_group_size_can_be_lowered() -> None:
-    """With min_group_size=10 the same 10/10 vs 0/10 becomes a significant lift."""
-    result = lift(
-        treated_n=10,
-        treated_recovered=10,
-        control_n=10,
-        control_recovered=0,
-        treated_revenue=Decimal("1000"),
-        control_revenue=Decimal("0"),
-        min_group_size=10,
-    )
-    assert result.significant
-    assert result.verdict is LiftVerdict.SIGNIFICANT_LIFT
-
-
-def test_zero_control_rate_leaves_relative_lift_undefined() -> None:
-    """A control group that recovered nothing has no rate to divide by."""
-    result = lift(
-        treated_n=50,
-        treated_recovered=5,
-        control_n=50,
-        control_recovered=0,
-        treated_revenue=Decimal("500"),
-        control_revenue=Decimal("0"),
-    )
-    assert result.absolute_lift == pytest.approx(0.1)
-    assert result.relative_lift is None
-    assert result.incremental_revenue == Decimal("500")
-
-
-ZERO_SIZED_CASES = [
-    pytest.param(0, 0, 0, 0, Decimal("0"), Decimal("0"), None, id="both groups empty"),
-    pytest.param(100, 10, 0, 0, Decimal("900"), Decimal("0"), None, id="no control journey"),
-    pytest.param(0, 0, 100, 10, Decimal("0"), Decimal("900"), Decimal("0"), id="no treated journey"),
+NO_VERDICT = {
+    "ci": (-1.0, 1.0),
+    "verdict": LiftVerdict.NOT_SIGNIFICANT_YET,
+    "absolute_lift": 0.0,
+    "relative_lift": None,
+}
+LIFT_CASES = [
+    pytest.param(
+        groups(70, 56, 80, 48, "5600.00", "4800.00"),
+        # Control earns 4800 / 80 = 60 per journey; 70 treated journeys would earn 4200 anyway: 5600 - 4200.
+        {"treated_rate": 0.8, "control_rate": 0.6, "absolute_lift": 0.2, "relative_lift": 0.2 / 0.6}
+        | {"ci": (0.0524, 0.3339), "verdict": LiftVerdict.SIGNIFICANT_LIFT, "incremental_revenue": Decimal("1400")},
+        id="Newcombe's 56/70 vs 48/80: +0.2, a significant lift",
+    ),
+    pytest.param(
+        groups(80, 48, 70, 56, "4800", "5600"),
+        # 4800 - 5600 * 80 / 70 = 4800 - 6400
+        {"ci": (-0.3339, -0.0524), "verdict": LiftVerdict.SIGNIFICANT_DROP, "incremental_revenue": Decimal("-1600")},
+        id="the groups swapped: messages hurt, a significant drop",
+    ),
+    pytest.param(
+        groups(100, 30, 100, 25, "3000", "2500"),
+        {"absolute_lift": 0.05, "straddles_zero": True, "verdict": LiftVerdict.NOT_SIGNIFICANT_YET},
+        id="30/100 vs 25/100: the interval straddles 0, not significant yet",
+    ),
+    pytest.param(
+        groups(10, 10, 10, 0, "1000", "0"),
+        {"ci": (0.6075, 1.0), "verdict": LiftVerdict.NOT_SIGNIFICANT_YET},
+        id="10/10 vs 0/10 excludes 0 but ten journeys a side are too few to call",
+    ),
+    pytest.param(
+        groups(10, 10, 10, 0, "1000", "0", min_group_size=10),
+        {"verdict": LiftVerdict.SIGNIFICANT_LIFT},
+        id="the same with min_group_size=10 is a significant lift",
+    ),
+    pytest.param(
+        groups(50, 5, 50, 0, "500", "0"),
+        {"absolute_lift": 0.1, "relative_lift": None, "incremental_revenue": Decimal("500")},
+        id="a control that recovered nothing leaves the relative lift undefined",
+    ),
+    pytest.param(
+        groups(0, 0, 0, 0, "0", "0"),
+        NO_VERDICT | {"treated_rate": 0.0, "control_rate": 0.0, "incremental_revenue": None},
+        id="both groups empty: no division by zero, no verdict",
+    ),
+    pytest.param(
+        groups(100, 10, 0, 0, "900", "0"),
+        NO_VERDICT | {"treated_rate": 0.1, "control_rate": 0.0, "incremental_revenue": None},
+        id="no control journey: no verdict",
+    ),
+    pytest.param(
+        groups(0, 0, 100, 10, "0", "900"),
+        NO_VERDICT | {"treated_rate": 0.0, "control_rate": 0.1, "incremental_revenue": Decimal("0")},
+        id="no treated journey: no verdict",
+    ),
 ]
 
 
-@pytest.mark.parametrize(
-    ("treated_n", "treated_recovered", "control_n", "control_recovered", "t_rev", "c_rev", "incremental"),
-    ZERO_SIZED_CASES,
-)
-def test_empty_groups_give_no_division_by_zero_and_no_verdict(
-    treated_n: int,
-    treated_recovered: int,
-    control_n: int,
-    control_recovered: int,
-    t_rev: Decimal,
-    c_rev: Decimal,
-    incremental: Decimal | None,
+@pytest.mark.parametrize(("arguments", "expected"), LIFT_CASES)
+def test_lift_gives_the_figures_and_verdict_worked_out_by_hand(
+    arguments: dict[str, Any], expected: dict[str, Any]
 ) -> None:
-    """An empty group has rate 0, no lift, the widest CI, and the verdict "not significant yet"."""
-    result = lift(
-        treated_n=treated_n,
-        treated_recovered=treated_recovered,
-        control_n=control_n,
-        control_recovered=control_recovered,
-        treated_revenue=t_rev,
-        control_revenue=c_rev,
-    )
-    assert (result.ci_low, result.ci_high) == (-1.0, 1.0)
-    assert not result.significant
-    assert result.verdict is LiftVerdict.NOT_SIGNIFICANT_YET
-    assert result.incremental_revenue == incremental
-    assert result.treated_rate == (treated_recovered / treated_n if treated_n else 0.0)
-    assert result.control_rate == (control_recovered / control_n if control_n else 0.0)
-    assert result.absolute_lift == 0.0
-    assert result.relative_lift is None
+    """Rates, lifts, the Newcombe interval (four decimals), the verdict and the incremental revenue."""
+    result = lift(**arguments)
+    for name, value in expected.items():
+        if name == "ci":
+            assert (round(result.ci_low, 4), round(result.ci_high, 4)) == value
+        elif name == "straddles_zero":
+            assert (result.ci_low < 0 < result.ci_high) is value
+        elif isinstance(value, float):
+            assert getattr(result, name) == pytest.approx(value), name
+        else:
+            assert getattr(result, name) == value, name
+    verdict = expected.get("verdict", result.verdict)
+    assert result.significant == (verdict is not LiftVerdict.NOT_SIGNIFICANT_YET)

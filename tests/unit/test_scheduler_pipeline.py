@@ -193,7 +193,7 @@ async def test_a_send_stuck_past_the_stop_grace_leaves_its_step_claimed(tmp_path
 
 
 @pytest.mark.parametrize("concurrency", [1, 3])
-async def test_tick_still_fires_everything_due(tmp_path: Path, concurrency: int) -> None:
+async def test_advancing_by_hand_fires_everything_due_through_the_real_loop(tmp_path: Path, concurrency: int) -> None:
     email = ScriptedChannel(ChannelName.EMAIL)
     async with pipeline_with(settings_for(tmp_path, concurrency=concurrency), email) as pipeline:
         await pipeline.ingest(*[failed_payment(i) for i in range(7)], topic="payment")

@@ -1,4 +1,4 @@
-"""Configuration: service.md defaults, a YAML file, RECOVERY_* overrides and errors that name the key."""
+"""Configuration: the README's defaults, a YAML file, RECOVERY_* overrides and errors that name the key."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def value_at(settings: Settings, key: str) -> Any:
     ],
 )
 def test_defaults_match_the_service_contract(key: str, default: Any) -> None:
-    """Without a file or environment, every key has the default of the service.md table."""
+    """Without a file or environment, every key has the default of the README's "Configuration" table."""
     assert value_at(load_settings(None), key) == default
 
 

@@ -1,4 +1,4 @@
-"""The service's Kafka handler in FastStream's TestKafkaBroker: no broker, the real ingest on SQLite."""
+"""The Kafka subscriber (ingest/subscriber.py) in FastStream's TestKafkaBroker: no broker, the real ingest on SQLite."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from recovery.app.service import Service
-from recovery.ingest.consumer import gc_paused
+from recovery.ingest.batch import gc_paused
+from recovery.ingest.subscriber import subscriber
 from recovery.render.composer import PlainComposer
 from recovery.settings import Settings
 from recovery.states import ChannelName
@@ -31,8 +32,8 @@ async def wired(tmp_path: Path) -> AsyncIterator[tuple[Service, Pipeline, KafkaB
     channels = {name: ScriptedChannel(name) for name in (ChannelName.EMAIL, ChannelName.SMS)}
     async with Pipeline.start(settings=settings, channels=channels, composer=PlainComposer(), now=NOW) as pipeline:
         service = Service(settings, channels=channels, composer=PlainComposer())
-        service.bootstrap_servers = "in-memory:9092"  # TestKafkaBroker never connects
-        broker = service._consumer(pipeline.processor, asyncio.Event())
+        # TestKafkaBroker never connects: the address is only a name.
+        broker = subscriber("in-memory:9092", settings.kafka, pipeline.processor, service.stats, asyncio.Event())
         async with TestKafkaBroker(broker) as test_broker:
             yield service, pipeline, test_broker
 
