@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recovery.channels.requirements import missing_channel_settings
+from recovery.channels.requirements import missing_channel_settings, unset_keys
 from recovery.errors import ConfigError
 from recovery.render.check import Severity, find_template_problems
 from recovery.render.files import discover
 from recovery.rules import load_flows
 from recovery.settings import Settings
+from recovery.states import ChannelName
+from recovery.stores import store_problems
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +39,16 @@ def run_checks(settings: Settings) -> CheckReport:
     else:
         unconfigured = missing_channel_settings(settings, flows)
         errors.extend(unconfigured)
+        # A dry run (outbox) sends nothing: only a provider that really sends needs the shop's identity.
+        providers = settings.channels.transport == "providers"
+        errors.extend(
+            store_problems(
+                settings,
+                flows,
+                email_configured=providers and not unset_keys(settings, ChannelName.EMAIL),
+                sms_configured=providers and not unset_keys(settings, ChannelName.SMS),
+            )
+        )
     if not settings.security.link_secret:
         warnings.append("security.link_secret is not set: `recovery run` will refuse to start (only `demo` runs)")
     for problem in find_template_problems(
