@@ -15,7 +15,7 @@ from decimal import Decimal
 from email.utils import formataddr, parseaddr
 from typing import Any
 
-from recovery.calendar import ClosedDays
+from recovery.calendar import CallingHours, ClosedDays
 from recovery.rules import Flows
 from recovery.settings import Settings, StoreSettings
 from recovery.states import ChannelName
@@ -76,9 +76,10 @@ class StoreIdentity:
         return formataddr((self.name, address)) if self.name else address
 
     def template_view(self) -> dict[str, Any]:
-        """What templates see as ``store`` (contract: stores.md "Rules")."""
+        """What templates see as ``store`` (contract: stores.md "Rules"; ``locale`` picks the template's)."""
         return {
             "id": self.id,
+            "locale": self.locale,
             "name": self.name,
             "address": self.address,
             "terms_url": self.terms_url,
@@ -158,6 +159,12 @@ class StoreDirectory:
     def closed_days(self) -> dict[str, ClosedDays]:
         """Each store's closed days, for the calling hours."""
         return {store: identity.closed for store, identity in self.stores.items()}
+
+
+def store_calling_hours(settings: Settings) -> CallingHours:
+    """``callbacks.hours`` with each store's public holidays and closed days: agents call on none of them."""
+    hours = settings.callbacks.calling_hours()
+    return CallingHours(windows=hours.windows, closed=StoreDirectory.from_settings(settings).closed_days())
 
 
 def is_alphanumeric_sender(sender: str) -> bool:

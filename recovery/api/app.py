@@ -28,6 +28,7 @@ from recovery.clock import Clock
 from recovery.desk.agent_lines import AgentLines
 from recovery.durations import parse_duration
 from recovery.render.signed_links import LinkSigner
+from recovery.stores import store_calling_hours
 from recovery.settings import Settings
 
 
@@ -87,7 +88,7 @@ def _include_shopper_routes(
         )
     )
     app.include_router(feedback_router(engine=engine, signer=signer, clock=clock))
-    hours = settings.callbacks.calling_hours()
+    hours = store_calling_hours(settings)
     app.include_router(callback_offer_router(engine=engine, signer=signer, clock=clock, hours=hours))
 
 

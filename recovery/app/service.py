@@ -34,6 +34,7 @@ from recovery.ingest.relay import OutboxRelay
 from recovery.render.composer import TemplateComposer
 from recovery.render.live import LiveTemplates
 from recovery.rules import Flows, load_flows
+from recovery.stores import StoreDirectory, store_calling_hours
 from recovery.settings import Settings
 from recovery.states import ChannelName
 from recovery.steps.discount_hook import DiscountRegistrar
@@ -222,7 +223,7 @@ class Service:
             settings=settings.scheduler,
             concurrency=settings.channels.concurrency,
             rates=channel_rates(settings),
-            calling_hours=settings.callbacks.calling_hours(),
+            calling_hours=store_calling_hours(settings),
         )
         relay = OutboxRelay(engine=engine, producer=producer, topics=settings.kafka.topics)
         tasks = [
@@ -250,7 +251,7 @@ class Service:
             engine=engine,
             clock=self.clock,
             offer_channel=self._channels[ChannelName.SMS],
-            hours=settings.callbacks.calling_hours(),
+            hours=store_calling_hours(settings),
         )
         registrar = None
         if settings.offers.register_url:
@@ -276,6 +277,7 @@ class Service:
                 max_age=retry.max_age,
             ),
             registrar=registrar,
+            stores=StoreDirectory.from_settings(settings),
         )
 
     def _engine(self) -> AsyncEngine:

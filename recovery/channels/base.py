@@ -10,6 +10,9 @@ from recovery.messages import MessageIdentity
 from recovery.states import ChannelName
 
 
+_OPTIONAL_NEW = frozenset({"sender", "reply_to"})
+
+
 @dataclass(frozen=True, kw_only=True)
 class OutgoingMessage(MessageIdentity):
     """A rendered message ready for a provider. ``message_id`` is the idempotency key (journey + step)."""
@@ -21,11 +24,17 @@ class OutgoingMessage(MessageIdentity):
     unsubscribe_url: str | None = None
     locale: str = "en"
     store: str = "default"
+    # The store's voice, resolved once per journey: the email From (``Name <address>``) or the SMS sender,
+    # and the email Reply-To; None: the channel's configured sender.
+    sender: str | None = None
+    reply_to: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
 
     def to_content(self) -> dict[str, Any]:
         """The JSON kept on the message row while it is ``sending``: exactly what the provider was handed."""
-        return {**asdict(self), "channel": self.channel.value}
+        content = {**asdict(self), "channel": self.channel.value}
+        # Added fields unset are left out, so a row reads the same to a version that does not know them.
+        return {key: value for key, value in content.items() if value is not None or key not in _OPTIONAL_NEW}
 
     @classmethod
     def from_content(cls, content: Mapping[str, Any]) -> OutgoingMessage:

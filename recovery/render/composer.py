@@ -77,7 +77,7 @@ class TemplateComposer:
             step.template,
             channel=part,
             locale=(context.get("customer") or {}).get("locale"),
-            store_locale=self._store_locales.get(journey.store),
+            store_locale=_store_locale(context) or self._store_locales.get(journey.store),
             context=full_context,
             track=lambda target: self._signer.tracked_url(message_id, target),
             feedback=lambda answer: self._signer.feedback_url(journey.journey_id, answer),
@@ -100,9 +100,16 @@ class TemplateComposer:
             step.template,
             part,
             (context.get("customer") or {}).get("locale"),
-            self._store_locales.get(journey.store),
+            _store_locale(context) or self._store_locales.get(journey.store),
         )
         return version_label(step.template, part, locale, CHANNEL_PARTS[part], self.live.versions)
+
+
+def _store_locale(context: Mapping[str, Any]) -> str | None:
+    """The language of the journey's store, from the store record the dispatcher put in the context."""
+    store = context.get("store")
+    locale = store.get("locale") if isinstance(store, Mapping) else None
+    return locale if isinstance(locale, str) else None
 
 
 def _part(channel: ChannelName) -> Literal["email", "sms"]:

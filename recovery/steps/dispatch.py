@@ -56,6 +56,7 @@ from recovery.steps.discounts import DiscountCode
 from recovery.steps.failures import failure_rows, identity_event
 from recovery.steps.guards import GuardPolicy
 from recovery.steps.step_rows import ClaimedStep
+from recovery.stores import StoreDirectory
 from recovery.store.outbox import enqueue, message_event
 
 __all__ = ["Composer", "Dispatcher", "RetryPolicy", "VersionedComposer"]
@@ -114,8 +115,10 @@ class Dispatcher:
         clock: Clock,
         retry: RetryPolicy = RetryPolicy(),
         registrar: DiscountRegistrar | None = None,
+        stores: StoreDirectory | None = None,
     ) -> None:
         self._registrar = registrar
+        self._stores = stores or StoreDirectory()
         self._engine = engine
         self._flows = flows
         self._channels = channels
@@ -188,6 +191,7 @@ class Dispatcher:
             customer=customer,
             recent_sends=rows.recent_sends,
             message=rows.message,
+            store=self._stores.get(journey.store),
         )
 
     async def _write(

@@ -21,7 +21,8 @@ fixed order and the first that fails decides, so the reported reason is stable:
 
 Quiet hours are evaluated in the shopper's IANA timezone, falling back to the store's when it is
 missing or unknown, by the one calendar (``recovery.calendar.next_allowed``). Window bounds are
-wall-clock times, converted to UTC per day with ``zoneinfo``, so DST days are handled: a start inside a spring-forward gap lands just after the gap.
+wall-clock times, converted to UTC per day with ``zoneinfo``, so DST days are handled: a start inside a
+spring-forward gap lands just after the gap.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ __all__ = [
     "Defer",
     "DeferReason",
     "GuardInput",
+    "NO_CLOSED_DAYS",
+    "ClosedDays",
     "GuardPolicy",
     "QuietHoursPolicy",
     "Send",
