@@ -28,8 +28,8 @@ from recovery.clock import Clock
 from recovery.desk.agent_lines import AgentLines
 from recovery.durations import parse_duration
 from recovery.render.signed_links import LinkSigner
-from recovery.stores import store_calling_hours
 from recovery.settings import Settings
+from recovery.stores import store_calling_hours
 
 
 def create_app(

@@ -34,7 +34,6 @@ from recovery.ingest.relay import OutboxRelay
 from recovery.render.composer import TemplateComposer
 from recovery.render.live import LiveTemplates
 from recovery.rules import Flows, load_flows
-from recovery.stores import StoreDirectory, store_calling_hours
 from recovery.settings import Settings
 from recovery.states import ChannelName
 from recovery.steps.discount_hook import DiscountRegistrar
@@ -42,6 +41,7 @@ from recovery.steps.dispatch import Composer, Dispatcher, RetryPolicy
 from recovery.steps.scheduler import Scheduler
 from recovery.store.database import create_engine
 from recovery.store.migrate import ensure_schema_for_run
+from recovery.stores import StoreDirectory, store_calling_hours
 
 log = logging.getLogger(__name__)
 

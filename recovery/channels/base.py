@@ -9,7 +9,6 @@ from typing import Any, Protocol
 from recovery.messages import MessageIdentity
 from recovery.states import ChannelName
 
-
 _OPTIONAL_NEW = frozenset({"sender", "reply_to"})
 
 

@@ -56,8 +56,8 @@ from recovery.steps.discounts import DiscountCode
 from recovery.steps.failures import failure_rows, identity_event
 from recovery.steps.guards import GuardPolicy
 from recovery.steps.step_rows import ClaimedStep
-from recovery.stores import StoreDirectory
 from recovery.store.outbox import enqueue, message_event
+from recovery.stores import StoreDirectory
 
 __all__ = ["Composer", "Dispatcher", "RetryPolicy", "VersionedComposer"]
 

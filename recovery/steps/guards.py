@@ -39,11 +39,11 @@ from recovery.journeys.holdout import in_holdout
 from recovery.states import ChannelName, SkipReason
 
 __all__ = [
+    "NO_CLOSED_DAYS",
+    "ClosedDays",
     "Defer",
     "DeferReason",
     "GuardInput",
-    "NO_CLOSED_DAYS",
-    "ClosedDays",
     "GuardPolicy",
     "QuietHoursPolicy",
     "Send",
