@@ -95,7 +95,7 @@ def _include_shopper_routes(
 def _include_staff_routes(app: FastAPI, *, engine: AsyncEngine, settings: Settings, clock: Clock) -> None:
     """What signed-in staff use: the template and callback APIs and their pages."""
     app.state.template_desk = template_desk = TemplateDesk(
-        engine=engine, templates_dir=settings.templates_dir, clock=clock
+        engine=engine, templates_dir=settings.templates_dir, clock=clock, public_url=settings.http.public_url
     )  # also read by the /studio page
     app.include_router(templates_router(template_desk))
     desk = DeskService(engine=engine, clock=clock, settings=settings.callbacks)

@@ -52,7 +52,10 @@ def run_checks(settings: Settings) -> CheckReport:
     if not settings.security.link_secret:
         warnings.append("security.link_secret is not set: `recovery run` will refuse to start (only `demo` runs)")
     for problem in find_template_problems(
-        templates_dir, templates_dir / "samples", max_sms_segments=settings.channels.sms.max_segments
+        templates_dir,
+        templates_dir / "samples",
+        max_sms_segments=settings.channels.sms.max_segments,
+        public_url=settings.http.public_url,
     ):
         (errors if problem.severity == Severity.ERROR else warnings).append(str(problem))
     return CheckReport(errors=errors, warnings=warnings, unconfigured=unconfigured)

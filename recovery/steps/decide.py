@@ -29,6 +29,7 @@ from recovery.desk.queue import TaskReason
 from recovery.events import is_landline
 from recovery.journeys.records import CartState, CustomerState, JourneyRow
 from recovery.messages import MessageIdentity
+from recovery.render.short_links import ShortLink
 from recovery.rules import FlowStep
 from recovery.rules.conditions import ConditionError
 from recovery.states import (
@@ -137,6 +138,7 @@ class Rendered:
     html: str | None
     version: str | None = None
     unsubscribe_url: str | None = None
+    short_links: tuple[ShortLink, ...] = ()  # an SMS's /s/ links, stored with the message
 
 
 def decide(facts: StepFacts, policy: guards.GuardPolicy, now: datetime) -> Plan:

@@ -23,6 +23,8 @@ from recovery.consent.authority import with_ledger
 from recovery.errors import ConfigError, OutcomeUnknownError, PermanentError, TransientError
 from recovery.journeys.records import JourneyRow
 from recovery.messages import message_id_for
+from recovery.render import short_link_rows
+from recovery.render.short_links import ShortLink
 from recovery.rules import Flows, FlowStep
 from recovery.states import (
     ChannelName,
@@ -75,6 +77,7 @@ class Composer(Protocol):
         journey: JourneyRow,
         context: Mapping[str, Any],
         message_id: str,
+        short_links: list[ShortLink] | None = None,
     ) -> tuple[str | None, str, str | None]: ...
 
     def unsubscribe_url(self, customer_key: str, channel: ChannelName) -> str | None:
@@ -261,6 +264,8 @@ class Dispatcher:
             await self._fail_step(conn, step, render_failed(plan, str(exc)), now)
             return None
         outgoing = outgoing_for(plan, rendered)
+        # The SMS's short links exist before it can be read: stored in the transaction that marks it sending.
+        await short_link_rows.store_links(conn, rendered.short_links, now)
         # Committed before the provider call: a crash from here on leaves ``sending``, reconciled, never resent.
         await step_rows.open_sending(
             conn,
@@ -277,8 +282,14 @@ class Dispatcher:
     def _render(self, plan: SendMessage, context: Mapping[str, Any]) -> Rendered:
         # Both synchronous, back to back: the live templates cannot change between them.
         step, channel, journey = plan.flow_step, plan.identity.channel, plan.journey
+        short_links: list[ShortLink] = []
         subject, text, html = self._composer.compose(
-            step=step, channel=channel, journey=journey, context=context, message_id=plan.identity.message_id
+            step=step,
+            channel=channel,
+            journey=journey,
+            context=context,
+            message_id=plan.identity.message_id,
+            short_links=short_links,
         )
         version = (
             self._composer.version_of(step=step, channel=channel, journey=journey, context=context)
@@ -289,7 +300,14 @@ class Dispatcher:
         unsubscribe = (
             self._composer.unsubscribe_url(journey.customer_key, channel) if channel == ChannelName.EMAIL else None
         )
-        return Rendered(subject=subject, text=text, html=html, version=version, unsubscribe_url=unsubscribe)
+        return Rendered(
+            subject=subject,
+            text=text,
+            html=html,
+            version=version,
+            unsubscribe_url=unsubscribe,
+            short_links=tuple(short_links),
+        )
 
     async def _fail_step(self, conn: AsyncConnection, step: ClaimedStep, plan: FailStep, now: datetime) -> None:
         if plan.message is not None:
