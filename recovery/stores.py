@@ -87,6 +87,8 @@ class StoreIdentity:
             "payment_methods": list(self.payment_methods),
             "free_shipping_threshold": self.free_shipping_threshold,
             "reply_to": self.reply_to,
+            # Every SMS ends with the opt-out text (contract: stop_text when set).
+            "stop_text": self.stop_text,
         }
 
 

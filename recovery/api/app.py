@@ -29,7 +29,7 @@ from recovery.desk.agent_lines import AgentLines
 from recovery.durations import parse_duration
 from recovery.render.signed_links import LinkSigner
 from recovery.settings import Settings
-from recovery.stores import store_calling_hours
+from recovery.stores import StoreDirectory, store_calling_hours
 
 
 def create_app(
@@ -101,7 +101,7 @@ def _include_staff_routes(app: FastAPI, *, engine: AsyncEngine, settings: Settin
     desk = DeskService(engine=engine, clock=clock, settings=settings.callbacks)
     app.state.desk = desk  # read by the /agent page
     app.include_router(callbacks_router(desk))
-    app.state.agent_lines = AgentLines(settings.templates_dir)
+    app.state.agent_lines = AgentLines(settings.templates_dir, StoreDirectory.from_settings(settings))
     app.include_router(agent_router())
     app.include_router(studio_router())
     app.include_router(dashboard_router())

@@ -26,6 +26,8 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "payment_methods": (),
         "free_shipping_threshold": None,
         "reply_to": None,
+        "stop_text": None,
+        "locale": None,
     },
 }
 

@@ -260,7 +260,8 @@ class Templates:
         state: RenderState,
         untracked: set[object],
     ) -> RenderedMessage:
-        subject = " ".join(parts["subject"].split()) if "subject" in parts else None
+        # Plain whitespace only: a French subject keeps its no-break space before "?" and ":".
+        subject = " ".join(re.split(r"[ \t\r\n]+", parts["subject"].strip())) if "subject" in parts else None
         text = _tidy(parts["txt"])
         html = parts["html"].strip() if "html" in parts else None
         allowed = state.tracked | {link for link in untracked if isinstance(link, str)}
