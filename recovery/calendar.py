@@ -173,6 +173,10 @@ class CallingHours:
         """The closed days of ``store``: its own, else the default store's, else none."""
         return self.closed.get(store or "default") or self.closed.get("default") or NO_CLOSED_DAYS
 
+    def for_store(self, store: str | None) -> CallingHours:
+        """These hours with ``store``'s closed days as everyone's (for code that knows one shopper only)."""
+        return CallingHours(windows=self.windows, closed={"default": self.closed_for(store)})
+
 
 def _days(key: str) -> list[int]:
     """``mon-fri`` / ``sat`` / ``mon,wed`` as weekday numbers."""

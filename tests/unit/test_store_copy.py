@@ -184,3 +184,16 @@ def test_expiry_in_sms_reads_in_two_segments_even_next_month() -> None:
     """Sanity: the probe link has the real short-link length."""
     assert len(length_probe(PUBLIC_URL)("x")) == len(PUBLIC_URL) + len("/s/") + 10
     assert timedelta(days=1)
+
+
+def test_the_studio_preview_counts_segments_with_the_real_short_link_length() -> None:
+    """The studio's SMS counter measures {public_url}/s/ + 10 characters, not a short sample link."""
+    from recovery.render.preview import render_preview
+
+    source = (TEMPLATES_DIR / "fr" / "cart_reminder.sms.txt").read_text(encoding="utf-8")
+    path = "fr/cart_reminder.sms.txt"
+    answer = render_preview(TEMPLATES_DIR, {}, path=path, source=source, context=context(), public_url=PUBLIC_URL)
+    [link] = re.findall(r"https?://\S+", answer["text"])
+    assert link.startswith(PUBLIC_URL + "/s/") and len(link) == len(PUBLIC_URL) + len("/s/") + 10
+    assert answer["sms"]["characters"] == len(answer["text"])  # counted on the text with the real link
+    assert answer["sms"]["segments"] <= 2
