@@ -44,7 +44,7 @@ VIRTUAL_SPEED = 3600.0  # one virtual hour per real second: a day and a half in 
 VIRTUAL_SPAN = timedelta(hours=40)
 MAX_REAL_SECONDS = 240.0  # the demo never runs longer than this, whatever the backlog
 DEMO_HOLDOUT_PERCENT = 10.0  # a control group, so the report can tell what the messages added
-TRACKED_LINK = re.compile(r"https?://[^\s\"<>]+/r/[A-Za-z0-9._-]+")
+TRACKED_LINK = re.compile(r"https?://[^\s\"<>]+/[rs]/[A-Za-z0-9._-]+")  # signed (/r/) or SMS short (/s/) links
 
 
 def _fresh_directory(path: Path) -> None:
