@@ -281,6 +281,7 @@ def test_email_footer_has_the_store_address_and_terms_link(templates: Templates)
         assert "12 rue des Lilas, 69003 Lyon, France" in part
         assert "https://boutique.example.fr/cgv" in part
         assert "14 jours" not in part
+    assert "12 rue des Lilas, 69003 Lyon, France\n" in message.text, "the address ends its own footer line"
 
 
 def test_subject_is_one_line_even_with_a_newline_in_the_first_name(templates: Templates) -> None:
