@@ -11,6 +11,7 @@ import pytest
 from recovery.errors import ConfigError
 from recovery.rules import parse_flows
 from recovery.settings import Settings, load_settings
+from recovery.states import ChannelName
 from recovery.stores import STORE_KEYS, StoreDirectory, resolve_store, resolve_value, store_problems
 
 DEFAULT: dict[str, Any] = {
@@ -163,3 +164,59 @@ def test_check_refuses_an_alphanumeric_sms_sender_without_stop_text() -> None:
 def test_a_dry_run_needs_no_shop_identity() -> None:
     """Nothing is really sent without configured providers: nothing is refused."""
     assert store_problems(Settings(), FLOWS, email_configured=False, sms_configured=False) == []
+
+
+@pytest.mark.parametrize(
+    ("shopper_locale", "store_locale", "expected"),
+    [("de-DE", "fr-FR", "de-DE"), (None, "fr-FR", "fr-FR"), (None, None, "en")],
+)
+def test_the_message_language_is_the_shoppers_else_the_stores_else_english(
+    shopper_locale: str | None, store_locale: str | None, expected: str
+) -> None:
+    """decide() picks the shopper's locale, else the store's, else en; templates see the store record."""
+    from dataclasses import replace
+
+    from recovery.steps.decide import SendMessage, decide
+    from recovery.stores import StoreIdentity
+    from tests.unit.test_decide import CUSTOMER, NOON, POLICY, _facts
+
+    store = StoreIdentity(id="fr", name="Maison Dupont", locale=store_locale)
+    facts = _facts(customer=replace(CUSTOMER, locale=shopper_locale), store=store)
+    plan = decide(facts, POLICY, NOON)
+    assert isinstance(plan, SendMessage)
+    assert plan.locale == expected
+    assert plan.context["store"]["name"] == "Maison Dupont"
+
+
+def test_an_sms_to_a_store_closed_today_is_deferred_and_an_email_is_not() -> None:
+    """decide() hands the store's closed days to the guards: SMS waits for tomorrow, email goes."""
+    from datetime import timedelta
+
+    from recovery.steps.decide import DeferStep, SendMessage, decide
+    from recovery.stores import StoreIdentity
+    from tests.unit.test_decide import NOON, POLICY, _facts, _step
+
+    store = StoreIdentity(id="fr", name="Maison Dupont", closed_days=(NOON.date(),))
+    sms = decide(_facts(flow_step=_step(ChannelName.SMS), store=store), POLICY, NOON)
+    assert isinstance(sms, DeferStep) and sms.until.date() == NOON.date() + timedelta(days=1)
+    assert isinstance(decide(_facts(store=store), POLICY, NOON), SendMessage)
+
+
+def test_run_refuses_to_start_for_a_shop_without_a_name(capsys: pytest.CaptureFixture[str]) -> None:
+    """`recovery run` runs the same check and stops, naming the key and its variable."""
+    from pathlib import Path
+
+    import typer
+
+    from recovery.cli.main import _refuse_on_check_errors
+
+    root = Path(__file__).resolve().parents[2]
+    settings = Settings(
+        channels={"transport": "providers", "email": {"sender": "shop@example.com"}},
+        flows_file=root / "config" / "flows.yaml",
+        templates_dir=root / "templates",
+        security={"link_secret": "s"},
+    )
+    with pytest.raises(typer.Exit):
+        _refuse_on_check_errors(settings)
+    assert "RECOVERY_STORES__DEFAULT__NAME" in " ".join(capsys.readouterr().err.split())
