@@ -35,6 +35,7 @@ from recovery.durations import parse_duration
 from recovery.rules.flow_desk import FlowDesk
 from recovery.settings import Settings
 from recovery.states import ChannelName
+from recovery.stores import StoreDirectory, store_calling_hours
 
 
 def create_app(
@@ -88,20 +89,20 @@ def _include_shopper_routes(
         )
     )
     app.include_router(feedback_router(engine=engine, signer=signer, clock=clock))
-    hours = settings.callbacks.calling_hours()
+    hours = store_calling_hours(settings)
     app.include_router(callback_offer_router(engine=engine, signer=signer, clock=clock, hours=hours))
 
 
 def _include_staff_routes(app: FastAPI, *, engine: AsyncEngine, settings: Settings, clock: Clock) -> None:
     """What signed-in staff use: the template and callback APIs and their pages."""
     app.state.template_desk = template_desk = TemplateDesk(
-        engine=engine, templates_dir=settings.templates_dir, clock=clock
+        engine=engine, templates_dir=settings.templates_dir, clock=clock, public_url=settings.http.public_url
     )  # also read by the /studio page
     app.include_router(templates_router(template_desk))
     desk = DeskService(engine=engine, clock=clock, settings=settings.callbacks)
     app.state.desk = desk  # read by the /agent page
     app.include_router(callbacks_router(desk))
-    app.state.agent_lines = AgentLines(settings.templates_dir)
+    app.state.agent_lines = AgentLines(settings.templates_dir, StoreDirectory.from_settings(settings))
     app.include_router(agent_router())
     app.include_router(studio_router())
     app.include_router(dashboard_router())

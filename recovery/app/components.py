@@ -25,6 +25,7 @@ from recovery.steps.discount_hook import DiscountRegistrar
 from recovery.steps.dispatch import Composer, Dispatcher
 from recovery.steps.scheduler import Scheduler
 from recovery.steps.settle import RetryPolicy
+from recovery.stores import StoreDirectory, store_calling_hours
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -102,7 +103,7 @@ def build_dispatcher(
             engine=engine,
             clock=clock,
             offer_channel=channels[ChannelName.SMS],
-            hours=settings.callbacks.calling_hours(),
+            hours=store_calling_hours(settings),
         )
     return Dispatcher(
         engine=engine,
@@ -113,6 +114,7 @@ def build_dispatcher(
         clock=clock,
         retry=retry_policy(settings),
         registrar=registrar,
+        stores=StoreDirectory.from_settings(settings),  # each journey's shop, resolved once here
     )
 
 
@@ -128,5 +130,5 @@ def build_scheduler(
         settings=settings.scheduler,
         concurrency=settings.channels.concurrency,
         rates=channel_rates(settings),
-        calling_hours=settings.callbacks.calling_hours(),
+        calling_hours=store_calling_hours(settings),
     )

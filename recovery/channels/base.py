@@ -9,6 +9,8 @@ from typing import Any, Protocol
 from recovery.messages import MessageIdentity
 from recovery.states import ChannelName, StepMode
 
+_OPTIONAL_NEW = frozenset({"sender", "reply_to"})
+
 
 @dataclass(frozen=True, kw_only=True)
 class OutgoingMessage(MessageIdentity):
@@ -27,6 +29,10 @@ class OutgoingMessage(MessageIdentity):
     customer_key: str = ""
     task_reason: str = "flow"
     variant: str | None = None  # the A/B variant of the step, carried on ``message.sent``
+    # The store's voice, resolved once per journey: the email From (``Name <address>``) or the SMS sender,
+    # and the email Reply-To; None: the channel's configured sender.
+    sender: str | None = None
+    reply_to: str | None = None
 
     def to_content(self) -> dict[str, Any]:
         """The JSON kept on the message row while it is ``sending``: exactly what the provider was handed.
@@ -40,7 +46,9 @@ class OutgoingMessage(MessageIdentity):
         variant = values.pop("variant")
         if variant is not None:
             legacy["variant"] = variant
-        return {**values, "channel": self.channel.value, "metadata": legacy}
+        # Added fields unset are left out, so a row reads the same to a version that does not know them.
+        kept = {key: value for key, value in values.items() if value is not None or key not in _OPTIONAL_NEW}
+        return {**kept, "channel": self.channel.value, "metadata": legacy}
 
     @classmethod
     def from_content(cls, content: Mapping[str, Any]) -> OutgoingMessage:

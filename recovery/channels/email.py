@@ -83,8 +83,11 @@ def build_email(message: OutgoingMessage, config: EmailConfig, *, date: str | No
             code="no-subject",
         )
     email = EmailMessage()
-    email["From"] = config.sender
+    # The journey's store speaks (its name, its sender's address); the channel's sender is the fallback.
+    email["From"] = message.sender or config.sender
     email["To"] = message.to
+    if message.reply_to:
+        email["Reply-To"] = message.reply_to
     email["Subject"] = message.subject
     email["Date"] = date or formatdate(usegmt=True)
     email["Message-ID"] = make_message_id(message.message_id, config.domain)
@@ -115,7 +118,7 @@ class EmailChannel:
         """Hand one email to the SMTP server; raise Transient/Permanent/OutcomeUnknown errors."""
         config = self._config
         email = build_email(message, config)
-        envelope_from = parseaddr(config.sender)[1]
+        envelope_from = parseaddr(message.sender or config.sender)[1]
         utf8 = not (envelope_from + message.to).isascii()
         smtp = aiosmtplib.SMTP(
             hostname=config.host,

@@ -120,7 +120,7 @@ class SmsChannel:
                 to=message.to,
                 body=message.text,
                 status_callback=self.status_callback_for(message),
-                **self._sender_fields(),
+                **self._sender_fields(message),
             )
         except (TwilioRestException, TwilioServiceException) as exc:
             raise _map_twilio_error(exc, message, _retry_after.get()) from exc
@@ -150,8 +150,9 @@ class SmsChannel:
         """
         since = self._clock.now() - self._config.lookup_window
         filters: dict[str, Any] = {"to": message.to, "date_sent_after": since}
-        if not self._config.sender.startswith("MG"):
-            filters["from_"] = self._config.sender
+        sender = message.sender or self._config.sender
+        if not sender.startswith("MG"):
+            filters["from_"] = sender
         try:
             page = await self._client.messages.page_async(page_size=50, **filters)
             for _ in range(self._config.lookup_max_pages):
@@ -181,8 +182,9 @@ class SmsChannel:
         query = [*parse_qsl(parts.query), (CALLBACK_KEY_PARAM, message.message_id)]
         return urlunsplit(parts._replace(query=urlencode(query)))
 
-    def _sender_fields(self) -> dict[str, str]:
-        sender = self._config.sender
+    def _sender_fields(self, message: OutgoingMessage) -> dict[str, str]:
+        # The journey's store's sender (e.g. an alphanumeric id per shop front), else the channel's.
+        sender = message.sender or self._config.sender
         return {"messaging_service_sid": sender} if sender.startswith("MG") else {"from_": sender}
 
 

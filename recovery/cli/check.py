@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from recovery.adapters.requirements import format_warnings
+from recovery.channels.requirements import unset_keys
 from recovery.render.check import Severity, find_template_problems
 from recovery.rules.flow_check import catalogue_of, check_flows_text
 from recovery.settings import Settings
+from recovery.states import ChannelName
+from recovery.stores import store_problems
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,17 +36,33 @@ def run_checks(settings: Settings) -> CheckReport:
         errors.append(f"{settings.flows_file}: cannot read flows file: {exc.strerror}")
     else:
         # The same flow check as the flows API and the studio, by line of the file.
-        _, problems = check_flows_text(text, catalogue=catalogue_of(templates_dir), settings=settings)
+        flows, problems = check_flows_text(text, catalogue=catalogue_of(templates_dir), settings=settings)
         for found in problems:
             line = f"{settings.flows_file}:{found.line}: {found.message}"
             errors.append(line)
             if found.kind == "provider":
                 unconfigured.append(line)
+        if flows is None:  # refused for a provider or a language: the stores' rules still read its steps
+            flows, _ = check_flows_text(text, catalogue=None, settings=None)
+        if flows is not None:
+            # A dry run (outbox) sends nothing: only a provider that really sends needs the shop's identity.
+            providers = settings.channels.transport == "providers"
+            errors.extend(
+                store_problems(
+                    settings,
+                    flows,
+                    email_configured=providers and not unset_keys(settings, ChannelName.EMAIL),
+                    sms_configured=providers and not unset_keys(settings, ChannelName.SMS),
+                )
+            )
     if not settings.security.link_secret:
         warnings.append("security.link_secret is not set: `recovery run` will refuse to start (only `demo` runs)")
     warnings.extend(format_warnings(settings))  # input formats' secrets and conflicts
     for problem in find_template_problems(
-        templates_dir, templates_dir / "samples", max_sms_segments=settings.channels.sms.max_segments
+        templates_dir,
+        templates_dir / "samples",
+        max_sms_segments=settings.channels.sms.max_segments,
+        public_url=settings.http.public_url,
     ):
         (errors if problem.severity == Severity.ERROR else warnings).append(str(problem))
     return CheckReport(errors=errors, warnings=warnings, unconfigured=unconfigured)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from rich.text import Text
 from recovery.cli.defaults import fallback_overrides
 from recovery.errors import ConfigError
 from recovery.render.samples import Sample, load_sample, load_samples, preview_track
+from recovery.render.short_links import length_probe
 from recovery.render.templates import RenderedMessage, language_of, load_templates
 from recovery.settings import config_path, load_settings
 
@@ -34,6 +36,10 @@ class PreviewChannel(StrEnum):
 
     EMAIL = "email"
     SMS = "sms"
+
+
+# A typical public URL's length, for counting SMS segments with real-length short links.
+PREVIEW_PUBLIC_URL = "https://recovery.example.com"
 
 
 def _templates_dir(explicit: Path | None, config: Path | None) -> Path:
@@ -108,6 +114,17 @@ def preview(
             context=chosen.context,
             track=preview_track,
         )
+        if message.sms is not None:
+            # Sent, its links are short links: count the segments at that length, show the targets.
+            counted = templates.render(
+                name,
+                channel="sms",
+                locale=locale or chosen.customer_locale,
+                store_locale=chosen.store_locale,
+                context=chosen.context,
+                track=length_probe(PREVIEW_PUBLIC_URL),
+            )
+            message = replace(message, sms=counted.sms)
     except ConfigError as exc:
         errors.print(Text(f"error: {exc}", style="red"))
         raise typer.Exit(1) from exc

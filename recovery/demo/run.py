@@ -35,7 +35,7 @@ from recovery.demo.summary import Summary, read_summary
 from recovery.ingest.embedded_broker import free_port
 from recovery.ingest.kafka import Producer
 from recovery.ingest.replay import publish_lines
-from recovery.settings import Settings
+from recovery.settings import Settings, StoreSettings
 from recovery.states import ChannelName, MessageState, StepStatus
 from recovery.store.database import create_engine
 from recovery.store.schema import carts, journeys, messages, steps
@@ -45,12 +45,40 @@ VIRTUAL_SPEED = 3600.0  # one virtual hour per real second: a day and a half in 
 VIRTUAL_SPAN = timedelta(hours=40)
 MAX_REAL_SECONDS = 240.0  # the demo never runs longer than this, whatever the backlog
 DEMO_HOLDOUT_PERCENT = 10.0  # a control group, so the report can tell what the messages added
-TRACKED_LINK = re.compile(r"https?://[^\s\"<>]+/r/[A-Za-z0-9._-]+")
+TRACKED_LINK = re.compile(r"https?://[^\s\"<>]+/[rs]/[A-Za-z0-9._-]+")  # signed (/r/) or SMS short (/s/) links
 
 
 def _fresh_directory(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
+
+
+# A fictitious shop: the demo's messages speak in its name, as a real shop's would (contract: stores).
+DEMO_STORES = {
+    "default": StoreSettings.model_validate(
+        {
+            "name": "Atelier Fictif",
+            "address": "1 avenue de l'Exemple, 75000 Paris, France",
+            "locale": "en",
+            "email": {"sender": "hello@atelier-fictif.example", "reply_to": "help@atelier-fictif.example"},
+            "sms": {"stop_text": "Reply STOP to opt out"},
+            "terms_url": "https://shop.example.com/terms",
+            "payment_methods": ["card", "paypal"],
+            "free_shipping_threshold": 60,
+        }
+    ),
+    "fr": StoreSettings.model_validate(
+        {
+            "name": "Atelier Fictif France",
+            "locale": "fr-FR",
+            "timezone": "Europe/Paris",
+            "country": "FR",
+            "sms": {"stop_text": "STOP SMS : répondez STOP"},
+            "terms_url": "https://shop.example.com/cgv",
+            "payment_methods": ["card", "paypal", "installments"],
+        }
+    ),
+}
 
 
 def demo_settings(base: Settings, workdir: Path, smtp: SmtpSink, twilio: FakeTwilio) -> Settings:
@@ -77,6 +105,8 @@ def demo_settings(base: Settings, workdir: Path, smtp: SmtpSink, twilio: FakeTwi
             "kafka": base.kafka.model_copy(update={"bootstrap_servers": "embedded"}),
             "database": base.database.model_copy(update={"url": f"sqlite+aiosqlite:///{workdir / 'demo.db'}"}),
             "channels": channels,
+            # The user's shop fronts when they named one, else the fictitious shop.
+            "stores": base.stores if any(store.name for store in base.stores.values()) else DEMO_STORES,
             # The demo signs its links with a throwaway secret; `recovery run` refuses to start without one.
             "guards": base.guards.model_copy(update={"holdout_percent": DEMO_HOLDOUT_PERCENT}),
             # Claims are timed on the virtual clock: keep the lease two minutes of *real* time.

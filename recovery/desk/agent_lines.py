@@ -15,6 +15,7 @@ from jinja2 import FileSystemLoader, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from recovery.render.files import language_of
+from recovery.stores import StoreDirectory
 
 FILE_NAME = "_agent_lines.txt"
 log = logging.getLogger(__name__)
@@ -23,8 +24,10 @@ log = logging.getLogger(__name__)
 class AgentLines:
     """Renders the suggested line for a task in the agent's page language (else English)."""
 
-    def __init__(self, templates_dir: Path) -> None:
+    def __init__(self, templates_dir: Path, stores: StoreDirectory | None = None) -> None:
         self._dir = templates_dir
+        # The task's store decides which other ways to pay the line may suggest (its payment_methods only).
+        self._stores = stores or StoreDirectory()
         self._envs: dict[str, SandboxedEnvironment] = {}
 
     def _env(self, language: str) -> SandboxedEnvironment:
@@ -42,9 +45,15 @@ class AgentLines:
                 continue
             try:
                 module = self._env(candidate).get_template(FILE_NAME).module
-                text = str(module.line(task.get("payment"), task.get("customer") or {}))  # type: ignore[attr-defined]
+                store = self._store_of(task)
+                text = str(module.line(task.get("payment"), task.get("customer") or {}, store))  # type: ignore[attr-defined]
             except (TemplateError, AttributeError, TypeError):
                 log.warning("agent lines template failed", extra={"file": f"{candidate}/{FILE_NAME}"})
                 return None
             return " ".join(text.split()) or None
         return None
+
+    def _store_of(self, task: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The task's store as templates see it (a record given in the task is used as it is)."""
+        store = task.get("store")
+        return store if isinstance(store, Mapping) else self._stores.get(store).template_view()

@@ -62,8 +62,10 @@ async def create_task(
     if exists:
         return task_id, False
     timezone = await conn.scalar(select(customers.c.timezone).where(customers.c.customer_key == task.customer_key))
-    value = await conn.scalar(select(carts.c.value).where(carts.c.cart_id == task.cart_id))
-    due_at = task.due_at or next_open(now, zone_of(timezone), hours)
+    cart = (await conn.execute(select(carts.c.value, carts.c.store).where(carts.c.cart_id == task.cart_id))).first()
+    value, store = (cart.value, cart.store) if cart is not None else (None, None)
+    # Never due on the store's public holidays or closed days (the one calendar).
+    due_at = task.due_at or next_open(now, zone_of(timezone), hours, store=store)
     await insert_ignore(
         conn,
         callback_tasks,

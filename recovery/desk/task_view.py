@@ -73,6 +73,7 @@ def task_json(
         },
         "cart": _cart(row),
         "payment": {"reason": row["payment"]["reason"]} if row["payment"] else None,
+        "store": row["store"],  # whose payment methods the agent's script may suggest
         "messages": [
             {"channel": m["channel"], "step": m["step"], "sent_at": _iso(m["sent_at"]), "clicked": m["clicked"]}
             for m in sent
@@ -92,6 +93,7 @@ def _base_query() -> Any:
         carts.c.currency,
         carts.c.checkout_step,
         carts.c.payment,
+        carts.c.store,
     ).select_from(
         callback_tasks.outerjoin(customers, customers.c.customer_key == _C.customer_key).outerjoin(
             carts, carts.c.cart_id == _C.cart_id

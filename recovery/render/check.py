@@ -10,11 +10,12 @@ from pathlib import Path
 from recovery.errors import ConfigError
 from recovery.render.files import TemplateError, discover
 from recovery.render.samples import Sample, load_samples
+from recovery.render.short_links import length_probe
 from recovery.render.signed_links import LinkSigner
 from recovery.render.sms_text import describe_sms, non_gsm_characters
 from recovery.render.templates import TemplateInfo, Templates
 
-# Signed links are long; SMS segment counts are only honest when measured with real-length links.
+# Signed links are long (email); SMS links are short links: both are measured at their real length.
 _PROBE_PUBLIC_URL = "https://recovery.example.com"
 _PROBE_MESSAGE_ID = "00000000-0000-4000-8000-000000000000:step"
 
@@ -77,6 +78,7 @@ def find_template_problems(
     samples_dir: Path,
     max_sms_segments: int = 3,
     sources: Mapping[str, str] | None = None,
+    public_url: str = _PROBE_PUBLIC_URL,
 ) -> list[Problem]:
     """Every error and warning of ``templates_dir`` (``sources`` override files by path, e.g. a version
     about to be saved), rendering against each sample of ``samples_dir``."""
@@ -101,6 +103,9 @@ def find_template_problems(
     def track(target: str) -> str:
         return signer.tracked_url(_PROBE_MESSAGE_ID, target)
 
+    # An SMS carries short links ({public_url}/s/ + code): its segments are counted with their real length.
+    short = length_probe(public_url)
+
     # One line per mistake: a typo in a layout is one problem, not one per template and sample.
     seen: set[tuple[str | None, int | None, str]] = set()
     for info in templates.names():
@@ -115,7 +120,7 @@ def find_template_problems(
                         locale=locale,
                         store_locale=None,
                         context=sample.context,
-                        track=track,
+                        track=short if info.channel == "sms" else track,
                     )
                 except TemplateError as exc:
                     if (exc.path, exc.line, exc.detail) not in seen:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from recovery.journeys.records import JourneyRow
 from recovery.render.files import CHANNEL_PARTS
 from recovery.render.live import LiveTemplates, version_label
+from recovery.render.short_links import ShortLink, ShortLinker
 from recovery.render.signed_links import LinkSigner
 from recovery.render.templates import Templates
 from recovery.rules import FlowStep
@@ -25,6 +26,7 @@ class PlainComposer:
         journey: JourneyRow,
         context: Mapping[str, Any],
         message_id: str,
+        short_links: list[ShortLink] | None = None,
     ) -> tuple[str | None, str, str | None]:
         cart = context["cart"]
         text = f"[{step.template or step.name}] Your cart of {cart.get('value')} {cart.get('currency', '')} is waiting."
@@ -62,7 +64,9 @@ class TemplateComposer:
         journey: JourneyRow,
         context: Mapping[str, Any],
         message_id: str,
+        short_links: list[ShortLink] | None = None,
     ) -> tuple[str | None, str, str | None]:
+        """Subject, text and HTML; an SMS's links become short links, appended to ``short_links`` to store."""
         part = _part(channel)
         templates = self.live.templates
         if step.template is None or not templates.has(step.template, part):
@@ -77,12 +81,28 @@ class TemplateComposer:
             step.template,
             channel=part,
             locale=(context.get("customer") or {}).get("locale"),
-            store_locale=self._store_locales.get(journey.store),
+            store_locale=_store_locale(context) or self._store_locales.get(journey.store),
             context=full_context,
-            track=lambda target: self._signer.tracked_url(message_id, target),
+            track=self._tracker(part, message_id, journey.journey_id, short_links),
             feedback=lambda answer: self._signer.feedback_url(journey.journey_id, answer),
         )
         return rendered.subject, rendered.text, rendered.html
+
+    def _tracker(
+        self, part: str, message_id: str, journey_id: str, short_links: list[ShortLink] | None
+    ) -> Callable[[str], str]:
+        """Signed ``/r/`` links; for an SMS whose caller stores them, ``/s/`` short links (two segments, not three)."""
+        if part != "sms" or short_links is None:
+            return lambda target: self._signer.tracked_url(message_id, target)
+        linker = ShortLinker(self._signer.public_url, message_id=message_id, journey_id=journey_id)
+
+        def track(target: str) -> str:
+            self._signer.tracked_url(message_id, target)  # the same refusal of non-http(s) targets
+            url = linker(target)
+            short_links.append(linker.links[-1])
+            return url
+
+        return track
 
     def unsubscribe_url(self, customer_key: str, channel: ChannelName) -> str | None:
         """The signed ``/u/{token}`` link that opts this customer out of ``channel``."""
@@ -100,9 +120,16 @@ class TemplateComposer:
             step.template,
             part,
             (context.get("customer") or {}).get("locale"),
-            self._store_locales.get(journey.store),
+            _store_locale(context) or self._store_locales.get(journey.store),
         )
         return version_label(step.template, part, locale, CHANNEL_PARTS[part], self.live.versions)
+
+
+def _store_locale(context: Mapping[str, Any]) -> str | None:
+    """The language of the journey's store, from the store record the dispatcher put in the context."""
+    store = context.get("store")
+    locale = store.get("locale") if isinstance(store, Mapping) else None
+    return locale if isinstance(locale, str) else None
 
 
 def _part(channel: ChannelName) -> Literal["email", "sms"]:

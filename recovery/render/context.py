@@ -7,22 +7,41 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-# Keys ending in "url" are shop links a shopper clicks; these two are not: images are loaded, not
-# clicked, and the unsubscribe link is already the service's own signed link.
-_UNTRACKED_URL_KEYS = frozenset({"image_url", "unsubscribe_url"})
+# Keys ending in "url" are shop links a shopper clicks; these are not: images are loaded, not clicked,
+# the unsubscribe link is already the service's own signed link, and the terms of sale are a legal
+# mention the footer prints as they are (never counted as a click).
+_UNTRACKED_URL_KEYS = frozenset({"image_url", "unsubscribe_url", "terms_url"})
 
 # Documented optional fields get a None default so StrictUndefined only fires on real typos.
 _DEFAULTS: dict[str, dict[str, object]] = {
-    "cart": {"shipping_cost": None},
+    "cart": {"shipping_cost": None, "missing_for_free_shipping": None},
     "cart.items[]": {"image_url": None, "url": None},
     "customer": {"first_name": None, "locale": None, "timezone": None},
     "payment": {"reason": "other", "method": None, "provider_code": None, "amount": None},
     "offer": {"code": None, "percent": None, "expires_at": None},
     "seller": {"name": None, "address": None},
+    "store": {
+        "terms_url": None,
+        "support_phone": None,
+        "payment_methods": (),
+        "free_shipping_threshold": None,
+        "reply_to": None,
+        "stop_text": None,
+        "locale": None,
+    },
 }
 
 # Amounts arrive as JSON numbers or strings; as Decimal, "price * quantity" is arithmetic, not repetition.
-_MONEY_SHAPES = frozenset({"cart.value", "cart.shipping_cost", "cart.items[].unit_price", "payment.amount"})
+_MONEY_SHAPES = frozenset(
+    {
+        "cart.value",
+        "cart.shipping_cost",
+        "cart.items[].unit_price",
+        "payment.amount",
+        "cart.missing_for_free_shipping",
+        "store.free_shipping_threshold",
+    }
+)
 
 # Keys whose None means "use the default" rather than "absent".
 _NEVER_NONE = ("store", "customer", "seller")
@@ -135,22 +154,45 @@ def to_template_value(value: object, path: str, shape: str | None = None) -> obj
     return value
 
 
+def _store_view(store: object, seller: object) -> dict[str, object]:
+    """The ``store`` record templates see; an id alone (older samples, saved contexts) becomes a record.
+
+    A store without a configured name is named after ``seller.name``, else its id: only for previews and
+    dry runs, since ``recovery check`` / ``recovery run`` refuse to send for a shop without a name.
+    """
+    view: dict[str, object] = dict(store) if isinstance(store, Mapping) else {"id": str(store or "default")}
+    seller_data = seller if isinstance(seller, Mapping) else {}
+    view["id"] = str(view.get("id") or "default")
+    view["name"] = view.get("name") or seller_data.get("name") or view["id"]
+    view["address"] = view.get("address") or seller_data.get("address")
+    return view
+
+
+def _missing_for_free_shipping(cart: object, store: Mapping[str, object]) -> Decimal | None:
+    """What the cart still lacks for free shipping (0 when reached); None without a threshold."""
+    threshold = store.get("free_shipping_threshold")
+    if threshold is None or not isinstance(cart, Mapping) or cart.get("value") is None:
+        return None
+    missing = _amount(threshold, "store.free_shipping_threshold") - _amount(cart.get("value"), "cart.value")
+    return max(missing, Decimal(0))
+
+
 def build_context(context: Mapping[str, object]) -> dict[str, object]:
     """The variables a message template sees, with documented defaults filled in."""
-    store = str(context.get("store") or "default")
+    store = _store_view(context.get("store"), context.get("seller"))
     values: dict[str, object] = {
-        "store": store,
         "customer": {},
         "payment": None,
         "offer": None,
         "callback_url": None,
-        "seller": {"name": store, "address": None},
         **{key: value for key, value in context.items() if value is not None or key not in _NEVER_NONE},
+        "store": store,
+        # ``seller`` is the store's name and address under their older name (saved template versions use it).
+        "seller": {"name": store["name"], "address": store["address"]},
     }
-    seller = values["seller"]
-    if isinstance(seller, Mapping):
-        values["seller"] = {**seller, "name": seller.get("name") or store}
     cart = values.get("cart")
+    if isinstance(cart, Mapping):
+        values["cart"] = {**cart, "missing_for_free_shipping": _missing_for_free_shipping(cart, store)}
     if values.get("feedback_url") is None and isinstance(cart, Mapping):
         # One click on an answer is the answer: the tracked click records it, the cart greets the shopper.
         values["feedback_url"] = cart.get("restore_url")

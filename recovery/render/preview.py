@@ -10,6 +10,7 @@ from typing import Any
 from recovery.errors import ConfigError
 from recovery.render.files import TemplateError, discover, file_channel
 from recovery.render.samples import Sample, load_samples, preview_track
+from recovery.render.short_links import length_probe
 from recovery.render.sms_text import non_gsm_characters
 from recovery.render.templates import RenderedMessage, Templates, language_of
 from recovery.render.versions import LineError, TemplateRejected
@@ -52,6 +53,7 @@ def render_preview(
     source: str,
     context: Mapping[str, object],
     store_locale: str | None = None,
+    public_url: str | None = None,
 ) -> dict[str, Any]:
     """The contract's preview answer for ``source`` at ``path``; ``TemplateRejected`` with line errors."""
     templates = Templates(templates_dir, discover(templates_dir), {**live, path: source})
@@ -66,7 +68,8 @@ def render_preview(
             locale=locale,
             store_locale=store_locale,
             context=context,
-            track=preview_track,
+            # An SMS is sent with short links: its segment count is only honest with links of that length.
+            track=length_probe(public_url) if channel == "sms" and public_url else preview_track,
         )
     except TemplateError as exc:
         raise TemplateRejected([LineError(line=exc.line, message=str(exc))]) from exc

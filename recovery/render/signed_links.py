@@ -144,6 +144,11 @@ class LinkSigner:
         return payload[0], payload[1]
 
     @property
+    def public_url(self) -> str:
+        """The service's public base URL, without a trailing slash."""
+        return self._public_url
+
+    @property
     def public_host(self) -> str | None:
         """The service's own host: its links (e.g. the callback page) may always be redirected to."""
         return urlsplit(self._public_url).hostname

@@ -236,7 +236,10 @@ class Templates:
             raise TemplateError(f"bad render context: {exc}", template=name, locale=chosen) from exc
         with rendering(state):
             parts = {part: self._render_part(file, values) for part, file in files.items()}
-        return self._finish(name, channel, chosen, parts, state, context.get("unsubscribe_url"))
+        # The service's own unsubscribe link and the store's terms of sale are printed as they are.
+        store = values.get("store")
+        untracked = {context.get("unsubscribe_url"), getattr(store, "terms_url", None)}
+        return self._finish(name, channel, chosen, parts, state, untracked)
 
     def _render_part(self, file: TemplateFile, values: dict[str, object]) -> str:
         try:
@@ -273,12 +276,13 @@ class Templates:
         locale: str,
         parts: dict[str, str],
         state: RenderState,
-        unsubscribe: object,
+        untracked: set[object],
     ) -> RenderedMessage:
-        subject = " ".join(parts["subject"].split()) if "subject" in parts else None
+        # Plain whitespace only: a French subject keeps its no-break space before "?" and ":".
+        subject = " ".join(re.split(r"[ \t\r\n]+", parts["subject"].strip())) if "subject" in parts else None
         text = _tidy(parts["txt"])
         html = parts["html"].strip() if "html" in parts else None
-        allowed = state.tracked | ({unsubscribe} if isinstance(unsubscribe, str) else set())
+        allowed = state.tracked | {link for link in untracked if isinstance(link, str)}
         for link in untracked_links(html=html, texts=[text, subject or ""], allowed=allowed):
             path, line_number = self._find_literal(link, locale)
             raise TemplateError(

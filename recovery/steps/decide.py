@@ -29,6 +29,7 @@ from recovery.desk.queue import TaskReason
 from recovery.events import is_landline
 from recovery.journeys.records import CartState, CustomerState, JourneyRow
 from recovery.messages import MessageIdentity
+from recovery.render.short_links import ShortLink
 from recovery.rules import FlowStep
 from recovery.rules.conditions import ConditionError
 from recovery.states import (
@@ -44,6 +45,7 @@ from recovery.states import (
 from recovery.steps import guards
 from recovery.steps.context import condition_context, recipient_of
 from recovery.steps.step_rows import ClaimedStep, MessageRow
+from recovery.stores import StoreIdentity
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +60,8 @@ class StepFacts:
     recent_sends: tuple[datetime, ...] = ()  # the customer's sends within the frequency window
     message: MessageRow | None = None  # the step's message row, if an earlier claim wrote one
     variant: str | None = None  # the A/B variant this journey gets at a split step (``flow_step`` is resolved)
+    # The journey's shop front, resolved once from settings: its zone, closed days, language and voice.
+    store: StoreIdentity | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,6 +127,7 @@ class SendMessage:
     recipient: str
     locale: str
     context: Mapping[str, Any]  # what the template sees (the offer is added once its code exists)
+    store: StoreIdentity  # whose name, sender and footer the message carries
     attempts: int
     first_tried_at: datetime
     # The row was ``sending`` without its content (an older crash): look at the provider before sending.
@@ -142,6 +147,7 @@ class Rendered:
     html: str | None
     version: str | None = None
     unsubscribe_url: str | None = None
+    short_links: tuple[ShortLink, ...] = ()  # an SMS's /s/ links, stored with the message
 
 
 def decide(facts: StepFacts, policy: guards.GuardPolicy, now: datetime) -> Plan:
@@ -193,6 +199,9 @@ def choose_channel(
             consent=message_consent(customer, channel, flow_step.mode) if recipient else False,
             timezone=customer.timezone if customer else None,
             store=cart.store,
+            store_timezone=facts.store.timezone if facts.store else None,
+            # SMS and calls wait for an open day of the store (email is not held: quiet hours skip it).
+            closed=facts.store.closed if facts.store else guards.NO_CLOSED_DAYS,
             recent_sends=facts.recent_sends,
             holdout=journey.holdout,
             internal=channel == ChannelName.CALLBACK and flow_step.mode == StepMode.DIRECT,
@@ -225,13 +234,17 @@ def _with_message(
         outgoing = OutgoingMessage.from_content(message.content)
         return ReconcileMessage(outgoing=outgoing, attempts=message.attempts, first_tried_at=message.created_at)
     customer = facts.customer
+    store = facts.store or StoreIdentity(id=journey.store)
     return SendMessage(
         identity=identity,
         journey=journey,
         flow_step=flow_step,
         recipient=recipient_of(customer, identity.channel) or "",
-        locale=customer.locale if customer and customer.locale else "en",
-        context=context,
+        # The shopper's language, else the store's, else English (contract stores.md "Language").
+        locale=(customer.locale if customer else None) or store.locale or "en",
+        # Templates see the store as a record; a ``when:`` condition keeps comparing its id.
+        context={**context, "store": store.template_view()},
+        store=store,
         attempts=(message.attempts if message else 0) + 1,
         first_tried_at=message.created_at if message else now,
         reconcile=message is not None and message.state == MessageState.SENDING,
@@ -256,6 +269,9 @@ def outgoing_for(plan: SendMessage, rendered: Rendered) -> OutgoingMessage:
         # Why an agent would call (a direct callback's task reason): a failed payment, else the flow.
         task_reason=(TaskReason.PAYMENT_FAILED if journey.context.get("payment") else TaskReason.FLOW).value,
         variant=plan.variant,
+        # The journey's shop speaks: From with its name (email) or its SMS sender; Reply-To when it reads replies.
+        sender=plan.store.email_from() if plan.identity.channel == ChannelName.EMAIL else plan.store.sms_sender,
+        reply_to=plan.store.reply_to if plan.identity.channel == ChannelName.EMAIL else None,
     )
 
 

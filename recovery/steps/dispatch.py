@@ -23,6 +23,8 @@ from recovery.consent.authority import with_ledger
 from recovery.errors import ConfigError, OutcomeUnknownError, PermanentError, TransientError
 from recovery.journeys.records import JourneyRow
 from recovery.messages import message_id_for
+from recovery.render import short_link_rows
+from recovery.render.short_links import ShortLink
 from recovery.rules import Flows, FlowStep
 from recovery.rules.flow_book import FlowBook, StaticFlows
 from recovery.rules.variants import resolve_step
@@ -68,6 +70,7 @@ from recovery.steps.settle import (
 )
 from recovery.steps.step_rows import ClaimedStep
 from recovery.store.outbox import enqueue, message_event
+from recovery.stores import StoreDirectory
 
 __all__ = ["Composer", "Dispatcher", "VersionedComposer"]
 
@@ -85,6 +88,7 @@ class Composer(Protocol):
         journey: JourneyRow,
         context: Mapping[str, Any],
         message_id: str,
+        short_links: list[ShortLink] | None = None,
     ) -> tuple[str | None, str, str | None]: ...
 
     def unsubscribe_url(self, customer_key: str, channel: ChannelName) -> str | None:
@@ -125,8 +129,10 @@ class Dispatcher:
         clock: Clock,
         retry: RetryPolicy = RetryPolicy(),
         registrar: DiscountRegistrar | None = None,
+        stores: StoreDirectory | None = None,
     ) -> None:
         self._registrar = registrar
+        self._stores = stores or StoreDirectory()
         self._engine = engine
         self._flows = flows if isinstance(flows, FlowBook) else StaticFlows(flows)
         self._channels = channels
@@ -218,6 +224,7 @@ class Dispatcher:
             recent_sends=rows.recent_sends,
             message=rows.message,
             variant=variant,
+            store=self._stores.get(journey.store),
         )
 
     async def _write(
@@ -290,6 +297,8 @@ class Dispatcher:
             await fail_step(conn, step.step_id, render_failed(plan, str(exc)), now, journey_id=identity.journey_id)
             return None
         outgoing = outgoing_for(plan, rendered)
+        # The SMS's short links exist before it can be read: stored in the transaction that marks it sending.
+        await short_link_rows.store_links(conn, rendered.short_links, now)
         # Committed before the provider call: a crash from here on leaves ``sending``, reconciled, never resent.
         await step_rows.open_sending(
             conn,
@@ -306,8 +315,14 @@ class Dispatcher:
     def _render(self, plan: SendMessage, context: Mapping[str, Any]) -> Rendered:
         # Both synchronous, back to back: the live templates cannot change between them.
         step, channel, journey = plan.flow_step, plan.identity.channel, plan.journey
+        short_links: list[ShortLink] = []
         subject, text, html = self._composer.compose(
-            step=step, channel=channel, journey=journey, context=context, message_id=plan.identity.message_id
+            step=step,
+            channel=channel,
+            journey=journey,
+            context=context,
+            message_id=plan.identity.message_id,
+            short_links=short_links,
         )
         version = (
             self._composer.version_of(step=step, channel=channel, journey=journey, context=context)
@@ -318,7 +333,14 @@ class Dispatcher:
         unsubscribe = (
             self._composer.unsubscribe_url(journey.customer_key, channel) if channel == ChannelName.EMAIL else None
         )
-        return Rendered(subject=subject, text=text, html=html, version=version, unsubscribe_url=unsubscribe)
+        return Rendered(
+            subject=subject,
+            text=text,
+            html=html,
+            version=version,
+            unsubscribe_url=unsubscribe,
+            short_links=tuple(short_links),
+        )
 
     async def _sent(self, step: ClaimedStep, flight: _InFlight, delivery: Delivery) -> None:
         now = self._clock.now()

@@ -16,27 +16,29 @@ fixed order and the first that fails decides, so the reported reason is stable:
 5. frequency    → ``Skip(frequency_cap)`` when the customer already got ``frequency_cap`` messages
                   (any flow, any channel, agent callbacks included) within ``frequency_window``
 6. quiet hours  → ``Defer(until)`` to the next allowed local time, for the channels the store's
-                  quiet-hours policy lists (SMS and callbacks by default); a step is never dropped for it
+                  quiet-hours policy lists (SMS and callbacks by default), skipping the store's public
+                  holidays and closed days (``recovery.calendar``); a step is never dropped for it
 
 Quiet hours are evaluated in the shopper's IANA timezone, falling back to the store's when it is
-missing or unknown. Window bounds are wall-clock times, converted to UTC per day with ``zoneinfo``,
-so DST days are handled: a start inside a spring-forward gap lands just after the gap.
+missing or unknown, by the one calendar (``recovery.calendar.next_allowed``). Window bounds are
+wall-clock times, converted to UTC per day with ``zoneinfo``, so DST days are handled: a start inside a
+spring-forward gap lands just after the gap.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
-from typing import Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from recovery.calendar import NO_CLOSED_DAYS, ClosedDays, QuietHoursPolicy, Weekday, next_allowed, zone_of
 from recovery.durations import Duration
 from recovery.states import ChannelName, DeferReason, SkipReason
 
 __all__ = [
+    "NO_CLOSED_DAYS",
+    "ClosedDays",
     "Defer",
     "GuardInput",
     "GuardPolicy",
@@ -48,26 +50,6 @@ __all__ = [
     "check_guards",
     "next_allowed_time",
 ]
-
-# A holiday list covers at most a year of closed days, so a free day is always found within this.
-_MAX_LOOKAHEAD_DAYS = 400
-
-
-class Weekday(StrEnum):
-    """A day of the week as operators write it in the configuration."""
-
-    MONDAY = "mon"
-    TUESDAY = "tue"
-    WEDNESDAY = "wed"
-    THURSDAY = "thu"
-    FRIDAY = "fri"
-    SATURDAY = "sat"
-    SUNDAY = "sun"
-
-    @classmethod
-    def of(cls, day: date) -> Weekday:
-        """The weekday of a calendar date."""
-        return list(cls)[day.weekday()]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,49 +84,13 @@ class GuardInput:
     suppressed: bool = False
     timezone: str | None = None
     store: str = "default"
+    # The store's zone for a shopper without one (else the quiet-hours policy's) and its closed days.
+    store_timezone: str | None = None
+    closed: ClosedDays = NO_CLOSED_DAYS
     recent_sends: tuple[datetime, ...] = ()
     holdout: bool = False
     # An internal task (a direct callback for the agents) contacts nobody yet: no cap, no quiet hours.
     internal: bool = False
-
-
-class QuietHoursPolicy(BaseModel):
-    """When marketing messages may reach a shopper, in the shopper's local time."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    start: time = Field(default=time(8, 0), description="first allowed local time (inclusive)")
-    end: time = Field(default=time(20, 0), description="end of the allowed window (exclusive)")
-    weekdays: tuple[Weekday, ...] = Field(
-        default=(
-            Weekday.MONDAY,
-            Weekday.TUESDAY,
-            Weekday.WEDNESDAY,
-            Weekday.THURSDAY,
-            Weekday.FRIDAY,
-            Weekday.SATURDAY,
-        ),
-        min_length=1,
-    )
-    holidays: tuple[date, ...] = Field(default=(), description="public holidays: no message all day")
-    timezone: str = Field(default="UTC", description="the store's IANA timezone, for shoppers without one")
-    channels: tuple[ChannelName, ...] = Field(
-        default=(ChannelName.SMS, ChannelName.CALLBACK),
-        description="channels the window applies to (email lands in an inbox and is read later)",
-    )
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        if _zone(value) is None:
-            raise ValueError(f"{value!r} is not an IANA timezone: write e.g. Europe/Paris, America/New_York")
-        return value
-
-    @model_validator(mode="after")
-    def _window_is_forward(self) -> Self:
-        if self.start >= self.end:
-            raise ValueError(f"quiet hours: start {self.start} must be before end {self.end} on the same day")
-        return self
 
 
 class GuardPolicy(BaseModel):
@@ -179,29 +125,17 @@ def check_guards(request: GuardInput, policy: GuardPolicy, now: datetime) -> Ver
     quiet = policy.quiet_hours_for(request.store)
     if request.channel not in quiet.channels:
         return Send()
-    until = next_allowed_time(now, quiet, request.timezone)
+    until = next_allowed_time(now, quiet, request.timezone or request.store_timezone, request.closed)
     return Send() if until == now else Defer(until=until)
 
 
-def next_allowed_time(now: datetime, quiet: QuietHoursPolicy, timezone: str | None) -> datetime:
-    """``now`` if it is inside the allowed window, else the next window start, in UTC."""
-    zone = (_zone(timezone) if timezone else None) or ZoneInfo(quiet.timezone)
-    now_utc = now.astimezone(UTC)
-    today = now_utc.astimezone(zone).date()
-    closed = set(quiet.holidays)
-    for offset in range(_MAX_LOOKAHEAD_DAYS):
-        day = today + timedelta(days=offset)
-        if Weekday.of(day) not in quiet.weekdays or day in closed:
-            continue
-        # Each bound is a wall-clock time of that day, turned into UTC on its own: a DST change
-        # between now and that day moves the UTC instant, not the local time.
-        opens = datetime.combine(day, quiet.start, tzinfo=zone).astimezone(UTC)
-        closes = datetime.combine(day, quiet.end, tzinfo=zone).astimezone(UTC)
-        if now_utc < opens:
-            return opens
-        if now_utc < closes:
-            return now
-    raise ValueError(f"no allowed send day within {_MAX_LOOKAHEAD_DAYS} days: check weekdays and holidays")
+def next_allowed_time(
+    now: datetime, quiet: QuietHoursPolicy, timezone: str | None, closed: ClosedDays = NO_CLOSED_DAYS
+) -> datetime:
+    """``now`` if it is inside the allowed window on an open day, else the next window start, in UTC."""
+    zone = zone_of(timezone, quiet.timezone)
+    until = next_allowed(now, quiet.windows(), zone, closed.plus(quiet.holidays))
+    return now if until == now else until
 
 
 def _over_cap(recent_sends: tuple[datetime, ...], policy: GuardPolicy, now: datetime) -> bool:
@@ -210,10 +144,3 @@ def _over_cap(recent_sends: tuple[datetime, ...], policy: GuardPolicy, now: date
     since = now - policy.frequency_window
     in_window = sum(1 for sent in recent_sends if since < sent <= now)
     return in_window >= policy.frequency_cap
-
-
-def _zone(name: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None

@@ -29,6 +29,7 @@ class By(Enum):
 # (table, column, identifier set). Children first, so a foreign key added later never blocks a delete.
 FORGET: tuple[tuple[str, str, By], ...] = (
     ("clicks", "cart_id", By.CART),
+    ("short_links", "journey_id", By.JOURNEY),
     ("conversions", "cart_id", By.CART),
     ("discount_codes", "journey_id", By.JOURNEY),
     ("feedback_answers", "journey_id", By.JOURNEY),

@@ -336,6 +336,21 @@ clicks = Table(
     Index("ix_clicks_message", "message_id"),
 )
 
+short_links = Table(
+    "short_links",
+    metadata,
+    # SMS links: a random code (render/short_links.py) standing for one message's tracked target; ``/s/{code}``
+    # follows it as ``/r/`` follows a signed token, until ``expires_at``.
+    Column("code", String(16), primary_key=True),
+    Column("message_id", String(200), nullable=False),
+    Column("journey_id", String(64), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Index("ix_short_links_message", "message_id"),
+    Index("ix_short_links_journey", "journey_id"),
+)
+
 consent_ledger = Table(
     "consent_ledger",
     metadata,

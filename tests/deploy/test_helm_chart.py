@@ -190,7 +190,7 @@ def test_split_roles_scale_apart(chart: helm.Chart) -> None:
     assert service["spec"]["selector"]["app.kubernetes.io/component"] == "api"
     (ingress,) = of_kind(docs, "Ingress")
     paths = ingress["spec"]["rules"][0]["http"]["paths"]
-    public = {"/r/", "/u/", "/c/", "/f/", "/webhooks/", "/api/", "/static/"}
+    public = {"/r/", "/s/", "/u/", "/c/", "/f/", "/webhooks/", "/api/", "/static/"}
     pages = {"/login", "/logout", "/agent", "/studio", "/dashboard"}
     assert {p["path"] for p in paths} == public | pages  # not /metrics, /healthz, /readyz
     for path in paths:

@@ -20,6 +20,9 @@ TWILIO = {
     "RECOVERY_CHANNELS__SMS__ACCOUNT_SID": "AC" + "0" * 32,
     "RECOVERY_CHANNELS__SMS__AUTH_TOKEN": "token",
     "RECOVERY_CHANNELS__SMS__SENDER": "+33700000000",
+    # The shop every message speaks for: check refuses email in the name of a store id (contract stores.md).
+    "RECOVERY_STORES__DEFAULT__NAME": "Maison Dupont",
+    "RECOVERY_STORES__DEFAULT__ADDRESS": "12 rue des Lilas, 75011 Paris, France",
 }
 
 

@@ -148,7 +148,7 @@ async def test_following_the_offer_link_and_confirming_creates_the_agent_task(
         await eventually(lambda: len(harness.outbox(ChannelName.SMS)) >= 1, timeout=20)
         [offer] = harness.outbox(ChannelName.SMS)
         public = settings.http.public_url
-        [tracked] = re.findall(re.escape(public) + r"/r/[A-Za-z0-9._-]+", offer["text"])
+        [tracked] = re.findall(re.escape(public) + r"/s/[A-Za-z0-9]+", offer["text"])  # an SMS short link
         local = f"http://127.0.0.1:{harness.service.http_port}"
         async with httpx.AsyncClient(base_url=local) as client:
             hop = await client.get(tracked.removeprefix(public), headers={"User-Agent": "Mozilla/5.0 (Android)"})

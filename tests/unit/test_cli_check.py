@@ -24,9 +24,24 @@ def test_the_shipped_flows_and_templates_are_valid(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("RECOVERY_CHANNELS__SMS__ACCOUNT_SID", "AC" + "0" * 32)
     monkeypatch.setenv("RECOVERY_CHANNELS__SMS__AUTH_TOKEN", "token")
     monkeypatch.setenv("RECOVERY_CHANNELS__SMS__SENDER", "+33700000000")
+    # ... and the shop every message speaks for (contract stores.md).
+    monkeypatch.setenv("RECOVERY_STORES__DEFAULT__NAME", "Maison Dupont")
+    monkeypatch.setenv("RECOVERY_STORES__DEFAULT__ADDRESS", "12 rue des Lilas, 75011 Paris, France")
     result = CliRunner().invoke(app, ["check"])
     assert result.exit_code == 0, result.output
     assert "configuration, flows and templates are valid" in result.output
+
+
+def test_check_refuses_a_shop_without_name_or_address_naming_the_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Email would go out in the name of a store id: check exits 1 naming stores.default.name and its variable."""
+    monkeypatch.setenv("RECOVERY_CHANNELS__SMS__ACCOUNT_SID", "AC" + "0" * 32)
+    monkeypatch.setenv("RECOVERY_CHANNELS__SMS__AUTH_TOKEN", "token")
+    monkeypatch.setenv("RECOVERY_CHANNELS__SMS__SENDER", "+33700000000")
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 1, result.output
+    output = " ".join(result.output.split())
+    assert "stores.default.name (env RECOVERY_STORES__DEFAULT__NAME)" in output
+    assert "RECOVERY_STORES__DEFAULT__ADDRESS" in output
 
 
 def test_a_flow_naming_a_missing_template_fails_with_its_line(empty_directory: Path) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from recovery.errors import ConfigError, PermanentError
 from recovery.journeys.records import JourneyRow
 from recovery.render.composer import PlainComposer
+from recovery.render.short_links import ShortLink
 from recovery.rules import FlowStep
 from recovery.settings import QuietHoursPolicy, Settings
 from recovery.states import ChannelName
@@ -37,7 +38,14 @@ class BrokenTemplate(PlainComposer):
     """A template that cannot render (an undefined name, say)."""
 
     def compose(
-        self, *, step: FlowStep, channel: ChannelName, journey: JourneyRow, context: Mapping[str, Any], message_id: str
+        self,
+        *,
+        step: FlowStep,
+        channel: ChannelName,
+        journey: JourneyRow,
+        context: Mapping[str, Any],
+        message_id: str,
+        short_links: list[ShortLink] | None = None,
     ) -> tuple[str | None, str, str | None]:
         raise ConfigError("'cart' has no attribute 'valeu_typo'")
 

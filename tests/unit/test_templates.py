@@ -166,7 +166,8 @@ def test_html_escapes_a_script_product_name_as_text(templates: Templates) -> Non
 
 
 def test_every_link_in_html_and_text_goes_through_track(templates: Templates) -> None:
-    """Restore and product links are tracked; the unsubscribe and the six feedback links are the service's own."""
+    """Restore and product links are tracked; the unsubscribe and the six feedback links are the service's own;
+    the store's terms of sale are a legal mention, printed as they are."""
     calls: list[str] = []
 
     def track(target: str) -> str:
@@ -179,10 +180,11 @@ def test_every_link_in_html_and_text_goes_through_track(templates: Templates) ->
     hrefs = re.findall(r'href="([^"]+)"', message.html)
     assert hrefs
     feedback = "https://preview.invalid/f/"  # the service's own "why did you leave?" links (unsigned in previews)
+    own = (ctx["unsubscribe_url"], ctx["store"]["terms_url"])
     for href in hrefs:
-        assert href.startswith((TRACKED, feedback)) or href == ctx["unsubscribe_url"]
+        assert href.startswith((TRACKED, feedback)) or href in own
     for url in re.findall(r"https?://\S+", message.text):
-        assert url.startswith((TRACKED, feedback)) or url == ctx["unsubscribe_url"]
+        assert url.startswith((TRACKED, feedback)) or url in own
     assert ctx["cart"]["restore_url"] in calls
     assert ctx["cart"]["items"][0]["url"] in calls
     assert len([href for href in hrefs if href.startswith(feedback)]) == 6
@@ -212,7 +214,7 @@ def test_sms_first_name_is_spelt_in_gsm_letters(templates: Templates) -> None:
     ("reason", "expected_fr", "expected_en"),
     [
         ("authentication_failed", "3-D Secure", "3-D Secure"),
-        ("card_declined", "PayPal", "PayPal"),
+        ("card_declined", "une autre carte", "another card"),
         ("insufficient_funds", "plusieurs fois", "instalments"),
         ("processing_error", "été débité", "othing was charged"),
     ],
@@ -227,9 +229,7 @@ def test_payment_failed_wording_follows_the_reason(
     assert expected_en in show(templates, "payment_failed", channel=channel, locale="en", ctx=ctx).text
 
 
-@pytest.mark.parametrize(
-    ("locale", "kept_cart"), [("fr", "votre panier est gardé de côté"), ("en", "your cart is kept for you")]
-)
+@pytest.mark.parametrize(("locale", "kept_cart"), [("fr", "retrouver votre panier"), ("en", "pick up your cart")])
 def test_insufficient_funds_never_mentions_funds(templates: Templates, locale: str, kept_cart: str) -> None:
     """Tact: the shopper is not told their account is short, but is told their cart waits for them."""
     ctx = context(payment={"reason": "insufficient_funds"})
@@ -273,12 +273,15 @@ def test_feedback_link_with_an_unknown_answer_is_a_template_error(tmp_path: Path
     assert caught.value.line == 2
 
 
-def test_email_footer_has_seller_address_and_withdrawal_right(templates: Templates) -> None:
-    """The legal footer names the seller's address and the 14-day right of withdrawal."""
+def test_email_footer_has_the_store_address_and_terms_link(templates: Templates) -> None:
+    """The legal footer names the shop and its address, and links its terms of sale (withdrawal rights there)."""
     message = show(templates, "cart_offer")
     for part in (message.text, message.html or ""):
+        assert "Maison Dupont" in part
         assert "12 rue des Lilas, 69003 Lyon, France" in part
-        assert "14 jours" in part
+        assert "https://boutique.example.fr/cgv" in part
+        assert "14 jours" not in part
+    assert "12 rue des Lilas, 69003 Lyon, France\n" in message.text, "the address ends its own footer line"
 
 
 def test_subject_is_one_line_even_with_a_newline_in_the_first_name(templates: Templates) -> None:
@@ -289,10 +292,11 @@ def test_subject_is_one_line_even_with_a_newline_in_the_first_name(templates: Te
     assert "\n" not in subject and "\r" not in subject
 
 
-def test_missing_seller_falls_back_to_the_store_name(templates: Templates) -> None:
-    """Without a seller record the footer still names the store."""
-    ctx = {key: value for key, value in context().items() if key != "seller"}
-    assert "maison-dupont" in show(templates, "cart_reminder", ctx=ctx).text
+def test_an_older_context_with_a_seller_record_still_names_the_shop(templates: Templates) -> None:
+    """A saved context with ``store`` as an id and ``seller`` as the name and address still names the shop."""
+    ctx = context(store="maison-dupont", seller={"name": "Maison Dupont", "address": "1 quai Est, Lyon"})
+    text = show(templates, "cart_reminder", ctx=ctx).text
+    assert "Maison Dupont, 1 quai Est, Lyon" in text
 
 
 def test_unknown_template_suggests_the_closest_name(templates: Templates) -> None:
@@ -370,9 +374,9 @@ def render(root: Path, name: str, channel: str) -> RenderedMessage:
     return show(load_templates(root), name, channel=channel)
 
 
-def test_seller_without_a_name_is_named_after_the_store(templates: Templates) -> None:
-    """A seller record with only an address still shows a name."""
-    ctx = context(seller={"address": "1 quai Est, Lyon"})
+def test_a_store_without_a_name_is_named_after_its_id_in_previews(templates: Templates) -> None:
+    """Only a preview or dry run can lack a name (check refuses to send so): the footer still names something."""
+    ctx = context(store={"id": "maison-dupont", "address": "1 quai Est, Lyon"})
     text = show(templates, "cart_reminder", ctx=ctx).text
     assert "maison-dupont, 1 quai Est, Lyon" in text
 

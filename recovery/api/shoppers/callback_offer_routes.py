@@ -22,7 +22,7 @@ from recovery.clock import Clock
 from recovery.desk import claim_rows, task_rows
 from recovery.desk.hours import CallingHours, next_open, slots, zone_of
 from recovery.render.signed_links import InvalidLink, LinkSigner
-from recovery.store.schema import callback_tasks, customers, messages
+from recovery.store.schema import callback_tasks, carts, customers, messages
 
 ASAP = "asap"
 SLOT_DAYS = 3
@@ -48,22 +48,27 @@ def _days(moments: list[datetime], zone: Any, language: str) -> list[dict[str, A
     return list(days.values())
 
 
-async def _shopper_of(engine: AsyncEngine, message_id: str) -> tuple[str | None, str | None] | None:
-    """(timezone, locale) of the offer's shopper; ``None`` when the message is unknown."""
+async def _shopper_of(engine: AsyncEngine, message_id: str) -> tuple[str | None, str | None, str | None] | None:
+    """(timezone, locale, store) of the offer's shopper; ``None`` when the message is unknown."""
     async with engine.connect() as conn:
         row = (
             await conn.execute(
-                select(customers.c.timezone, customers.c.locale)
-                .select_from(messages.outerjoin(customers, customers.c.customer_key == messages.c.customer_key))
+                select(customers.c.timezone, customers.c.locale, carts.c.store)
+                .select_from(
+                    messages.outerjoin(customers, customers.c.customer_key == messages.c.customer_key).outerjoin(
+                        carts, carts.c.cart_id == messages.c.cart_id
+                    )
+                )
                 .where(messages.c.message_id == message_id)
             )
         ).first()
-    return None if row is None else (row.timezone, row.locale)
+    return None if row is None else (row.timezone, row.locale, row.store)
 
 
 def callback_offer_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clock, hours: CallingHours) -> APIRouter:
     """``GET /c/{token}`` shows the slots; ``POST`` books one (or the next open moment)."""
     router = APIRouter(include_in_schema=False)
+    all_hours = hours
 
     def page(request: Request, name: str, language: PageLanguage, **context: Any) -> HTMLResponse:
         env: Environment = request.app.state.page_templates.env
@@ -80,6 +85,7 @@ def callback_offer_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clo
         if shopper is None:
             return not_found_page()
         zone, language = zone_of(shopper[0]), _language(shopper[1], request)
+        hours = all_hours.for_store(shopper[2])  # no slot on the shop's holidays or closed days
         days = _days(slots(clock.now(), zone, hours, days=SLOT_DAYS), zone, language)
         return page(request, "callback_slots.html", language, token=token, days=days, asap=ASAP, error=False)
 
@@ -94,6 +100,7 @@ def callback_offer_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clo
             return not_found_page()
         now = clock.now()
         zone, language = zone_of(shopper[0]), _language(shopper[1], request)
+        hours = all_hours.for_store(shopper[2])  # no slot on the shop's holidays or closed days
         due = _chosen(slot, now, zone, hours)
         if due is None:
             days = _days(slots(now, zone, hours, days=SLOT_DAYS), zone, language)

@@ -1,4 +1,4 @@
-"""Shopper links: tracked clicks (``GET /r/{token}``) and unsubscribe (``GET/POST /u/{token}``)."""
+"""Shopper links: tracked clicks (``GET /r/{token}``, ``GET /s/{code}``) and unsubscribe (``GET/POST /u/{token}``)."""
 
 from __future__ import annotations
 
@@ -20,11 +20,13 @@ from recovery.attribution.click_rows import UserAgentClass
 from recovery.clock import Clock
 from recovery.consent import ledger
 from recovery.consent.ledger import ConsentChannel, ConsentSource
-from recovery.render.signed_links import InvalidLink, LinkSigner, UnsubscribeToken
+from recovery.render import short_link_rows
+from recovery.render.short_links import LINK_MAX_AGE
+from recovery.render.signed_links import InvalidLink, LinkSigner, TrackedLink, UnsubscribeToken
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CLICK_MAX_AGE = timedelta(days=60)
+DEFAULT_CLICK_MAX_AGE = LINK_MAX_AGE  # short links (/s/) expire after the same time
 
 # Link-preview fetchers and mail scanners that say what they are: they follow links nobody clicked.
 # Plain HTTP libraries (curl, python-httpx, Go, Java) are NOT in the list: the contract says `/r/` records
@@ -164,7 +166,7 @@ def links_router(
 def _click_routes(
     *, engine: AsyncEngine, signer: LinkSigner, clock: Clock, link_hosts: list[str] | None, click_max_age: timedelta
 ) -> APIRouter:
-    """``GET /r/{token}``: count the click, then redirect to an allowed target."""
+    """``GET /r/{token}`` (signed) and ``GET /s/{code}`` (SMS short link): count the click, then redirect."""
     router = APIRouter()
 
     @router.get("/r/{token}", include_in_schema=False)
@@ -173,21 +175,42 @@ def _click_routes(
             link = signer.read_click(token, click_max_age)
         except InvalidLink:
             return not_found_page()
-        ua_class = classify_user_agent(request.headers.get("user-agent"))
-        async with engine.begin() as conn:
-            message = await click_rows.find_message(conn, link.message_id)
-            if message is None:
-                log.warning("click on an unknown message", extra={"message_id": link.message_id})
-                return not_found_page()
-            hosts = [*(link_hosts or cart_hosts(message.cart)), *([signer.public_host] if signer.public_host else [])]
-            if not allowed_target(link.target, hosts):
-                log.warning("click target host not allowed", extra=_click_log(message))
-                return not_found_page()
-            counted = await click_rows.record_click(conn, message, user_agent_class=ua_class, now=clock.now())
-        log.info("click", extra=_click_log(message) | {"user_agent_class": ua_class.value, "counted": counted})
-        return RedirectResponse(link.target, status_code=302, headers=_REDIRECT_HEADERS)
+        return await _follow(link, request, engine=engine, signer=signer, clock=clock, link_hosts=link_hosts)
+
+    @router.get("/s/{code}", include_in_schema=False)
+    async def follow_short_link(code: str, request: Request) -> Response:
+        async with engine.connect() as conn:
+            link = await short_link_rows.find_link(conn, code, clock.now())
+        if link is None:
+            return not_found_page()
+        return await _follow(link, request, engine=engine, signer=signer, clock=clock, link_hosts=link_hosts)
 
     return router
+
+
+async def _follow(
+    link: TrackedLink,
+    request: Request,
+    *,
+    engine: AsyncEngine,
+    signer: LinkSigner,
+    clock: Clock,
+    link_hosts: list[str] | None,
+) -> Response:
+    """The one click path of ``/r/`` and ``/s/``: a known message, an allowed host, the click recorded, 302."""
+    ua_class = classify_user_agent(request.headers.get("user-agent"))
+    async with engine.begin() as conn:
+        message = await click_rows.find_message(conn, link.message_id)
+        if message is None:
+            log.warning("click on an unknown message", extra={"message_id": link.message_id})
+            return not_found_page()
+        hosts = [*(link_hosts or cart_hosts(message.cart)), *([signer.public_host] if signer.public_host else [])]
+        if not allowed_target(link.target, hosts):
+            log.warning("click target host not allowed", extra=_click_log(message))
+            return not_found_page()
+        counted = await click_rows.record_click(conn, message, user_agent_class=ua_class, now=clock.now())
+    log.info("click", extra=_click_log(message) | {"user_agent_class": ua_class.value, "counted": counted})
+    return RedirectResponse(link.target, status_code=302, headers=_REDIRECT_HEADERS)
 
 
 def _unsubscribe_routes(*, engine: AsyncEngine, signer: LinkSigner, clock: Clock) -> APIRouter:

@@ -32,6 +32,8 @@ class TemplateDesk:
     engine: AsyncEngine
     templates_dir: Path
     clock: Clock
+    # SMS previews count segments with short links of this service's real length ({public_url}/s/ + code).
+    public_url: str = "http://127.0.0.1:8080"
 
     def known(self, path: str, *, create: bool = True) -> str:
         """``path`` when it is a template file or may become one (a saved new file); HTTP 404 otherwise."""
@@ -113,7 +115,13 @@ class TemplateDesk:
             context.update(await self._cart_context(cart_id))
         live = await live_sources(self.engine)
         return render_preview(
-            self.templates_dir, live, path=path, source=source, context=context, store_locale=chosen.store_locale
+            self.templates_dir,
+            live,
+            path=path,
+            source=source,
+            context=context,
+            store_locale=chosen.store_locale,
+            public_url=self.public_url,
         )
 
     async def save(self, path: str, source: str, by: str, comment: str | None) -> int:

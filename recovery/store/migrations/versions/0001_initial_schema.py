@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 01:14:46.430672
+Create Date: 2026-12-02 01:22:25.533600
 """
 
 from __future__ import annotations
@@ -272,6 +272,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("event_id"),
     )
     op.create_table(
+        "short_links",
+        sa.Column("code", sa.String(length=16), nullable=False),
+        sa.Column("message_id", sa.String(length=200), nullable=False),
+        sa.Column("journey_id", sa.String(length=64), nullable=False),
+        sa.Column("target", sa.Text(), nullable=False),
+        sa.Column("created_at", recovery.store.schema.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", recovery.store.schema.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("code"),
+    )
+    with op.batch_alter_table("short_links", schema=None) as batch_op:
+        batch_op.create_index("ix_short_links_journey", ["journey_id"], unique=False)
+        batch_op.create_index("ix_short_links_message", ["message_id"], unique=False)
+
+    op.create_table(
         "steps",
         sa.Column("step_id", sa.String(length=200), nullable=False),
         sa.Column("journey_id", sa.String(length=64), nullable=False),
@@ -336,6 +350,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_steps_cart")
 
     op.drop_table("steps")
+    with op.batch_alter_table("short_links", schema=None) as batch_op:
+        batch_op.drop_index("ix_short_links_message")
+        batch_op.drop_index("ix_short_links_journey")
+
+    op.drop_table("short_links")
     op.drop_table("processed_events")
     op.drop_table("outbox_events")
     with op.batch_alter_table("messages", schema=None) as batch_op:
