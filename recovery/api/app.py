@@ -13,8 +13,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recovery.api.auth import Principal, require_role
 from recovery.api.health_routes import HttpMetrics, health_router
-from recovery.api.pages import install_pages
+from recovery.api.pages import SessionStore, install_pages
 from recovery.api.platforms.twilio_routes import twilio_router
+from recovery.api.request_limits import RequestLimits
+from recovery.api.security_headers import SecurityHeaders
 from recovery.api.shoppers.callback_offer_routes import callback_offer_router
 from recovery.api.shoppers.feedback_routes import feedback_router
 from recovery.api.shoppers.links_routes import DEFAULT_CLICK_MAX_AGE, links_router
@@ -24,9 +26,12 @@ from recovery.api.staff.dashboard_routes import dashboard_router
 from recovery.api.staff.studio_routes import studio_router
 from recovery.api.staff.template_desk import TemplateDesk
 from recovery.api.staff.templates_routes import templates_router
+from recovery.api.throttle import FailureThrottle
+from recovery.api.throttle_guard import SignInThrottle
 from recovery.clock import Clock
 from recovery.desk.agent_lines import AgentLines
 from recovery.durations import parse_duration
+from recovery.keys import LinkKeys, link_keys
 from recovery.render.signed_links import LinkSigner
 from recovery.settings import Settings
 
@@ -40,32 +45,42 @@ def create_app(
     click_max_age: timedelta = DEFAULT_CLICK_MAX_AGE,
 ) -> FastAPI:
     """Build the app; ``ready`` is the service's own readiness (e.g. broker connected) for ``/readyz``."""
-    secret = settings.security.required_link_secret()
+    security = settings.security
+    keys = link_keys(security.required_link_secret(), security.previous_link_secret)
     # No API explorer: the same host serves shoppers.
     app = FastAPI(title="cart-recovery", docs_url=None, redoc_url=None, openapi_url=None)
     metrics = HttpMetrics()
     app.state.settings = settings  # read by ``require_role``
     app.state.metrics = metrics
     app.state.http_port = None  # set by ``serve_http`` once it listens
-    _include_shopper_routes(app, engine=engine, settings=settings, clock=clock, click_max_age=click_max_age)
+    app.state.sign_in_throttle = SignInThrottle(throttle=FailureThrottle(), clock=clock)
+    _include_shopper_routes(app, engine=engine, settings=settings, keys=keys, clock=clock, click_max_age=click_max_age)
     app.include_router(health_router(engine=engine, metrics=metrics, ready=ready))
     _include_staff_routes(app, engine=engine, settings=settings, clock=clock)
-    install_pages(app, settings, secret)
+    install_pages(app, settings, SessionStore(engine=engine, clock=clock, key=keys.sessions))
     app.include_router(_stats_router(engine=engine, clock=clock))
+    app.add_middleware(SecurityHeaders)
+    # Outside the session and routes: a too large or too slow request is refused before any of them runs.
+    app.add_middleware(RequestLimits)
     app.add_middleware(_MetricsMiddleware, metrics=metrics)
     return app
 
 
 def _include_shopper_routes(
-    app: FastAPI, *, engine: AsyncEngine, settings: Settings, clock: Clock, click_max_age: timedelta
+    app: FastAPI,
+    *,
+    engine: AsyncEngine,
+    settings: Settings,
+    keys: LinkKeys,
+    clock: Clock,
+    click_max_age: timedelta,
 ) -> None:
     """What shoppers and Twilio reach: signed links, SMS webhooks, feedback and the callback offer."""
-    secret = settings.security.required_link_secret()
     signer = LinkSigner(
-        secret,
+        keys.links,
         settings.http.public_url,
         clock=clock,
-        previous_secret=settings.security.previous_link_secret,
+        previous_secret=keys.previous_links,
         previous_until=settings.security.previous_link_secret_until,
     )
     app.include_router(
@@ -83,7 +98,7 @@ def _include_shopper_routes(
             clock=clock,
             auth_token=settings.channels.sms.auth_token,
             public_url=settings.http.public_url,
-            secret=secret,
+            secret=keys.addresses[0].hex(),
         )
     )
     app.include_router(feedback_router(engine=engine, signer=signer, clock=clock))

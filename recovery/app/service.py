@@ -235,7 +235,8 @@ class Service:
                 engine=engine,
                 clock=self.clock,
                 url=hook.webhook_url,
-                secret=hook.webhook_secret or settings.security.link_secret or "",
+                # Its own secret, shared with the helpdesk; never the link secret (``check`` refuses without it).
+                secret=hook.webhook_secret or "",
                 attempts=hook.webhook_attempts,
             )
             tasks.append(asyncio.create_task(sender.run(stop), name="callback-webhook"))

@@ -12,8 +12,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.consent.authority import ADDRESS_OF_CONSENT, LedgerEntry, address_key
-from recovery.store.schema import callback_requests, consent_ledger, customers
-from recovery.store.sql import insert_ignore
+from recovery.store.schema import callback_requests, consent_ledger, customers, inbound_sms
+from recovery.store.sql import insert_ignore, insert_returning_new
 
 
 class ConsentChannel(StrEnum):
@@ -106,6 +106,18 @@ def phone_hash(phone: str, secret: str) -> str:
 def phone_hashes(phone: str | None, secrets: Iterable[str]) -> list[str]:
     """The phone's keyed hash under each secret (current and previous), to find its callback requests."""
     return [phone_hash(phone.strip(), secret) for secret in secrets if secret] if phone else []
+
+
+async def first_inbound_sms(conn: AsyncConnection, sms_sid: str, *, now: datetime) -> bool:
+    """Record an inbound SMS; False when its ``MessageSid`` was seen before (a retry or a replay).
+
+    Keywords are applied once per sid, so a STOP replayed after a START cannot flip consent back. A message
+    without a sid (Twilio always sends one; the signature was checked) is applied each time.
+    """
+    if not sms_sid:
+        return True
+    new = await insert_returning_new(conn, inbound_sms, "sms_sid", [{"sms_sid": sms_sid[:64], "received_at": now}])
+    return bool(new)
 
 
 async def record_callback_request(

@@ -78,6 +78,9 @@ def twilio_router(*, engine: AsyncEngine, clock: Clock, auth_token: str, public_
         phone, sms_sid = params.first("From"), params.first("MessageSid") or params.first("SmsSid")
         if keyword is not None and phone:
             async with engine.begin() as conn:
+                if not await ledger.first_inbound_sms(conn, sms_sid, now=clock.now()):
+                    log.info("inbound sms keyword already applied", extra={"sms_sid": sms_sid})
+                    return Response(EMPTY_TWIML, media_type="text/xml")
                 customers = await _apply_keyword(
                     conn, keyword, phone=phone, sms_sid=sms_sid, secret=secret, now=clock.now()
                 )
