@@ -61,7 +61,7 @@ def create_app(
     app.include_router(_stats_router(engine=engine, clock=clock))
     app.add_middleware(SecurityHeaders)
     # Outside the session and routes: a too large or too slow request is refused before any of them runs.
-    app.add_middleware(RequestLimits)
+    app.add_middleware(RequestLimits, read_timeout_s=settings.http.read_timeout.total_seconds())
     app.add_middleware(_MetricsMiddleware, metrics=metrics)
     return app
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-from fastapi import HTTPException, status
+from fastapi import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+TOO_LARGE, TOO_SLOW = 413, 408  # numbers: Starlette renamed the 413 constant
 KIB = 1024
 DEFAULT_BODY_BYTES = 64 * KIB  # every API body is a small JSON object or form
 READ_TIMEOUT_S = 30.0
@@ -69,7 +70,7 @@ class RequestLimits:
         limit = body_limit(scope["method"], scope["path"])
         declared = _declared_length(scope)
         if declared is not None and declared > limit:
-            too_large = RequestRefused(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body larger than {limit} bytes")
+            too_large = RequestRefused(TOO_LARGE, f"body larger than {limit} bytes")
             await _refusal(too_large)(scope, receive, send)
             return
         deadline = time.monotonic() + self._read_timeout_s
@@ -85,12 +86,12 @@ class RequestLimits:
                 async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                     message = await receive()
             except TimeoutError:
-                raise RequestRefused(status.HTTP_408_REQUEST_TIMEOUT, "request body too slow") from None
+                raise RequestRefused(TOO_SLOW, "request body too slow") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 body_done = not message.get("more_body", False)
                 if received > limit:
-                    raise RequestRefused(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body larger than {limit} bytes")
+                    raise RequestRefused(TOO_LARGE, f"body larger than {limit} bytes")
             return message
 
         async def tracking_send(message: Message) -> None:

@@ -168,7 +168,14 @@ class Service:
         app = create_app(engine=engine, settings=settings, clock=self.clock, ready=ready)
         http_started = asyncio.Event()
         http = asyncio.create_task(
-            serve_http(app, host=settings.http.host, port=settings.http.port, stop=stop, started=http_started),
+            serve_http(
+                app,
+                host=settings.http.host,
+                port=settings.http.port,
+                stop=stop,
+                started=http_started,
+                head_timeout_s=settings.http.read_timeout.total_seconds(),
+            ),
             name="http",
         )
         tasks.append(http)

@@ -157,6 +157,19 @@ async def test_start_opts_back_in_and_stop_twice_is_recorded_once(db: AsyncEngin
     ]
 
 
+async def test_a_replayed_stop_after_start_does_not_flip_consent_back(
+    db: AsyncEngine, client: httpx.AsyncClient
+) -> None:
+    """Keywords apply once per MessageSid: STOP, START, then the same STOP replayed (same sid) changes nothing."""
+    stop = inbound_form("STOP", sid="SM" + "3" * 32)
+    await post_inbound(client, stop)
+    await post_inbound(client, inbound_form("START", sid="SM" + "4" * 32))
+    replayed = await post_inbound(client, stop)
+    assert replayed.status_code == 200
+    assert (await sms_consents(db))["cust-1"] is True
+    assert [row[2] for row in await ledger(db) if row[0] == "cust-1"] == [False, True]
+
+
 async def test_stop_from_an_unknown_number_is_kept_for_that_number(db: AsyncEngine, client: httpx.AsyncClient) -> None:
     """STOP from a number no customer has yet is recorded under the number's hash (a guest's next cart),
     and START lifts it; the ledger never holds the number itself."""
