@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from recovery.app.policies import build_rules, guard_policy
+from recovery.app.policies import address_keys, build_rules, guard_policy
 from recovery.channels.base import Channel, Delivery, OutgoingMessage
 from recovery.clock import ManualClock
+from recovery.consent.authority import AddressKeys
 from recovery.errors import RecoveryError
 from recovery.ingest.consumer import BatchProcessor, BatchReport
 from recovery.rules.flows import load_flows
@@ -29,6 +30,8 @@ from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
 
 __all__ = ["FakeRecord", "ManualClock", "Pipeline", "RecordedSleep", "RecordingDeadLetters", "ScriptedChannel"]
+
+_TEST_KEY = b"recovery.testing address key, never used by the service"
 
 
 @dataclass(kw_only=True)  # not frozen: the Record protocol declares plain (writable) attributes
@@ -130,12 +133,15 @@ class Pipeline:
             await upgrade_to_head(engine)
             flows = load_flows(Path(settings.flows_file))
             rules, clock, dead = build_rules(settings, flows), ManualClock(now), RecordingDeadLetters()
+            # Tests without a link secret still hash addresses with a key (a fixed one: nothing here is real).
+            addresses = address_keys(settings) if settings.security.link_secret else AddressKeys((_TEST_KEY,))
             processor = BatchProcessor(
                 engine=engine,
                 rules=rules,
                 clock=clock,
                 dead_letters=dead,
                 dead_letter_topic=settings.kafka.topics.dead_letter.name,
+                addresses=addresses,
                 attribution=settings.attribution,
             )
             dispatcher = Dispatcher(
@@ -145,6 +151,7 @@ class Pipeline:
                 composer=composer,
                 guard_policy=guard_policy(settings),
                 clock=clock,
+                addresses=addresses,
             )
             scheduler = Scheduler(
                 engine=engine,

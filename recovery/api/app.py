@@ -29,6 +29,7 @@ from recovery.api.staff.templates_routes import templates_router
 from recovery.api.throttle import FailureThrottle
 from recovery.api.throttle_guard import SignInThrottle
 from recovery.clock import Clock
+from recovery.consent.authority import AddressKeys
 from recovery.desk.agent_lines import AgentLines
 from recovery.durations import parse_duration
 from recovery.keys import LinkKeys, link_keys
@@ -56,7 +57,7 @@ def create_app(
     app.state.sign_in_throttle = SignInThrottle(throttle=FailureThrottle(), clock=clock)
     _include_shopper_routes(app, engine=engine, settings=settings, keys=keys, clock=clock, click_max_age=click_max_age)
     app.include_router(health_router(engine=engine, metrics=metrics, ready=ready))
-    _include_staff_routes(app, engine=engine, settings=settings, clock=clock)
+    _include_staff_routes(app, engine=engine, settings=settings, clock=clock, addresses=AddressKeys(keys.addresses))
     install_pages(app, settings, SessionStore(engine=engine, clock=clock, key=keys.sessions))
     app.include_router(_stats_router(engine=engine, clock=clock))
     app.add_middleware(SecurityHeaders)
@@ -89,6 +90,7 @@ def _include_shopper_routes(
             signer=signer,
             clock=clock,
             link_hosts=settings.security.link_hosts,
+            addresses=AddressKeys(keys.addresses),
             click_max_age=click_max_age,
         )
     )
@@ -98,7 +100,7 @@ def _include_shopper_routes(
             clock=clock,
             auth_token=settings.channels.sms.auth_token,
             public_url=settings.http.public_url,
-            secret=keys.addresses[0].hex(),
+            addresses=AddressKeys(keys.addresses),
         )
     )
     app.include_router(feedback_router(engine=engine, signer=signer, clock=clock))
@@ -106,13 +108,15 @@ def _include_shopper_routes(
     app.include_router(callback_offer_router(engine=engine, signer=signer, clock=clock, hours=hours))
 
 
-def _include_staff_routes(app: FastAPI, *, engine: AsyncEngine, settings: Settings, clock: Clock) -> None:
+def _include_staff_routes(
+    app: FastAPI, *, engine: AsyncEngine, settings: Settings, clock: Clock, addresses: AddressKeys
+) -> None:
     """What signed-in staff use: the template and callback APIs and their pages."""
     app.state.template_desk = template_desk = TemplateDesk(
         engine=engine, templates_dir=settings.templates_dir, clock=clock
     )  # also read by the /studio page
     app.include_router(templates_router(template_desk))
-    desk = DeskService(engine=engine, clock=clock, settings=settings.callbacks)
+    desk = DeskService(engine=engine, clock=clock, settings=settings.callbacks, addresses=addresses)
     app.state.desk = desk  # read by the /agent page
     app.include_router(callbacks_router(desk))
     app.state.agent_lines = AgentLines(settings.templates_dir)

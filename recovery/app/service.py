@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from recovery.api.app import create_app
 from recovery.api.server import serve_http
 from recovery.app.lifecycle import StoppedWhileWaiting, first_of, until_reachable, until_stop_or_death
-from recovery.app.policies import build_rules, channel_rates, guard_policy
+from recovery.app.policies import address_keys, build_rules, channel_rates, guard_policy
 from recovery.app.roles import Parts, Role, parts_of
 from recovery.backoff import Backoff, is_outage
 from recovery.channels.base import Channel
@@ -203,6 +203,7 @@ class Service:
             clock=self.clock,
             dead_letters=producer,
             dead_letter_topic=settings.kafka.topics.dead_letter.name,
+            addresses=address_keys(settings),
             attribution=settings.attribution,
             max_event_bytes=settings.ingest.max_event_bytes,
         )
@@ -276,6 +277,7 @@ class Service:
             composer=self._composer,
             guard_policy=guard_policy(settings),
             clock=self.clock,
+            addresses=address_keys(settings),
             retry=RetryPolicy(
                 in_process_attempts=retry.in_process_attempts,
                 base_delay=retry.base_delay,

@@ -21,6 +21,7 @@ from recovery.attribution import conversion_rows
 from recovery.attribution.credit import AttributionModel
 from recovery.clock import Clock
 from recovery.consent import ledger
+from recovery.consent.authority import AddressKeys
 from recovery.events import ConsentChanged, Event, OrderCompleted, OrderRefunded, PaymentFailed, Rejection
 from recovery.ingest.poison import apply_isolating, decode_record
 from recovery.journeys import cart_rows, journey_rows
@@ -109,9 +110,11 @@ class BatchProcessor:
         clock: Clock,
         dead_letters: DeadLetters,
         dead_letter_topic: str,
+        addresses: AddressKeys,
         attribution: AttributionSettings | None = None,
         max_event_bytes: int = 1_000_000,
     ) -> None:
+        self._addresses = addresses
         self._max_event_bytes = max_event_bytes
         # (topic, partition, offset) already dead-lettered: a retried batch does not publish them again.
         self._dead_lettered: set[tuple[str, int, int]] = set()
@@ -222,7 +225,7 @@ class BatchProcessor:
                 now=now,
             )
             await cart_rows.save_customers(conn, outcome.customers.values())
-            await _record_consent_events(conn, fresh, now)
+            await _record_consent_events(conn, fresh, now, self._addresses)
             await cart_rows.save_carts(conn, outcome.carts.values())
             await journey_rows.create(conn, outcome.new_journeys, now)
             await journey_rows.end(conn, outcome.ended, now)
@@ -235,7 +238,9 @@ class BatchProcessor:
         }
 
 
-async def _record_consent_events(conn: AsyncConnection, events: list[Event], now: datetime) -> None:
+async def _record_consent_events(
+    conn: AsyncConnection, events: list[Event], now: datetime, addresses: AddressKeys
+) -> None:
     """``consent.changed`` is an explicit statement: into the ledger, at its time (never later than now)."""
     for event in events:
         if not isinstance(event, ConsentChanged):
@@ -250,6 +255,7 @@ async def _record_consent_events(conn: AsyncConnection, events: list[Event], now
             phone=customer.phone,
             consents=customer.consent.model_dump(),
             at=min(event.occurred_at, now),
+            addresses=addresses,
         )
 
 

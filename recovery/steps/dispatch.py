@@ -19,7 +19,7 @@ from recovery.channels.retry import send_with_retry
 from recovery.channels.sms import record_if_opted_out
 from recovery.clock import Clock
 from recovery.consent import ledger
-from recovery.consent.authority import with_ledger
+from recovery.consent.authority import AddressKeys, with_ledger
 from recovery.errors import ConfigError, OutcomeUnknownError, PermanentError, TransientError
 from recovery.journeys.records import JourneyRow
 from recovery.messages import message_id_for
@@ -112,9 +112,11 @@ class Dispatcher:
         composer: Composer,
         guard_policy: GuardPolicy,
         clock: Clock,
+        addresses: AddressKeys,
         retry: RetryPolicy = RetryPolicy(),
         registrar: DiscountRegistrar | None = None,
     ) -> None:
+        self._addresses = addresses
         self._registrar = registrar
         self._engine = engine
         self._flows = flows
@@ -177,7 +179,11 @@ class Dispatcher:
         if customer is not None:
             # The ledger (opt-outs the shopper told us) beats the consent copied into cart events.
             entries = await ledger.ledger_entries(
-                conn, customer_key=customer.customer_key, email=customer.email, phone=customer.phone
+                conn,
+                customer_key=customer.customer_key,
+                email=customer.email,
+                phone=customer.phone,
+                addresses=self._addresses,
             )
             customer = with_ledger(customer, entries)
         return StepFacts(
@@ -323,7 +329,7 @@ class Dispatcher:
                 conn, message.message_id, MessageState.FAILED, now, error_code=code, error=error[:1000]
             )
             await step_rows.set_step(conn, step.step_id, StepStatus.FAILED, now, reason=provider_failure(code))
-            await record_if_opted_out(conn, message.metadata["customer_key"], code, now)
+            await record_if_opted_out(conn, message.metadata["customer_key"], code, now, self._addresses)
             await enqueue(conn, failure_rows(message, code=code, detail=code, now=now))
             await step_rows.complete_if_done(conn, message.journey_id, now)
         log.warning("message failed", extra={"journey_id": message.journey_id, "step": message.step, "code": code})

@@ -25,7 +25,7 @@ def email_only() -> Settings:
         channels={"transport": "providers", "email": {"sender": "shop@example.com"}},
         flows_file=ROOT / "config" / "flows.yaml",
         templates_dir=ROOT / "templates",
-        security={"link_secret": "s"},
+        security={"link_secret": "s" * 32},
     )
 
 
