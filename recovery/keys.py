@@ -45,10 +45,11 @@ def derive_key(secret: str, purpose: Purpose) -> bytes:
 
 @dataclass(frozen=True, kw_only=True)
 class LinkKeys:
-    """The keys derived from ``security.link_secret`` (and the previous one, during a rotation)."""
+    """The keys derived from ``security.link_secret`` (and the previous one, during a rotation).
 
-    links: str
-    previous_links: str | None
+    The links' own key is derived inside ``LinkSigner`` from the same secret, with the ``links`` label.
+    """
+
     sessions: bytes
     addresses: tuple[bytes, ...]  # current first; the previous one still finds older address keys
 
@@ -57,8 +58,6 @@ def link_keys(link_secret: str, previous_link_secret: str | None = None) -> Link
     """Every key derived from the link secret(s)."""
     secrets = [link_secret, *([previous_link_secret] if previous_link_secret else [])]
     return LinkKeys(
-        links=derive_key(link_secret, Purpose.LINKS).hex(),
-        previous_links=derive_key(previous_link_secret, Purpose.LINKS).hex() if previous_link_secret else None,
         sessions=derive_key(link_secret, Purpose.SESSIONS),
         addresses=tuple(derive_key(secret, Purpose.ADDRESSES) for secret in secrets),
     )

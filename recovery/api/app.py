@@ -78,10 +78,10 @@ def _include_shopper_routes(
 ) -> None:
     """What shoppers and Twilio reach: signed links, SMS webhooks, feedback and the callback offer."""
     signer = LinkSigner(
-        keys.links,
+        settings.security.required_link_secret(),
         settings.http.public_url,
         clock=clock,
-        previous_secret=keys.previous_links,
+        previous_secret=settings.security.previous_link_secret,
         previous_until=settings.security.previous_link_secret_until,
     )
     app.include_router(

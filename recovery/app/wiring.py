@@ -10,7 +10,6 @@ from recovery.channels.file import LocalOutboxChannel
 from recovery.channels.requirements import unset_keys
 from recovery.channels.sms import SmsChannel, SmsConfig
 from recovery.channels.unconfigured import UnconfiguredChannel
-from recovery.keys import link_keys
 from recovery.render.composer import TemplateComposer
 from recovery.render.signed_links import LinkSigner
 from recovery.render.templates import load_templates
@@ -65,10 +64,10 @@ def _provider(settings: Settings, name: ChannelName) -> Channel:
 
 def build_composer(settings: Settings) -> TemplateComposer:
     """Templates from ``templates_dir`` with links signed by the key derived from ``security.link_secret``."""
-    keys = link_keys(settings.security.required_link_secret())  # checked before the templates are read
+    secret = settings.security.required_link_secret()  # checked before the templates are read
     return TemplateComposer(
         templates=load_templates(settings.templates_dir),
-        signer=LinkSigner(keys.links, settings.http.public_url),
+        signer=LinkSigner(secret, settings.http.public_url),
     )
 
 
