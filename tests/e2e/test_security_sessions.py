@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -184,3 +187,33 @@ async def test_staff_pages_and_apis_send_security_headers(http: httpx.AsyncClien
     assert response.headers["referrer-policy"] in {"same-origin", "no-referrer"}
     if response.headers["content-type"].startswith("text/html"):
         assert "script-src 'self'" in response.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize(
+    ("env", "reason"),
+    [
+        ({"RECOVERY_CALLBACKS__WEBHOOK_URL": "https://desk.example/hook"}, "callbacks.webhook_secret is not set"),
+        ({"RECOVERY_SECURITY__API_TOKENS": '{"short-agent-token": "agent"}'}, "shorter than 32 characters"),
+    ],
+)
+def test_the_service_refuses_to_start_with_a_borrowed_or_guessable_secret(
+    tmp_path: Path, env: dict[str, str], reason: str
+) -> None:
+    """``recovery run`` stops before serving: a helpdesk webhook without its own secret, or a short token."""
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "RECOVERY_SECURITY__LINK_SECRET": LINK_SECRET,
+        "RECOVERY_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        "RECOVERY_CHANNELS__TRANSPORT": "outbox",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "recovery.cli.main", "run"],
+        env=base | env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 1
+    assert reason in done.stderr
+    assert "short-agent-token" not in done.stderr + done.stdout
