@@ -7,13 +7,18 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
 WORKDIR /src
+# Dependencies come from the hashed locks (pip-compile --generate-hashes; `make lock` regenerates them): the
+# image installs exactly what was audited (`make audit`), and pip/setuptools are upgraded from pins too.
+COPY requirements-base.lock requirements.lock ./
+RUN /opt/venv/bin/pip install --require-hashes -r requirements-base.lock \
+    && /opt/venv/bin/pip install --require-hashes -r requirements.lock
 COPY pyproject.toml setup.py MANIFEST.in README.md LICENSE ./
 COPY recovery ./recovery
 # The wheel build ships config/ and templates/ inside the package as its defaults.
 COPY config ./config
 COPY templates ./templates
-RUN /opt/venv/bin/pip install --upgrade pip \
-    && /opt/venv/bin/pip install '.[report]'
+# The service itself only: its dependencies are already installed from the lock.
+RUN /opt/venv/bin/pip install --no-deps --no-build-isolation .
 
 # Final stage: the same slim base, no compiler, the virtualenv, default config and templates, non-root.
 FROM python:3.11.11-slim-bookworm
@@ -25,6 +30,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     RECOVERY_CONFIG=/app/config/recovery.yaml
+# The base image's own pip and setuptools (outside the venv) are upgraded too, from the same hashed pins.
+COPY requirements-base.lock /tmp/requirements-base.lock
+RUN python -m pip install --no-cache-dir --require-hashes -r /tmp/requirements-base.lock \
+    && rm /tmp/requirements-base.lock
 RUN groupadd --system --gid 10001 recovery \
     && useradd --system --uid 10001 --gid recovery --home-dir /app --shell /usr/sbin/nologin recovery
 COPY --from=build /opt/venv /opt/venv

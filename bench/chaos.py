@@ -91,7 +91,7 @@ def write_config(workdir: Path, *, bootstrap: str, database_url: str, smtp: Smtp
         "scheduler": {"poll_interval": "100ms", "dead_after": "3s", "claim_batch": 100},
         "http": {"port": 0},
         "guards": {"quiet_hours": {"channels": []}, "frequency_cap": 0},
-        "security": {"link_secret": "chaos-secret"},
+        "security": {"link_secret": "chaos-secret-" + "x" * 32},
         "channels": {
             "transport": "providers",
             "email": {"smtp_host": smtp.host, "smtp_port": smtp.port, "sender": "shop@example.com"},

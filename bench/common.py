@@ -66,7 +66,7 @@ def settings_for(
         flows_file=flows_file,
         channels=channels,
         guards={"quiet_hours": QuietHoursPolicy(channels=())},
-        security={"link_secret": "bench-" + prefix},
+        security={"link_secret": "bench-link-secret-of-32-characters-" + prefix},
         http={"port": 0},
         **extra,
     )

@@ -143,7 +143,7 @@ async def service_rate(bootstrap: str, topic: str, count: int, database_url: str
         database={"url": database_url},
         flows_file=FLOWS_FILE,
         channels={"transport": "outbox", "outbox_dir": workdir / "outbox"},
-        security={"link_secret": "bench"},
+        security={"link_secret": "bench-link-secret-of-at-least-32-characters"},
         http={"port": 0},
     )
     channels = {name: LocalOutboxChannel(workdir / "outbox", name) for name in ChannelName}

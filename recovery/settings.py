@@ -147,6 +147,8 @@ class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str = "http://127.0.0.1:8080"
+    # A client slower than this to send its request (head or body) is cut (issue 19).
+    read_timeout: Duration = timedelta(seconds=30)
 
 
 Role = Literal["agent", "marketer", "platform", "admin"]

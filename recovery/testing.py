@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from recovery.app.components import build_dispatcher, build_processor, build_scheduler
+from recovery.app.policies import address_keys
 from recovery.channels.base import Channel, Delivery, OutgoingMessage
 from recovery.clock import ManualClock
+from recovery.consent.authority import AddressKeys
 from recovery.errors import RecoveryError
 from recovery.ingest.batch import BatchProcessor, BatchReport
 from recovery.rules.flows import load_flows
@@ -29,6 +31,8 @@ from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
 
 __all__ = ["FakeRecord", "ManualClock", "Pipeline", "RecordedSleep", "RecordingDeadLetters", "ScriptedChannel"]
+
+_TEST_KEY = b"recovery.testing address key, never used by the service"
 
 
 @dataclass(kw_only=True)  # not frozen: the Record protocol declares plain (writable) attributes
@@ -128,10 +132,20 @@ class Pipeline:
             await upgrade_to_head(engine)
             flows = load_flows(Path(settings.flows_file))
             clock, dead = ManualClock(now), RecordingDeadLetters()
+            # Tests without a link secret still hash addresses with a key (a fixed one: nothing here is real).
+            addresses = address_keys(settings) if settings.security.link_secret else AddressKeys((_TEST_KEY,))
             # Built by the service's own functions: the same retries, callback channel, rates and calling hours.
-            processor = build_processor(settings, engine=engine, flows=flows, clock=clock, dead_letters=dead)
+            processor = build_processor(
+                settings, engine=engine, flows=flows, clock=clock, dead_letters=dead, addresses=addresses
+            )
             dispatcher = build_dispatcher(
-                settings, engine=engine, flows=flows, channels=channels, composer=composer, clock=clock
+                settings,
+                engine=engine,
+                flows=flows,
+                channels=channels,
+                composer=composer,
+                clock=clock,
+                addresses=addresses,
             )
             scheduler = build_scheduler(settings, engine=engine, flows=flows, dispatcher=dispatcher, clock=clock)
             yield cls(settings=settings, clock=clock, processor=processor, scheduler=scheduler, dead_letters=dead)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+LINK_SECRET = "test-link-secret-at-least-32-characters-long"
 
 
 async def recovery(*args: str, database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -16,7 +17,7 @@ async def recovery(*args: str, database_url: str, cwd: Path) -> subprocess.Compl
     env = {key: value for key, value in os.environ.items() if not key.startswith("RECOVERY_")}
     env |= {
         "RECOVERY_DATABASE__URL": database_url,
-        "RECOVERY_SECURITY__LINK_SECRET": "test-link-secret",
+        "RECOVERY_SECURITY__LINK_SECRET": LINK_SECRET,
         "RECOVERY_FLOWS_FILE": str(ROOT / "config" / "flows.yaml"),
         "RECOVERY_TEMPLATES_DIR": str(ROOT / "templates"),
         # The default flows send SMS: a configured operator has Twilio settings (nothing is sent here).

@@ -68,7 +68,7 @@ def service_settings(
         channels=extra.pop("channels", {"transport": "outbox", "outbox_dir": workdir / "outbox"}),
         scheduler={"poll_interval": "100ms", "lease": "5s"},
         guards={"quiet_hours": always_open, **extra.pop("guards", {})},
-        security={"link_secret": "test-secret-" + prefix, **extra.pop("security", {})},
+        security={"link_secret": "test-secret-of-at-least-32-chars-" + prefix, **extra.pop("security", {})},
         http={"port": 0},
         **extra,
     )

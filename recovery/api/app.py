@@ -13,9 +13,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recovery.api.auth import Principal, require_role
 from recovery.api.health_routes import HttpMetrics, health_router
-from recovery.api.pages import install_pages
+from recovery.api.pages import SessionStore, install_pages
 from recovery.api.platforms.ingest_routes import install_platform_ingest
 from recovery.api.platforms.twilio_routes import twilio_router
+from recovery.api.request_limits import RequestLimits
+from recovery.api.security_headers import SecurityHeaders
 from recovery.api.shoppers.callback_offer_routes import callback_offer_router
 from recovery.api.shoppers.feedback_routes import feedback_router
 from recovery.api.shoppers.links_routes import DEFAULT_CLICK_MAX_AGE, links_router
@@ -27,11 +29,15 @@ from recovery.api.staff.flows_routes import flows_router
 from recovery.api.staff.studio_routes import studio_router
 from recovery.api.staff.template_desk import TemplateDesk
 from recovery.api.staff.templates_routes import templates_router
+from recovery.api.throttle import FailureThrottle
+from recovery.api.throttle_guard import SignInThrottle
 from recovery.app.components import link_signer
 from recovery.channels.base import Channel
 from recovery.clock import Clock
+from recovery.consent.authority import AddressKeys
 from recovery.desk.agent_lines import AgentLines
 from recovery.durations import parse_duration
+from recovery.keys import LinkKeys, link_keys
 from recovery.rules.flow_desk import FlowDesk
 from recovery.settings import Settings
 from recovery.states import ChannelName
@@ -47,28 +53,38 @@ def create_app(
     click_max_age: timedelta = DEFAULT_CLICK_MAX_AGE,
 ) -> FastAPI:
     """Build the app; ``ready`` is the service's own readiness (e.g. broker connected) for ``/readyz``."""
-    secret = settings.security.required_link_secret()
+    security = settings.security
+    keys = link_keys(security.required_link_secret(), security.previous_link_secret)
     # No API explorer: the same host serves shoppers.
     app = FastAPI(title="cart-recovery", docs_url=None, redoc_url=None, openapi_url=None)
     metrics = HttpMetrics()
     app.state.settings = settings  # read by ``require_role``
     app.state.metrics = metrics
     app.state.http_port = None  # set by ``serve_http`` once it listens
-    _include_shopper_routes(app, engine=engine, settings=settings, clock=clock, click_max_age=click_max_age)
+    app.state.sign_in_throttle = SignInThrottle(throttle=FailureThrottle(), clock=clock)
+    _include_shopper_routes(app, engine=engine, settings=settings, keys=keys, clock=clock, click_max_age=click_max_age)
     app.include_router(health_router(engine=engine, metrics=metrics, ready=ready))
-    _include_staff_routes(app, engine=engine, settings=settings, clock=clock)
-    install_pages(app, settings, secret)
+    _include_staff_routes(app, engine=engine, settings=settings, clock=clock, addresses=AddressKeys(keys.addresses))
+    install_pages(app, settings, SessionStore(engine=engine, clock=clock, key=keys.sessions))
     app.include_router(_stats_router(engine=engine, clock=clock))
     install_platform_ingest(app, engine=engine, settings=settings, clock=clock)  # webhooks, schemas, validate
+    app.add_middleware(SecurityHeaders)
+    # Outside the session and routes: a too large or too slow request is refused before any of them runs.
+    app.add_middleware(RequestLimits, read_timeout_s=settings.http.read_timeout.total_seconds())
     app.add_middleware(_MetricsMiddleware, metrics=metrics)
     return app
 
 
 def _include_shopper_routes(
-    app: FastAPI, *, engine: AsyncEngine, settings: Settings, clock: Clock, click_max_age: timedelta
+    app: FastAPI,
+    *,
+    engine: AsyncEngine,
+    settings: Settings,
+    keys: LinkKeys,
+    clock: Clock,
+    click_max_age: timedelta,
 ) -> None:
     """What shoppers and Twilio reach: signed links, SMS webhooks, feedback and the callback offer."""
-    secret = settings.security.required_link_secret()
     signer = link_signer(settings, clock)
     app.include_router(
         links_router(
@@ -76,6 +92,7 @@ def _include_shopper_routes(
             signer=signer,
             clock=clock,
             link_hosts=settings.security.link_hosts,
+            addresses=AddressKeys(keys.addresses),
             click_max_age=click_max_age,
         )
     )
@@ -85,7 +102,7 @@ def _include_shopper_routes(
             clock=clock,
             auth_token=settings.channels.sms.auth_token,
             public_url=settings.http.public_url,
-            secret=secret,
+            addresses=AddressKeys(keys.addresses),
         )
     )
     app.include_router(feedback_router(engine=engine, signer=signer, clock=clock))
@@ -93,13 +110,15 @@ def _include_shopper_routes(
     app.include_router(callback_offer_router(engine=engine, signer=signer, clock=clock, hours=hours))
 
 
-def _include_staff_routes(app: FastAPI, *, engine: AsyncEngine, settings: Settings, clock: Clock) -> None:
+def _include_staff_routes(
+    app: FastAPI, *, engine: AsyncEngine, settings: Settings, clock: Clock, addresses: AddressKeys
+) -> None:
     """What signed-in staff use: the template and callback APIs and their pages."""
     app.state.template_desk = template_desk = TemplateDesk(
         engine=engine, templates_dir=settings.templates_dir, clock=clock, public_url=settings.http.public_url
     )  # also read by the /studio page
     app.include_router(templates_router(template_desk))
-    desk = DeskService(engine=engine, clock=clock, settings=settings.callbacks)
+    desk = DeskService(engine=engine, clock=clock, settings=settings.callbacks, addresses=addresses)
     app.state.desk = desk  # read by the /agent page
     app.include_router(callbacks_router(desk))
     app.state.agent_lines = AgentLines(settings.templates_dir, StoreDirectory.from_settings(settings))

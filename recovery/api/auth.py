@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request, status
 
+from recovery.api.throttle_guard import refuse_if_throttled, throttle_failure
 from recovery.settings import ApiToken, Role
 
-__all__ = ["Principal", "Role", "authenticate", "principal_for_token_id", "require_role", "token_id"]
+__all__ = ["Principal", "Role", "authenticate", "match_token", "require_role", "token_names"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class Principal:
-    """Who called: the token's role, a short fingerprint of it, and the name shown in claims and logs."""
+    """Who called: the token's role and the name shown in claims and logs (never anything of the token)."""
 
     role: Role
-    token_id: str
     name: str
 
     def may(self, roles: frozenset[Role]) -> bool:
@@ -27,33 +27,25 @@ class Principal:
         return self.role == "admin" or self.role in roles
 
 
-def token_id(token: str) -> str:
-    """A stable, non-reversible name for a token."""
-    return hashlib.sha256(token.encode()).hexdigest()[:12]
+def token_names(tokens: Mapping[str, ApiToken]) -> dict[str, str]:
+    """Each token's display name: its configured name, else its role and rank (``agent-1``, ``agent-2``…)."""
+    seen: Counter[str] = Counter()
+    names: dict[str, str] = {}
+    for token, entry in tokens.items():
+        seen[entry.role] += 1
+        names[token] = entry.name or f"{entry.role}-{seen[entry.role]}"
+    return names
 
 
-def _principal(token: str, entry: ApiToken) -> Principal:
-    """The principal a configured token stands for; unnamed tokens are known by their fingerprint."""
-    fingerprint = token_id(token)
-    return Principal(role=entry.role, token_id=fingerprint, name=entry.name or f"token-{fingerprint}")
-
-
-def match_token(presented: str, tokens: Mapping[str, ApiToken]) -> Principal | None:
-    """The principal for a presented token, or ``None``; compares in constant time."""
-    found: Principal | None = None
+def match_token(presented: str, tokens: Mapping[str, ApiToken]) -> tuple[str, Principal] | None:
+    """The configured token equal to ``presented`` and its principal, or ``None``; compares in constant time."""
+    found: tuple[str, Principal] | None = None
+    names = token_names(tokens)
     # Compare with every token, so timing tells nothing about which one was close.
     for token, entry in tokens.items():
         if hmac.compare_digest(token.encode(), presented.encode()):
-            found = _principal(token, entry)
+            found = (token, Principal(role=entry.role, name=names[token]))
     return found
-
-
-def principal_for_token_id(fingerprint: str, tokens: Mapping[str, ApiToken]) -> Principal | None:
-    """The principal whose token has this fingerprint (a session stores only that), or ``None`` if revoked."""
-    for token, entry in tokens.items():
-        if hmac.compare_digest(token_id(token), fingerprint):
-            return _principal(token, entry)
-    return None
 
 
 def authenticate(authorization: str | None, tokens: Mapping[str, ApiToken]) -> Principal | None:
@@ -62,18 +54,31 @@ def authenticate(authorization: str | None, tokens: Mapping[str, ApiToken]) -> P
     presented = presented.strip()
     if scheme.lower() != "bearer" or not presented:
         return None
-    return match_token(presented, tokens)
+    matched = match_token(presented, tokens)
+    return matched[1] if matched else None
+
+
+def _presented(authorization: str | None) -> str:
+    return (authorization or "").strip().partition(" ")[2].strip()
 
 
 def require_role(*roles: Role) -> Callable[[Request], Principal]:
-    """A FastAPI dependency: 401 without a known bearer token, 403 when its role is not in ``roles``."""
+    """A FastAPI dependency: 401 without a known bearer token, 403 when its role is not in ``roles``.
+
+    Failed attempts are throttled per client and per token prefix: past the limit, 429 with ``Retry-After``
+    comes before the token is even compared, so guessing goes no faster than the limit.
+    """
     allowed = frozenset(roles)
 
     def dependency(request: Request) -> Principal:
         tokens: Mapping[str, ApiToken] = request.app.state.settings.security.api_tokens
-        principal = authenticate(request.headers.get("authorization"), tokens)
+        header = request.headers.get("authorization")
+        refuse_if_throttled(request, _presented(header))
+        principal = authenticate(header, tokens)
         if principal is None:
-            challenge = 'Bearer error="invalid_token"' if request.headers.get("authorization") else "Bearer"
+            if header:
+                throttle_failure(request, _presented(header))
+            challenge = 'Bearer error="invalid_token"' if header else "Bearer"
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
                 detail="a bearer token from security.api_tokens is required",

@@ -10,10 +10,11 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from recovery.app.policies import build_rules, channel_rates, guard_policy
+from recovery.app.policies import address_keys, build_rules, channel_rates, guard_policy
 from recovery.channels.base import Channel
 from recovery.channels.callback import CallbackChannel
 from recovery.clock import Clock
+from recovery.consent.authority import AddressKeys
 from recovery.ingest.batch import BatchProcessor, DeadLetters
 from recovery.ingest.platform_formats import PlatformSkips, topic_formats
 from recovery.render.signed_links import LinkSigner
@@ -70,6 +71,7 @@ def build_processor(
     clock: Clock,
     dead_letters: DeadLetters,
     skips: PlatformSkips | None = None,
+    addresses: AddressKeys | None = None,
 ) -> BatchProcessor:
     """The ingest batch processor: records in, cart state and journeys out, bad input dead-lettered."""
     return BatchProcessor(
@@ -78,6 +80,7 @@ def build_processor(
         clock=clock,
         dead_letters=dead_letters,
         dead_letter_topic=settings.kafka.topics.dead_letter.name,
+        addresses=addresses or address_keys(settings),
         attribution=settings.attribution,
         max_event_bytes=settings.ingest.max_event_bytes,
         formats=topic_formats(settings.kafka.topics),  # platform formats, translated before validation
@@ -94,6 +97,7 @@ def build_dispatcher(
     composer: Composer,
     clock: Clock,
     registrar: DiscountRegistrar | None = None,
+    addresses: AddressKeys | None = None,
 ) -> Dispatcher:
     """The dispatcher firing due steps: the provider channels plus the callback channel, guards and retries."""
     every = dict(channels)
@@ -114,6 +118,7 @@ def build_dispatcher(
         clock=clock,
         retry=retry_policy(settings),
         registrar=registrar,
+        addresses=addresses or address_keys(settings),
         stores=StoreDirectory.from_settings(settings),  # each journey's shop, resolved once here
     )
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from recovery.consent.authority import AddressKeys
 from recovery.journeys.apply import Rules
 from recovery.journeys.holdout import in_holdout
+from recovery.keys import link_keys
 from recovery.rules import Flows
 from recovery.rules.flow_book import FlowBook
 from recovery.settings import Settings
 from recovery.states import ChannelName
 from recovery.steps.guards import GuardPolicy
+
+
+def address_keys(settings: Settings) -> AddressKeys:
+    """The consent ledger's address-hash keys, derived from the link secret (and the previous one)."""
+    security = settings.security
+    return AddressKeys(link_keys(security.required_link_secret(), security.previous_link_secret).addresses)
 
 
 def build_rules(settings: Settings, flows: Flows | FlowBook) -> Rules:

@@ -148,7 +148,14 @@ class Service:
         attach_ingest(app, publisher=self.producer, skips=self.platform_skips)  # webhooks publish to the topics
         http_started = asyncio.Event()
         http = asyncio.create_task(
-            serve_http(app, host=settings.http.host, port=settings.http.port, stop=stop, started=http_started),
+            serve_http(
+                app,
+                host=settings.http.host,
+                port=settings.http.port,
+                stop=stop,
+                started=http_started,
+                head_timeout_s=settings.http.read_timeout.total_seconds(),
+            ),
             name="http",
         )
         tasks.append(http)
@@ -200,7 +207,8 @@ class Service:
                 engine=engine,
                 clock=self.clock,
                 url=hook.webhook_url,
-                secret=hook.webhook_secret or settings.security.link_secret or "",
+                # Its own secret, shared with the helpdesk; never the link secret (``check`` refuses without it).
+                secret=hook.webhook_secret or "",
                 attempts=hook.webhook_attempts,
             )
             tasks.append(asyncio.create_task(sender.run(stop), name="callback-webhook"))

@@ -37,6 +37,7 @@ from twilio.rest import Client
 
 from recovery.channels.base import Delivery, OutgoingMessage
 from recovery.clock import Clock, SystemClock
+from recovery.consent.authority import AddressKeys
 from recovery.consent.ledger import ConsentChannel, ConsentSource, record_consent
 from recovery.errors import OutcomeUnknownError, PermanentError, RecoveryError, TransientError
 from recovery.render.sms_text import describe_sms
@@ -68,7 +69,9 @@ class SmsConfig:
     lookup_max_pages: int = 5
 
 
-async def record_if_opted_out(conn: AsyncConnection, customer_key: str, code: str | None, now: datetime) -> bool:
+async def record_if_opted_out(
+    conn: AsyncConnection, customer_key: str, code: str | None, now: datetime, addresses: AddressKeys
+) -> bool:
     """Twilio's 21610 (at send or in a receipt) means the shopper replied STOP: record an SMS opt-out.
 
     The one place that rule lives; True when ``code`` was 21610 (the ledger entry is then written).
@@ -76,7 +79,13 @@ async def record_if_opted_out(conn: AsyncConnection, customer_key: str, code: st
     if code != RECIPIENT_OPTED_OUT:
         return False
     await record_consent(
-        conn, customer_key, ConsentChannel.SMS, consent=False, source=ConsentSource.PROVIDER_21610, now=now
+        conn,
+        customer_key,
+        ConsentChannel.SMS,
+        consent=False,
+        source=ConsentSource.PROVIDER_21610,
+        now=now,
+        addresses=addresses,
     )
     return True
 

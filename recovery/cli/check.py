@@ -24,6 +24,35 @@ class CheckReport:
     unconfigured: list[str]
 
 
+MIN_SECRET_CHARS = 32
+
+
+def security_problems(settings: Settings) -> list[str]:
+    """Secrets too short to resist guessing, and a helpdesk webhook without a secret of its own."""
+    problems: list[str] = []
+    security = settings.security
+    for key, secret in (
+        ("security.link_secret", security.link_secret),
+        ("security.previous_link_secret", security.previous_link_secret),
+        ("callbacks.webhook_secret", settings.callbacks.webhook_secret),
+    ):
+        if secret and len(secret) < MIN_SECRET_CHARS:
+            problems.append(f"{key}: at least {MIN_SECRET_CHARS} characters are needed (a long random value)")
+    short = [f"{entry.role} #{rank}" for rank, entry in enumerate(security.api_tokens.values(), 1)]
+    short = [label for label, token in zip(short, security.api_tokens, strict=True) if len(token) < MIN_SECRET_CHARS]
+    if short:
+        problems.append(
+            f"security.api_tokens: {', '.join(short)} shorter than {MIN_SECRET_CHARS} characters "
+            "(tokens are guessable; use e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
+    if settings.callbacks.webhook_url and not settings.callbacks.webhook_secret:
+        problems.append(
+            "callbacks.webhook_secret is not set (env RECOVERY_CALLBACKS__WEBHOOK_SECRET) while "
+            "callbacks.webhook_url is: the helpdesk webhook is signed with its own secret, never the link secret"
+        )
+    return problems
+
+
 def run_checks(settings: Settings) -> CheckReport:
     """Validate flows (with their template names) and render every template against every sample."""
     errors: list[str] = []
@@ -58,6 +87,7 @@ def run_checks(settings: Settings) -> CheckReport:
     if not settings.security.link_secret:
         warnings.append("security.link_secret is not set: `recovery run` will refuse to start (only `demo` runs)")
     warnings.extend(format_warnings(settings))  # input formats' secrets and conflicts
+    errors.extend(security_problems(settings))
     for problem in find_template_problems(
         templates_dir,
         templates_dir / "samples",

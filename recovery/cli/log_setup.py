@@ -21,8 +21,13 @@ _SECRET_FIELDS = frozenset(
     {"email", "phone", "to", "from", "recipient", "password", "token", "auth_token", "secret", "api_key"}
 )
 _EMAIL = re.compile(r"[^\s@<>\"',;:]+@[^\s@<>\"',;:]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"\+[1-9]\d{6,14}")
+_PHONE = re.compile(r"\+[1-9](?:[ .\-]?\(?\d\)?){6,14}")  # E.164, also written with spaces
+# A national-format number: 9 to 15 digits with spaces, dots, dashes or brackets between them
+# ("06 12 34 56 78", "(415) 555-2671"); not inside a word or an id, and not a time ("… 00:45").
+_NATIONAL_PHONE = re.compile(r"(?<![\w.+\-/])\(?\d[\d ().\-]{7,22}\d(?![\w:/])")
+_MIN_DIGITS, _MAX_DIGITS = 9, 15
 _MASK = "***"
+_MAX_DEPTH = 8  # nested values deeper than this are masked whole rather than walked
 
 
 def choose_format(configured: LogFormat | None, stream: TextIO) -> LogFormat:
@@ -32,18 +37,36 @@ def choose_format(configured: LogFormat | None, stream: TextIO) -> LogFormat:
     return "text" if stream.isatty() else "json"
 
 
+def _national(match: re.Match[str]) -> str:
+    digits = sum(char.isdigit() for char in match.group())
+    return _MASK if _MIN_DIGITS <= digits <= _MAX_DIGITS else match.group()
+
+
 def redact_text(text: str) -> str:
-    """``text`` with email addresses and E.164 phone numbers masked."""
-    return _PHONE.sub(_MASK, _EMAIL.sub(_MASK, text))
+    """``text`` with email addresses and phone numbers (E.164 or national format) masked."""
+    return _NATIONAL_PHONE.sub(_national, _PHONE.sub(_MASK, _EMAIL.sub(_MASK, text)))
+
+
+def redact_value(value: Any, depth: int = 0) -> Any:
+    """``value`` with secrets and addresses masked, inside nested dicts, lists and tuples too."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict | list | tuple | set) and depth >= _MAX_DEPTH:
+        return _MASK
+    if isinstance(value, dict):
+        return {
+            key: _MASK if str(key).lower() in _SECRET_FIELDS else redact_value(item, depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple | set):
+        return [redact_value(item, depth + 1) for item in value]
+    return value
 
 
 def redact(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
-    """Processor: mask secret fields and any address found in a string value (message included)."""
+    """Processor: mask secret fields and any address found in a value, however deeply nested."""
     for key, value in list(event_dict.items()):
-        if key.lower() in _SECRET_FIELDS:
-            event_dict[key] = _MASK
-        elif isinstance(value, str):
-            event_dict[key] = redact_text(value)
+        event_dict[key] = _MASK if key.lower() in _SECRET_FIELDS else redact_value(value)
     return event_dict
 
 

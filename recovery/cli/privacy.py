@@ -11,6 +11,7 @@ from rich.console import Console
 from recovery.cli.db import ConfigOption, errors, with_engine
 from recovery.clock import SystemClock
 from recovery.consent import ledger
+from recovery.keys import link_keys
 from recovery.settings import load_settings
 from recovery.store.forget import erase_shopper, purge_before
 
@@ -35,8 +36,8 @@ def erase(
         errors.print("[red]error:[/] give exactly one of --email or --phone")
         raise typer.Exit(2)
     security = load_settings(config).security
-    secrets = [s for s in (security.link_secret, security.previous_link_secret) if s]
-    hashes = ledger.phone_hashes(phone, secrets)
+    keys = link_keys(security.link_secret, security.previous_link_secret) if security.link_secret else None
+    hashes = ledger.phone_hashes(phone, [key.hex() for key in keys.addresses] if keys else [])
     counts = with_engine(config, lambda engine: erase_shopper(engine, email=email, phone=phone, phone_hashes=hashes))
     # Never echo the address or number: this output ends up in terminals and job logs.
     _print_counts(counts, "no data found for that shopper")

@@ -2,13 +2,15 @@
 
 The ledger records what the shopper told the service (unsubscribe link, SMS STOP/START, a Twilio 21610,
 a ``do_not_call`` request) and explicit ``consent.changed`` events. A cart event's ``consent`` block is
-only the shop's copy, often stale, so it can never undo a ledger entry. Entries are also keyed by a hash
-of the email address / phone number, so a guest (no customer id) stays opted out on their next cart.
+only the shop's copy, often stale, so it can never undo a ledger entry. Entries are also keyed by a keyed
+hash (HMAC with a key derived from the link secret) of the email address / phone number, so a guest (no
+customer id) stays opted out on their next cart, and a copy of the table cannot be reversed by trying numbers.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -31,11 +33,26 @@ class LedgerEntry:
     seq: int = 0
 
 
-def address_key(address: str | None) -> str | None:
-    """The ledger key of an email address or phone number: a hash, so the ledger holds no address."""
+def address_key(address: str | None, key: bytes) -> str | None:
+    """The ledger key of an email address or phone number: a keyed hash, so the ledger holds no address."""
     if not address:
         return None
-    return _PREFIX + hashlib.sha256(address.strip().lower().encode()).hexdigest()[:48]
+    return _PREFIX + hmac.new(key, address.strip().lower().encode(), hashlib.sha256).hexdigest()[:48]
+
+
+@dataclass(frozen=True)
+class AddressKeys:
+    """The keys of the ledger's address hashes: the first writes, every one is read (during a rotation)."""
+
+    keys: tuple[bytes, ...]
+
+    def current(self, address: str | None) -> str | None:
+        """The key new entries about ``address`` are written under."""
+        return address_key(address, self.keys[0])
+
+    def every(self, address: str | None) -> list[str]:
+        """Every key entries about ``address`` may have been written under."""
+        return [found for key in self.keys if (found := address_key(address, key)) is not None]
 
 
 def latest(entries: Iterable[LedgerEntry], consent: str) -> bool | None:

@@ -11,9 +11,9 @@ from enum import StrEnum
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from recovery.consent.authority import ADDRESS_OF_CONSENT, LedgerEntry, address_key
-from recovery.store.schema import callback_requests, consent_ledger, customers
-from recovery.store.sql import insert_ignore
+from recovery.consent.authority import ADDRESS_OF_CONSENT, AddressKeys, LedgerEntry
+from recovery.store.schema import callback_requests, consent_ledger, customers, inbound_sms
+from recovery.store.sql import insert_ignore, insert_returning_new
 
 
 class ConsentChannel(StrEnum):
@@ -56,6 +56,7 @@ async def record_consent(
     consent: bool,
     source: ConsentSource,
     now: datetime,
+    addresses: AddressKeys,
 ) -> bool:
     """Set the customer's consent and append it to the ledger; False when both already said so.
 
@@ -76,7 +77,7 @@ async def record_consent(
     address = await conn.scalar(
         select(customers.c[ADDRESS_OF_CONSENT[channel.value]]).where(customers.c.customer_key == customer_key)
     )
-    await _append_if_changed(conn, address_key(address), channel, consent, source, now)
+    await _append_if_changed(conn, addresses.current(address), channel, consent, source, now)
     if current is consent and last is consent:
         return False
     await conn.execute(
@@ -106,6 +107,18 @@ def phone_hash(phone: str, secret: str) -> str:
 def phone_hashes(phone: str | None, secrets: Iterable[str]) -> list[str]:
     """The phone's keyed hash under each secret (current and previous), to find its callback requests."""
     return [phone_hash(phone.strip(), secret) for secret in secrets if secret] if phone else []
+
+
+async def first_inbound_sms(conn: AsyncConnection, sms_sid: str, *, now: datetime) -> bool:
+    """Record an inbound SMS; False when its ``MessageSid`` was seen before (a retry or a replay).
+
+    Keywords are applied once per sid, so a STOP replayed after a START cannot flip consent back. A message
+    without a sid (Twilio always sends one; the signature was checked) is applied each time.
+    """
+    if not sms_sid:
+        return True
+    new = await insert_returning_new(conn, inbound_sms, "sms_sid", [{"sms_sid": sms_sid[:64], "received_at": now}])
+    return bool(new)
 
 
 async def record_callback_request(
@@ -157,9 +170,10 @@ async def record_address_consent(
     consent: bool,
     source: ConsentSource,
     now: datetime,
+    addresses: AddressKeys,
 ) -> None:
     """A ledger entry keyed by the address alone: STOP from a number the service has no customer for yet."""
-    await _append_if_changed(conn, address_key(address), channel, consent, source, now)
+    await _append_if_changed(conn, addresses.current(address), channel, consent, source, now)
 
 
 async def record_event_consent(
@@ -170,23 +184,29 @@ async def record_event_consent(
     phone: str | None,
     consents: dict[str, bool | None],
     at: datetime,
+    addresses: AddressKeys,
 ) -> None:
     """A ``consent.changed`` event: an explicit statement, so it goes in the ledger at its own time."""
-    addresses = {"email": email, "phone": phone}
+    contacts, keys = {"email": email, "phone": phone}, addresses
     for name, value in consents.items():
         if value is None:
             continue
         channel = ConsentChannel(name)
-        for key in (customer_key, address_key(addresses[ADDRESS_OF_CONSENT[name]])):
+        for key in (customer_key, keys.current(contacts[ADDRESS_OF_CONSENT[name]])):
             await _append_if_changed(conn, key, channel, value, ConsentSource.CONSENT_EVENT, at)
 
 
 async def ledger_entries(
-    conn: AsyncConnection, *, customer_key: str, email: str | None, phone: str | None
+    conn: AsyncConnection,
+    *,
+    customer_key: str,
+    email: str | None,
+    phone: str | None,
+    addresses: AddressKeys,
 ) -> list[LedgerEntry]:
     """Every ledger entry about this customer or their addresses, each for the consents its key covers."""
-    email_key, phone_key = address_key(email), address_key(phone)
-    keys = [key for key in (customer_key, email_key, phone_key) if key is not None]
+    email_keys, phone_keys = set(addresses.every(email)), set(addresses.every(phone))
+    keys = [customer_key, *email_keys, *phone_keys]
     query = select(
         consent_ledger.c.id,
         consent_ledger.c.customer_key,
@@ -197,9 +217,9 @@ async def ledger_entries(
     found: list[LedgerEntry] = []
     for row in (await conn.execute(query)).mappings():
         # An email hash speaks only for email consent; a phone hash only for sms and phone.
-        if row["customer_key"] == email_key and row["channel"] != "email":
+        if row["customer_key"] in email_keys and row["channel"] != "email":
             continue
-        if row["customer_key"] == phone_key and row["channel"] == "email":
+        if row["customer_key"] in phone_keys and row["channel"] == "email":
             continue
         found.append(
             LedgerEntry(channel=row["channel"], consent=row["consent"], recorded_at=row["recorded_at"], seq=row["id"])

@@ -30,7 +30,7 @@ _OUTCOMES = (
 
 def demo_agent_tokens() -> dict[str, ApiToken]:
     """Fresh sign-in tokens for the demo's agents (``security.api_tokens`` entries)."""
-    return {secrets.token_urlsafe(16): ApiToken(role="agent", name=name) for name in AGENT_NAMES}
+    return {secrets.token_urlsafe(32): ApiToken(role="agent", name=name) for name in AGENT_NAMES}
 
 
 @dataclass(frozen=True, kw_only=True)

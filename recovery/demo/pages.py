@@ -19,7 +19,7 @@ MARKETER_NAME = "Demo marketer"
 
 def demo_marketer_token() -> dict[str, ApiToken]:
     """A fresh sign-in token for the marketers' pages (a ``security.api_tokens`` entry)."""
-    return {secrets.token_urlsafe(16): ApiToken(role="marketer", name=MARKETER_NAME)}
+    return {secrets.token_urlsafe(32): ApiToken(role="marketer", name=MARKETER_NAME)}
 
 
 def marketer_token(settings: Settings) -> str:

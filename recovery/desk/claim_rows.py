@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from recovery.consent.authority import AddressKeys
 from recovery.consent.ledger import ConsentChannel, ConsentSource, record_consent
 from recovery.desk.queue import Completion, Outcome, TaskEvent
 from recovery.desk.task_rows import TaskStatus, publish_task
@@ -121,7 +122,14 @@ async def release(conn: AsyncConnection, task_id: str, agent: str, now: datetime
 
 
 async def complete(
-    conn: AsyncConnection, task_id: str, agent: str, completion: Completion, now: datetime, note: str | None = None
+    conn: AsyncConnection,
+    task_id: str,
+    agent: str,
+    completion: Completion,
+    now: datetime,
+    note: str | None = None,
+    *,
+    addresses: AddressKeys,
 ) -> Refused | None:
     """Record the outcome; ``call_back_later`` reopens the task at its time, the others close it."""
     reopen = completion.reopen_at is not None
@@ -148,18 +156,26 @@ async def complete(
     if reopen:
         await _audit(conn, task_id, TaskEvent.REOPENED, completion.reopen_at or now)
     if completion.stop_calls:
-        await _stop_calls(conn, task_id, row.customer_key, agent, completion.outcome, now)
+        await _stop_calls(conn, task_id, row.customer_key, agent, completion.outcome, now, addresses)
     await publish_task(conn, task_id, now)
     await enqueue(conn, [_completed_event(task_id, row, agent, completion.outcome, now)])
     return None
 
 
 async def _stop_calls(
-    conn: AsyncConnection, task_id: str, customer_key: str, agent: str, outcome: Outcome, now: datetime
+    conn: AsyncConnection,
+    task_id: str,
+    customer_key: str,
+    agent: str,
+    outcome: Outcome,
+    now: datetime,
+    addresses: AddressKeys,
 ) -> None:
     """No more calls to this shopper's number: a phone opt-out in the ledger, other open tasks closed."""
     source = ConsentSource.AGENT_DO_NOT_CALL if outcome is Outcome.DO_NOT_CALL else ConsentSource.AGENT_WRONG_NUMBER
-    await record_consent(conn, customer_key, ConsentChannel.PHONE, consent=False, source=source, now=now)
+    await record_consent(
+        conn, customer_key, ConsentChannel.PHONE, consent=False, source=source, now=now, addresses=addresses
+    )
     others = (
         await conn.execute(
             update(callback_tasks)

@@ -22,6 +22,7 @@ from recovery.attribution import conversion_rows
 from recovery.attribution.credit import AttributionModel
 from recovery.clock import Clock
 from recovery.consent import ledger
+from recovery.consent.authority import AddressKeys
 from recovery.events import ConsentChanged, Event, OrderCompleted, OrderRefunded, PaymentFailed, Rejection
 from recovery.ingest.platform_formats import PlatformSkips, decode_platform_record
 from recovery.ingest.poison import apply_isolating, decode_record
@@ -112,11 +113,13 @@ class BatchProcessor:
         clock: Clock,
         dead_letters: DeadLetters,
         dead_letter_topic: str,
+        addresses: AddressKeys,
         attribution: AttributionSettings | None = None,
         max_event_bytes: int = 1_000_000,
         formats: Mapping[str, str] | None = None,
         skips: PlatformSkips | None = None,
     ) -> None:
+        self._addresses = addresses
         self._max_event_bytes = max_event_bytes
         self._formats = dict(formats or {})  # topic name -> platform format; absent = native
         self._skips = skips or PlatformSkips()
@@ -244,7 +247,7 @@ class BatchProcessor:
                 now=now,
             )
             await cart_rows.save_customers(conn, outcome.customers.values())
-            await _record_consent_events(conn, fresh, now)
+            await _record_consent_events(conn, fresh, now, self._addresses)
             await cart_rows.save_carts(conn, outcome.carts.values())
             await journey_rows.create(conn, outcome.new_journeys, now)
             await journey_rows.end(conn, outcome.ended, now)
@@ -257,7 +260,9 @@ class BatchProcessor:
         }
 
 
-async def _record_consent_events(conn: AsyncConnection, events: list[Event], now: datetime) -> None:
+async def _record_consent_events(
+    conn: AsyncConnection, events: list[Event], now: datetime, addresses: AddressKeys
+) -> None:
     """``consent.changed`` is an explicit statement: into the ledger, at its time (never later than now)."""
     for event in events:
         if not isinstance(event, ConsentChanged):
@@ -272,6 +277,7 @@ async def _record_consent_events(conn: AsyncConnection, events: list[Event], now
             phone=customer.phone,
             consents=customer.consent.model_dump(),
             at=min(event.occurred_at, now),
+            addresses=addresses,
         )
 
 

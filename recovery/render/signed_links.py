@@ -11,6 +11,7 @@ from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTime
 
 from recovery.clock import Clock, SystemClock
 from recovery.errors import ConfigError, RecoveryError
+from recovery.keys import Purpose, derive_key
 
 # One salt per purpose, so a click token can never be replayed as an unsubscribe token and vice versa.
 _CLICK_SALT = "recovery.click.v1"
@@ -82,7 +83,8 @@ class LinkSigner:
 
     def _serializer(self, secret: str, salt: str) -> URLSafeTimedSerializer:
         kwargs: dict[str, Any] = {"signer": _ClockSigner, "signer_kwargs": {"clock": self._clock}}
-        return URLSafeTimedSerializer(secret, salt=salt, **kwargs)
+        # Signed with the links' own key derived from the secret, never the secret itself (recovery.keys).
+        return URLSafeTimedSerializer(derive_key(secret, Purpose.LINKS), salt=salt, **kwargs)
 
     def _loads(self, serializer: URLSafeTimedSerializer, token: str, max_age: timedelta | None) -> object:
         """Verify with the current secret, then with the previous one while it is still accepted."""

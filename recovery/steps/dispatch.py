@@ -19,7 +19,7 @@ from recovery.channels.retry import send_with_retry
 from recovery.channels.sms import record_if_opted_out
 from recovery.clock import Clock
 from recovery.consent import ledger
-from recovery.consent.authority import with_ledger
+from recovery.consent.authority import AddressKeys, with_ledger
 from recovery.errors import ConfigError, OutcomeUnknownError, PermanentError, TransientError
 from recovery.journeys.records import JourneyRow
 from recovery.messages import message_id_for
@@ -127,10 +127,12 @@ class Dispatcher:
         composer: Composer,
         guard_policy: GuardPolicy,
         clock: Clock,
+        addresses: AddressKeys,
         retry: RetryPolicy = RetryPolicy(),
         registrar: DiscountRegistrar | None = None,
         stores: StoreDirectory | None = None,
     ) -> None:
+        self._addresses = addresses
         self._registrar = registrar
         self._stores = stores or StoreDirectory()
         self._engine = engine
@@ -212,7 +214,11 @@ class Dispatcher:
         if customer is not None:
             # The ledger (opt-outs the shopper told us) beats the consent copied into cart events.
             entries = await ledger.ledger_entries(
-                conn, customer_key=customer.customer_key, email=customer.email, phone=customer.phone
+                conn,
+                customer_key=customer.customer_key,
+                email=customer.email,
+                phone=customer.phone,
+                addresses=self._addresses,
             )
             customer = with_ledger(customer, entries)
         return StepFacts(
@@ -367,7 +373,7 @@ class Dispatcher:
         message = flight.outgoing
         async with self._engine.begin() as conn:
             await fail_step(conn, step.step_id, plan, now, journey_id=message.journey_id)
-            await record_if_opted_out(conn, message.customer_key, plan.error_code or "", now)
+            await record_if_opted_out(conn, message.customer_key, plan.error_code or "", now, self._addresses)
         log.warning(
             "message failed", extra={"journey_id": message.journey_id, "step": message.step, "code": plan.error_code}
         )

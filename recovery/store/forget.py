@@ -52,7 +52,16 @@ FORGET: tuple[tuple[str, str, By], ...] = (
 # Tables with nothing about a person: input dedup ids; outbox rows live seconds before the relay sends them.
 # Template versions are the marketers' work (their author is staff, not a shopper); workers are heartbeats.
 NO_PERSONAL_DATA: frozenset[str] = frozenset(
-    {"processed_events", "outbox_events", "template_versions", "flow_versions", "workers", "webhook_deliveries"}
+    {
+        "processed_events",
+        "outbox_events",
+        "template_versions",
+        "flow_versions",
+        "workers",
+        "webhook_deliveries",
+        "sessions",
+        "inbound_sms",
+    }
 )
 _CHUNK = 500  # identifiers per IN (...) list: well under every driver's bound-parameter limit
 

@@ -388,3 +388,28 @@ webhook_deliveries = Table(
     Column("received_at", TS, nullable=False),
     Index("ix_webhook_deliveries_received", "received_at"),
 )
+
+staff_sessions = Table(
+    "sessions",
+    metadata,
+    # A person signed in to the pages. The cookie carries a random id; only its SHA-256 is kept here, so a
+    # copy of the database cannot be replayed as cookies. ``token_hash`` is a keyed hash of the token used:
+    # a session lives only while that token is still in ``security.api_tokens``.
+    Column("id", String(64), primary_key=True),
+    Column("token_hash", String(64), nullable=False),
+    Column("name", String(160), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("revoked_at", TS, nullable=True),
+    Index("ix_sessions_token", "token_hash"),
+)
+
+inbound_sms = Table(
+    "inbound_sms",
+    metadata,
+    # Each inbound SMS keyword is applied once per Twilio ``MessageSid``: a replayed STOP after a START
+    # finds its sid here and changes nothing.
+    Column("sms_sid", String(64), primary_key=True),
+    Column("received_at", TS, nullable=False),
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,8 +63,17 @@ async def saved_versions(engine: AsyncEngine) -> int:
         return int(await conn.scalar(select(func.count()).select_from(template_versions)) or 0)
 
 
+async def until(page: Page, expression: str, timeout_s: float = 15.0) -> None:
+    """Wait until ``expression`` is true in the page. ``wait_for_function`` evaluates with ``eval``, which the
+    studio's CSP (no 'unsafe-eval') refuses; ``page.evaluate`` goes through the debugger, outside the CSP."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await page.evaluate(expression):
+        assert asyncio.get_running_loop().time() < deadline, f"still false after {timeout_s} s: {expression}"
+        await asyncio.sleep(0.05)
+
+
 async def segments(page: Page) -> int:
-    await page.wait_for_function("document.getElementById('sms-info').dataset.segments !== undefined")
+    await until(page, "document.getElementById('sms-info').dataset.segments !== undefined")
     return int(await page.eval_on_selector("#sms-info", "e => e.dataset.segments"))
 
 
@@ -76,9 +86,9 @@ async def test_marketer_edits_previews_is_refused_on_a_typo_saves_and_rolls_back
     assert first >= 1
 
     await page.fill("#source", "Bonjour {{ customer.first_name }} " + "votre panier vous attend. " * 12)
-    await page.wait_for_function(f"Number(document.getElementById('sms-info').dataset.segments) > {first}")
+    await until(page, f"Number(document.getElementById('sms-info').dataset.segments) > {first}")
     await page.fill("#source", "Bonjour 🛒 {{ customer.first_name }}")
-    await page.wait_for_function("document.getElementById('sms-info').dataset.encoding === 'UCS-2'")
+    await until(page, "document.getElementById('sms-info').dataset.encoding === 'UCS-2'")
     assert await page.is_visible("#sms-warning")
 
     await page.fill("#source", "Bonjour\n{{ cart.totl }}")

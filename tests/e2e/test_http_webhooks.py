@@ -17,10 +17,12 @@ from twilio.request_validator import RequestValidator
 from recovery.api import create_app
 from recovery.clock import ManualClock
 from recovery.consent.authority import address_key
+from recovery.keys import link_keys
 from recovery.settings import Settings
 from recovery.store.schema import callback_requests, consent_ledger, customers, messages, outbox_events
 
 AUTH_TOKEN = "twilio-auth-token"
+LINK_SECRET = "link-secret"
 PUBLIC_URL = "https://recovery.example"
 START = datetime(2025, 11, 25, 12, tzinfo=UTC)
 PHONE = "+33612345678"
@@ -36,7 +38,7 @@ STATUS = f"/webhooks/twilio/status?message_id={MESSAGE_ID.replace(':', '%3A')}"
 
 def settings(auth_token: str = AUTH_TOKEN) -> Settings:
     return Settings(
-        security={"link_secret": "link-secret"},
+        security={"link_secret": LINK_SECRET},
         http={"public_url": PUBLIC_URL},
         channels={"sms": {"auth_token": auth_token}},
     )
@@ -157,6 +159,19 @@ async def test_start_opts_back_in_and_stop_twice_is_recorded_once(db: AsyncEngin
     ]
 
 
+async def test_a_replayed_stop_after_start_does_not_flip_consent_back(
+    db: AsyncEngine, client: httpx.AsyncClient
+) -> None:
+    """Keywords apply once per MessageSid: STOP, START, then the same STOP replayed (same sid) changes nothing."""
+    stop = inbound_form("STOP", sid="SM" + "3" * 32)
+    await post_inbound(client, stop)
+    await post_inbound(client, inbound_form("START", sid="SM" + "4" * 32))
+    replayed = await post_inbound(client, stop)
+    assert replayed.status_code == 200
+    assert (await sms_consents(db))["cust-1"] is True
+    assert [row[2] for row in await ledger(db) if row[0] == "cust-1"] == [False, True]
+
+
 async def test_stop_from_an_unknown_number_is_kept_for_that_number(db: AsyncEngine, client: httpx.AsyncClient) -> None:
     """STOP from a number no customer has yet is recorded under the number's hash (a guest's next cart),
     and START lifts it; the ledger never holds the number itself."""
@@ -166,7 +181,7 @@ async def test_stop_from_an_unknown_number_is_kept_for_that_number(db: AsyncEngi
     async with db.connect() as conn:
         c = consent_ledger.c
         entries = (await conn.execute(select(c.customer_key, c.consent).order_by(c.id))).all()
-    key = address_key(unknown)
+    key = address_key(unknown, link_keys(LINK_SECRET).addresses[0])
     assert [(row.customer_key, row.consent) for row in entries] == [(key, False), (key, True)]
     assert all(unknown not in row.customer_key for row in entries)
 

@@ -5,19 +5,22 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import httpx
 import pytest
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api import create_app
 from recovery.api.auth import Principal
 from recovery.api.pages import check_csrf, render_page, require_page
 from recovery.clock import ManualClock
 from recovery.settings import Settings
+from recovery.store.database import create_engine
+from recovery.store.migrate import upgrade_to_head
 
 TOKENS = {
     "agent-tok": {"role": "agent", "name": "Inès"},
@@ -43,8 +46,9 @@ def build_app(engine: AsyncEngine) -> FastAPI:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    engine = create_async_engine("sqlite+aiosqlite:///:memory:")
+async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'pages.db'}")
+    await upgrade_to_head(engine)  # sessions are rows
     transport = httpx.ASGITransport(app=build_app(engine))
     async with httpx.AsyncClient(transport=transport, base_url="http://desk.test") as client:
         yield client

@@ -240,7 +240,7 @@ def test_recovery_run_refuses_to_start_on_a_broken_template(tmp_path: Path) -> N
     env = {
         "PATH": "/usr/bin:/bin",
         "RECOVERY_TEMPLATES_DIR": str(templates),
-        "RECOVERY_SECURITY__LINK_SECRET": "s",
+        "RECOVERY_SECURITY__LINK_SECRET": "s" * 32,
         "RECOVERY_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
         "RECOVERY_CHANNELS__TRANSPORT": "outbox",
     }

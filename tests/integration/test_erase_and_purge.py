@@ -5,6 +5,7 @@ Rows are seeded in every table of the schema, so a table added later without an 
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,12 +16,14 @@ from sqlalchemy import JSON, Boolean, Column, Float, Integer, Numeric, String, T
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.consent import ledger
+from recovery.consent.authority import AddressKeys, address_key
 from recovery.consent.ledger import phone_hash
+from recovery.keys import link_keys
 from recovery.store.database import create_engine
 from recovery.store.forget import NO_PERSONAL_DATA, erase_shopper, purge_before
 from recovery.store.migrate import upgrade_to_head
 from recovery.store.schema import UtcDateTime, metadata
-from tests.commands import recovery
+from tests.commands import LINK_SECRET, recovery
 
 SECRET = "link-secret"
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -154,6 +157,42 @@ async def test_the_erase_command_reports_counts_without_echoing_the_address(data
         await engine.dispose()
     both = await recovery("erase", "--email", "a@b.c", "--phone", "+1", database_url=database_url, cwd=tmp_path)
     assert both.returncode == 2 and "exactly one of --email or --phone" in both.stderr
+
+
+async def test_erase_keeps_the_opt_out_under_a_keyed_hash_that_cannot_be_reversed(
+    database_url: str, tmp_path: Path
+) -> None:
+    """After ``recovery erase``, the number's opt-out is still in force for a new cart, and what is kept is an
+    HMAC under a key derived from the link secret: hashing candidate numbers (plain SHA-256) finds nothing."""
+    addresses = AddressKeys(link_keys(LINK_SECRET).addresses)
+    engine = create_engine(database_url)
+    try:
+        await upgrade_to_head(engine)
+        await seed(engine, ANNA, NOW)
+        async with engine.begin() as conn:
+            await ledger.record_consent(
+                conn,
+                ANNA["customer_key"],
+                ledger.ConsentChannel.SMS,
+                consent=False,
+                source=ledger.ConsentSource.TWILIO_STOP,
+                now=NOW,
+                addresses=addresses,
+            )
+        result = await recovery("erase", "--phone", ANNA["phone"], database_url=database_url, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        async with engine.connect() as conn:
+            table = metadata.tables["consent_ledger"]
+            kept = (await conn.execute(select(table.c.customer_key, table.c.consent))).all()
+            fresh = await ledger.ledger_entries(
+                conn, customer_key="guest-new-cart", email=None, phone=ANNA["phone"], addresses=addresses
+            )
+    finally:
+        await engine.dispose()
+    assert [(key, consent) for key, consent in kept] == [(address_key(ANNA["phone"], addresses.keys[0]), False)]
+    unsalted = hashlib.sha256(ANNA["phone"].encode()).hexdigest()[:48]
+    assert unsalted not in kept[0][0] and ANNA["phone"] not in kept[0][0]
+    assert [entry.consent for entry in fresh] == [False]  # the suppression outlives the erase
 
 
 async def test_purge_without_a_retention_period_says_which_setting_is_missing(tmp_path: Path) -> None:

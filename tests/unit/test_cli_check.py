@@ -68,3 +68,30 @@ def test_a_bad_configuration_value_fails_the_check_with_exit_1(monkeypatch: pyte
     assert result.exit_code == 1, result.output
     output = " ".join(result.output.split())
     assert "abandonment.idle_after" in output and "RECOVERY_ABANDONMENT__IDLE_AFTER" in output
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"RECOVERY_SECURITY__LINK_SECRET": "short"}, "security.link_secret: at least 32 characters"),
+        ({"RECOVERY_SECURITY__API_TOKENS": '{"tok-a": "agent"}'}, "security.api_tokens: agent #1 shorter than 32"),
+        (
+            {"RECOVERY_CALLBACKS__WEBHOOK_URL": "https://desk.example/hook"},
+            "callbacks.webhook_secret is not set",
+        ),
+        ({"RECOVERY_CALLBACKS__WEBHOOK_SECRET": "short"}, "callbacks.webhook_secret: at least 32 characters"),
+    ],
+)
+def test_short_secrets_and_a_webhook_without_its_own_secret_fail_the_check(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str
+) -> None:
+    """Guessable secrets and tokens, or a helpdesk webhook that would borrow the link secret, exit 1."""
+    monkeypatch.setenv("RECOVERY_CHANNELS__SMS__ACCOUNT_SID", "AC" + "0" * 32)
+    monkeypatch.setenv("RECOVERY_CHANNELS__SMS__AUTH_TOKEN", "token")
+    monkeypatch.setenv("RECOVERY_CHANNELS__SMS__SENDER", "+33700000000")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 1
+    assert expected in result.output
+    assert "tok-a" not in result.output  # a token is never printed

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from recovery.consent.authority import LedgerEntry, address_key, effective, message_consent, with_ledger
+from recovery.consent.authority import AddressKeys, LedgerEntry, address_key, effective, message_consent, with_ledger
 from recovery.journeys.records import CustomerState
 from recovery.states import ChannelName
 
@@ -59,8 +60,28 @@ def test_with_ledger_replaces_each_consent_independently() -> None:
     assert (updated.consent_email, updated.consent_sms, updated.consent_phone) == (False, True, False)
 
 
+KEY = b"k" * 32
+
+
 def test_address_keys_hold_no_address_and_ignore_case() -> None:
-    key = address_key("Claire@Example.com")
-    assert key == address_key("claire@example.com ")
+    key = address_key("Claire@Example.com", KEY)
+    assert key == address_key("claire@example.com ", KEY)
     assert key is not None and "example" not in key
-    assert address_key(None) is None
+    assert address_key(None, KEY) is None
+
+
+def test_an_address_key_cannot_be_found_by_hashing_numbers_without_the_secret() -> None:
+    """Keyed: the plain SHA-256 of the number (what anyone can compute) is not the key, and keys differ."""
+    phone = "+33612345678"
+    key = address_key(phone, KEY)
+    assert key is not None
+    assert hashlib.sha256(phone.encode()).hexdigest()[:48] not in key
+    assert key != address_key(phone, b"other-key" * 4)
+
+
+def test_address_keys_write_with_the_current_key_and_read_every_key() -> None:
+    """During a rotation, entries under the previous key are still found; new ones use the current key."""
+    keys = AddressKeys((KEY, b"p" * 32))
+    assert keys.current("a@b.fr") == address_key("a@b.fr", KEY)
+    assert keys.every("a@b.fr") == [address_key("a@b.fr", KEY), address_key("a@b.fr", b"p" * 32)]
+    assert keys.every(None) == []

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from recovery.clock import SystemClock
+from recovery.consent.authority import AddressKeys
 from recovery.ingest.batch import BatchProcessor
 from tests.unit.test_poison_input import BASE
 
@@ -39,6 +40,7 @@ async def test_a_retried_batch_dead_letters_each_bad_record_once() -> None:
         clock=SystemClock(),
         dead_letters=dead,
         dead_letter_topic="dlq",
+        addresses=AddressKeys((b"k" * 32,)),
     )
     calls = 0
 

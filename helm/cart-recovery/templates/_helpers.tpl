@@ -50,7 +50,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if not .migrationOnly }}
 - name: RECOVERY_SECURITY__LINK_SECRET
   valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ $keys.linkSecret }}}}
-{{- range $env, $key := dict "RECOVERY_SECURITY__PREVIOUS_LINK_SECRET" $keys.previousLinkSecret "RECOVERY_SECURITY__API_TOKENS" $keys.apiTokens "RECOVERY_CHANNELS__SMS__ACCOUNT_SID" $keys.twilioAccountSid "RECOVERY_CHANNELS__SMS__AUTH_TOKEN" $keys.twilioAuthToken "RECOVERY_CHANNELS__EMAIL__USERNAME" $keys.smtpUsername "RECOVERY_CHANNELS__EMAIL__PASSWORD" $keys.smtpPassword }}
+{{- range $env, $key := dict "RECOVERY_SECURITY__PREVIOUS_LINK_SECRET" $keys.previousLinkSecret "RECOVERY_SECURITY__API_TOKENS" $keys.apiTokens "RECOVERY_CHANNELS__SMS__ACCOUNT_SID" $keys.twilioAccountSid "RECOVERY_CHANNELS__SMS__AUTH_TOKEN" $keys.twilioAuthToken "RECOVERY_CHANNELS__EMAIL__USERNAME" $keys.smtpUsername "RECOVERY_CHANNELS__EMAIL__PASSWORD" $keys.smtpPassword "RECOVERY_CALLBACKS__WEBHOOK_SECRET" $keys.callbacksWebhookSecret }}
 - name: {{ $env }}
   valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ $key }}, optional: true}}
 {{- end }}

@@ -19,11 +19,12 @@ How a page uses it (see ``recovery/api/pages/agent_routes.py`` for a full exampl
   ``<input type="hidden" name="csrf_token" value="{{ csrf_token }}">``; htmx requests send the header by
   themselves (``hx-headers`` on ``<body>``), other ``fetch`` posts must send ``X-CSRF-Token``.
 - ``require_page(*roles)`` redirects to ``/login?next=…`` when not signed in (``HX-Redirect`` for htmx) and
-  answers an HTML 403 page on a wrong role; ``admin`` may open every page. The session stores only the token's
-  fingerprint, so removing a token from ``security.api_tokens`` ends its sessions.
+  answers an HTML 403 page on a wrong role; ``admin`` may open every page. The cookie carries only a random
+  session id; the ``sessions`` row says who, and ``/logout`` or removing the token from ``security.api_tokens``
+  ends it at once.
 - Static files (``pages.css``, pinned htmx with its licence) are served under ``/static/pages/``; add yours to
   ``recovery/api/pages/static/`` (pyproject package-data ships the folder). Nothing is fetched from a CDN.
-- ``install_pages(app, settings, link_secret)`` (called by ``create_app``) wires all of this.
+- ``install_pages(app, settings, store)`` (called by ``create_app``) wires all of this.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from recovery.api.pages.rendering import page_language, page_templates, render_p
 from recovery.api.pages.session import (
     LANDING,
     PageForbidden,
+    SessionStore,
     forbidden_page,
     install_sessions,
     require_page,
@@ -52,6 +54,7 @@ __all__ = [
     "LANDING",
     "PageForbidden",
     "PageLanguage",
+    "SessionStore",
     "Texts",
     "check_csrf",
     "csrf_token",
@@ -64,10 +67,10 @@ __all__ = [
 ]
 
 
-def install_pages(app: FastAPI, settings: Settings, link_secret: str) -> None:
+def install_pages(app: FastAPI, settings: Settings, store: SessionStore) -> None:
     """Sessions, the sign-in routes, page templates and ``/static/pages`` on ``app``."""
     app.state.page_templates = page_templates()
     app.mount("/static/pages", StaticFiles(packages=[("recovery.api.pages", "static")]), name="pages-static")
     app.include_router(sign_in_router())
     app.add_exception_handler(PageForbidden, forbidden_page)
-    install_sessions(app, settings, link_secret)
+    install_sessions(app, settings, store)

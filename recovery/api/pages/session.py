@@ -4,37 +4,51 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.middleware.sessions import SessionMiddleware
 
-from recovery.api.auth import Principal, match_token, principal_for_token_id
+from recovery.api.auth import Principal, match_token, token_names
+from recovery.api.pages import session_rows
 from recovery.api.pages.csrf import check_csrf, check_login_csrf, rotate_csrf
 from recovery.api.pages.rendering import render_page
+from recovery.api.throttle_guard import throttle_failure, throttled_for
+from recovery.clock import Clock
 from recovery.settings import ApiToken, Role, Settings
 
 SESSION_COOKIE = "recovery_session"
 SESSION_MAX_AGE = timedelta(hours=12)
 # Where a person lands after signing in without a ``next`` page; pages of other roles add theirs here.
 LANDING: dict[Role, str] = {"agent": "/agent", "marketer": "/studio", "admin": "/agent"}
-_SESSION_KEY = "token_id"
+_SESSION_KEY = "sid"
 
 
-def session_secret(link_secret: str) -> str:
-    """A key for the session cookie derived from ``security.link_secret`` (never the secret itself)."""
-    return hmac.new(link_secret.encode(), b"recovery-pages-session", hashlib.sha256).hexdigest()
+@dataclass(frozen=True, kw_only=True)
+class SessionStore:
+    """What the pages need to keep sessions on the server: the database, the clock and the session key."""
+
+    engine: AsyncEngine
+    clock: Clock
+    key: bytes  # derived for sessions only (``recovery.keys``): signs the cookie, hashes tokens in rows
+
+    def token_hash(self, token: str) -> str:
+        """A keyed hash of a token: the row knows which token opened it, never the token itself."""
+        return hmac.new(self.key, token.encode(), hashlib.sha256).hexdigest()
 
 
-def install_sessions(app: FastAPI, settings: Settings, link_secret: str) -> None:
+def install_sessions(app: FastAPI, settings: Settings, store: SessionStore) -> None:
     """Add the signed, HttpOnly, SameSite=Lax session cookie (Secure when the public URL is https)."""
+    app.state.session_store = store
     app.add_middleware(
         SessionMiddleware,
-        secret_key=session_secret(link_secret),
+        secret_key=store.key.hex(),
         session_cookie=SESSION_COOKIE,
         max_age=int(SESSION_MAX_AGE.total_seconds()),
         same_site="lax",
@@ -47,10 +61,27 @@ def _tokens(request: Request) -> Mapping[str, ApiToken]:
     return tokens
 
 
-def signed_in(request: Request) -> Principal | None:
-    """The person signed in on this session, or ``None`` (also when their token was revoked)."""
-    fingerprint = request.session.get(_SESSION_KEY)
-    return principal_for_token_id(fingerprint, _tokens(request)) if isinstance(fingerprint, str) else None
+def _store(request: Request) -> SessionStore:
+    store: SessionStore = request.app.state.session_store
+    return store
+
+
+async def signed_in(request: Request) -> Principal | None:
+    """The person signed in on this session, or ``None``: no session, logged out, expired, or token removed."""
+    session_id = request.session.get(_SESSION_KEY)
+    if not isinstance(session_id, str):
+        return None
+    store = _store(request)
+    row = await session_rows.find_session(store.engine, session_id, now=store.clock.now())
+    if row is None:
+        return None
+    tokens = _tokens(request)
+    names = token_names(tokens)
+    # The token must still be configured, with the same role: removing it ends its sessions at once.
+    for token, entry in tokens.items():
+        if hmac.compare_digest(store.token_hash(token), row.token_hash) and entry.role == row.role:
+            return Principal(role=entry.role, name=names[token])
+    return None
 
 
 def _local_path(target: str | None) -> str | None:
@@ -60,12 +91,12 @@ def _local_path(target: str | None) -> str | None:
     return None
 
 
-def require_page(*roles: Role) -> Callable[[Request], Principal]:
+def require_page(*roles: Role) -> Callable[[Request], Awaitable[Principal]]:
     """A page dependency: to ``/login`` when not signed in (htmx gets ``HX-Redirect``), 403 on a wrong role."""
     allowed = frozenset(roles)
 
-    def dependency(request: Request) -> Principal:
-        principal = signed_in(request)
+    async def dependency(request: Request) -> Principal:
+        principal = await signed_in(request)
         if principal is None:
             back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             login = f"/login?next={quote(back, safe='')}"
@@ -103,18 +134,39 @@ def sign_in_router() -> APIRouter:
 
     @router.post("/login", include_in_schema=False, dependencies=[Depends(check_login_csrf)])
     async def login(request: Request, token: Annotated[str, Form()], next: Annotated[str, Form()] = "") -> Response:
-        principal = match_token(token.strip(), _tokens(request))
-        if principal is None:
-            context = {"next": _local_path(next) or "", "error": True}
+        presented = token.strip()
+        context = {"next": _local_path(next) or "", "error": True}
+        wait = throttled_for(request, presented)
+        if wait:
+            refused = render_page(request, "login.html", context, status_code=status.HTTP_429_TOO_MANY_REQUESTS)
+            refused.headers["Retry-After"] = str(wait)
+            return refused
+        matched = match_token(presented, _tokens(request))
+        if matched is None:
+            throttle_failure(request, presented)
             return render_page(request, "login.html", context, status_code=status.HTTP_401_UNAUTHORIZED)
+        configured, principal = matched
+        store = _store(request)
+        session_id = await session_rows.open_session(
+            store.engine,
+            token_hash=store.token_hash(configured),
+            name=principal.name,
+            role=principal.role,
+            now=store.clock.now(),
+            lifetime=SESSION_MAX_AGE,
+        )
         # A fresh session on sign-in: nothing set before it (e.g. by someone else) carries over.
         request.session.clear()
-        request.session[_SESSION_KEY] = principal.token_id
+        request.session[_SESSION_KEY] = session_id
         target = _local_path(next) or LANDING[principal.role]
         return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
 
     @router.post("/logout", include_in_schema=False, dependencies=[Depends(check_csrf)])
     async def logout(request: Request) -> Response:
+        session_id = request.session.get(_SESSION_KEY)
+        if isinstance(session_id, str):
+            store = _store(request)
+            await session_rows.revoke_session(store.engine, session_id, now=store.clock.now())
         request.session.clear()
         rotate_csrf(request)
         return RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)

@@ -16,6 +16,7 @@ from recovery.attribution import click_rows
 from recovery.channels.sms import record_if_opted_out
 from recovery.clock import Clock
 from recovery.consent import ledger
+from recovery.consent.authority import AddressKeys
 from recovery.consent.ledger import ConsentChannel, ConsentSource
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,10 @@ def parse_form(body: bytes) -> FormParams:
     return params
 
 
-def twilio_router(*, engine: AsyncEngine, clock: Clock, auth_token: str, public_url: str, secret: str) -> APIRouter:
-    """``POST /webhooks/twilio/inbound`` and ``/webhooks/twilio/status``; ``secret`` keys phone hashes."""
+def twilio_router(
+    *, engine: AsyncEngine, clock: Clock, auth_token: str, public_url: str, addresses: AddressKeys
+) -> APIRouter:
+    """``POST /webhooks/twilio/inbound`` and ``/webhooks/twilio/status``; ``addresses`` key phone hashes."""
     router = APIRouter(prefix="/webhooks/twilio", include_in_schema=False)
     check = _SignatureCheck(auth_token=auth_token, public_url=public_url)
 
@@ -78,8 +81,11 @@ def twilio_router(*, engine: AsyncEngine, clock: Clock, auth_token: str, public_
         phone, sms_sid = params.first("From"), params.first("MessageSid") or params.first("SmsSid")
         if keyword is not None and phone:
             async with engine.begin() as conn:
+                if not await ledger.first_inbound_sms(conn, sms_sid, now=clock.now()):
+                    log.info("inbound sms keyword already applied", extra={"sms_sid": sms_sid})
+                    return Response(EMPTY_TWIML, media_type="text/xml")
                 customers = await _apply_keyword(
-                    conn, keyword, phone=phone, sms_sid=sms_sid, secret=secret, now=clock.now()
+                    conn, keyword, phone=phone, sms_sid=sms_sid, addresses=addresses, now=clock.now()
                 )
             log.info(
                 "inbound sms keyword", extra={"sms_sid": sms_sid, "keyword": keyword.value, "customers": customers}
@@ -103,7 +109,9 @@ def twilio_router(*, engine: AsyncEngine, clock: Clock, auth_token: str, public_
             if message is None or (message.provider_id and sms_sid and message.provider_id != sms_sid):
                 log.warning("receipt for an unknown message", extra={"message_id": message_id, "sms_sid": sms_sid})
                 return Response(status_code=200)
-            moved = await _apply_receipt(conn, message, state=state, error_code=error_code, now=clock.now())
+            moved = await _apply_receipt(
+                conn, message, state=state, error_code=error_code, now=clock.now(), addresses=addresses
+            )
         log.info(
             "delivery receipt",
             extra={"message_id": message_id, "journey_id": message.journey_id, "state": state, "applied": moved},
@@ -145,12 +153,12 @@ class _SignatureCheck:
 
 
 async def _apply_keyword(
-    conn: AsyncConnection, keyword: Keyword, *, phone: str, sms_sid: str, secret: str, now: datetime
+    conn: AsyncConnection, keyword: Keyword, *, phone: str, sms_sid: str, addresses: AddressKeys, now: datetime
 ) -> int:
     """Record a callback request or a consent change for the number; return how many customers have it."""
     keys = await ledger.customers_with_phone(conn, phone)
     if keyword == Keyword.CALLBACK:
-        hashed = ledger.phone_hash(phone, secret)
+        hashed = ledger.phone_hash(phone, addresses.keys[0].hex())
         # A number we cannot match still leaves a trace; the callback channel decides what to do.
         requesters: list[str | None] = [*keys] or [None]
         for key in requesters:
@@ -159,14 +167,24 @@ async def _apply_keyword(
     stop = keyword == Keyword.STOP
     source = ConsentSource.TWILIO_STOP if stop else ConsentSource.TWILIO_START
     # Keyed by the number too: a guest's next cart (a new customer key) stays opted out.
-    await ledger.record_address_consent(conn, phone, ConsentChannel.SMS, consent=not stop, source=source, now=now)
+    await ledger.record_address_consent(
+        conn, phone, ConsentChannel.SMS, consent=not stop, source=source, now=now, addresses=addresses
+    )
     for key in keys:
-        await ledger.record_consent(conn, key, ConsentChannel.SMS, consent=not stop, source=source, now=now)
+        await ledger.record_consent(
+            conn, key, ConsentChannel.SMS, consent=not stop, source=source, now=now, addresses=addresses
+        )
     return len(keys)
 
 
 async def _apply_receipt(
-    conn: AsyncConnection, message: click_rows.TrackedMessage, *, state: str, error_code: str | None, now: datetime
+    conn: AsyncConnection,
+    message: click_rows.TrackedMessage,
+    *,
+    state: str,
+    error_code: str | None,
+    now: datetime,
+    addresses: AddressKeys,
 ) -> bool:
     """Move the message to delivered or failed; whether it moved (a late or repeated receipt does not)."""
     if state in _DELIVERED_STATES:
@@ -174,5 +192,5 @@ async def _apply_receipt(
     moved = await click_rows.mark_failed(
         conn, message, error_code=error_code, error=f"twilio: {state}", reason=error_code or state, now=now
     )
-    await record_if_opted_out(conn, message.customer_key, error_code, now)
+    await record_if_opted_out(conn, message.customer_key, error_code, now, addresses)
     return moved

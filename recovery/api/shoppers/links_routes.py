@@ -19,6 +19,7 @@ from recovery.attribution import click_rows
 from recovery.attribution.click_rows import UserAgentClass
 from recovery.clock import Clock
 from recovery.consent import ledger
+from recovery.consent.authority import AddressKeys
 from recovery.consent.ledger import ConsentChannel, ConsentSource
 from recovery.render import short_link_rows
 from recovery.render.short_links import LINK_MAX_AGE
@@ -152,6 +153,7 @@ def links_router(
     signer: LinkSigner,
     clock: Clock,
     link_hosts: list[str] | None,
+    addresses: AddressKeys,
     click_max_age: timedelta = DEFAULT_CLICK_MAX_AGE,
 ) -> APIRouter:
     """The ``/r`` and ``/u`` routes over this engine and signer."""
@@ -159,7 +161,7 @@ def links_router(
     router.include_router(
         _click_routes(engine=engine, signer=signer, clock=clock, link_hosts=link_hosts, click_max_age=click_max_age)
     )
-    router.include_router(_unsubscribe_routes(engine=engine, signer=signer, clock=clock))
+    router.include_router(_unsubscribe_routes(engine=engine, signer=signer, clock=clock, addresses=addresses))
     return router
 
 
@@ -213,7 +215,7 @@ async def _follow(
     return RedirectResponse(link.target, status_code=302, headers=_REDIRECT_HEADERS)
 
 
-def _unsubscribe_routes(*, engine: AsyncEngine, signer: LinkSigner, clock: Clock) -> APIRouter:
+def _unsubscribe_routes(*, engine: AsyncEngine, signer: LinkSigner, clock: Clock, addresses: AddressKeys) -> APIRouter:
     """``GET /u/{token}`` asks for confirmation; ``POST /u/{token}`` withdraws the consent."""
     router = APIRouter()
 
@@ -239,6 +241,7 @@ def _unsubscribe_routes(*, engine: AsyncEngine, signer: LinkSigner, clock: Clock
                 consent=False,
                 source=ConsentSource.UNSUBSCRIBE_LINK,
                 now=clock.now(),
+                addresses=addresses,
             )
         log.info("unsubscribed", extra={"channel": channel.value, "changed": changed})
         return _done_page(channel)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.auth import Principal, require_role
 from recovery.clock import Clock
+from recovery.consent.authority import AddressKeys
 from recovery.desk import claim_rows, task_view
 from recovery.desk.queue import CompletionError, decide_completion
 from recovery.settings import CallbacksSettings
@@ -39,8 +40,11 @@ def _missing(task_id: str) -> HTTPException:
 class DeskService:
     """The desk's operations over one engine; shared by the API and the ``/agent`` page."""
 
-    def __init__(self, *, engine: AsyncEngine, clock: Clock, settings: CallbacksSettings) -> None:
+    def __init__(
+        self, *, engine: AsyncEngine, clock: Clock, settings: CallbacksSettings, addresses: AddressKeys
+    ) -> None:
         self.engine = engine
+        self.addresses = addresses  # a do_not_call outcome is also kept under the number's keyed hash
         self.clock = clock
         self.settings = settings
 
@@ -82,7 +86,9 @@ class DeskService:
             raise HTTPException(422, detail=str(exc)) from exc
         try:
             async with self.engine.begin() as conn:
-                return await claim_rows.complete(conn, task_id, agent, completion, now, body.note)
+                return await claim_rows.complete(
+                    conn, task_id, agent, completion, now, body.note, addresses=self.addresses
+                )
         except claim_rows.TaskNotFound as exc:
             raise _missing(task_id) from exc
 

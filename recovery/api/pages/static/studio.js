@@ -3,6 +3,8 @@
   "use strict";
   const form = document.getElementById("studio-editor");
   if (!form) return;
+  // The page's CSP allows no inline handlers: Enter in a field must not submit the editor as a GET.
+  form.addEventListener("submit", (event) => event.preventDefault());
   const path = form.dataset.path;
   const csrf = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || "";
   const $ = (id) => document.getElementById(id);

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 01:22:25.533600
+Create Date: 2026-12-02 01:24:31.212846
 """
 
 from __future__ import annotations
@@ -203,6 +203,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", "version"),
     )
     op.create_table(
+        "inbound_sms",
+        sa.Column("sms_sid", sa.String(length=64), nullable=False),
+        sa.Column("received_at", recovery.store.schema.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("sms_sid"),
+    )
+    op.create_table(
         "journeys",
         sa.Column("journey_id", sa.String(length=64), nullable=False),
         sa.Column("cart_id", sa.String(length=128), nullable=False),
@@ -271,6 +277,20 @@ def upgrade() -> None:
         sa.Column("event_id", sa.String(length=128), nullable=False),
         sa.PrimaryKeyConstraint("event_id"),
     )
+    op.create_table(
+        "sessions",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=160), nullable=False),
+        sa.Column("role", sa.String(length=16), nullable=False),
+        sa.Column("created_at", recovery.store.schema.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", recovery.store.schema.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", recovery.store.schema.UtcDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.create_index("ix_sessions_token", ["token_hash"], unique=False)
+
     op.create_table(
         "short_links",
         sa.Column("code", sa.String(length=16), nullable=False),
@@ -355,6 +375,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_short_links_journey")
 
     op.drop_table("short_links")
+    with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.drop_index("ix_sessions_token")
+
+    op.drop_table("sessions")
     op.drop_table("processed_events")
     op.drop_table("outbox_events")
     with op.batch_alter_table("messages", schema=None) as batch_op:
@@ -369,6 +393,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_journeys_cart")
 
     op.drop_table("journeys")
+    op.drop_table("inbound_sms")
     op.drop_table("flow_versions")
     with op.batch_alter_table("feedback_answers", schema=None) as batch_op:
         batch_op.drop_index("ix_feedback_answered")
