@@ -48,7 +48,7 @@ def write_config(workdir: Path, *, bootstrap: str, database_url: str, prefix: st
         "scheduler": {"poll_interval": "100ms", "lease": "3s"},
         "http": {"port": 0},
         "guards": {"quiet_hours": {"channels": []}, "frequency_cap": 0},
-        "security": {"link_secret": "test-secret-" + prefix},
+        "security": {"link_secret": "test-secret-of-at-least-32-characters-" + prefix},
         "channels": {"transport": "outbox"},  # a dry run: messages land in RECOVERY_CHANNELS__OUTBOX_DIR
     }
     path = workdir / "recovery.yaml"

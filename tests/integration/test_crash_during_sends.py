@@ -52,7 +52,7 @@ def test_sigkill_between_provider_call_and_commit_sends_each_message_once(
         "scheduler": {"poll_interval": "100ms", "lease": "3s"},
         "http": {"port": 0},
         "guards": {"quiet_hours": {"channels": []}, "frequency_cap": 0},
-        "security": {"link_secret": "crash-test-secret"},
+        "security": {"link_secret": "crash-test-secret-" + "x" * 32},
         "channels": {
             "transport": "providers",
             "concurrency": CONCURRENCY,

@@ -46,7 +46,7 @@ def write_config(workdir: Path, *, bootstrap: str, database_url: str, twilio: Fa
         "scheduler": {"poll_interval": "100ms", "lease": "2m", "dead_after": "2s"},
         "http": {"port": 0},
         "guards": {"quiet_hours": {"channels": []}, "frequency_cap": 0},
-        "security": {"link_secret": "takeover-secret"},
+        "security": {"link_secret": "takeover-secret-" + "x" * 32},
         "channels": {
             "transport": "providers",
             "email": {"smtp_host": "127.0.0.1", "smtp_port": 1, "sender": "shop@example.com"},
