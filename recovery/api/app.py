@@ -27,6 +27,7 @@ from recovery.api.staff.templates_routes import templates_router
 from recovery.clock import Clock
 from recovery.desk.agent_lines import AgentLines
 from recovery.durations import parse_duration
+from recovery.render.bounds import configure as configure_render
 from recovery.render.signed_links import LinkSigner
 from recovery.settings import Settings
 
@@ -93,6 +94,7 @@ def _include_shopper_routes(
 
 def _include_staff_routes(app: FastAPI, *, engine: AsyncEngine, settings: Settings, clock: Clock) -> None:
     """What signed-in staff use: the template and callback APIs and their pages."""
+    configure_render(settings.render.limits())  # previews and save checks render within these bounds
     app.state.template_desk = template_desk = TemplateDesk(
         engine=engine, templates_dir=settings.templates_dir, clock=clock
     )  # also read by the /studio page

@@ -8,7 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from recovery.errors import ConfigError
-from recovery.render.files import TemplateError, discover
+from recovery.render.files import RenderTimedOut, TemplateError, discover
 from recovery.render.samples import Sample, load_samples
 from recovery.render.signed_links import LinkSigner
 from recovery.render.sms_text import describe_sms, non_gsm_characters
@@ -43,9 +43,7 @@ class Problem:
 def _error(message: str, source: TemplateError | None = None) -> Problem:
     if source is None:
         return Problem(severity=Severity.ERROR, message=message)
-    return Problem(
-        severity=Severity.ERROR, message=message, path=source.path, line=source.line, detail=source.detail
-    )
+    return Problem(severity=Severity.ERROR, message=message, path=source.path, line=source.line, detail=source.detail)
 
 
 def _warning(path: Path | str, message: str) -> Problem:
@@ -121,6 +119,8 @@ def find_template_problems(
                     if (exc.path, exc.line, exc.detail) not in seen:
                         seen.add((exc.path, exc.line, exc.detail))
                         problems.append(_error(f"{exc} (sample '{sample.name}')", exc))
+                    if isinstance(exc, RenderTimedOut):
+                        return problems  # one runaway render is enough: the others would each wait as long
                     continue
                 if message.sms is not None and message.sms.segments > max_sms_segments:
                     problems.append(_sms_warning(templates_dir, info, locale, sample, message.text))

@@ -23,6 +23,7 @@ from recovery.consent.authority import with_ledger
 from recovery.errors import ConfigError, OutcomeUnknownError, PermanentError, TransientError
 from recovery.journeys.records import JourneyRow
 from recovery.messages import message_id_for
+from recovery.render.offload import off_loop
 from recovery.rules import Flows, FlowStep
 from recovery.states import (
     ChannelName,
@@ -250,7 +251,8 @@ class Dispatcher:
             )
             context = {**context, "offer": {"code": code.code, "percent": code.percent, "expires_at": code.expires_at}}
         try:
-            rendered = self._render(plan, context)
+            # In a render thread: a slow template never stalls the loop, and one past its deadline fails here.
+            rendered = await off_loop(None, self._render, plan, context)
         except ConfigError as exc:
             if facts.message is None:
                 await step_rows.open_message(conn, row)  # the row the failure is recorded on
@@ -271,7 +273,8 @@ class Dispatcher:
         return _InFlight(outgoing=outgoing, reconcile=plan.reconcile, first_tried_at=plan.first_tried_at, offer=code)
 
     def _render(self, plan: SendMessage, context: Mapping[str, Any]) -> Rendered:
-        # Both synchronous, back to back: the live templates cannot change between them.
+        # Back to back in one render thread; a template refresh landing between them (a ~µs window every few
+        # seconds) could label the message with the newer version.
         step, channel, journey = plan.flow_step, plan.identity.channel, plan.journey
         subject, text, html = self._composer.compose(
             step=step, channel=channel, journey=journey, context=context, message_id=plan.identity.message_id
