@@ -87,7 +87,9 @@ def _include_shopper_routes(
             secret=secret,
         )
     )
-    app.include_router(feedback_router(engine=engine, signer=signer, clock=clock))
+    app.include_router(
+        feedback_router(engine=engine, signer=signer, clock=clock, link_hosts=settings.security.link_hosts)
+    )
     hours = settings.callbacks.calling_hours()
     app.include_router(callback_offer_router(engine=engine, signer=signer, clock=clock, hours=hours))
 
