@@ -6,6 +6,7 @@ provider call; a row found in ``sending`` later is reconciled with the provider,
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ from recovery.store.outbox import enqueue, message_event
 __all__ = ["Composer", "Dispatcher", "RetryPolicy", "VersionedComposer"]
 
 log = logging.getLogger(__name__)
+_RELABEL_TRIES = 3  # renders of one message when a template refresh lands during its render
 
 
 class Composer(Protocol):
@@ -251,8 +253,7 @@ class Dispatcher:
             )
             context = {**context, "offer": {"code": code.code, "percent": code.percent, "expires_at": code.expires_at}}
         try:
-            # In a render thread: a slow template never stalls the loop, and one past its deadline fails here.
-            rendered = await off_loop(None, self._render, plan, context)
+            rendered = await self._render(plan, context)
         except ConfigError as exc:
             if facts.message is None:
                 await step_rows.open_message(conn, row)  # the row the failure is recorded on
@@ -272,23 +273,34 @@ class Dispatcher:
         )
         return _InFlight(outgoing=outgoing, reconcile=plan.reconcile, first_tried_at=plan.first_tried_at, offer=code)
 
-    def _render(self, plan: SendMessage, context: Mapping[str, Any]) -> Rendered:
-        # Back to back in one render thread; a template refresh landing between them (a ~µs window every few
-        # seconds) could label the message with the newer version.
+    async def _render(self, plan: SendMessage, context: Mapping[str, Any]) -> Rendered:
+        """Compose in a render thread (a slow template never stalls the loop; one past ``render.deadline``
+        raises ``TemplateError``) and label it with the template versions it was rendered with."""
         step, channel, journey = plan.flow_step, plan.identity.channel, plan.journey
-        subject, text, html = self._composer.compose(
-            step=step, channel=channel, journey=journey, context=context, message_id=plan.identity.message_id
-        )
-        version = (
-            self._composer.version_of(step=step, channel=channel, journey=journey, context=context)
-            if isinstance(self._composer, VersionedComposer)
-            else None
-        )
+        for _ in range(_RELABEL_TRIES):
+            # Templates are swapped only on the loop: the same label before and after means no swap in between.
+            before = self._version(plan, context)
+            subject, text, html = await off_loop(
+                None,
+                functools.partial(self._composer.compose, step=step, channel=channel, journey=journey),
+                context=context,
+                message_id=plan.identity.message_id,
+            )
+            version = self._version(plan, context)
+            if version == before:
+                break
         # RFC 8058 List-Unsubscribe(-Post) headers on every marketing email.
         unsubscribe = (
             self._composer.unsubscribe_url(journey.customer_key, channel) if channel == ChannelName.EMAIL else None
         )
         return Rendered(subject=subject, text=text, html=html, version=version, unsubscribe_url=unsubscribe)
+
+    def _version(self, plan: SendMessage, context: Mapping[str, Any]) -> str | None:
+        if not isinstance(self._composer, VersionedComposer):
+            return None
+        return self._composer.version_of(
+            step=plan.flow_step, channel=plan.identity.channel, journey=plan.journey, context=context
+        )
 
     async def _fail_step(self, conn: AsyncConnection, step: ClaimedStep, plan: FailStep, now: datetime) -> None:
         if plan.message is not None:
