@@ -38,3 +38,10 @@ async def off_loop(seconds: float | None, function: Callable[P, T], *args: P.arg
         return await asyncio.wait_for(future, timeout=limit + _GRACE_S)
     except TimeoutError:
         raise RenderTimedOut(f"rendering took longer than {limit:g} s and was stopped") from None
+
+
+async def in_thread(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``function(*args)`` in a render thread without a deadline (compiling templates: bounded by their size)."""
+    context = contextvars.copy_context()
+    call = functools.partial(context.run, function, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_executor, call)
