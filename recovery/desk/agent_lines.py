@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import FileSystemLoader, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 
+from recovery.render.bounds import render_budget
 from recovery.render.files import language_of
+from recovery.render.sandbox import MessageEnvironment
 
 FILE_NAME = "_agent_lines.txt"
 log = logging.getLogger(__name__)
@@ -25,12 +26,12 @@ class AgentLines:
 
     def __init__(self, templates_dir: Path) -> None:
         self._dir = templates_dir
-        self._envs: dict[str, SandboxedEnvironment] = {}
+        self._envs: dict[str, MessageEnvironment] = {}
 
-    def _env(self, language: str) -> SandboxedEnvironment:
+    def _env(self, language: str) -> MessageEnvironment:
         if language not in self._envs:
-            # Sandboxed like the message templates: marketers write these files.
-            self._envs[language] = SandboxedEnvironment(
+            # Sandboxed and bounded like the message templates: marketers write these files.
+            self._envs[language] = MessageEnvironment(
                 loader=FileSystemLoader(self._dir / language), autoescape=False, auto_reload=True
             )
         return self._envs[language]
@@ -41,8 +42,9 @@ class AgentLines:
             if not (self._dir / candidate / FILE_NAME).is_file():
                 continue
             try:
-                module = self._env(candidate).get_template(FILE_NAME).module
-                text = str(module.line(task.get("payment"), task.get("customer") or {}))  # type: ignore[attr-defined]
+                with render_budget():  # sizes, loop turns and the render deadline, as for messages
+                    module = self._env(candidate).get_template(FILE_NAME).module
+                    text = str(module.line(task.get("payment"), task.get("customer") or {}))  # type: ignore[attr-defined]
             except (TemplateError, AttributeError, TypeError):
                 log.warning("agent lines template failed", extra={"file": f"{candidate}/{FILE_NAME}"})
                 return None

@@ -37,6 +37,7 @@ class RenderTimeout(RenderRefused):
 
 
 _limits = RenderLimits()
+_PAUSE_EVERY_S = 0.002
 
 
 def configure(limits: RenderLimits) -> None:
@@ -59,6 +60,7 @@ class Budget:
     output: int = field(default=0)
     iterations: int = field(default=0)
     ranged: int = field(default=0)
+    next_pause: float = field(default=0.0)
 
 
 _budget: ContextVar[Budget | None] = ContextVar("render_budget", default=None)
@@ -95,10 +97,18 @@ def _active() -> Budget | None:
 
 
 def check_deadline() -> None:
-    """Raise ``RenderTimeout`` when the current render is past its deadline."""
+    """Raise ``RenderTimeout`` when the current render is past its deadline; now and then, let other threads run."""
     budget = _budget.get()
-    if budget is not None and time.monotonic() > budget.stop_at:
+    if budget is None:
+        return
+    now = time.monotonic()
+    if now > budget.stop_at:
         raise RenderTimeout(f"rendering took longer than {budget.limits.deadline:g} s and was stopped")
+    if now >= budget.next_pause:
+        # Hand the GIL over every few milliseconds: the event loop's thread (HTTP, consumer, scheduler)
+        # otherwise waits a full switch interval each time it wakes up while a render computes.
+        budget.next_pause = now + _PAUSE_EVERY_S
+        time.sleep(0)
 
 
 def max_value() -> int:
