@@ -92,10 +92,6 @@ def operation_deadline(seconds: float) -> Iterator[None]:
         _operation_stop.reset(token)
 
 
-def _active() -> Budget | None:
-    return _budget.get()
-
-
 def check_deadline() -> None:
     """Raise ``RenderTimeout`` when the current render is past its deadline; now and then, let other threads run."""
     budget = _budget.get()

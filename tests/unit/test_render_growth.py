@@ -12,6 +12,7 @@ import pytest
 from recovery.desk.queue import CompletionError, decide_completion
 from recovery.http_urls import is_http_url
 from recovery.render.bounds import RenderLimits, configure, operation_deadline, render_budget, weight
+from recovery.render.context import build_context
 from recovery.render.files import RenderTimedOut
 from recovery.render.growth import replaced_size
 from recovery.render.templates import TemplateError
@@ -162,3 +163,12 @@ def test_call_back_later_is_at_most_90_days_ahead(ahead: timedelta, accepted: bo
     else:
         with pytest.raises(CompletionError, match="within 90 days"):
             decide_completion("call_back_later", NOW + ahead, NOW)
+
+
+def test_a_stored_non_http_image_url_never_reaches_a_template() -> None:
+    """Images load from http(s) addresses only, even for carts stored before the ingest check."""
+    context = build_context(
+        {"cart": {"items": [{"image_url": "javascript:x"}, {"image_url": "https://i.example/1.png"}]}}
+    )
+    items = context["cart"].items  # type: ignore[attr-defined]
+    assert [item.image_url for item in items] == [None, "https://i.example/1.png"]
