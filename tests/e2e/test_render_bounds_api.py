@@ -51,10 +51,12 @@ async def saved_rows(engine: AsyncEngine) -> int:
 
 
 def assert_served_meanwhile(timings: list[float]) -> None:
-    """/healthz answered within 100 ms while the render ran (90 % of the probes: the CI machine is shared, and
-    a starved process can miss one), and never waited anywhere near the 1 s a render on the loop would hold it."""
+    """/healthz answered within 100 ms while the render ran, and never waited anywhere near the 1 s a render on
+    the loop would hold it. One probe in ten may be late: the CI machine is shared, and a garbage collection
+    or a descheduled process delays any request, rendering or not."""
     assert timings
-    assert sorted(timings)[len(timings) * 9 // 10] < 0.1, timings
+    late = [t for t in timings if t >= 0.1]
+    assert len(late) <= max(1, len(timings) // 10), timings
     assert max(timings) < 1.0, timings
 
 
