@@ -32,6 +32,8 @@ from pydantic import (
     model_validator,
 )
 
+from recovery.http_urls import require_http_url
+
 MAX_MONEY = Decimal("1000000000")  # a cart worth more than a billion is a bug, not a shopper
 MAX_QUANTITY = 100_000
 
@@ -198,20 +200,24 @@ class Customer(_Model):
     consent: Consent | None = None
 
 
+# A URL from an event becomes a link in messages and on the agents' page: never javascript: or data:.
+HttpUrlText = Annotated[str, AfterValidator(require_http_url)]
+
+
 class CartItem(_Model):
     sku: Annotated[str, Field(max_length=256)]
     name: Annotated[str, Field(max_length=1000)]
     quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
     unit_price: Money
-    image_url: str | None = None
-    url: str | None = None
+    image_url: HttpUrlText | None = None
+    url: HttpUrlText | None = None
 
 
 class Cart(_Model):
     currency: Currency
     value: Money
     items: list[CartItem]
-    restore_url: str | None = None
+    restore_url: HttpUrlText | None = None
     shipping_cost: Money | None = None
 
 
@@ -346,7 +352,8 @@ def _explain(raw: bytes, exc: ValidationError) -> Rejection:
         if error["type"] == "missing":
             problems.append(f"missing field '{location}'")
         else:
-            problems.append(f"field '{location}': {error['msg']}" if location else str(error["msg"]))
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"field '{location}': {message}" if location else message)
     return Rejection(reason="; ".join(problems[:5]), event_id=event_id, event_type=str(event_type))
 
 

@@ -34,6 +34,7 @@ from pydantic_settings import (
 from recovery.calendar import DEFAULT_HOURS, CallingHours, QuietHoursPolicy, known_country, parse_hours
 from recovery.durations import Duration
 from recovery.errors import ConfigError
+from recovery.render.bounds import RenderLimits
 
 DEFAULT_CONFIG_PATH = Path("config/recovery.yaml")
 ENV_PREFIX = "RECOVERY_"
@@ -260,6 +261,24 @@ class SchedulerSettings(_Section):
     dead_after: Duration = timedelta(seconds=5)
 
 
+class RenderSettings(_Section):
+    """Bounds of every message render (previews, save checks, sends): see docs/security.md."""
+
+    deadline: Duration = Field(default=timedelta(seconds=2), description="one render stops past this")
+    check_deadline: Duration = Field(default=timedelta(seconds=10), description="a save's full check")
+    max_value: int = Field(default=100_000, ge=1_000, description="characters of any one value a template builds")
+    max_output: int = Field(default=1_000_000, ge=10_000, description="characters one render writes")
+
+    def limits(self) -> RenderLimits:
+        """The sandbox's bounds from these settings."""
+        return RenderLimits(
+            deadline=self.deadline.total_seconds(),
+            check_deadline=self.check_deadline.total_seconds(),
+            max_value=self.max_value,
+            max_output=self.max_output,
+        )
+
+
 class LoggingSettings(_Section):
     """``format``: text or json; unset means JSON unless stderr is a terminal."""
 
@@ -357,6 +376,7 @@ class Settings(BaseSettings):
     callbacks: CallbacksSettings = CallbacksSettings()
     retention: RetentionSettings = RetentionSettings()
     stores: dict[str, StoreSettings] = {}
+    render: RenderSettings = RenderSettings()
 
     @classmethod
     def settings_customise_sources(

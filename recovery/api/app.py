@@ -38,6 +38,7 @@ from recovery.consent.authority import AddressKeys
 from recovery.desk.agent_lines import AgentLines
 from recovery.durations import parse_duration
 from recovery.keys import LinkKeys, link_keys
+from recovery.render.bounds import configure as configure_render
 from recovery.rules.flow_desk import FlowDesk
 from recovery.settings import Settings
 from recovery.states import ChannelName
@@ -105,7 +106,9 @@ def _include_shopper_routes(
             addresses=AddressKeys(keys.addresses),
         )
     )
-    app.include_router(feedback_router(engine=engine, signer=signer, clock=clock))
+    app.include_router(
+        feedback_router(engine=engine, signer=signer, clock=clock, link_hosts=settings.security.link_hosts)
+    )
     hours = store_calling_hours(settings)
     app.include_router(callback_offer_router(engine=engine, signer=signer, clock=clock, hours=hours))
 
@@ -114,6 +117,7 @@ def _include_staff_routes(
     app: FastAPI, *, engine: AsyncEngine, settings: Settings, clock: Clock, addresses: AddressKeys
 ) -> None:
     """What signed-in staff use: the template and callback APIs and their pages."""
+    configure_render(settings.render.limits())  # previews and save checks render within these bounds
     app.state.template_desk = template_desk = TemplateDesk(
         engine=engine, templates_dir=settings.templates_dir, clock=clock, public_url=settings.http.public_url
     )  # also read by the /studio page

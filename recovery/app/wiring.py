@@ -11,6 +11,7 @@ from recovery.channels.file import LocalOutboxChannel
 from recovery.channels.requirements import unset_keys
 from recovery.channels.sms import SmsChannel, SmsConfig
 from recovery.channels.unconfigured import UnconfiguredChannel
+from recovery.render.bounds import configure as configure_render
 from recovery.render.composer import TemplateComposer
 from recovery.render.templates import load_templates
 from recovery.settings import Settings
@@ -65,6 +66,7 @@ def _provider(settings: Settings, name: ChannelName) -> Channel:
 def build_composer(settings: Settings) -> TemplateComposer:
     """Templates from ``templates_dir`` with links signed by ``security.link_secret`` (required)."""
     signer = link_signer(settings)  # the secret is checked before the templates are read
+    configure_render(settings.render.limits())  # every send renders within these bounds
     return TemplateComposer(templates=load_templates(settings.templates_dir), signer=signer)
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import FileSystemLoader, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 
+from recovery.render.bounds import render_budget
 from recovery.render.files import language_of
+from recovery.render.sandbox import MessageEnvironment
 from recovery.stores import StoreDirectory
 
 FILE_NAME = "_agent_lines.txt"
@@ -28,12 +29,12 @@ class AgentLines:
         self._dir = templates_dir
         # The task's store decides which other ways to pay the line may suggest (its payment_methods only).
         self._stores = stores or StoreDirectory()
-        self._envs: dict[str, SandboxedEnvironment] = {}
+        self._envs: dict[str, MessageEnvironment] = {}
 
-    def _env(self, language: str) -> SandboxedEnvironment:
+    def _env(self, language: str) -> MessageEnvironment:
         if language not in self._envs:
-            # Sandboxed like the message templates: marketers write these files.
-            self._envs[language] = SandboxedEnvironment(
+            # Sandboxed and bounded like the message templates: marketers write these files.
+            self._envs[language] = MessageEnvironment(
                 loader=FileSystemLoader(self._dir / language), autoescape=False, auto_reload=True
             )
         return self._envs[language]
@@ -44,9 +45,10 @@ class AgentLines:
             if not (self._dir / candidate / FILE_NAME).is_file():
                 continue
             try:
-                module = self._env(candidate).get_template(FILE_NAME).module
-                store = self._store_of(task)
-                text = str(module.line(task.get("payment"), task.get("customer") or {}, store))  # type: ignore[attr-defined]
+                with render_budget():  # sizes, loop turns and the render deadline, as for messages
+                    module = self._env(candidate).get_template(FILE_NAME).module
+                    store = self._store_of(task)
+                    text = str(module.line(task.get("payment"), task.get("customer") or {}, store))  # type: ignore[attr-defined]
             except (TemplateError, AttributeError, TypeError):
                 log.warning("agent lines template failed", extra={"file": f"{candidate}/{FILE_NAME}"})
                 return None

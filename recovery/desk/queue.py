@@ -48,6 +48,7 @@ class TaskEvent(StrEnum):
 
 _REASON_RANK = {TaskReason.PAYMENT_FAILED: 2, TaskReason.CALLBACK_REQUESTED: 1, TaskReason.FLOW: 0}
 _VALUE_CAP = 999_999  # whole currency units; above this, value no longer orders tasks
+MAX_CALL_BACK_AHEAD = timedelta(days=90)  # a "call back later" further off is a typo or a parked task
 
 
 def priority(reason: TaskReason, cart_value: Decimal | float | None) -> int:
@@ -88,5 +89,8 @@ def decide_completion(outcome: str, call_back_at: datetime | None, now: datetime
             raise CompletionError("call_back_at needs a timezone offset, e.g. 2026-03-02T10:00:00+01:00")
         if call_back_at <= now:
             raise CompletionError("call_back_at must be in the future")
+        if call_back_at > now + MAX_CALL_BACK_AHEAD:
+            # A year-9999 time would park the task forever, out of every queue.
+            raise CompletionError(f"call_back_at must be within {MAX_CALL_BACK_AHEAD.days} days")
         return Completion(outcome=chosen, reopen_at=call_back_at)
     return Completion(outcome=chosen, stop_calls=chosen in (Outcome.DO_NOT_CALL, Outcome.WRONG_NUMBER))

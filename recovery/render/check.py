@@ -8,7 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from recovery.errors import ConfigError
-from recovery.render.files import TemplateError, discover
+from recovery.render.files import RenderTimedOut, TemplateError, discover
 from recovery.render.samples import Sample, load_samples
 from recovery.render.short_links import length_probe
 from recovery.render.signed_links import LinkSigner
@@ -126,6 +126,8 @@ def find_template_problems(
                     if (exc.path, exc.line, exc.detail) not in seen:
                         seen.add((exc.path, exc.line, exc.detail))
                         problems.append(_error(f"{exc} (sample '{sample.name}')", exc))
+                    if isinstance(exc, RenderTimedOut):
+                        return problems  # one runaway render is enough: the others would each wait as long
                     continue
                 if message.sms is not None and message.sms.segments > max_sms_segments:
                     problems.append(_sms_warning(templates_dir, info, locale, sample, message.text))

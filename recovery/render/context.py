@@ -7,6 +7,8 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
+from recovery.http_urls import is_http_url
+
 # Keys ending in "url" are shop links a shopper clicks; these are not: images are loaded, not clicked,
 # the unsubscribe link is already the service's own signed link, and the terms of sale are a legal
 # mention the footer prints as they are (never counted as a click).
@@ -139,6 +141,8 @@ def to_template_value(value: object, path: str, shape: str | None = None) -> obj
             child = f"{path}.{name}" if path else name
             if isinstance(item, str) and name.endswith("url") and name not in _UNTRACKED_URL_KEYS:
                 wrapped[name] = RawLink(item, child)
+            elif name == "image_url" and not is_http_url(item):
+                wrapped[name] = None  # an image only from an http(s) address, whatever was stored before the check
             else:
                 wrapped[name] = to_template_value(item, child, f"{shape}.{name}" if shape else name)
         return Record(wrapped, path)

@@ -37,6 +37,10 @@ class TemplateError(ConfigError):
         super().__init__(f"{where}{label}: {detail}" if label else f"{where}{detail}")
 
 
+class RenderTimedOut(TemplateError):
+    """Rendering ran past its deadline and was stopped (``render.deadline``)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class TemplateFile:
     """One file of a template: ``fr/cart_offer.email.html`` is name, channel, part and locale."""

@@ -18,8 +18,8 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from recovery.attribution.feedback import parse_answer, preview_feedback_url
+from recovery.render.bounds import render_budget
 from recovery.render.context import RawLink
-from recovery.render.sandbox import end_render_budget, start_render_budget
 from recovery.render.sms_text import to_gsm
 
 _LINK_SCHEMES = frozenset({"http", "https"})
@@ -47,11 +47,10 @@ _state: ContextVar[RenderState] = ContextVar("template_render_state")
 def rendering(state: RenderState) -> Iterator[RenderState]:
     """Make ``state`` the one the filters read while a message renders."""
     token = _state.set(state)
-    budget = start_render_budget()
     try:
-        yield state
+        with render_budget():
+            yield state
     finally:
-        end_render_budget(budget)
         _state.reset(token)
 
 

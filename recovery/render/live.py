@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.errors import ConfigError
 from recovery.render import template_rows
+from recovery.render.offload import in_thread
 from recovery.render.templates import Templates, load_templates
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,8 @@ class LiveTemplates:
             live = await template_rows.live_versions(conn)
         sources = {path: row.source for path, row in live.items()}
         try:
-            templates = load_templates(self.templates_dir, sources)
+            # Compiling every template takes a while: in a render thread, so the loop keeps serving.
+            templates = await in_thread(load_templates, self.templates_dir, sources)
         except ConfigError:
             # Saves are checked first, so this means the files changed under a version: keep what works.
             log.exception("saved template versions do not load; keeping the previous templates")

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from recovery.errors import ConfigError
-from recovery.render.files import TemplateError, discover, file_channel
+from recovery.render.files import RenderTimedOut, TemplateError, discover, file_channel
+from recovery.render.offload import off_loop
 from recovery.render.samples import Sample, load_samples, preview_track
 from recovery.render.short_links import length_probe
 from recovery.render.sms_text import non_gsm_characters
@@ -74,6 +75,33 @@ def render_preview(
     except TemplateError as exc:
         raise TemplateRejected([LineError(line=exc.line, message=str(exc))]) from exc
     return preview_answer(message)
+
+
+async def preview_off_loop(
+    templates_dir: Path,
+    live: Mapping[str, str],
+    *,
+    path: str,
+    source: str,
+    context: Mapping[str, object],
+    store_locale: str | None = None,
+    public_url: str | None = None,
+) -> dict[str, Any]:
+    """``render_preview`` in a render thread within ``render.deadline``; ``TemplateRejected`` past it."""
+    try:
+        return await off_loop(
+            None,
+            render_preview,
+            templates_dir,
+            live,
+            path=path,
+            source=source,
+            context=context,
+            store_locale=store_locale,
+            public_url=public_url,
+        )
+    except RenderTimedOut as exc:
+        raise TemplateRejected([LineError(line=exc.line, message=str(exc))]) from exc
 
 
 def preview_answer(message: RenderedMessage) -> dict[str, Any]:

@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Iterator, Mapping
-from contextvars import ContextVar, Token
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader, FunctionLoader, StrictUndefined, lexer, select_autoescape
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    FileSystemLoader,
+    FunctionLoader,
+    StrictUndefined,
+    lexer,
+    nodes,
+    select_autoescape,
+)
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.ext import Extension
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-MAX_STRING = 100_000
-MAX_RANGE_BUDGET = 10_000
-MAX_EXPONENT = 64
+from recovery.render import bounds, growth
+from recovery.render.filter_guards import guard_filters
 
 # Filters that can turn a short template into gigabytes (center/indent/batch/slice padding, "%" formats)
 # or that undo escaping or invent links (safe, urlize); the rest of Jinja's filters stay available.
 _REFUSED_FILTERS = ("batch", "center", "format", "indent", "pprint", "random", "safe", "slice", "urlize")
 # lipsum writes unbounded text; namespace lets a loop double a string at every turn.
 _REFUSED_GLOBALS = ("lipsum", "namespace")
-
-_range_budget: ContextVar[list[int]] = ContextVar("template_range_budget")
+_LOOP_GUARD = "loop_guard"
 
 
 class PathUndefined(StrictUndefined):
@@ -54,71 +61,91 @@ class _NoAutoescapeOff(Extension):
             yield token
 
 
-def _refuse_size(size: int) -> None:
-    if size > MAX_STRING:
-        raise SecurityError(f"a result of {size} items is larger than the sandbox allows ({MAX_STRING})")
-
-
-def _bounded(value: object) -> object:
-    """Refuse a string or sequence result larger than ``MAX_STRING``."""
-    if isinstance(value, str | list | tuple):
-        _refuse_size(len(value))
-    return value
-
-
 def _budgeted_range(*args: int) -> range:
     """``range`` drawing on a per-render budget, so nested loops cannot spin for hours."""
     numbers = range(*args)
-    budget = _range_budget.get(None)
-    remaining = MAX_RANGE_BUDGET if budget is None else budget[0]
-    if len(numbers) > remaining:
-        raise SecurityError(f"range of {len(numbers)} numbers exceeds the sandbox budget ({MAX_RANGE_BUDGET})")
-    if budget is not None:
-        budget[0] -= len(numbers)
+    bounds.take_range(len(numbers))
     return numbers
 
 
-def start_render_budget() -> Token[list[int]]:
-    """Give the current render a fresh range budget; pass the result to ``end_render_budget``."""
-    return _range_budget.set([MAX_RANGE_BUDGET])
+def _finalize(value: object) -> object:
+    """Every ``{{ … }}`` output: counted against the render's output budget (and its deadline)."""
+    if value is None:
+        return ""
+    bounds.charge_output(len(value) if isinstance(value, str) else bounds.weight(value))
+    return value
 
 
-def end_render_budget(token: Token[list[int]]) -> None:
-    """Restore the budget that was in force before ``start_render_budget``."""
-    _range_budget.reset(token)
+def _bounded_concat(parts: Iterable[str]) -> str:
+    """Join a block's buffer (``{% set %}`` blocks, macros, filter blocks) only when the result is bounded."""
+    chunks = list(parts)
+    bounds.refuse_size(sum(len(chunk) for chunk in chunks), "a block's output")
+    return "".join(chunks)
 
 
-def _guard_filter(function: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a string-producing filter so its result is size-checked."""
+class _BoundedCodeGenerator(CodeGenerator):
+    """Compiles ``~`` through a size check and every ``for`` loop through the iteration/deadline guard."""
 
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        return _bounded(function(*args, **kwargs))
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        # Same join functions as Jinja's, called by the environment once the operands' size is known.
+        if frame.eval_ctx.volatile:
+            join = "(markup_join if context.eval_ctx.volatile else str_join)"
+        else:
+            join = "markup_join" if frame.eval_ctx.autoescape else "str_join"
+        self.write(f"environment.checked_concat({join}, (")
+        for operand in node.nodes:
+            self.visit(operand, frame)
+            self.write(", ")
+        self.write("))")
 
-    guarded.__dict__.update(function.__dict__)  # keep Jinja's pass_context / pass_eval_context marks
-    return guarded
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        guarded = isinstance(node.iter, nodes.Call) and isinstance(node.iter.node, nodes.EnvironmentAttribute)
+        if not guarded:
+            guard = nodes.EnvironmentAttribute(_LOOP_GUARD, lineno=node.lineno)
+            node.iter = nodes.Call(guard, [node.iter], [], None, None, lineno=node.lineno)
+        super().visit_For(node, frame)
+
+
+def _checked_concat(join: Callable[[Sequence[Any]], str], operands: Sequence[Any]) -> str:
+    """``a ~ b ~ …`` refused before joining when the operands pass the per-value bound."""
+    growth.check_concat(operands)
+    return cast(str, bounds.check_weight(join(operands), "a '~' concatenation"))
 
 
 class MessageEnvironment(ImmutableSandboxedEnvironment):
-    """Immutable sandbox with bounded arithmetic, bounded ranges and locale-relative template paths."""
+    """Immutable sandbox where every growing operation is sized before it runs, and renders have a deadline."""
 
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+    code_generator_class = _BoundedCodeGenerator
+    concat = staticmethod(_bounded_concat)
+    checked_concat = staticmethod(_checked_concat)
+    loop_guard = staticmethod(bounds.guarded_iter)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-            raise SecurityError(f"exponent {right} is larger than the sandbox allows ({MAX_EXPONENT})")
         if operator == "%" and isinstance(left, str):
             raise SecurityError("'%' string formatting is not allowed in messages: use filters")
-        if operator == "*":
-            sized, count = (left, right) if isinstance(right, int) else (right, left)
-            if isinstance(sized, str | list | tuple) and isinstance(count, int):
-                _refuse_size(len(sized) * count)
-        return super().call_binop(context, operator, left, right)
+        growth.check_binop(operator, left, right)
+        return bounds.check_weight(super().call_binop(context, operator, left, right))
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        bounds.check_deadline()
         # Recursive macros can double a string at each call; refuse oversized arguments early.
         for value in (*args, *kwargs.values()):
-            _bounded(value)
-        return _bounded(super().call(__context, __obj, *args, **kwargs))
+            bounds.check_weight(value, "an argument")
+        growth.check_method_call(__obj, args, kwargs)
+        if getattr(__obj, "__name__", "") == "join" and isinstance(getattr(__obj, "__self__", None), str) and args:
+            items = list(args[0])
+            growth.check_join(items, __obj.__self__)
+            args = (items, *args[1:])
+        return bounds.check_weight(super().call(__context, __obj, *args, **kwargs))
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        bounds.check_deadline()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        bounds.check_deadline()
+        return super().getitem(obj, argument)
 
     def join_path(self, template: str, parent: str) -> str:
         # "_layout.email.html" inside fr/cart_reminder.email.html means fr/_layout.email.html.
@@ -147,7 +174,7 @@ def make_environment(
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         trim_blocks=True,
         lstrip_blocks=True,
-        finalize=lambda value: "" if value is None else value,
+        finalize=_finalize,
         # Frozen once loaded: an edit reaches shoppers only through load_templates, which checks it first.
         auto_reload=False,
         cache_size=-1,
@@ -157,8 +184,7 @@ def make_environment(
         env.filters.pop(name, None)
     for name in _REFUSED_GLOBALS:
         env.globals.pop(name, None)
-    for name in ("join", "replace", "wordwrap", "truncate"):
-        env.filters[name] = _guard_filter(env.filters[name])
+    guard_filters(env.filters)
     env.globals["range"] = _budgeted_range
     env.filters.update(filters)
     return env

@@ -17,11 +17,13 @@ from jinja2.exceptions import SecurityError
 
 from recovery.attribution.feedback import preview_feedback_url
 from recovery.render.blocks_check import outside_blocks
+from recovery.render.bounds import RenderTimeout, check_deadline
 from recovery.render.context import build_context
 from recovery.render.files import (
     CHANNEL_PARTS,
     REQUIRED_PARTS,
     Channel,
+    RenderTimedOut,
     TemplateError,
     TemplateFile,
     discover,
@@ -247,6 +249,7 @@ class Templates:
             size = 0
             # Streamed so a runaway loop stops at the bound instead of filling memory first.
             for chunk in self._env.get_template(file.loader_name).generate(values):
+                check_deadline()
                 size += len(chunk)
                 if size > MAX_RENDERED_CHARS:
                     raise TemplateError(
@@ -267,7 +270,9 @@ class Templates:
             path = exc.filename or str(file.path)
             return TemplateError(f"syntax error: {exc.message}", path=path, line=exc.lineno, **where)
         found, line = _template_line(exc.__traceback__)
-        return TemplateError(_describe(exc), path=found or str(file.path), line=line, **where)
+        # A render stopped at its deadline is its own kind: a check stops there, a send fails for good.
+        kind = RenderTimedOut if isinstance(exc, RenderTimeout) else TemplateError
+        return kind(_describe(exc), path=found or str(file.path), line=line, **where)
 
     def _finish(
         self,

@@ -12,7 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.errors import RecoveryError
 from recovery.render import template_rows
+from recovery.render.bounds import current_limits
 from recovery.render.check import Severity, find_template_problems
+from recovery.render.files import RenderTimedOut
+from recovery.render.offload import off_loop
 from recovery.render.saved_files import message_file
 
 # A template path as the API names it: "<locale>/<file>", never leaving the templates folder.
@@ -61,15 +64,18 @@ def require_path(templates_dir: Path, path: str, *, create: bool = False) -> str
     )
 
 
-def check_source(templates_dir: Path, live: Mapping[str, str], path: str, source: str) -> list[LineError]:
-    """Errors of the whole template set with ``source`` at ``path`` (every template, sample and locale)."""
-    return check_sources(templates_dir, {**live, path: source})
-
-
 def check_sources(templates_dir: Path, sources: Mapping[str, str]) -> list[LineError]:
     """Errors of the whole template set with ``sources`` in place of their files."""
     problems = find_template_problems(templates_dir, templates_dir / "samples", sources=sources)
     return [LineError(line=p.line, message=p.message) for p in problems if p.severity is Severity.ERROR]
+
+
+async def check_off_loop(templates_dir: Path, sources: Mapping[str, str]) -> list[LineError]:
+    """``check_sources`` in a render thread, bounded by ``render.check_deadline``; the loop keeps serving."""
+    try:
+        return await off_loop(current_limits().check_deadline, check_sources, templates_dir, sources)
+    except RenderTimedOut as exc:
+        return [LineError(line=exc.line, message=str(exc))]
 
 
 async def live_sources(engine: AsyncEngine) -> dict[str, str]:
@@ -90,7 +96,7 @@ async def save_checked(
 ) -> int:
     """Save ``source`` as the next version of ``path`` if the full check passes; ``TemplateRejected`` if not."""
     require_path(templates_dir, path, create=True)
-    errors = check_source(templates_dir, await live_sources(engine), path, source)
+    errors = await check_off_loop(templates_dir, {**await live_sources(engine), path: source})
     if errors:
         raise TemplateRejected(errors)
     return await template_rows.save_version(
@@ -104,7 +110,7 @@ async def save_many_checked(
     """Save several sources together (an import): checked as one set, all saved or none."""
     for path in changes:
         require_path(templates_dir, path, create=True)
-    errors = check_sources(templates_dir, {**await live_sources(engine), **changes})
+    errors = await check_off_loop(templates_dir, {**await live_sources(engine), **changes})
     if errors:
         raise TemplateRejected(errors)
     return {

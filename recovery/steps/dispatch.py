@@ -6,6 +6,7 @@ provider call; a row found in ``sending`` later is reconciled with the provider,
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from recovery.errors import ConfigError, OutcomeUnknownError, PermanentError, Tr
 from recovery.journeys.records import JourneyRow
 from recovery.messages import message_id_for
 from recovery.render import short_link_rows
+from recovery.render.offload import off_loop
 from recovery.render.short_links import ShortLink
 from recovery.rules import Flows, FlowStep
 from recovery.rules.flow_book import FlowBook, StaticFlows
@@ -75,6 +77,7 @@ from recovery.stores import StoreDirectory
 __all__ = ["Composer", "Dispatcher", "VersionedComposer"]
 
 log = logging.getLogger(__name__)
+_RELABEL_TRIES = 3  # renders of one message when a template refresh lands during its render
 
 
 class Composer(Protocol):
@@ -296,7 +299,7 @@ class Dispatcher:
             offer = {"code": code.code, "percent": code.percent, "free_shipping": code.free_shipping}
             context = {**context, "offer": offer | {"expires_at": code.expires_at}}
         try:
-            rendered = self._render(plan, context)
+            rendered = await self._render(plan, context)
         except ConfigError as exc:
             if facts.message is None:
                 await step_rows.open_message(conn, row)  # the row the failure is recorded on
@@ -318,23 +321,24 @@ class Dispatcher:
         )
         return _InFlight(outgoing=outgoing, reconcile=plan.reconcile, first_tried_at=plan.first_tried_at, offer=code)
 
-    def _render(self, plan: SendMessage, context: Mapping[str, Any]) -> Rendered:
-        # Both synchronous, back to back: the live templates cannot change between them.
+    async def _render(self, plan: SendMessage, context: Mapping[str, Any]) -> Rendered:
+        """Compose in a render thread (a slow template never stalls the loop; one past ``render.deadline``
+        raises ``TemplateError``) and label it with the template versions it was rendered with."""
         step, channel, journey = plan.flow_step, plan.identity.channel, plan.journey
-        short_links: list[ShortLink] = []
-        subject, text, html = self._composer.compose(
-            step=step,
-            channel=channel,
-            journey=journey,
-            context=context,
-            message_id=plan.identity.message_id,
-            short_links=short_links,
-        )
-        version = (
-            self._composer.version_of(step=step, channel=channel, journey=journey, context=context)
-            if isinstance(self._composer, VersionedComposer)
-            else None
-        )
+        for _ in range(_RELABEL_TRIES):
+            # Templates are swapped only on the loop: the same label before and after means no swap in between.
+            before = self._version(plan, context)
+            short_links: list[ShortLink] = []  # filled by the composer: the SMS's short links, stored with it
+            subject, text, html = await off_loop(
+                None,
+                functools.partial(self._composer.compose, step=step, channel=channel, journey=journey),
+                context=context,
+                message_id=plan.identity.message_id,
+                short_links=short_links,
+            )
+            version = self._version(plan, context)
+            if version == before:
+                break
         # RFC 8058 List-Unsubscribe(-Post) headers on every marketing email.
         unsubscribe = (
             self._composer.unsubscribe_url(journey.customer_key, channel) if channel == ChannelName.EMAIL else None
@@ -346,6 +350,13 @@ class Dispatcher:
             version=version,
             unsubscribe_url=unsubscribe,
             short_links=tuple(short_links),
+        )
+
+    def _version(self, plan: SendMessage, context: Mapping[str, Any]) -> str | None:
+        if not isinstance(self._composer, VersionedComposer):
+            return None
+        return self._composer.version_of(
+            step=plan.flow_step, channel=plan.identity.channel, journey=plan.journey, context=context
         )
 
     async def _sent(self, step: ClaimedStep, flight: _InFlight, delivery: Delivery) -> None:

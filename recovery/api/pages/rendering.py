@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse
 from recovery.api.auth import Principal
 from recovery.api.pages.csrf import csrf_token
 from recovery.api.pages.languages import PageLanguage, Texts, negotiate_language, texts_for
+from recovery.http_urls import is_http_url
 
 HTMX_PATH = "/static/pages/htmx-2.0.4.min.js"
 CSS_PATH = "/static/pages/pages.css"
@@ -25,6 +26,7 @@ def page_templates() -> Jinja2Templates:
         autoescape=select_autoescape(["html"]),
         undefined=StrictUndefined,
     )
+    env.tests["http_url"] = is_http_url  # a shop URL becomes a link only when http(s), never javascript:
     return Jinja2Templates(env=env)
 
 

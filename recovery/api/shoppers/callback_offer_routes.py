@@ -22,7 +22,8 @@ from recovery.clock import Clock
 from recovery.desk import claim_rows, task_rows
 from recovery.desk.hours import CallingHours, next_open, slots, zone_of
 from recovery.render.signed_links import InvalidLink, LinkSigner
-from recovery.store.schema import callback_tasks, carts, customers, messages
+from recovery.states import JourneyStatus
+from recovery.store.schema import callback_tasks, carts, customers, journeys, messages
 
 ASAP = "asap"
 SLOT_DAYS = 3
@@ -65,6 +66,23 @@ async def _shopper_of(engine: AsyncEngine, message_id: str) -> tuple[str | None,
     return None if row is None else (row.timezone, row.locale, row.store)
 
 
+async def _already_ordered(engine: AsyncEngine, message_id: str) -> bool:
+    """True when the offer's cart has been ordered since (order recorded or journey converted)."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(carts.c.ordered_at, journeys.c.status)
+                .select_from(
+                    messages.outerjoin(carts, carts.c.cart_id == messages.c.cart_id).outerjoin(
+                        journeys, journeys.c.journey_id == messages.c.journey_id
+                    )
+                )
+                .where(messages.c.message_id == message_id)
+            )
+        ).first()
+    return row is not None and (row.ordered_at is not None or row.status == JourneyStatus.CONVERTED.value)
+
+
 def callback_offer_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clock, hours: CallingHours) -> APIRouter:
     """``GET /c/{token}`` shows the slots; ``POST`` books one (or the next open moment)."""
     router = APIRouter(include_in_schema=False)
@@ -85,6 +103,8 @@ def callback_offer_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clo
         if shopper is None:
             return not_found_page()
         zone, language = zone_of(shopper[0]), _language(shopper[1], request)
+        if await _already_ordered(engine, message_id):
+            return page(request, "callback_ordered.html", language)
         hours = all_hours.for_store(shopper[2])  # no slot on the shop's holidays or closed days
         days = _days(slots(clock.now(), zone, hours, days=SLOT_DAYS), zone, language)
         return page(request, "callback_slots.html", language, token=token, days=days, asap=ASAP, error=False)
@@ -100,6 +120,8 @@ def callback_offer_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clo
             return not_found_page()
         now = clock.now()
         zone, language = zone_of(shopper[0]), _language(shopper[1], request)
+        if await _already_ordered(engine, message_id):  # the offer outlived the order: no task to call
+            return page(request, "callback_ordered.html", language)
         hours = all_hours.for_store(shopper[2])  # no slot on the shop's holidays or closed days
         due = _chosen(slot, now, zone, hours)
         if due is None:

@@ -9,7 +9,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from recovery.api.shoppers.links_routes import classify_user_agent, html_page, not_found_page
+from recovery.api.shoppers.links_routes import (
+    allowed_target,
+    cart_hosts,
+    classify_user_agent,
+    html_page,
+    not_found_page,
+)
 from recovery.attribution import feedback_rows
 from recovery.attribution.click_rows import UserAgentClass
 from recovery.attribution.feedback import parse_answer
@@ -22,8 +28,13 @@ FEEDBACK_MAX_AGE = timedelta(days=60)
 _REDIRECT_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
-def feedback_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clock) -> APIRouter:
-    """The shoppers' feedback link."""
+_THANKS = "<section><h1>Merci / Thank you</h1></section>"
+
+
+def feedback_router(
+    *, engine: AsyncEngine, signer: LinkSigner, clock: Clock, link_hosts: list[str] | None = None
+) -> APIRouter:
+    """The shoppers' feedback link; it redirects only where ``/r/`` would (``security.link_hosts``, http(s))."""
     router = APIRouter()
 
     @router.get("/f/{token}", include_in_schema=False)
@@ -35,14 +46,18 @@ def feedback_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clock) ->
             return not_found_page()
         # Mail scanners follow every link of a message: their visit is not the shopper's answer.
         if classify_user_agent(request.headers.get("user-agent")) is UserAgentClass.BOT:
-            return html_page("Merci / Thank you", "<section><h1>Merci / Thank you</h1></section>")
+            return html_page("Merci / Thank you", _THANKS)
         async with engine.begin() as conn:
             answered = await feedback_rows.record_answer(conn, journey_id, chosen, clock.now())
         if answered is None:
             return not_found_page()
         log.info("feedback", extra={"journey_id": journey_id, "answer": chosen.value, "changed": answered.changed})
-        if answered.restore_url is None:
-            return html_page("Merci / Thank you", "<section><h1>Merci / Thank you</h1></section>")
-        return RedirectResponse(answered.restore_url, status_code=302, headers=_REDIRECT_HEADERS)
+        target = answered.restore_url
+        hosts = [*(link_hosts or cart_hosts({"restore_url": target})), *filter(None, [signer.public_host])]
+        if target is None or not allowed_target(target, hosts):
+            if target is not None:
+                log.warning("feedback redirect target not allowed", extra={"journey_id": journey_id})
+            return html_page("Merci / Thank you", _THANKS)
+        return RedirectResponse(target, status_code=302, headers=_REDIRECT_HEADERS)
 
     return router

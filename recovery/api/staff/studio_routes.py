@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from recovery.api.auth import Principal
@@ -15,12 +15,13 @@ from recovery.api.pages.session import require_page
 from recovery.api.staff.flow_studio_routes import flow_of
 from recovery.api.staff.studio_texts import STUDIO_TEXTS
 from recovery.api.staff.template_desk import TemplateDesk
-from recovery.api.staff.templates_routes import PreviewBody, RollbackBody, SaveBody, rejected
+from recovery.api.staff.templates_routes import MAX_VERSION, PreviewBody, RollbackBody, SaveBody, rejected
 from recovery.attribution.queries import build_stats
 from recovery.attribution.variant_rows import step_revenue
 from recovery.render.versions import TemplateRejected
 
 StudioPage = Annotated[Principal, Depends(require_page("marketer"))]
+Version = Annotated[int, Query(ge=0, le=MAX_VERSION)]
 
 
 class StudioPreview(PreviewBody):
@@ -132,7 +133,7 @@ def studio_router() -> APIRouter:
             return rejected(exc)
 
     @router.get("/diff", include_in_schema=False)
-    async def diff(request: Request, _: StudioPage, path: str, old: int, new: int) -> Response:
+    async def diff(request: Request, _: StudioPage, path: str, old: Version, new: Version) -> Response:
         return PlainTextResponse(await _desk(request).diff(path, old, new) or "(no difference)")
 
     return router

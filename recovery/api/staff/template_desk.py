@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from recovery.clock import Clock
 from recovery.journeys import cart_rows
 from recovery.render import template_rows
-from recovery.render.preview import pick_sample, render_preview
+from recovery.render.preview import pick_sample, preview_off_loop
 from recovery.render.samples import load_samples
 from recovery.render.versions import (
     UnknownTemplate,
@@ -114,7 +114,7 @@ class TemplateDesk:
         if cart_id:
             context.update(await self._cart_context(cart_id))
         live = await live_sources(self.engine)
-        return render_preview(
+        return await preview_off_loop(
             self.templates_dir,
             live,
             path=path,

@@ -14,6 +14,7 @@ from recovery.render.versions import TemplateRejected
 
 Marketer = Annotated[Principal, Depends(require_role("marketer", "admin"))]
 MAX_SOURCE = 100_000
+MAX_VERSION = 2**31 - 1  # the column is a 32-bit integer: a larger number is a 422, never a database error
 
 
 class PreviewBody(BaseModel):
@@ -34,7 +35,7 @@ class SaveBody(BaseModel):
 class RollbackBody(BaseModel):
     """The version whose source becomes the newest version."""
 
-    version: int = Field(ge=0)
+    version: int = Field(ge=0, le=MAX_VERSION)
 
 
 def rejected(exc: TemplateRejected) -> JSONResponse:

@@ -1,0 +1,47 @@
+"""Rendering off the event loop: templates run in worker threads, so HTTP, the consumer and the scheduler
+keep answering while a message renders, and a render past its deadline fails instead of stalling them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+from recovery.render.bounds import current_limits, operation_deadline
+from recovery.render.files import RenderTimedOut
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# Own threads: a slow render never takes the default executor's slots (DNS lookups, file reads) from others.
+_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="render")
+# The sandbox stops a render at its deadline; this is the margin before the caller stops waiting anyway
+# (a single bounded C operation can finish a little late).
+_GRACE_S = 1.0
+
+
+async def off_loop(seconds: float | None, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``function(*args)`` in a render thread, every render inside stopping ``seconds`` from now
+    (``render.deadline`` when ``None``); ``RenderTimedOut`` if it still has not returned after a grace."""
+    limit = current_limits().deadline if seconds is None else seconds
+
+    def bounded() -> T:
+        with operation_deadline(limit):
+            return function(*args, **kwargs)
+
+    context = contextvars.copy_context()
+    future = asyncio.get_running_loop().run_in_executor(_executor, functools.partial(context.run, bounded))
+    try:
+        return await asyncio.wait_for(future, timeout=limit + _GRACE_S)
+    except TimeoutError:
+        raise RenderTimedOut(f"rendering took longer than {limit:g} s and was stopped") from None
+
+
+async def in_thread(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``function(*args)`` in a render thread without a deadline (compiling templates: bounded by their size)."""
+    context = contextvars.copy_context()
+    call = functools.partial(context.run, function, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_executor, call)
