@@ -19,13 +19,15 @@ from recovery.api.shoppers.callback_offer_routes import callback_offer_router
 from recovery.api.shoppers.feedback_routes import feedback_router
 from recovery.api.shoppers.links_routes import DEFAULT_CLICK_MAX_AGE, links_router
 from recovery.api.staff.agent_routes import agent_router
-from recovery.api.staff.callbacks_routes import DeskService, callbacks_router
+from recovery.api.staff.callbacks_routes import callbacks_router
 from recovery.api.staff.dashboard_routes import dashboard_router
 from recovery.api.staff.studio_routes import studio_router
 from recovery.api.staff.template_desk import TemplateDesk
 from recovery.api.staff.templates_routes import templates_router
 from recovery.clock import Clock
 from recovery.desk.agent_lines import AgentLines
+from recovery.desk.policy import desk_policy
+from recovery.desk.service import DeskService
 from recovery.durations import parse_duration
 from recovery.render.signed_links import LinkSigner
 from recovery.settings import Settings
@@ -87,8 +89,8 @@ def _include_shopper_routes(
         )
     )
     app.include_router(feedback_router(engine=engine, signer=signer, clock=clock))
-    hours = settings.callbacks.calling_hours()
-    app.include_router(callback_offer_router(engine=engine, signer=signer, clock=clock, hours=hours))
+    policy = desk_policy(settings)
+    app.include_router(callback_offer_router(engine=engine, signer=signer, clock=clock, policy=policy))
 
 
 def _include_staff_routes(app: FastAPI, *, engine: AsyncEngine, settings: Settings, clock: Clock) -> None:
@@ -97,7 +99,7 @@ def _include_staff_routes(app: FastAPI, *, engine: AsyncEngine, settings: Settin
         engine=engine, templates_dir=settings.templates_dir, clock=clock
     )  # also read by the /studio page
     app.include_router(templates_router(template_desk))
-    desk = DeskService(engine=engine, clock=clock, settings=settings.callbacks)
+    desk = DeskService(engine=engine, clock=clock, policy=desk_policy(settings))
     app.state.desk = desk  # read by the /agent page
     app.include_router(callbacks_router(desk))
     app.state.agent_lines = AgentLines(settings.templates_dir)

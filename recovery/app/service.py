@@ -26,6 +26,7 @@ from recovery.channels.base import Channel
 from recovery.channels.callback import CallbackChannel
 from recovery.channels.requirements import channel_destinations
 from recovery.clock import Clock, SystemClock
+from recovery.desk.policy import desk_policy
 from recovery.desk.webhook import WebhookSender
 from recovery.ingest.consumer import BatchProcessor, BatchReport
 from recovery.ingest.embedded_broker import EmbeddedBroker
@@ -222,7 +223,7 @@ class Service:
             settings=settings.scheduler,
             concurrency=settings.channels.concurrency,
             rates=channel_rates(settings),
-            calling_hours=settings.callbacks.calling_hours(),
+            desk_policy=desk_policy(settings),
         )
         relay = OutboxRelay(engine=engine, producer=producer, topics=settings.kafka.topics)
         tasks = [
@@ -250,7 +251,7 @@ class Service:
             engine=engine,
             clock=self.clock,
             offer_channel=self._channels[ChannelName.SMS],
-            hours=settings.callbacks.calling_hours(),
+            policy=desk_policy(settings),
         )
         registrar = None
         if settings.offers.register_url:

@@ -1,13 +1,14 @@
 """The line an agent may say, per payment failure reason: ``templates/<lang>/_agent_lines.txt`` (editable).
 
 Marketers edit these files like the message templates; a missing or broken file means no suggestion,
-never a failing page.
+never a failing page. A macro ``line(payment, customer, methods)`` gets the store's payment methods
+(``None`` when unknown) so it suggests only what the store accepts; an older two-argument macro still works.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +36,17 @@ class AgentLines:
             )
         return self._envs[language]
 
-    def line(self, language: str, task: Mapping[str, Any]) -> str | None:
+    def line(self, language: str, task: Mapping[str, Any], methods: Sequence[str] | None = None) -> str | None:
         """The suggested line for ``task`` (the contract's Task), or ``None`` when no file fits."""
         for candidate in dict.fromkeys([language_of(language) or "en", "en"]):
             if not (self._dir / candidate / FILE_NAME).is_file():
                 continue
             try:
-                module = self._env(candidate).get_template(FILE_NAME).module
-                text = str(module.line(task.get("payment"), task.get("customer") or {}))  # type: ignore[attr-defined]
+                macro = self._env(candidate).get_template(FILE_NAME).module.line  # type: ignore[attr-defined]
+                args: list[Any] = [task.get("payment"), task.get("customer") or {}]
+                if "methods" in getattr(macro, "arguments", ()):
+                    args.append(list(methods) if methods is not None else None)
+                text = str(macro(*args))
             except (TemplateError, AttributeError, TypeError):
                 log.warning("agent lines template failed", extra={"file": f"{candidate}/{FILE_NAME}"})
                 return None

@@ -13,15 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.consent.ledger import ConsentChannel, ConsentSource, record_consent
-from recovery.desk.queue import Completion, Outcome, TaskEvent
-from recovery.desk.task_rows import TaskStatus, publish_task
+from recovery.desk.policy import DEFAULT_POLICY, DeskPolicy
+from recovery.desk.queue import Completion, Outcome, TaskEvent, TaskStatus, retries_left
+from recovery.desk.task_rows import plan_due_at, publish_task
+from recovery.desk.task_view import DEFAULT_VIEW, TaskViewSettings
 from recovery.states import PublishedType
 from recovery.store.outbox import enqueue
-from recovery.store.schema import callback_events, callback_tasks
+from recovery.store.schema import callback_events, callback_tasks, customers
 
 
 class TaskNotFound(LookupError):
@@ -74,7 +76,14 @@ async def _refusal(conn: AsyncConnection, task_id: str, agent: str, now: datetim
     return Refused(detail="you do not hold this task: claim it first")
 
 
-async def claim(conn: AsyncConnection, task_id: str, agent: str, now: datetime, claim_for: timedelta) -> Refused | None:
+async def claim(
+    conn: AsyncConnection,
+    task_id: str,
+    agent: str,
+    now: datetime,
+    claim_for: timedelta,
+    view: TaskViewSettings = DEFAULT_VIEW,
+) -> Refused | None:
     """Claim the task for ``agent`` until ``now + claim_for``; ``Refused`` naming the holder otherwise."""
     # The UPDATE comes first: on SQLite a transaction that read before writing cannot wait for the lock.
     result = await conn.execute(
@@ -97,7 +106,7 @@ async def claim(conn: AsyncConnection, task_id: str, agent: str, now: datetime, 
         # Only a lapsed claim can be taken over: the audit says whose claim ran out.
         await _audit(conn, task_id, TaskEvent.EXPIRED, now, agent=last.agent)
     await _audit(conn, task_id, TaskEvent.CLAIMED, now, agent=agent)
-    await publish_task(conn, task_id, now)
+    await publish_task(conn, task_id, now, view)
     return None
 
 
@@ -105,7 +114,9 @@ def _held_by(agent: str) -> ColumnElement[bool]:
     return and_(_C.status == TaskStatus.CLAIMED.value, _C.claimed_by == agent)
 
 
-async def release(conn: AsyncConnection, task_id: str, agent: str, now: datetime) -> Refused | None:
+async def release(
+    conn: AsyncConnection, task_id: str, agent: str, now: datetime, view: TaskViewSettings = DEFAULT_VIEW
+) -> Refused | None:
     """Give the task back to the queue; only its holder may."""
     result = await conn.execute(
         update(callback_tasks)
@@ -116,25 +127,31 @@ async def release(conn: AsyncConnection, task_id: str, agent: str, now: datetime
     if result.first() is None:
         return await _refusal(conn, task_id, agent, now)
     await _audit(conn, task_id, TaskEvent.RELEASED, now, agent=agent)
-    await publish_task(conn, task_id, now)
+    await publish_task(conn, task_id, now, view)
     return None
 
 
 async def complete(
-    conn: AsyncConnection, task_id: str, agent: str, completion: Completion, now: datetime, note: str | None = None
+    conn: AsyncConnection,
+    task_id: str,
+    agent: str,
+    completion: Completion,
+    now: datetime,
+    note: str | None = None,
+    policy: DeskPolicy = DEFAULT_POLICY,
 ) -> Refused | None:
-    """Record the outcome; ``call_back_later`` reopens the task at its time, the others close it."""
-    reopen = completion.reopen_at is not None
+    """Record the outcome; ``call_back_later`` and a ``no_answer`` with attempts left reopen the task."""
+    # The UPDATE comes first (closing the task), so only the holder gets past it; a reopening follows.
     values: dict[str, Any] = {
-        "status": TaskStatus.OPEN.value if reopen else TaskStatus.DONE.value,
+        "status": TaskStatus.DONE.value,
         "outcome": completion.outcome.value,
         "agent": agent,
         "note": note,
         "claimed_by": None,
         "claimed_until": None,
         "updated_at": now,
+        "completed_at": now,
     }
-    values.update({"due_at": completion.reopen_at} if reopen else {"completed_at": now})
     result = await conn.execute(
         update(callback_tasks)
         .where(_C.task_id == task_id, _held_by(agent))
@@ -145,17 +162,40 @@ async def complete(
     if row is None:
         return await _refusal(conn, task_id, agent, now)
     await _audit(conn, task_id, TaskEvent.COMPLETED, now, agent=agent, outcome=completion.outcome.value, note=note)
-    if reopen:
-        await _audit(conn, task_id, TaskEvent.REOPENED, completion.reopen_at or now)
+    reopen_at = completion.reopen_at
+    if completion.outcome is Outcome.NO_ANSWER and retries_left(await attempts_of(conn, task_id), policy.max_attempts):
+        timezone = await conn.scalar(select(customers.c.timezone).where(customers.c.customer_key == row.customer_key))
+        reopen_at = await plan_due_at(conn, now + policy.retry_after, timezone, policy)
+    if reopen_at is not None:
+        await conn.execute(
+            update(callback_tasks)
+            .where(_C.task_id == task_id)
+            .values(status=TaskStatus.OPEN.value, due_at=reopen_at, completed_at=None)
+        )
+        await _audit(conn, task_id, TaskEvent.REOPENED, reopen_at)
     if completion.stop_calls:
-        await _stop_calls(conn, task_id, row.customer_key, agent, completion.outcome, now)
-    await publish_task(conn, task_id, now)
+        await _stop_calls(conn, task_id, row.customer_key, agent, completion.outcome, now, policy.view)
+    await publish_task(conn, task_id, now, policy.view)
     await enqueue(conn, [_completed_event(task_id, row, agent, completion.outcome, now)])
     return None
 
 
+async def attempts_of(conn: AsyncConnection, task_id: str) -> int:
+    """How many times the task was completed (each outcome recorded is one attempt)."""
+    query = select(func.count()).where(
+        callback_events.c.task_id == task_id, callback_events.c.kind == TaskEvent.COMPLETED.value
+    )
+    return int(await conn.scalar(query) or 0)
+
+
 async def _stop_calls(
-    conn: AsyncConnection, task_id: str, customer_key: str, agent: str, outcome: Outcome, now: datetime
+    conn: AsyncConnection,
+    task_id: str,
+    customer_key: str,
+    agent: str,
+    outcome: Outcome,
+    now: datetime,
+    view: TaskViewSettings,
 ) -> None:
     """No more calls to this shopper's number: a phone opt-out in the ledger, other open tasks closed."""
     source = ConsentSource.AGENT_DO_NOT_CALL if outcome is Outcome.DO_NOT_CALL else ConsentSource.AGENT_WRONG_NUMBER
@@ -170,7 +210,7 @@ async def _stop_calls(
     ).all()
     for (other,) in others:
         await _audit(conn, other, TaskEvent.COMPLETED, now, agent=agent, outcome=outcome.value, note=f"via {task_id}")
-        await publish_task(conn, other, now)
+        await publish_task(conn, other, now, view)
 
 
 def _completed_event(task_id: str, row: Row[Any], agent: str, outcome: Outcome, now: datetime) -> dict[str, Any]:
@@ -191,7 +231,9 @@ def _completed_event(task_id: str, row: Row[Any], agent: str, outcome: Outcome, 
     return {"topic_role": "messages", "key": payload["cart_id"], "payload": json.dumps(payload), "created_at": now}
 
 
-async def reschedule(conn: AsyncConnection, task_id: str, due_at: datetime, now: datetime) -> bool:
+async def reschedule(
+    conn: AsyncConnection, task_id: str, due_at: datetime, now: datetime, view: TaskViewSettings = DEFAULT_VIEW
+) -> bool:
     """Move an open task to a new due time (the shopper picked another slot); False if not open."""
     result = await conn.execute(
         update(callback_tasks)
@@ -201,5 +243,5 @@ async def reschedule(conn: AsyncConnection, task_id: str, due_at: datetime, now:
     )
     if result.first() is None:
         return False
-    await publish_task(conn, task_id, now)
+    await publish_task(conn, task_id, now, view)
     return True

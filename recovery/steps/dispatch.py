@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -20,6 +20,7 @@ from recovery.channels.sms import record_if_opted_out
 from recovery.clock import Clock
 from recovery.consent import ledger
 from recovery.consent.authority import with_ledger
+from recovery.desk.link_step import link_flow_step
 from recovery.errors import ConfigError, OutcomeUnknownError, PermanentError, TransientError
 from recovery.journeys.records import JourneyRow
 from recovery.messages import message_id_for
@@ -27,6 +28,7 @@ from recovery.rules import Flows, FlowStep
 from recovery.states import (
     ChannelName,
     FailReason,
+    JourneyStatus,
     MessageState,
     PublishedType,
     RetryReason,
@@ -174,6 +176,15 @@ class Dispatcher:
         if journey is None:
             return StepFacts(step=step, journey=None, cart=None, flow_step=None, customer=None)
         flow = self._flows.get(journey.flow)
+        flow_step = next((s for s in flow.steps if s.name == step.name), None) if flow else None
+        recent_sends = rows.recent_sends
+        agent_link = link_flow_step(step.name)
+        if agent_link is not None:
+            # The shopper asked for it on the phone: a journey whose steps all ran may still carry it, and
+            # the frequency cap (unsolicited messages) does not hold it back; consent and quiet hours do.
+            flow_step, recent_sends = agent_link, ()
+            if journey.status == JourneyStatus.COMPLETED:
+                journey = replace(journey, status=JourneyStatus.ACTIVE)
         if customer is not None:
             # The ledger (opt-outs the shopper told us) beats the consent copied into cart events.
             entries = await ledger.ledger_entries(
@@ -184,9 +195,9 @@ class Dispatcher:
             step=step,
             journey=journey,
             cart=rows.cart,
-            flow_step=next((s for s in flow.steps if s.name == step.name), None) if flow else None,
+            flow_step=flow_step,
             customer=customer,
-            recent_sends=rows.recent_sends,
+            recent_sends=recent_sends,
             message=rows.message,
         )
 

@@ -28,8 +28,7 @@ from recovery.backoff import Backoff, is_outage, wait_first
 from recovery.channels.rate import ChannelRates
 from recovery.clock import Clock
 from recovery.desk import task_rows
-from recovery.desk.hours import CallingHours
-from recovery.desk.task_rows import DEFAULT_CALLING_HOURS
+from recovery.desk.policy import DEFAULT_POLICY, DeskPolicy
 from recovery.journeys import cart_rows, journey_rows
 from recovery.journeys.apply import Rules, start_journeys
 from recovery.rules import Trigger
@@ -66,7 +65,7 @@ class Scheduler:
         settings: SchedulerSettings,
         concurrency: int = DEFAULT_CONCURRENCY,
         rates: Mapping[str, float] | None = None,
-        calling_hours: CallingHours = DEFAULT_CALLING_HOURS,
+        desk_policy: DeskPolicy = DEFAULT_POLICY,
         stop_grace_s: float = STOP_GRACE_S,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -77,7 +76,7 @@ class Scheduler:
         self._settings = settings
         self._worker = f"worker-{uuid.uuid4().hex[:12]}"
         self._concurrency = max(1, concurrency)
-        self._calling_hours = calling_hours
+        self._desk_policy = desk_policy
         self._interrupted: list[step_rows.ClaimedStep] = []
         self._monotonic = monotonic
         self._rates = ChannelRates(dict(rates or {}), monotonic())
@@ -296,7 +295,7 @@ class Scheduler:
     async def accept_callback_requests(self) -> int:
         """Shoppers who replied RAPPEL / CALL to a callback offer get a task for the agents."""
         async with self._engine.begin() as conn:
-            return await task_rows.tasks_from_requests(conn, self._clock.now(), hours=self._calling_hours)
+            return await task_rows.tasks_from_requests(conn, self._clock.now(), policy=self._desk_policy)
 
     async def sweep_idle_carts(self) -> int:
         """Turn carts idle past ``abandonment.idle_after`` into ``cart.abandoned`` journeys."""

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 
 from recovery.api.auth import Principal
 from recovery.api.pages.csrf import check_csrf
 from recovery.api.pages.rendering import page_language, render_page
 from recovery.api.pages.session import require_page
 from recovery.api.staff.agent_texts import AGENT_TEXTS
-from recovery.api.staff.callbacks_routes import CompleteRequest, DeskService
 from recovery.desk.agent_lines import AgentLines
 from recovery.desk.hours import zone_of
 from recovery.desk.queue import Outcome
+from recovery.desk.service import DeskRequestError, DeskService, NotHolder, TaskMissing
 
 AgentPage = Annotated[Principal, Depends(require_page("agent"))]
 QUEUE_CHANGED = {"HX-Trigger": "queue-changed"}  # the queue re-fetches itself after an action
@@ -60,6 +60,25 @@ def _task_page(request: Request, who: Principal, task: dict[str, Any], error: st
     return response
 
 
+async def _get(request: Request, task_id: str) -> dict[str, Any]:
+    try:
+        return await _desk(request).get(task_id)
+    except TaskMissing as exc:
+        raise HTTPException(404, detail=exc.detail) from exc
+
+
+async def _act(
+    request: Request, who: Principal, task_id: str, action: Callable[[DeskService], Awaitable[dict[str, Any]]]
+) -> Response:
+    """Run a desk use-case and show the task again, with the refusal's reason when there is one."""
+    try:
+        return _task_page(request, who, await action(_desk(request)))
+    except (NotHolder, DeskRequestError) as exc:
+        return _task_page(request, who, await _get(request, task_id), exc.detail)
+    except TaskMissing as exc:
+        raise HTTPException(404, detail=exc.detail) from exc
+
+
 def _call_back_at(value: str, timezone: str) -> datetime | None:
     """The form's ``datetime-local`` value, read in the shopper's timezone."""
     if not value.strip():
@@ -84,17 +103,15 @@ def agent_router() -> APIRouter:
 
     @router.get("/agent/tasks/{task_id}")
     async def task(request: Request, task_id: str, who: AgentPage) -> Response:
-        return _task_page(request, who, await _desk(request).get(task_id))
+        return _task_page(request, who, await _get(request, task_id))
 
     @router.post("/agent/tasks/{task_id}/claim", dependencies=[Depends(check_csrf)])
     async def claim(request: Request, task_id: str, who: AgentPage) -> Response:
-        refused = await _desk(request).claim(task_id, who.name)
-        return _task_page(request, who, await _desk(request).get(task_id), refused.detail if refused else None)
+        return await _act(request, who, task_id, lambda desk: desk.claim(task_id, who.name))
 
     @router.post("/agent/tasks/{task_id}/release", dependencies=[Depends(check_csrf)])
     async def release(request: Request, task_id: str, who: AgentPage) -> Response:
-        refused = await _desk(request).release(task_id, who.name)
-        return _task_page(request, who, await _desk(request).get(task_id), refused.detail if refused else None)
+        return await _act(request, who, task_id, lambda desk: desk.release(task_id, who.name))
 
     @router.post("/agent/tasks/{task_id}/complete", dependencies=[Depends(check_csrf)])
     async def complete(
@@ -102,22 +119,19 @@ def agent_router() -> APIRouter:
         task_id: str,
         who: AgentPage,
         outcome: Annotated[str, Form()],
-        note: Annotated[str, Form()] = "",
+        note: Annotated[str, Form(max_length=2000)] = "",
         call_back_at: Annotated[str, Form()] = "",
     ) -> Response:
-        desk = _desk(request)
-        current = await desk.get(task_id)
+        current = await _get(request, task_id)
         try:
-            body = CompleteRequest(
-                outcome=outcome,
-                note=note.strip() or None,
-                call_back_at=_call_back_at(call_back_at, current["customer"]["timezone"]),
-            )
-            refused = await desk.complete(task_id, who.name, body)
-        except (ValueError, ValidationError) as exc:
+            when = _call_back_at(call_back_at, current["customer"]["timezone"])
+        except ValueError as exc:
             return _task_page(request, who, current, str(exc))
-        except HTTPException as exc:
-            return _task_page(request, who, current, str(exc.detail))
-        return _task_page(request, who, await desk.get(task_id), refused.detail if refused else None)
+        return await _act(
+            request,
+            who,
+            task_id,
+            lambda desk: desk.complete(task_id, who.name, outcome, note=note.strip() or None, call_back_at=when),
+        )
 
     return router
