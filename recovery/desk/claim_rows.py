@@ -2,7 +2,8 @@
 
 A claim is one conditional ``UPDATE … WHERE status = 'open' OR claimed_until < now … RETURNING``, so two
 agents claiming at once get exactly one winner on SQLite and PostgreSQL alike, with no read-then-write.
-A claim past ``claimed_until`` is free again: the queue shows it open and the next claim takes it over.
+A claim past ``claimed_until`` is free again: the scheduler's sweep (and the queue's listing) return it to
+the queue at once, audited ``expired``; a claim racing the sweep still takes it over.
 """
 
 from __future__ import annotations
@@ -108,6 +109,34 @@ async def claim(
     await _audit(conn, task_id, TaskEvent.CLAIMED, now, agent=agent)
     await publish_task(conn, task_id, now, view)
     return None
+
+
+async def expire_claims(conn: AsyncConnection, now: datetime, view: TaskViewSettings = DEFAULT_VIEW) -> int:
+    """Return every claim past ``claimed_until`` to the queue at once (audited ``expired``); how many."""
+    lapsed = (
+        await conn.execute(
+            update(callback_tasks)
+            .where(_C.status == TaskStatus.CLAIMED.value, _C.claimed_until < now)
+            .values(status=TaskStatus.OPEN.value, claimed_by=None, claimed_until=None, updated_at=now)
+            .returning(_C.task_id, _C.claimed_by)
+        )
+    ).all()
+    for task_id, holder in lapsed:
+        await _audit(conn, task_id, TaskEvent.EXPIRED, now, agent=holder)
+        await publish_task(conn, task_id, now, view)
+    return len(lapsed)
+
+
+async def any_lapsed(conn: AsyncConnection, now: datetime) -> bool:
+    """True when some claim has run out and is still marked claimed."""
+    query = select(_C.task_id).where(_C.status == TaskStatus.CLAIMED.value, _C.claimed_until < now).limit(1)
+    return (await conn.scalar(query)) is not None
+
+
+async def expired_claims_total(conn: AsyncConnection) -> int:
+    """Claims that ran out since the start (``/metrics``: ``recovery_callback_claims_expired_total``)."""
+    query = select(func.count()).where(callback_events.c.kind == TaskEvent.EXPIRED.value)
+    return int(await conn.scalar(query) or 0)
 
 
 def _held_by(agent: str) -> ColumnElement[bool]:

@@ -58,7 +58,13 @@ class DeskService:
         self.policy = policy
 
     async def list(self, state: str, limit: int) -> list[dict[str, Any]]:
-        """Tasks of one status, in queue order."""
+        """Tasks of one status, in queue order; lapsed claims go back to the queue first."""
+        now = self.clock.now()
+        async with self.engine.connect() as conn:
+            lapsed = await claim_rows.any_lapsed(conn, now)
+        if lapsed:  # a write only when there is something to return (the page polls every few seconds)
+            async with self.engine.begin() as conn:
+                await claim_rows.expire_claims(conn, now, self.policy.view)
         async with self.engine.connect() as conn:
             return await task_view.list_tasks(conn, state, limit, self.clock.now(), self.policy.view)
 

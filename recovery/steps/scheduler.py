@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from recovery.backoff import Backoff, is_outage, wait_first
 from recovery.channels.rate import ChannelRates
 from recovery.clock import Clock
-from recovery.desk import task_rows
+from recovery.desk import claim_rows, task_rows
 from recovery.desk.policy import DEFAULT_POLICY, DeskPolicy
 from recovery.journeys import cart_rows, journey_rows
 from recovery.journeys.apply import Rules, start_journeys
@@ -293,9 +293,11 @@ class Scheduler:
         return abandoned + fired + accepted
 
     async def accept_callback_requests(self) -> int:
-        """Shoppers who replied RAPPEL / CALL to a callback offer get a task for the agents."""
+        """Shoppers who replied RAPPEL / CALL to a callback offer get a task; lapsed agents' claims return."""
+        now = self._clock.now()
         async with self._engine.begin() as conn:
-            return await task_rows.tasks_from_requests(conn, self._clock.now(), policy=self._desk_policy)
+            accepted = await task_rows.tasks_from_requests(conn, now, policy=self._desk_policy)
+            return accepted + await claim_rows.expire_claims(conn, now, self._desk_policy.view)
 
     async def sweep_idle_carts(self) -> int:
         """Turn carts idle past ``abandonment.idle_after`` into ``cart.abandoned`` journeys."""

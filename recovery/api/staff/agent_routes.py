@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -33,16 +33,35 @@ def _clock(value: str | None, timezone: str, fmt: str = "%H:%M") -> str:
     return datetime.fromisoformat(value).astimezone(zone_of(timezone)).strftime(fmt) if value else ""
 
 
+def _moment(value: str | None, timezone: str) -> dict[str, str] | None:
+    """An instant for the page: ISO (the agent's browser shows it in the agent's clock), UTC, shopper's time."""
+    if not value:
+        return None
+    return {
+        "iso": value,
+        "utc": datetime.fromisoformat(value).astimezone(UTC).strftime("%d/%m %H:%M UTC"),
+        "shopper": _clock(value, timezone, "%a %d/%m %H:%M"),
+    }
+
+
 def _view(task: dict[str, Any], request: Request) -> dict[str, Any]:
-    """The task plus what the page prints: local clock, due time, suggested line."""
+    """The task plus what the page prints: both clocks for every time, suggested line for the store's methods."""
     timezone = task["customer"]["timezone"]
     lines: AgentLines = request.app.state.agent_lines
+    methods = _desk(request).policy.view.stores.info(task["store"]["id"]).payment_methods
+    offer, history = task["offer"], task["history"]
     return {
         **task,
         "local_clock": _clock(task["customer"]["local_time"], timezone),
         "due_local": _clock(task["due_at"], timezone, "%a %d/%m %H:%M"),
         "until_local": _clock(task["claimed_until"], timezone),
-        "line": lines.line(page_language(request), task),
+        "due": _moment(task["due_at"], timezone),
+        "until": _moment(task["claimed_until"], timezone),
+        "sent": [_moment(m["sent_at"], timezone) for m in task["messages"]],
+        "note_times": [_moment(n["at"], timezone) for n in task["notes"]],
+        "offer_expires": _moment(offer["expires_at"], timezone) if offer else None,
+        "last_order": _moment(history["last_order_at"], timezone),
+        "line": lines.line(page_language(request), task, methods),
     }
 
 
@@ -53,8 +72,10 @@ async def _queue(request: Request, who: Principal) -> list[dict[str, Any]]:
     return [_view(task, request) for task in mine + await desk.list("open", 50)]
 
 
-def _task_page(request: Request, who: Principal, task: dict[str, Any], error: str | None = None) -> Response:
-    context = {"task": _view(task, request), "error": error, "outcomes": [o.value for o in Outcome]}
+def _task_page(
+    request: Request, who: Principal, task: dict[str, Any], error: str | None = None, notice: str | None = None
+) -> Response:
+    context = {"task": _view(task, request), "error": error, "notice": notice, "outcomes": [o.value for o in Outcome]}
     response = render_page(request, "_agent_task.html", context, texts=AGENT_TEXTS, principal=who)
     response.headers.update(QUEUE_CHANGED)
     return response
@@ -112,6 +133,16 @@ def agent_router() -> APIRouter:
     @router.post("/agent/tasks/{task_id}/release", dependencies=[Depends(check_csrf)])
     async def release(request: Request, task_id: str, who: AgentPage) -> Response:
         return await _act(request, who, task_id, lambda desk: desk.release(task_id, who.name))
+
+    @router.post("/agent/tasks/{task_id}/send-link", dependencies=[Depends(check_csrf)])
+    async def send_link(request: Request, task_id: str, who: AgentPage, channel: Annotated[str, Form()]) -> Response:
+        try:
+            await _desk(request).send_link(task_id, who.name, channel)
+        except (NotHolder, DeskRequestError) as exc:
+            return _task_page(request, who, await _get(request, task_id), exc.detail)
+        except TaskMissing as exc:
+            raise HTTPException(404, detail=exc.detail) from exc
+        return _task_page(request, who, await _get(request, task_id), notice=channel)
 
     @router.post("/agent/tasks/{task_id}/complete", dependencies=[Depends(check_csrf)])
     async def complete(
