@@ -113,16 +113,26 @@ async def claim(
 
 async def expire_claims(conn: AsyncConnection, now: datetime, view: TaskViewSettings = DEFAULT_VIEW) -> int:
     """Return every claim past ``claimed_until`` to the queue at once (audited ``expired``); how many."""
+    still_lapsed = and_(_C.status == TaskStatus.CLAIMED.value, _C.claimed_until < now)
+    # RETURNING gives the new values: the holders whose claims ran out are read first.
+    rows = await conn.execute(select(_C.task_id, _C.claimed_by).where(still_lapsed))
+    holders: dict[str, str | None] = {task_id: holder for task_id, holder in rows}
+    if not holders:
+        return 0
     lapsed = (
-        await conn.execute(
-            update(callback_tasks)
-            .where(_C.status == TaskStatus.CLAIMED.value, _C.claimed_until < now)
-            .values(status=TaskStatus.OPEN.value, claimed_by=None, claimed_until=None, updated_at=now)
-            .returning(_C.task_id, _C.claimed_by)
+        (
+            await conn.execute(
+                update(callback_tasks)
+                .where(_C.task_id.in_(holders), still_lapsed)
+                .values(status=TaskStatus.OPEN.value, claimed_by=None, claimed_until=None, updated_at=now)
+                .returning(_C.task_id)
+            )
         )
-    ).all()
-    for task_id, holder in lapsed:
-        await _audit(conn, task_id, TaskEvent.EXPIRED, now, agent=holder)
+        .scalars()
+        .all()
+    )
+    for task_id in lapsed:
+        await _audit(conn, task_id, TaskEvent.EXPIRED, now, agent=holders[task_id])
         await publish_task(conn, task_id, now, view)
     return len(lapsed)
 

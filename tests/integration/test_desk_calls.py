@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,13 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api import create_app
 from recovery.clock import ManualClock
-from recovery.desk import task_rows
+from recovery.desk import claim_rows, task_rows
 from recovery.desk.policy import DeskPolicy
 from recovery.desk.queue import TaskReason
 from recovery.desk.task_rows import NewTask
 from recovery.settings import Settings
 from recovery.states import ChannelName
-from recovery.store.schema import callback_events, customers, steps
+from recovery.store.schema import callback_events, customers, outbox_events, steps
 from tests.fakes.desk import EMAIL, seed_shopper_context, seed_task
 
 # Wednesday 7 January 2026, 10:00 UTC = 11:00 in Paris: inside the calling hours.
@@ -220,3 +221,17 @@ async def test_an_expired_claim_is_back_in_the_queue_and_counted_in_metrics(
     async with engine.connect() as conn:
         phones = (await conn.execute(select(customers.c.phone))).all()
     assert phones  # the seeded shopper is still there: expiry touches only the task
+
+
+async def test_the_schedulers_sweep_returns_a_lapsed_claim_and_publishes_the_open_task(
+    engine: AsyncEngine, http: httpx.AsyncClient
+) -> None:
+    """The sweep the scheduler runs every poll: the task is open again at once, on recovery.callback-tasks too."""
+    task_id = await seed_task(engine, NOW)
+    await http.post(f"/api/callbacks/{task_id}/claim", headers=INES)
+    async with engine.begin() as conn:
+        assert await claim_rows.expire_claims(conn, NOW + timedelta(minutes=14)) == 0  # still Inès's
+        assert await claim_rows.expire_claims(conn, NOW + timedelta(minutes=16)) == 1
+        payloads = (await conn.execute(select(outbox_events.c.payload).order_by(outbox_events.c.id.desc()))).scalars()
+        latest = json.loads(next(iter(payloads)))
+    assert (latest["id"], latest["status"], latest["claimed_by"]) == (task_id, "open", None)
