@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+from babel.dates import format_datetime
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import Response
 
@@ -33,14 +34,15 @@ def _clock(value: str | None, timezone: str, fmt: str = "%H:%M") -> str:
     return datetime.fromisoformat(value).astimezone(zone_of(timezone)).strftime(fmt) if value else ""
 
 
-def _moment(value: str | None, timezone: str) -> dict[str, str] | None:
+def _moment(value: str | None, timezone: str, language: str) -> dict[str, str] | None:
     """An instant for the page: ISO (the agent's browser shows it in the agent's clock), UTC, shopper's time."""
     if not value:
         return None
+    moment = datetime.fromisoformat(value)
     return {
         "iso": value,
-        "utc": datetime.fromisoformat(value).astimezone(UTC).strftime("%d/%m %H:%M UTC"),
-        "shopper": _clock(value, timezone, "%a %d/%m %H:%M"),
+        "utc": moment.astimezone(UTC).strftime("%d/%m %H:%M UTC"),
+        "shopper": format_datetime(moment.astimezone(zone_of(timezone)), "EEE dd/MM HH:mm", locale=language),
     }
 
 
@@ -49,19 +51,19 @@ def _view(task: dict[str, Any], request: Request) -> dict[str, Any]:
     timezone = task["customer"]["timezone"]
     lines: AgentLines = request.app.state.agent_lines
     methods = _desk(request).policy.view.stores.info(task["store"]["id"]).payment_methods
-    offer, history = task["offer"], task["history"]
+    offer, history, language = task["offer"], task["history"], page_language(request)
     return {
         **task,
         "local_clock": _clock(task["customer"]["local_time"], timezone),
         "due_local": _clock(task["due_at"], timezone, "%a %d/%m %H:%M"),
         "until_local": _clock(task["claimed_until"], timezone),
-        "due": _moment(task["due_at"], timezone),
-        "until": _moment(task["claimed_until"], timezone),
-        "sent": [_moment(m["sent_at"], timezone) for m in task["messages"]],
-        "note_times": [_moment(n["at"], timezone) for n in task["notes"]],
-        "offer_expires": _moment(offer["expires_at"], timezone) if offer else None,
-        "last_order": _moment(history["last_order_at"], timezone),
-        "line": lines.line(page_language(request), task, methods),
+        "due": _moment(task["due_at"], timezone, language),
+        "until": _moment(task["claimed_until"], timezone, language),
+        "sent": [_moment(m["sent_at"], timezone, language) for m in task["messages"]],
+        "note_times": [_moment(n["at"], timezone, language) for n in task["notes"]],
+        "offer_expires": _moment(offer["expires_at"], timezone, language) if offer else None,
+        "last_order": _moment(history["last_order_at"], timezone, language),
+        "line": lines.line(language, task, methods),
     }
 
 
