@@ -24,7 +24,11 @@ flows:
       - {name: retry_payment, after: 0s, channel: email, template: payment_failed, offer: {percent: 10}}
       - {name: agent_call, after: 0s, channel: callback, mode: direct}
 """
-TOKENS = {"tok-ines": {"role": "agent", "name": "Inès"}, "tok-marc": {"role": "agent", "name": "Marc"}}
+TOKENS = {
+    "tok-ines": {"role": "agent", "name": "Inès"},
+    "tok-marc": {"role": "agent", "name": "Marc"},
+    "tok-mkt": "marketer",
+}
 INES, MARC = {"Authorization": "Bearer tok-ines"}, {"Authorization": "Bearer tok-marc"}
 
 
@@ -112,3 +116,8 @@ async def test_the_agent_sees_the_shoppers_past_and_texts_the_payment_link_that_
 
             await eventually(credited, timeout=20)
             assert await credited() == ("agent_link_sms_1", "sms")
+            # The call gets the credit too, whatever the outcome recorded afterwards.
+            body = {"outcome": "no_answer"}
+            assert (await http.post(f"/api/callbacks/{found}/complete", json=body, headers=INES)).status_code == 200
+            stats = (await http.get("/api/stats", headers={"Authorization": "Bearer tok-mkt"})).json()["callbacks"]
+            assert (stats["orders"], stats["revenue"]) == (1, "120.00")
