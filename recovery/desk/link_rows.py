@@ -79,9 +79,12 @@ async def _held(conn: AsyncConnection, task_id: str, agent: str, now: datetime) 
 
 
 async def schedule_link(
-    conn: AsyncConnection, task_id: str, agent: str, channel: ChannelName, now: datetime
+    conn: AsyncConnection, task_id: str, agent: str, channel: ChannelName, now: datetime, *, configured: bool = True
 ) -> LinkRefused | str:
-    """Schedule the restore link to the task's shopper now; the step's name, or why not."""
+    """Schedule the restore link to the task's shopper now; the step's name, or why not.
+
+    ``configured``: the channel has its provider settings (else the message could only fail).
+    """
     refused = await _held(conn, task_id, agent, now)
     if refused is not None:
         return refused
@@ -101,6 +104,8 @@ async def schedule_link(
         reason = "the cart has no restore link to send"
     if reason is None and task.status not in _SENDABLE_JOURNEYS:
         reason = "the shopper's journey has ended (an order, or new activity on the cart)"
+    if reason is None and not configured:
+        reason = f"the {channel.value} channel is not configured on this service"
     if reason is not None:
         return LinkRefused(detail=reason)
     sent_before = await conn.scalar(

@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from recovery.channels.requirements import unset_keys
 from recovery.desk.hours import DEFAULT_HOURS, CallingHours, parse_hours
 from recovery.desk.store_info import StoreDirectory
 from recovery.desk.task_view import TaskViewSettings
+from recovery.states import ChannelName
 
 DEFAULT_CALLING_HOURS = parse_hours(DEFAULT_HOURS)
 
@@ -23,15 +25,26 @@ class DeskPolicy:
     max_attempts: int = 3
     claim_for: timedelta = timedelta(minutes=15)
     view: TaskViewSettings = field(default_factory=TaskViewSettings)
+    # Channels an agent's link can go out on (a provider channel without its settings cannot).
+    link_channels: frozenset[ChannelName] = frozenset({ChannelName.SMS, ChannelName.EMAIL})
 
 
 DEFAULT_POLICY = DeskPolicy()
+
+
+def _link_channels(settings: Any) -> frozenset[ChannelName]:
+    """SMS and email, less a provider channel whose settings are missing (its messages would only fail)."""
+    wanted = (ChannelName.SMS, ChannelName.EMAIL)
+    if settings.channels.transport != "providers":
+        return frozenset(wanted)
+    return frozenset(name for name in wanted if not unset_keys(settings, name))
 
 
 def desk_policy(settings: Any) -> DeskPolicy:
     """From the whole ``Settings`` (its ``callbacks`` block, and ``stores`` when that block exists)."""
     callbacks = settings.callbacks
     return DeskPolicy(
+        link_channels=_link_channels(settings),
         hours=callbacks.calling_hours(),
         per_hour=callbacks.per_hour,
         retry_after=callbacks.retry_after,

@@ -121,7 +121,14 @@ class DeskService:
             raise DeskRequestError(f"channel {channel!r} is not one of sms, email")
         try:
             async with self.engine.begin() as conn:
-                scheduled = await link_rows.schedule_link(conn, task_id, agent, ChannelName(channel), self.clock.now())
+                scheduled = await link_rows.schedule_link(
+                    conn,
+                    task_id,
+                    agent,
+                    ChannelName(channel),
+                    self.clock.now(),
+                    configured=ChannelName(channel) in self.policy.link_channels,
+                )
         except link_rows.LinkTaskMissing as exc:
             raise TaskMissing(task_id) from exc
         if isinstance(scheduled, link_rows.LinkRefused):

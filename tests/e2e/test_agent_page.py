@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -34,8 +36,8 @@ def clock() -> ManualClock:
     return ManualClock(NOW)
 
 
-def browser_like(engine: AsyncEngine, clock: ManualClock) -> httpx.AsyncClient:
-    settings = Settings(security={"link_secret": "s", "api_tokens": TOKENS})
+def browser_like(engine: AsyncEngine, clock: ManualClock, **extra: Any) -> httpx.AsyncClient:
+    settings = Settings(security={"link_secret": "s", "api_tokens": TOKENS}, **extra)
     app = create_app(engine=engine, settings=settings, clock=clock)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://desk.test")
 
@@ -163,12 +165,13 @@ async def test_an_unanswered_call_leaves_a_note_and_the_task_comes_back(
 
 
 async def test_send_link_from_the_page_needs_the_claim_and_says_why_it_cannot(
-    engine: AsyncEngine, clock: ManualClock
+    engine: AsyncEngine, clock: ManualClock, tmp_path: Path
 ) -> None:
     """The buttons appear once claimed; without SMS consent the reason shows; by email the link leaves."""
     task_id = await seed_task(engine, NOW)
     await seed_shopper_context(engine, NOW, sms=False)
-    async with browser_like(engine, clock) as http:
+    outbox = {"transport": "outbox", "outbox_dir": tmp_path / "outbox"}
+    async with browser_like(engine, clock, channels=outbox) as http:
         csrf = await signed_in(http, "tok-a")
         assert 'data-testid="send-link"' not in (await http.get(f"/agent/tasks/{task_id}")).text
         claimed = await http.post(f"/agent/tasks/{task_id}/claim", headers={"X-CSRF-Token": csrf})

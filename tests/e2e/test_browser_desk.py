@@ -49,7 +49,8 @@ async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}")
     await upgrade_to_head(engine)
     clock = ManualClock(NOW)
-    settings = Settings(security={"link_secret": "desk-secret", "api_tokens": TOKENS})
+    outbox = {"transport": "outbox", "outbox_dir": tmp_path / "outbox"}  # an agent's link can go out
+    settings = Settings(security={"link_secret": "desk-secret", "api_tokens": TOKENS}, channels=outbox)
     app = create_app(engine=engine, settings=settings, clock=clock)
     stop, started = asyncio.Event(), asyncio.Event()
     serving = asyncio.create_task(serve_http(app, host="127.0.0.1", port=0, stop=stop, started=started))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,8 +36,9 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def http(engine: AsyncEngine, clock: ManualClock) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(security={"link_secret": "s", "api_tokens": TOKENS})
+async def http(engine: AsyncEngine, clock: ManualClock, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    outbox = {"transport": "outbox", "outbox_dir": tmp_path / "outbox"}  # both channels can carry a link
+    settings = Settings(security={"link_secret": "s", "api_tokens": TOKENS}, channels=outbox)
     app = create_app(engine=engine, settings=settings, clock=clock)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://desk.test") as client:
         yield client
@@ -235,3 +237,19 @@ async def test_the_schedulers_sweep_returns_a_lapsed_claim_and_publishes_the_ope
         payloads = (await conn.execute(select(outbox_events.c.payload).order_by(outbox_events.c.id.desc()))).scalars()
         latest = json.loads(next(iter(payloads)))
     assert (latest["id"], latest["status"], latest["claimed_by"]) == (task_id, "open", None)
+
+
+async def test_send_link_on_a_channel_without_provider_settings_is_refused(
+    engine: AsyncEngine, clock: ManualClock
+) -> None:
+    """Providers transport without Twilio settings: 422 naming the channel, nothing scheduled."""
+    task_id = await seed_task(engine, NOW)
+    await seed_shopper_context(engine, NOW)
+    settings = Settings(security={"link_secret": "s", "api_tokens": TOKENS}, channels={"transport": "providers"})
+    app = create_app(engine=engine, settings=settings, clock=clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://desk.test") as http:
+        await http.post(f"/api/callbacks/{task_id}/claim", headers=INES)
+        refused = await http.post(f"/api/callbacks/{task_id}/send-link", json={"channel": "sms"}, headers=INES)
+    assert refused.status_code == 422 and "sms channel is not configured" in refused.json()["detail"]
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(steps))).all() == []
