@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.consent import ledger
@@ -78,36 +79,8 @@ async def _held(conn: AsyncConnection, task_id: str, agent: str, now: datetime) 
     return LinkRefused(detail="you do not hold this task: claim it first", conflict=True)
 
 
-async def schedule_link(
-    conn: AsyncConnection, task_id: str, agent: str, channel: ChannelName, now: datetime, *, configured: bool = True
-) -> LinkRefused | str:
-    """Schedule the restore link to the task's shopper now; the step's name, or why not.
-
-    ``configured``: the channel has its provider settings (else the message could only fail).
-    """
-    refused = await _held(conn, task_id, agent, now)
-    if refused is not None:
-        return refused
-    task = (
-        await conn.execute(
-            select(_C.journey_id, _C.cart_id, _C.customer_key, journeys.c.flow, journeys.c.status, carts.c.cart)
-            .select_from(
-                callback_tasks.outerjoin(journeys, journeys.c.journey_id == _C.journey_id).outerjoin(
-                    carts, carts.c.cart_id == _C.cart_id
-                )
-            )
-            .where(_C.task_id == task_id)
-        )
-    ).one()
-    reason = why_not_send(await _customer(conn, task.customer_key), channel)
-    if reason is None and not (task.cart or {}).get("restore_url"):
-        reason = "the cart has no restore link to send"
-    if reason is None and task.status not in _SENDABLE_JOURNEYS:
-        reason = "the shopper's journey has ended (an order, or new activity on the cart)"
-    if reason is None and not configured:
-        reason = f"the {channel.value} channel is not configured on this service"
-    if reason is not None:
-        return LinkRefused(detail=reason)
+async def _insert_link_step(conn: AsyncConnection, task: Row[Any], channel: ChannelName, now: datetime) -> str:
+    """A pending step due now on the task's journey, announced as ``step.scheduled``; its name."""
     sent_before = await conn.scalar(
         select(func.count()).where(steps.c.journey_id == task.journey_id, steps.c.name.like(f"{PREFIX}%"))
     )
@@ -140,6 +113,40 @@ async def schedule_link(
         channel=channel.value,
     )
     await enqueue(conn, [event])
+    return name
+
+
+async def schedule_link(
+    conn: AsyncConnection, task_id: str, agent: str, channel: ChannelName, now: datetime, *, configured: bool = True
+) -> LinkRefused | str:
+    """Schedule the restore link to the task's shopper now; the step's name, or why not.
+
+    ``configured``: the channel has its provider settings (else the message could only fail).
+    """
+    refused = await _held(conn, task_id, agent, now)
+    if refused is not None:
+        return refused
+    task = (
+        await conn.execute(
+            select(_C.journey_id, _C.cart_id, _C.customer_key, journeys.c.flow, journeys.c.status, carts.c.cart)
+            .select_from(
+                callback_tasks.outerjoin(journeys, journeys.c.journey_id == _C.journey_id).outerjoin(
+                    carts, carts.c.cart_id == _C.cart_id
+                )
+            )
+            .where(_C.task_id == task_id)
+        )
+    ).one()
+    reason = why_not_send(await _customer(conn, task.customer_key), channel)
+    if reason is None and not (task.cart or {}).get("restore_url"):
+        reason = "the cart has no restore link to send"
+    if reason is None and task.status not in _SENDABLE_JOURNEYS:
+        reason = "the shopper's journey has ended (an order, or new activity on the cart)"
+    if reason is None and not configured:
+        reason = f"the {channel.value} channel is not configured on this service"
+    if reason is not None:
+        return LinkRefused(detail=reason)
+    name = await _insert_link_step(conn, task, channel, now)
     audit = {"task_id": task_id, "kind": TaskEvent.LINK_SENT.value, "agent": agent, "note": name, "at": now}
     await conn.execute(callback_events.insert().values(**audit))
     await signal_due(conn, [now], now)  # due now: the scheduler wakes without waiting for its next poll
