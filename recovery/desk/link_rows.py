@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.consent import ledger
@@ -79,7 +79,7 @@ async def _held(conn: AsyncConnection, task_id: str, agent: str, now: datetime) 
     return LinkRefused(detail="you do not hold this task: claim it first", conflict=True)
 
 
-async def _insert_link_step(conn: AsyncConnection, task: Row[Any], channel: ChannelName, now: datetime) -> str:
+async def _insert_link_step(conn: AsyncConnection, task: Any, channel: ChannelName, now: datetime) -> str:
     """A pending step due now on the task's journey, announced as ``step.scheduled``; its name."""
     sent_before = await conn.scalar(
         select(func.count()).where(steps.c.journey_id == task.journey_id, steps.c.name.like(f"{PREFIX}%"))
