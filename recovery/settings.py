@@ -234,6 +234,11 @@ class CallbacksSettings(_Section):
     webhook_url: str | None = None
     webhook_secret: str | None = None
     webhook_attempts: int = Field(default=8, ge=1, description="tries before a task's webhook is given up")
+    # Retries and capacity (issue 22): a no_answer reopens after retry_after, until max_attempts completions;
+    # per_hour caps the calls due in one clock hour (unset: no limit).
+    retry_after: Duration = timedelta(hours=2)
+    max_attempts: int = Field(default=3, ge=1)
+    per_hour: int | None = Field(default=None, ge=1)
 
     @field_validator("hours")
     @classmethod

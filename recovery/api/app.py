@@ -22,7 +22,7 @@ from recovery.api.shoppers.callback_offer_routes import callback_offer_router
 from recovery.api.shoppers.feedback_routes import feedback_router
 from recovery.api.shoppers.links_routes import DEFAULT_CLICK_MAX_AGE, links_router
 from recovery.api.staff.agent_routes import agent_router
-from recovery.api.staff.callbacks_routes import DeskService, callbacks_router
+from recovery.api.staff.callbacks_routes import callbacks_router
 from recovery.api.staff.dashboard_routes import dashboard_router
 from recovery.api.staff.flow_studio_routes import flow_studio_router
 from recovery.api.staff.flows_routes import flows_router
@@ -36,13 +36,15 @@ from recovery.channels.base import Channel
 from recovery.clock import Clock
 from recovery.consent.authority import AddressKeys
 from recovery.desk.agent_lines import AgentLines
+from recovery.desk.policy import desk_policy
+from recovery.desk.service import DeskService
 from recovery.durations import parse_duration
 from recovery.keys import LinkKeys, link_keys
 from recovery.render.bounds import configure as configure_render
 from recovery.rules.flow_desk import FlowDesk
 from recovery.settings import Settings
 from recovery.states import ChannelName
-from recovery.stores import StoreDirectory, store_calling_hours
+from recovery.stores import StoreDirectory
 
 
 def create_app(
@@ -109,8 +111,8 @@ def _include_shopper_routes(
     app.include_router(
         feedback_router(engine=engine, signer=signer, clock=clock, link_hosts=settings.security.link_hosts)
     )
-    hours = store_calling_hours(settings)
-    app.include_router(callback_offer_router(engine=engine, signer=signer, clock=clock, hours=hours))
+    policy = desk_policy(settings)
+    app.include_router(callback_offer_router(engine=engine, signer=signer, clock=clock, policy=policy))
 
 
 def _include_staff_routes(
@@ -122,7 +124,7 @@ def _include_staff_routes(
         engine=engine, templates_dir=settings.templates_dir, clock=clock, public_url=settings.http.public_url
     )  # also read by the /studio page
     app.include_router(templates_router(template_desk))
-    desk = DeskService(engine=engine, clock=clock, settings=settings.callbacks, addresses=addresses)
+    desk = DeskService(engine=engine, clock=clock, policy=desk_policy(settings), addresses=addresses)
     app.state.desk = desk  # read by the /agent page
     app.include_router(callbacks_router(desk))
     app.state.agent_lines = AgentLines(settings.templates_dir, StoreDirectory.from_settings(settings))

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from recovery.desk.claim_rows import expired_claims_total
 from recovery.states import MessageState
 from recovery.store.schema import messages
 
@@ -46,6 +49,9 @@ class HttpMetrics:
             registry=self.registry,
         )
 
+        self.claims_expired = 0  # read from the database at scrape time, like the messages gauge
+        self.registry.register(_ExpiredClaims(self))
+
     def observe(self, *, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request."""
         method = method if method in KNOWN_METHODS else "other"
@@ -62,6 +68,20 @@ async def _check(probe: Callable[[], Awaitable[bool]]) -> str:
         return "timed out"
     except Exception as exc:
         return f"error: {type(exc).__name__}"
+
+
+class _ExpiredClaims(Collector):
+    """``recovery_callback_claims_expired_total``: agents' claims that ran out (the audit's count)."""
+
+    def __init__(self, metrics: HttpMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "recovery_callback_claims_expired",
+            "Callback task claims that ran out before an outcome and went back to the queue",
+            value=self._metrics.claims_expired,
+        )
 
 
 def health_router(
@@ -97,6 +117,7 @@ def health_router(
             async with asyncio.timeout(CHECK_TIMEOUT_S), engine.connect() as conn:
                 rows = await conn.execute(select(messages.c.state, func.count()).group_by(messages.c.state))
                 counts = {state: int(count) for state, count in rows}
+                metrics.claims_expired = await expired_claims_total(conn)
             for state in MessageState:
                 metrics.messages.labels(state=state.value).set(counts.get(state.value, 0))
         except Exception as exc:

@@ -15,6 +15,7 @@ from recovery.channels.base import Channel
 from recovery.channels.callback import CallbackChannel
 from recovery.clock import Clock
 from recovery.consent.authority import AddressKeys
+from recovery.desk.policy import desk_policy
 from recovery.ingest.batch import BatchProcessor, DeadLetters
 from recovery.ingest.platform_formats import PlatformSkips, topic_formats
 from recovery.render.signed_links import LinkSigner
@@ -26,7 +27,7 @@ from recovery.steps.discount_hook import DiscountRegistrar
 from recovery.steps.dispatch import Composer, Dispatcher
 from recovery.steps.scheduler import Scheduler
 from recovery.steps.settle import RetryPolicy
-from recovery.stores import StoreDirectory, store_calling_hours
+from recovery.stores import StoreDirectory
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -107,7 +108,7 @@ def build_dispatcher(
             engine=engine,
             clock=clock,
             offer_channel=channels[ChannelName.SMS],
-            hours=store_calling_hours(settings),
+            policy=desk_policy(settings),
         )
     return Dispatcher(
         engine=engine,
@@ -135,5 +136,5 @@ def build_scheduler(
         settings=settings.scheduler,
         concurrency=settings.channels.concurrency,
         rates=channel_rates(settings),
-        calling_hours=store_calling_hours(settings),
+        desk_policy=desk_policy(settings),
     )

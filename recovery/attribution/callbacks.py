@@ -1,7 +1,8 @@
 """Callback figures for the report and ``/api/stats``: tasks, reach rate, outcomes and revenue per agent.
 
-An order on the task's cart within ``window`` after a ``reached_*`` outcome is credited to the call
-(net of refunds). The figures are a pure function of the rows, tested by tables.
+An order on the task's cart within ``window`` after a ``reached_*`` outcome, or after the agent sent the
+shopper the link during the call (``send-link``), is credited to the call (net of refunds). The figures
+are a pure function of the rows, tested by tables.
 """
 
 from __future__ import annotations
@@ -30,13 +31,16 @@ class CallbackRow:
     ordered_at: datetime | None
     order_value: Decimal | None
     refunded: Decimal | None
+    link_sent_at: datetime | None = None  # the first link the agent sent from the task
 
 
 def credited(row: CallbackRow, window: timedelta) -> Decimal | None:
     """The net revenue credited to the call, or ``None`` when the order does not follow a conversation."""
-    if row.outcome not in _REACHED or row.completed_at is None or row.ordered_at is None:
+    if row.ordered_at is None:
         return None
-    if not row.completed_at <= row.ordered_at <= row.completed_at + window:
+    starts = [row.completed_at] if row.outcome in _REACHED and row.completed_at is not None else []
+    starts += [row.link_sent_at] if row.link_sent_at is not None else []
+    if not any(start <= row.ordered_at <= start + window for start in starts):
         return None
     return max((row.order_value or Decimal(0)) - (row.refunded or Decimal(0)), Decimal(0))
 

@@ -37,10 +37,11 @@ from recovery.attribution.money import (
 from recovery.attribution.recovery_section import recovery_figures
 from recovery.attribution.render import render_html, render_table
 from recovery.attribution.variant_rows import variant_figures
+from recovery.desk.queue import TaskEvent
 from recovery.events import CheckoutStep, PaymentFailureReason
 from recovery.states import ConversionKind, MessageState
 from recovery.store.amounts import money, money_text
-from recovery.store.schema import callback_tasks, carts, journeys
+from recovery.store.schema import callback_events, callback_tasks, carts, journeys
 
 __all__ = ["build_stats", "render_html", "render_table"]
 
@@ -220,10 +221,19 @@ def _funnel_figures(counts: FunnelCounts, *, refunded: Decimal) -> dict[str, Any
 
 async def _callbacks(conn: AsyncConnection, scope: _Scope) -> dict[str, Any]:
     """Agent callback tasks of the period: status, outcomes, reach rate, revenue per outcome and agent."""
-    tasks = callback_tasks.join(journeys, journeys.c.journey_id == callback_tasks.c.journey_id).outerjoin(
-        carts, carts.c.cart_id == callback_tasks.c.cart_id
+    links = (
+        select(callback_events.c.task_id, func.min(callback_events.c.at).label("link_sent_at"))
+        .where(callback_events.c.kind == TaskEvent.LINK_SENT.value)
+        .group_by(callback_events.c.task_id)
+        .subquery()
+    )
+    tasks = (
+        callback_tasks.join(journeys, journeys.c.journey_id == callback_tasks.c.journey_id)
+        .outerjoin(carts, carts.c.cart_id == callback_tasks.c.cart_id)
+        .outerjoin(links, links.c.task_id == callback_tasks.c.task_id)
     )
     query = select(
+        links.c.link_sent_at,
         callback_tasks.c.status,
         callback_tasks.c.outcome,
         callback_tasks.c.agent,
@@ -241,6 +251,7 @@ async def _callbacks(conn: AsyncConnection, scope: _Scope) -> dict[str, Any]:
             ordered_at=row.ordered_at,
             order_value=row.order_value,
             refunded=row.refunded_value,
+            link_sent_at=row.link_sent_at,
         )
         for row in await conn.execute(query.where(*scope.journeys()))
     ]

@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.channels.base import Channel, Delivery, OutgoingMessage
 from recovery.clock import Clock
-from recovery.desk.hours import CallingHours
+from recovery.desk.policy import DEFAULT_POLICY, DeskPolicy
 from recovery.desk.queue import TaskReason
-from recovery.desk.task_rows import DEFAULT_CALLING_HOURS, NewTask, create_task, task_exists, task_id_for
+from recovery.desk.task_rows import NewTask, create_task, task_exists, task_id_for
 from recovery.states import ChannelName, StepMode
 
 
@@ -27,12 +27,12 @@ class CallbackChannel:
         engine: AsyncEngine,
         clock: Clock,
         offer_channel: Channel,
-        hours: CallingHours = DEFAULT_CALLING_HOURS,
+        policy: DeskPolicy = DEFAULT_POLICY,
     ) -> None:
         self._engine = engine
         self._clock = clock
         self._offer = offer_channel
-        self._hours = hours
+        self._policy = policy
 
     async def send(self, message: OutgoingMessage) -> Delivery:
         if message.mode != StepMode.DIRECT:
@@ -46,7 +46,7 @@ class CallbackChannel:
                     reason=TaskReason(message.task_reason),
                 ),
                 self._clock.now(),
-                hours=self._hours,
+                policy=self._policy,
             )
         return Delivery(provider_id=task_id, detail={"mode": StepMode.DIRECT.value})
 

@@ -1,13 +1,14 @@
 """The line an agent may say, per payment failure reason: ``templates/<lang>/_agent_lines.txt`` (editable).
 
 Marketers edit these files like the message templates; a missing or broken file means no suggestion,
-never a failing page.
+never a failing page. A macro ``line(payment, customer, methods)`` gets the store's payment methods
+(``None`` when unknown) so it suggests only what the store accepts; an older two-argument macro still works.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,9 @@ class AgentLines:
             )
         return self._envs[language]
 
-    def line(self, language: str, task: Mapping[str, Any]) -> str | None:
-        """The suggested line for ``task`` (the contract's Task), or ``None`` when no file fits."""
+    def line(self, language: str, task: Mapping[str, Any], methods: Sequence[str] | None = None) -> str | None:
+        """The suggested line for ``task`` (the contract's Task), or ``None`` when no file fits; ``methods``,
+        when given, are the store's payment methods (else the task's store says)."""
         for candidate in dict.fromkeys([language_of(language) or "en", "en"]):
             if not (self._dir / candidate / FILE_NAME).is_file():
                 continue
@@ -48,6 +50,8 @@ class AgentLines:
                 with render_budget():  # sizes, loop turns and the render deadline, as for messages
                     module = self._env(candidate).get_template(FILE_NAME).module
                     store = self._store_of(task)
+                    if methods is not None:  # the caller knows the store's methods: they decide
+                        store = {**store, "payment_methods": list(methods)}
                     text = str(module.line(task.get("payment"), task.get("customer") or {}, store))  # type: ignore[attr-defined]
             except (TemplateError, AttributeError, TypeError):
                 log.warning("agent lines template failed", extra={"file": f"{candidate}/{FILE_NAME}"})
@@ -56,6 +60,11 @@ class AgentLines:
         return None
 
     def _store_of(self, task: Mapping[str, Any]) -> Mapping[str, Any]:
-        """The task's store as templates see it (a record given in the task is used as it is)."""
+        """The task's store as templates see it: a full record given in the task is used as it is; else the
+        store's id (the ``Task``'s ``store.id``, or a bare id) is looked up in the configured stores."""
         store = task.get("store")
-        return store if isinstance(store, Mapping) else self._stores.get(store).template_view()
+        if isinstance(store, Mapping):
+            if "payment_methods" in store:
+                return store
+            store = store.get("id")
+        return self._stores.get(store).template_view()

@@ -11,6 +11,14 @@ from decimal import Decimal
 from enum import StrEnum
 
 
+class TaskStatus(StrEnum):
+    """Where a callback task is."""
+
+    OPEN = "open"
+    CLAIMED = "claimed"
+    DONE = "done"
+
+
 class TaskReason(StrEnum):
     """Why the task exists (contract ``Task.reason``)."""
 
@@ -44,6 +52,7 @@ class TaskEvent(StrEnum):
     EXPIRED = "expired"
     COMPLETED = "completed"
     REOPENED = "reopened"
+    LINK_SENT = "link_sent"  # the agent sent the shopper the restore link during the call
 
 
 _REASON_RANK = {TaskReason.PAYMENT_FAILED: 2, TaskReason.CALLBACK_REQUESTED: 1, TaskReason.FLOW: 0}
@@ -94,3 +103,8 @@ def decide_completion(outcome: str, call_back_at: datetime | None, now: datetime
             raise CompletionError(f"call_back_at must be within {MAX_CALL_BACK_AHEAD.days} days")
         return Completion(outcome=chosen, reopen_at=call_back_at)
     return Completion(outcome=chosen, stop_calls=chosen in (Outcome.DO_NOT_CALL, Outcome.WRONG_NUMBER))
+
+
+def retries_left(attempts: int, max_attempts: int) -> bool:
+    """After ``attempts`` completions, a ``no_answer`` task is tried again while fewer than ``max_attempts``."""
+    return attempts < max_attempts

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from recovery.desk.hours import DEFAULT_HOURS, CallingHours, next_open, parse_hours, zone_of
-from recovery.desk.queue import TaskEvent, TaskReason, priority
+from recovery.desk.capacity import HOUR, hour_of, per_hour_counts, plan_due
+from recovery.desk.hours import zone_of
+from recovery.desk.policy import DEFAULT_POLICY, DeskPolicy
+from recovery.desk.queue import TaskEvent, TaskReason, TaskStatus, priority
+from recovery.desk.task_view import DEFAULT_VIEW, TaskViewSettings, get_task
 from recovery.messages import MessageIdentity
 from recovery.states import ChannelName
 from recovery.store.outbox import enqueue
@@ -27,16 +30,6 @@ from recovery.store.schema import (
     messages,
 )
 from recovery.store.sql import for_update_skip_locked, insert_ignore
-
-DEFAULT_CALLING_HOURS = parse_hours(DEFAULT_HOURS)
-
-
-class TaskStatus(StrEnum):
-    """Where a callback task is."""
-
-    OPEN = "open"
-    CLAIMED = "claimed"
-    DONE = "done"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,10 +46,28 @@ def task_id_for(message_id: str) -> str:
     return "task-" + hashlib.sha256(message_id.encode()).hexdigest()[:24]
 
 
+async def due_counts(conn: AsyncConnection, start: datetime, end: datetime) -> Counter[datetime]:
+    """Tasks not done that fall due in each clock hour between ``start`` and ``end`` (capacity)."""
+    query = select(callback_tasks.c.due_at).where(
+        callback_tasks.c.status != TaskStatus.DONE.value,
+        callback_tasks.c.due_at >= hour_of(start),
+        callback_tasks.c.due_at < end,
+    )
+    return per_hour_counts(due for (due,) in await conn.execute(query))
+
+
+async def plan_due_at(
+    conn: AsyncConnection, earliest: datetime, timezone: str | None, policy: DeskPolicy, *, store: str | None = None
+) -> datetime:
+    """The first time from ``earliest`` in the shopper's calling hours (``store``'s calendar) with room for a call."""
+    counts = await due_counts(conn, earliest, earliest + 31 * 24 * HOUR) if policy.per_hour else Counter()
+    return plan_due(earliest, zone_of(timezone), policy.hours.for_store(store), counts, policy.per_hour)
+
+
 async def create_task(
-    conn: AsyncConnection, task: NewTask, now: datetime, *, hours: CallingHours = DEFAULT_CALLING_HOURS
+    conn: AsyncConnection, task: NewTask, now: datetime, *, policy: DeskPolicy = DEFAULT_POLICY
 ) -> tuple[str, bool]:
-    """Create the task if it does not exist (due in the shopper's calling hours); return its id and if new."""
+    """Create the task if it does not exist (due in the calling hours, with room); return its id and if new."""
     task_id = task_id_for(task.message_id)
     exists = await conn.scalar(select(callback_tasks.c.task_id).where(callback_tasks.c.task_id == task_id))
     if exists:
@@ -64,8 +75,8 @@ async def create_task(
     timezone = await conn.scalar(select(customers.c.timezone).where(customers.c.customer_key == task.customer_key))
     cart = (await conn.execute(select(carts.c.value, carts.c.store).where(carts.c.cart_id == task.cart_id))).first()
     value, store = (cart.value, cart.store) if cart is not None else (None, None)
-    # Never due on the store's public holidays or closed days (the one calendar).
-    due_at = task.due_at or next_open(now, zone_of(timezone), hours, store=store)
+    # In calling hours, with room, never on the store's public holidays or closed days (the one calendar).
+    due_at = task.due_at or await plan_due_at(conn, now, timezone, policy, store=store)
     await insert_ignore(
         conn,
         callback_tasks,
@@ -89,7 +100,7 @@ async def create_task(
         ],
     )
     await conn.execute(callback_events.insert().values(task_id=task_id, kind=TaskEvent.CREATED.value, at=now))
-    await publish_task(conn, task_id, now)
+    await publish_task(conn, task_id, now, policy.view)
     return task_id, True
 
 
@@ -146,9 +157,13 @@ async def task_document(conn: AsyncConnection, task_id: str) -> dict[str, Any]:
     }
 
 
-async def publish_task(conn: AsyncConnection, task_id: str, now: datetime) -> None:
-    """Put the task's current state on ``recovery.callback-tasks`` (through the outbox)."""
-    document = await task_document(conn, task_id)
+async def publish_task(
+    conn: AsyncConnection, task_id: str, now: datetime, view: TaskViewSettings = DEFAULT_VIEW
+) -> None:
+    """Put the task's current state on ``recovery.callback-tasks`` (through the outbox), as the API's ``Task``."""
+    document = await get_task(conn, task_id, now, view)
+    if document is None:
+        return
     await enqueue(
         conn,
         [
@@ -163,7 +178,7 @@ async def publish_task(conn: AsyncConnection, task_id: str, now: datetime) -> No
 
 
 async def tasks_from_requests(
-    conn: AsyncConnection, now: datetime, limit: int = 100, *, hours: CallingHours = DEFAULT_CALLING_HOURS
+    conn: AsyncConnection, now: datetime, limit: int = 100, *, policy: DeskPolicy = DEFAULT_POLICY
 ) -> int:
     """Turn accepted callback offers (a RAPPEL / CALL reply) into tasks; return how many requests were handled.
 
@@ -180,7 +195,7 @@ async def tasks_from_requests(
         )
     ).all()
     for request_id, customer_key in pending:
-        task_id = await _task_for_customer(conn, customer_key, request_id, now, hours) if customer_key else None
+        task_id = await _task_for_customer(conn, customer_key, request_id, now, policy) if customer_key else None
         await conn.execute(
             update(callback_requests).where(callback_requests.c.id == request_id).values(task_id=task_id or NO_TASK)
         )
@@ -191,7 +206,7 @@ NO_TASK = "none"  # marks a request handled that could not become a task (unknow
 
 
 async def _task_for_customer(
-    conn: AsyncConnection, customer_key: str, request_id: str, now: datetime, hours: CallingHours
+    conn: AsyncConnection, customer_key: str, request_id: str, now: datetime, policy: DeskPolicy
 ) -> str | None:
     offer = (
         await conn.execute(
@@ -233,7 +248,7 @@ async def _task_for_customer(
             channel=ChannelName.CALLBACK,
             reason=TaskReason.CALLBACK_REQUESTED,
         )
-    task_id, _new = await create_task(conn, source, now, hours=hours)
+    task_id, _new = await create_task(conn, source, now, policy=policy)
     return task_id
 
 
@@ -243,7 +258,7 @@ async def task_for_offer(
     now: datetime,
     *,
     due_at: datetime | None = None,
-    hours: CallingHours = DEFAULT_CALLING_HOURS,
+    policy: DeskPolicy = DEFAULT_POLICY,
 ) -> str | None:
     """The shopper accepted the callback offer ``message_id`` (its link), for ``due_at`` or the next open slot."""
     offer = (
@@ -274,6 +289,6 @@ async def task_for_offer(
             due_at=due_at,
         ),
         now,
-        hours=hours,
+        policy=policy,
     )
     return task_id

@@ -1,8 +1,12 @@
-"""Callback tasks as agents see them (the contract's ``Task``): shopper, cart, payment and messages sent."""
+"""Callback tasks as agents see them (the contract's ``Task``): shopper, cart, payment, messages sent, history.
+
+One serializer for the Agents' API, the ``/agent`` page and the ``recovery.callback-tasks`` topic.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,12 +14,25 @@ from sqlalchemy import and_, case, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.desk.hours import zone_of
-from recovery.desk.queue import is_late
-from recovery.desk.task_rows import TaskStatus
+from recovery.desk.queue import TaskStatus, is_late
+from recovery.desk.store_info import StoreDirectory
+from recovery.desk.task_context import TaskContext, contexts_for
 from recovery.store.schema import callback_tasks, carts, clicks, customers, messages
 
 _C = callback_tasks.c
 STATUSES = tuple(status.value for status in TaskStatus)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskViewSettings:
+    """What the view needs from configuration: the SLA, how many attempts a task gets, the stores' names."""
+
+    sla: timedelta = timedelta(minutes=15)
+    max_attempts: int = 3
+    stores: StoreDirectory = field(default_factory=StoreDirectory)
+
+
+DEFAULT_VIEW = TaskViewSettings()
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -45,9 +62,14 @@ def _cart(row: Mapping[Any, Any]) -> dict[str, Any]:
 
 
 def task_json(
-    row: Mapping[Any, Any], sent: Sequence[Mapping[str, Any]], now: datetime, sla: timedelta
+    row: Mapping[Any, Any],
+    sent: Sequence[Mapping[str, Any]],
+    now: datetime,
+    view: TaskViewSettings = DEFAULT_VIEW,
+    context: TaskContext | None = None,
 ) -> dict[str, Any]:
-    """One ``Task`` in the contract's shape, plus ``late`` (past the SLA) and ``note``."""
+    """One ``Task`` in the contract's shape, plus ``late`` (past the SLA) and ``note`` (the latest one)."""
+    context = context or TaskContext()
     status = _status(row, now)
     zone = zone_of(row["timezone"])
     due_at: datetime | None = row["due_at"]
@@ -63,9 +85,12 @@ def task_json(
         "claimed_until": _iso(row["claimed_until"]) if status == TaskStatus.CLAIMED.value else None,
         "outcome": row["outcome"],
         "note": row["note"],
-        "late": status != TaskStatus.DONE.value and due_at is not None and is_late(due_at, now, sla),
+        "late": status != TaskStatus.DONE.value and due_at is not None and is_late(due_at, now, view.sla),
+        "attempts": context.attempts,
+        "max_attempts": view.max_attempts,
         "customer": {
             "name": row["first_name"],
+            "email": row["email"],
             "phone": row["phone"],
             "locale": row["locale"],
             "timezone": zone.key,
@@ -73,11 +98,15 @@ def task_json(
         },
         "cart": _cart(row),
         "payment": {"reason": row["payment"]["reason"]} if row["payment"] else None,
-        "store": row["store"],  # whose payment methods the agent's script may suggest
         "messages": [
             {"channel": m["channel"], "step": m["step"], "sent_at": _iso(m["sent_at"]), "clicked": m["clicked"]}
             for m in sent
         ],
+        "notes": context.notes,
+        "history": context.history,
+        "feedback": context.feedback,
+        "offer": context.offer,
+        "store": view.stores.info(row["store"]).as_json(),
     }
 
 
@@ -85,10 +114,12 @@ def _base_query() -> Any:
     return select(
         callback_tasks,
         customers.c.first_name,
+        customers.c.email,
         customers.c.phone,
         customers.c.locale,
         customers.c.timezone,
         carts.c.cart,
+        carts.c.store,
         carts.c.value,
         carts.c.currency,
         carts.c.checkout_step,
@@ -128,13 +159,23 @@ async def _messages_of(conn: AsyncConnection, journey_ids: set[str]) -> dict[str
     return found
 
 
-async def get_task(conn: AsyncConnection, task_id: str, now: datetime, sla: timedelta) -> dict[str, Any] | None:
+async def _as_tasks(
+    conn: AsyncConnection, rows: Sequence[Mapping[Any, Any]], now: datetime, view: TaskViewSettings
+) -> list[dict[str, Any]]:
+    """Task rows as ``Task`` documents, with their messages and context read in a few batched queries."""
+    sent = await _messages_of(conn, {row["journey_id"] for row in rows})
+    contexts = await contexts_for(conn, rows)
+    return [task_json(row, sent.get(row["journey_id"], []), now, view, contexts[row["task_id"]]) for row in rows]
+
+
+async def get_task(
+    conn: AsyncConnection, task_id: str, now: datetime, view: TaskViewSettings = DEFAULT_VIEW
+) -> dict[str, Any] | None:
     """One task, or ``None``."""
     row = (await conn.execute(_base_query().where(_C.task_id == task_id))).mappings().first()
     if row is None:
         return None
-    sent = await _messages_of(conn, {row["journey_id"]})
-    return task_json(row, sent.get(row["journey_id"], []), now, sla)
+    return (await _as_tasks(conn, [row], now, view))[0]
 
 
 def _status_filter(status: str, now: datetime) -> Any:
@@ -147,7 +188,7 @@ def _status_filter(status: str, now: datetime) -> Any:
 
 
 async def list_tasks(
-    conn: AsyncConnection, status: str, limit: int, now: datetime, sla: timedelta
+    conn: AsyncConnection, status: str, limit: int, now: datetime, view: TaskViewSettings = DEFAULT_VIEW
 ) -> list[dict[str, Any]]:
     """Tasks of one status: open ones due first, by priority then due time; done ones latest first."""
     query = _base_query().where(_status_filter(status, now)).limit(limit)
@@ -158,5 +199,4 @@ async def list_tasks(
         not_due = case((_C.due_at > now, 1), else_=0)
         query = query.order_by(not_due, _C.priority.desc(), _C.due_at, _C.created_at, _C.task_id)
     rows = (await conn.execute(query)).mappings().all()
-    sent = await _messages_of(conn, {row["journey_id"] for row in rows})
-    return [task_json(row, sent.get(row["journey_id"], []), now, sla) for row in rows]
+    return await _as_tasks(conn, rows, now, view)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -21,6 +21,7 @@ from recovery.channels.sms import record_if_opted_out
 from recovery.clock import Clock
 from recovery.consent import ledger
 from recovery.consent.authority import AddressKeys, with_ledger
+from recovery.desk.link_step import link_flow_step
 from recovery.errors import ConfigError, OutcomeUnknownError, PermanentError, TransientError
 from recovery.journeys.records import JourneyRow
 from recovery.messages import message_id_for
@@ -32,6 +33,7 @@ from recovery.rules.flow_book import FlowBook, StaticFlows
 from recovery.rules.variants import resolve_step
 from recovery.states import (
     ChannelName,
+    JourneyStatus,
     MessageState,
     PublishedType,
     RetryReason,
@@ -214,6 +216,14 @@ class Dispatcher:
         variant = None
         if flow_step is not None:
             flow_step, variant = resolve_step(journey.journey_id, flow_step)
+        recent_sends = rows.recent_sends
+        agent_link = link_flow_step(step.name)
+        if agent_link is not None:
+            # The shopper asked for it on the phone: a journey whose steps all ran may still carry it, and
+            # the frequency cap (unsolicited messages) does not hold it back; consent and quiet hours do.
+            flow_step, recent_sends, variant = agent_link, (), None
+            if journey.status == JourneyStatus.COMPLETED:
+                journey = replace(journey, status=JourneyStatus.ACTIVE)
         if customer is not None:
             # The ledger (opt-outs the shopper told us) beats the consent copied into cart events.
             entries = await ledger.ledger_entries(
@@ -230,7 +240,7 @@ class Dispatcher:
             cart=rows.cart,
             flow_step=flow_step,
             customer=customer,
-            recent_sends=rows.recent_sends,
+            recent_sends=recent_sends,
             message=rows.message,
             variant=variant,
             store=self._stores.get(journey.store),

@@ -28,9 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from recovery.backoff import Backoff, is_outage, wait_first
 from recovery.channels.rate import ChannelRates
 from recovery.clock import Clock
-from recovery.desk import task_rows
-from recovery.desk.hours import CallingHours
-from recovery.desk.task_rows import DEFAULT_CALLING_HOURS
+from recovery.desk import claim_rows, task_rows
+from recovery.desk.policy import DEFAULT_POLICY, DeskPolicy
 from recovery.journeys import cart_rows, journey_rows
 from recovery.journeys.apply import Rules, start_journeys
 from recovery.rules import Trigger
@@ -67,7 +66,7 @@ class Scheduler:
         settings: SchedulerSettings,
         concurrency: int = DEFAULT_CONCURRENCY,
         rates: Mapping[str, float] | None = None,
-        calling_hours: CallingHours = DEFAULT_CALLING_HOURS,
+        desk_policy: DeskPolicy = DEFAULT_POLICY,
         stop_grace_s: float = STOP_GRACE_S,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -78,7 +77,7 @@ class Scheduler:
         self._settings = settings
         self._worker = f"worker-{uuid.uuid4().hex[:12]}"
         self._concurrency = max(1, concurrency)
-        self._calling_hours = calling_hours
+        self._desk_policy = desk_policy
         self._interrupted: list[step_rows.ClaimedStep] = []
         self._monotonic = monotonic
         self._rates = ChannelRates(dict(rates or {}), monotonic())
@@ -309,9 +308,11 @@ class Scheduler:
         self._room.set()
 
     async def accept_callback_requests(self) -> int:
-        """Shoppers who replied RAPPEL / CALL to a callback offer get a task for the agents."""
+        """Shoppers who replied RAPPEL / CALL to a callback offer get a task; lapsed agents' claims return."""
+        now = self._clock.now()
         async with self._engine.begin() as conn:
-            return await task_rows.tasks_from_requests(conn, self._clock.now(), hours=self._calling_hours)
+            accepted = await task_rows.tasks_from_requests(conn, now, policy=self._desk_policy)
+            return accepted + await claim_rows.expire_claims(conn, now, self._desk_policy.view)
 
     async def sweep_idle_carts(self) -> int:
         """Turn carts idle past ``abandonment.idle_after`` into ``cart.abandoned`` journeys."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +17,7 @@ from recovery.clock import ManualClock
 from recovery.settings import Settings
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
-from tests.fakes.desk import seed_task
+from tests.fakes.desk import EMAIL, seed_shopper_context, seed_task
 
 NOW = datetime(2026, 1, 7, 10, tzinfo=UTC)  # 11:00 in Paris
 TOKENS = {"tok-a": {"role": "agent", "name": "Inès"}, "tok-b": {"role": "agent", "name": "Marc"}, "tok-m": "marketer"}
@@ -34,8 +36,8 @@ def clock() -> ManualClock:
     return ManualClock(NOW)
 
 
-def browser_like(engine: AsyncEngine, clock: ManualClock) -> httpx.AsyncClient:
-    settings = Settings(security={"link_secret": "s", "api_tokens": TOKENS})
+def browser_like(engine: AsyncEngine, clock: ManualClock, **extra: Any) -> httpx.AsyncClient:
+    settings = Settings(security={"link_secret": "s", "api_tokens": TOKENS}, **extra)
     app = create_app(engine=engine, settings=settings, clock=clock)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://desk.test")
 
@@ -127,3 +129,56 @@ async def test_a_task_waiting_past_the_sla_is_flagged_late(engine: AsyncEngine, 
         queue = await http.get("/agent/queue")
         api = await http.get(f"/api/callbacks/{task_id}", headers={"Authorization": "Bearer tok-a"})
     assert 'class="badge late"' in queue.text and api.json()["late"] is True
+
+
+async def test_the_task_page_shows_the_shoppers_past_and_every_time_in_both_clocks(
+    engine: AsyncEngine, clock: ManualClock
+) -> None:
+    """Email, store, attempt, earlier order, why they left, the code sent; times for the agent's clock
+    (ISO for the browser, UTC without script) with the shopper's local time beside."""
+    task_id = await seed_task(engine, NOW)
+    await seed_shopper_context(engine, NOW)
+    async with browser_like(engine, clock) as http:
+        await signed_in(http, "tok-a")
+        page = (await http.get(f"/agent/tasks/{task_id}")).text
+    assert EMAIL in page and 'data-testid="store">default<' in page and "Attempt 1 / 3" in page
+    assert "Earlier orders: <strong>1</strong>" in page and "60.00 EUR" in page
+    assert "Why they left: Shipping costs" in page
+    assert "CART-7KQ2MZ4H" in page and "−10 %" in page
+    assert f'<time datetime="{NOW.isoformat()}" data-agent-clock>07/01 10:00 UTC</time>' in page
+    assert "(shopper: Wed 07/01 11:00)" in page
+    assert "First attempt." in page
+
+
+async def test_an_unanswered_call_leaves_a_note_and_the_task_comes_back(
+    engine: AsyncEngine, clock: ManualClock
+) -> None:
+    """No answer from the page: the task is open again (attempt 2 of 3) and the note is listed with its author."""
+    task_id = await seed_task(engine, NOW)
+    async with browser_like(engine, clock) as http:
+        csrf = await signed_in(http, "tok-a")
+        await http.post(f"/agent/tasks/{task_id}/claim", headers={"X-CSRF-Token": csrf})
+        form = {"outcome": "no_answer", "note": "messagerie pleine", "csrf_token": csrf}
+        done = await http.post(f"/agent/tasks/{task_id}/complete", data=form)
+    assert 'data-status="open"' in done.text and "Attempt 2 / 3" in done.text
+    assert "Inès · No answer · “messagerie pleine”" in done.text
+
+
+async def test_send_link_from_the_page_needs_the_claim_and_says_why_it_cannot(
+    engine: AsyncEngine, clock: ManualClock, tmp_path: Path
+) -> None:
+    """The buttons appear once claimed; without SMS consent the reason shows; by email the link leaves."""
+    task_id = await seed_task(engine, NOW)
+    await seed_shopper_context(engine, NOW, sms=False)
+    outbox = {"transport": "outbox", "outbox_dir": tmp_path / "outbox"}
+    async with browser_like(engine, clock, channels=outbox) as http:
+        csrf = await signed_in(http, "tok-a")
+        assert 'data-testid="send-link"' not in (await http.get(f"/agent/tasks/{task_id}")).text
+        claimed = await http.post(f"/agent/tasks/{task_id}/claim", headers={"X-CSRF-Token": csrf})
+        assert 'data-testid="send-link"' in claimed.text
+        headers = {"X-CSRF-Token": csrf}
+        assert (await http.post(f"/agent/tasks/{task_id}/send-link", data={"channel": "sms"})).status_code == 403
+        by_sms = await http.post(f"/agent/tasks/{task_id}/send-link", data={"channel": "sms"}, headers=headers)
+        assert "has not consented to sms" in by_sms.text
+        by_email = await http.post(f"/agent/tasks/{task_id}/send-link", data={"channel": "email"}, headers=headers)
+    assert "Link sent by email." in by_email.text

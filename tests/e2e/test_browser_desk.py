@@ -18,9 +18,9 @@ from recovery.render.signed_links import LinkSigner
 from recovery.settings import Settings
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
-from recovery.store.schema import callback_tasks
+from recovery.store.schema import callback_tasks, steps
 from tests.e2e.conftest import Serve
-from tests.fakes.desk import PHONE, seed_offer, seed_task
+from tests.fakes.desk import EMAIL, PHONE, seed_offer, seed_shopper_context, seed_task
 
 NOW = datetime(2026, 1, 7, 10, tzinfo=UTC)  # 11:00 in Paris, a Wednesday
 TOKENS = {"agent-token": {"role": "agent", "name": "Inès"}}
@@ -39,7 +39,8 @@ async def desk(tmp_path: Path, serve: Serve) -> AsyncIterator[Desk]:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}")
     await upgrade_to_head(engine)
     clock = ManualClock(NOW)
-    settings = Settings(security={"link_secret": "desk-secret", "api_tokens": TOKENS})
+    outbox = {"transport": "outbox", "outbox_dir": tmp_path / "outbox"}  # an agent's link can go out
+    settings = Settings(security={"link_secret": "desk-secret", "api_tokens": TOKENS}, channels=outbox)
     app = create_app(engine=engine, settings=settings, clock=clock)
     try:
         async with serve(app) as base:
@@ -48,8 +49,10 @@ async def desk(tmp_path: Path, serve: Serve) -> AsyncIterator[Desk]:
         await engine.dispose()
 
 
-async def signed_in_page(browser: Browser, desk: Desk, *, width: int = 1280, height: int = 800) -> Page:
-    page = await browser.new_page(viewport={"width": width, "height": height}, locale="fr-FR")
+async def signed_in_page(
+    browser: Browser, desk: Desk, *, width: int = 1280, height: int = 800, timezone_id: str = "Europe/Paris"
+) -> Page:
+    page = await browser.new_page(viewport={"width": width, "height": height}, locale="fr-FR", timezone_id=timezone_id)
     await page.goto(f"{desk.base}/agent")
     assert page.url.startswith(f"{desk.base}/login")  # not signed in yet
     await page.fill("input[name=token]", "agent-token")
@@ -109,3 +112,31 @@ async def test_a_shopper_picks_a_slot_on_the_offer_page_and_the_task_is_due_then
     async with desk.engine.connect() as conn:
         due = await conn.scalar(select(callback_tasks.c.due_at))
     assert due == datetime(2026, 1, 8, 14, tzinfo=UTC)
+
+
+async def test_an_agent_in_another_timezone_sees_the_shoppers_past_and_texts_the_link(
+    desk: Desk, browser: Browser, tmp_path: Path
+) -> None:
+    """An agent in Montréal: due time in her clock (05:00) beside the shopper's (11:00); history, email, store,
+    code sent and why they left on the page; after claiming, "par SMS" sends the link and says so."""
+    task_id = await seed_task(desk.engine, NOW)
+    await seed_shopper_context(desk.engine, NOW)
+    page = await signed_in_page(browser, desk, timezone_id="America/Montreal")
+    await page.click(f"#queue tr[data-task='{task_id}']")
+    await page.wait_for_selector(f"#task article[data-task='{task_id}'][data-status=open]")
+    due = await page.wait_for_selector("#task time[data-agent-clock][data-localised]")
+    assert "05:00" in await due.inner_text()  # 10:00 UTC in Montréal
+    text = await page.inner_text("#task")
+    assert "client : mer. 07/01 11:00" in text or "client : Wed 07/01 11:00" in text
+    assert EMAIL in text and "default" in await page.inner_text("[data-testid=store]")
+    assert "Commandes précédentes: 1" in await page.inner_text("[data-testid=history]")
+    assert "CART-7KQ2MZ4H" in await page.inner_text("[data-testid=offer]")
+    assert "Frais de livraison" in await page.inner_text("[data-testid=feedback]")
+    await page.click("#task button.primary")
+    await page.wait_for_selector(f"#task article[data-task='{task_id}'][data-status=claimed]")
+    await page.click("[data-testid=send-link] button:has-text('par SMS')")
+    notice = await page.wait_for_selector("[data-testid=link-sent]")
+    assert "Lien envoyé par SMS" in await notice.inner_text()
+    await page.screenshot(path=str(tmp_path / "agent-link-sent.png"), full_page=True)
+    async with desk.engine.connect() as conn:
+        assert await conn.scalar(select(steps.c.name)) == "agent_link_sms_1"

@@ -18,7 +18,7 @@ from recovery.settings import Settings
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
 from recovery.store.schema import callback_tasks
-from tests.fakes.desk import seed_offer
+from tests.fakes.desk import seed_offer, seed_task
 
 # Friday 9 January 2026, 16:50 UTC = 17:50 in Paris: one slot left today, Saturday open, Sunday closed.
 NOW = datetime(2026, 1, 9, 16, 50, tzinfo=UTC)
@@ -116,3 +116,24 @@ async def test_a_forged_link_is_not_found(engine: AsyncEngine) -> None:
     async with client(engine) as http:
         assert (await http.get(path[:-4] + "AAAA")).status_code == 404
         assert (await http.post(path[:-4] + "AAAA")).status_code == 404
+
+
+async def test_with_capacity_one_per_hour_the_page_offers_only_hours_with_room(engine: AsyncEngine) -> None:
+    """callbacks.per_hour = 1 and a call already due Saturday 14:00 Paris: 14:00 and 14:30 are not offered
+    (nor accepted); "as soon as possible" with today's two last hours full is Saturday's opening."""
+    await seed_task(engine, NOW, due_at=datetime(2026, 1, 10, 13, tzinfo=UTC))
+    await seed_task(engine, NOW, cart_id="cart-now", due_at=datetime(2026, 1, 9, 16, 20, tzinfo=UTC))
+    await seed_task(engine, NOW, cart_id="cart-today", due_at=datetime(2026, 1, 9, 17, 10, tzinfo=UTC))
+    path = offer_path(await seed_offer(engine, NOW))
+    settings = Settings(security={"link_secret": SECRET}, callbacks={"per_hour": 1})
+    app = create_app(engine=engine, settings=settings, clock=ManualClock(NOW))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://shop.test") as http:
+        page = await http.get(path)
+        values = re.findall(r'name="slot" value="([^"]+)"', page.text)
+        assert "2026-01-10T13:00:00+00:00" not in values and "2026-01-10T13:30:00+00:00" not in values
+        assert "2026-01-09T17:30:00+00:00" not in values  # today's 18:30 hour is full too
+        assert "2026-01-10T12:30:00+00:00" in values and "2026-01-10T14:00:00+00:00" in values
+        refused = await http.post(path, data={"slot": "2026-01-10T13:00:00+00:00"})
+        assert "plus disponible" in refused.text
+        await http.post(path)
+    assert datetime(2026, 1, 10, 9, tzinfo=UTC) in await due_ats(engine)  # Saturday 10:00 in Paris

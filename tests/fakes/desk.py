@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from recovery.desk.queue import TaskReason
 from recovery.desk.task_rows import NewTask, create_task
 from recovery.states import ChannelName
-from recovery.store.schema import carts, clicks, customers, journeys, messages
+from recovery.store.schema import carts, clicks, customers, discount_codes, feedback_answers, journeys, messages
 
 PHONE = "+33612345678"
 
@@ -167,3 +167,51 @@ async def seed_offer(
             )
         )
     return message_id
+
+
+EMAIL = "elodie@example.com"
+
+
+async def seed_shopper_context(
+    engine: AsyncEngine, now: datetime, *, cart_id: str = "cart-1", sms: bool = True
+) -> None:
+    """What the desk shows beyond the cart for ``seed_task``'s shopper: an email (with email and SMS consent),
+    an earlier order (cart ``<cart_id>-old``, 60 € a month ago), the 10 % code the journey sent, a feedback answer.
+    """
+    customer_key, journey_id = f"cust-{cart_id}", f"j-{cart_id}"
+    async with engine.begin() as conn:
+        await conn.execute(
+            customers.update()
+            .where(customers.c.customer_key == customer_key)
+            .values(email=EMAIL, consent_email=True, consent_sms=sms)
+        )
+        await conn.execute(
+            carts.insert().values(
+                cart_id=f"{cart_id}-old",
+                store="default",
+                customer_key=customer_key,
+                value=Decimal("60.00"),
+                currency="EUR",
+                item_count=1,
+                first_event_at=now - timedelta(days=30, hours=1),
+                last_event_at=now - timedelta(days=30),
+                ordered_at=now - timedelta(days=30),
+                order_id="o-old",
+                order_value=Decimal("60.00"),
+            )
+        )
+        await conn.execute(
+            discount_codes.insert().values(
+                code="CART-7KQ2MZ4H",
+                journey_id=journey_id,
+                step="offer",
+                percent=10,
+                expires_at=now + timedelta(days=2),
+                created_at=now - timedelta(minutes=30),
+            )
+        )
+        await conn.execute(
+            feedback_answers.insert().values(
+                journey_id=journey_id, cart_id=cart_id, store="default", answer="shipping_cost", answered_at=now
+            )
+        )

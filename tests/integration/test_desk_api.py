@@ -92,6 +92,7 @@ async def test_a_task_shows_everything_the_agent_needs_for_the_call(
     assert (task["status"], task["reason"], task["due_at"]) == ("open", "payment_failed", NOW.isoformat())
     assert task["customer"] == {
         "name": "Élodie",
+        "email": None,
         "phone": PHONE,
         "locale": "fr-FR",
         "timezone": "Europe/Paris",

@@ -76,3 +76,29 @@ def test_figures_give_reach_rate_and_revenue_per_outcome_and_agent() -> None:
         {"agent": "Marc", "tasks": 2, "reached": 1, "reach_rate": 0.5, "orders": 0, "revenue": "0.00"},
     ]
     assert [o["outcome"] for o in figures["outcomes"]] == ["no_answer", "reached_declined", "reached_recovered"]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "link_sent", "ordered", "expected"),
+    [
+        ("no_answer", timedelta(0), timedelta(hours=1), Decimal("100.00")),  # link texted, then the order
+        (None, timedelta(0), timedelta(hours=1), Decimal("100.00")),  # still claimed when the order came
+        ("no_answer", timedelta(hours=2), timedelta(hours=1), None),  # the order came before the link
+        ("no_answer", timedelta(0), WINDOW + timedelta(seconds=1), None),  # too late
+    ],
+)
+def test_an_order_after_the_link_the_agent_sent_is_credited_to_the_call(
+    outcome: str | None, link_sent: timedelta, ordered: timedelta, expected: Decimal | None
+) -> None:
+    """send-link during the call: an order on the cart within the window after it counts for the call."""
+    task = CallbackRow(
+        status="done" if outcome else "claimed",
+        outcome=outcome,
+        agent="Inès",
+        completed_at=DONE if outcome else None,
+        ordered_at=DONE + ordered,
+        order_value=Decimal("100.00"),
+        refunded=None,
+        link_sent_at=DONE + link_sent,
+    )
+    assert credited(task, WINDOW) == expected

@@ -20,7 +20,9 @@ from recovery.api.pages.languages import PageLanguage, negotiate_language
 from recovery.api.shoppers.links_routes import CALLBACK_MAX_AGE, html_page, not_found_page
 from recovery.clock import Clock
 from recovery.desk import claim_rows, task_rows
-from recovery.desk.hours import CallingHours, next_open, slots, zone_of
+from recovery.desk.capacity import slots_with_room
+from recovery.desk.hours import slots, zone_of
+from recovery.desk.policy import DeskPolicy
 from recovery.render.signed_links import InvalidLink, LinkSigner
 from recovery.states import JourneyStatus
 from recovery.store.schema import callback_tasks, carts, customers, journeys, messages
@@ -83,10 +85,19 @@ async def _already_ordered(engine: AsyncEngine, message_id: str) -> bool:
     return row is not None and (row.ordered_at is not None or row.status == JourneyStatus.CONVERTED.value)
 
 
-def callback_offer_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clock, hours: CallingHours) -> APIRouter:
-    """``GET /c/{token}`` shows the slots; ``POST`` books one (or the next open moment)."""
+async def _open_slots(engine: AsyncEngine, now: datetime, zone: Any, policy: DeskPolicy, days: int) -> list[datetime]:
+    """The slots inside the calling hours whose clock hour still has room for a call (``callbacks.per_hour``)."""
+    offered = slots(now, zone, policy.hours, days=days)
+    if policy.per_hour is None or not offered:
+        return offered
+    async with engine.connect() as conn:
+        counts = await task_rows.due_counts(conn, offered[0], offered[-1] + timedelta(hours=1))
+    return slots_with_room(offered, counts, policy.per_hour)
+
+
+def callback_offer_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clock, policy: DeskPolicy) -> APIRouter:
+    """``GET /c/{token}`` shows the slots with room; ``POST`` books one (or the next open moment with room)."""
     router = APIRouter(include_in_schema=False)
-    all_hours = hours
 
     def page(request: Request, name: str, language: PageLanguage, **context: Any) -> HTMLResponse:
         env: Environment = request.app.state.page_templates.env
@@ -105,8 +116,9 @@ def callback_offer_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clo
         zone, language = zone_of(shopper[0]), _language(shopper[1], request)
         if await _already_ordered(engine, message_id):
             return page(request, "callback_ordered.html", language)
-        hours = all_hours.for_store(shopper[2])  # no slot on the shop's holidays or closed days
-        days = _days(slots(clock.now(), zone, hours, days=SLOT_DAYS), zone, language)
+        days = _days(
+            await _open_slots(engine, clock.now(), zone, policy.for_store(shopper[2]), SLOT_DAYS), zone, language
+        )
         return page(request, "callback_slots.html", language, token=token, days=days, asap=ASAP, error=False)
 
     @router.post("/c/{token}")
@@ -122,34 +134,35 @@ def callback_offer_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clo
         zone, language = zone_of(shopper[0]), _language(shopper[1], request)
         if await _already_ordered(engine, message_id):  # the offer outlived the order: no task to call
             return page(request, "callback_ordered.html", language)
-        hours = all_hours.for_store(shopper[2])  # no slot on the shop's holidays or closed days
-        due = _chosen(slot, now, zone, hours)
-        if due is None:
-            days = _days(slots(now, zone, hours, days=SLOT_DAYS), zone, language)
+        # A page left open for a while may post a slot that has just passed: accept it up to the lead time.
+        offered = await _open_slots(
+            engine, now - timedelta(minutes=15), zone, policy.for_store(shopper[2]), SLOT_DAYS + 1
+        )
+        due = _chosen(slot, offered)
+        if due is None and slot != ASAP:
+            days = _days(await _open_slots(engine, now, zone, policy.for_store(shopper[2]), SLOT_DAYS), zone, language)
             return page(request, "callback_slots.html", language, token=token, days=days, asap=ASAP, error=True)
         async with engine.begin() as conn:
-            task_id = await task_rows.task_for_offer(conn, message_id, now, due_at=due, hours=hours)
+            if due is None:  # as soon as possible: the next open moment with room
+                due = await task_rows.plan_due_at(conn, now, shopper[0], policy)
+            task_id = await task_rows.task_for_offer(conn, message_id, now, due_at=due, policy=policy)
             if task_id is None:
                 return not_found_page()
             current = await conn.scalar(select(callback_tasks.c.due_at).where(callback_tasks.c.task_id == task_id))
             if current != due:  # the shopper picked again: move the open task
-                await claim_rows.reschedule(conn, task_id, due, now)
+                await claim_rows.reschedule(conn, task_id, due, now, policy.view)
         label = format_datetime(due.astimezone(zone), "EEEE d MMMM HH:mm", locale=language)
         return page(request, "callback_booked.html", language, when=label)
 
     return router
 
 
-def _chosen(slot: str, now: datetime, zone: Any, hours: CallingHours) -> datetime | None:
-    """The moment the form asked for: the next open one, or an offered slot (anything else is refused)."""
-    if slot == ASAP:
-        return next_open(now, zone, hours)
+def _chosen(slot: str, offered: list[datetime]) -> datetime | None:
+    """The offered slot the form asked for; ``None`` for "as soon as possible" and for anything not offered."""
     try:
         moment = datetime.fromisoformat(slot)
     except ValueError:
         return None
     if moment.tzinfo is None:
         return None
-    # A page left open for a while may post a slot that has just passed: accept it up to the lead time.
-    offered = slots(now - timedelta(minutes=15), zone, hours, days=SLOT_DAYS + 1)
     return moment.astimezone(UTC) if moment.astimezone(UTC) in offered else None

@@ -1,22 +1,29 @@
-"""The Agents' API (``/api/callbacks``, role ``agent``): list, read, claim, release and complete tasks."""
+"""The Agents' API (``/api/callbacks``, role ``agent``): list, read, claim, release, complete, send the link.
+
+The routes map the desk's domain errors to HTTP: ``TaskMissing`` 404, ``NotHolder`` 409, ``DeskRequestError`` 422.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.auth import Principal, require_role
-from recovery.clock import Clock
-from recovery.consent.authority import AddressKeys
-from recovery.desk import claim_rows, task_view
-from recovery.desk.queue import CompletionError, decide_completion
-from recovery.settings import CallbacksSettings
+from recovery.desk.service import DeskRequestError, DeskService, NotHolder, TaskMissing
 
 Agent = Annotated[Principal, Depends(require_role("agent"))]
+
+
+class SendLinkRequest(BaseModel):
+    """Body of ``POST /api/callbacks/{id}/send-link``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Literal["sms", "email"]
 
 
 class CompleteRequest(BaseModel):
@@ -29,68 +36,16 @@ class CompleteRequest(BaseModel):
     call_back_at: AwareDatetime | None = None
 
 
-def _refused(refusal: claim_rows.Refused) -> JSONResponse:
-    return JSONResponse({"detail": refusal.detail, "claimed_by": refusal.holder}, status.HTTP_409_CONFLICT)
-
-
-def _missing(task_id: str) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no callback task {task_id}")
-
-
-class DeskService:
-    """The desk's operations over one engine; shared by the API and the ``/agent`` page."""
-
-    def __init__(
-        self, *, engine: AsyncEngine, clock: Clock, settings: CallbacksSettings, addresses: AddressKeys
-    ) -> None:
-        self.engine = engine
-        self.addresses = addresses  # a do_not_call outcome is also kept under the number's keyed hash
-        self.clock = clock
-        self.settings = settings
-
-    async def list(self, state: str, limit: int) -> list[dict[str, Any]]:
-        """Tasks of one status, in queue order."""
-        async with self.engine.connect() as conn:
-            return await task_view.list_tasks(conn, state, limit, self.clock.now(), self.settings.sla)
-
-    async def get(self, task_id: str) -> dict[str, Any]:
-        """One task; 404 when unknown."""
-        async with self.engine.connect() as conn:
-            found = await task_view.get_task(conn, task_id, self.clock.now(), self.settings.sla)
-        if found is None:
-            raise _missing(task_id)
-        return found
-
-    async def claim(self, task_id: str, agent: str) -> claim_rows.Refused | None:
-        """Claim for ``agent``; the refusal names the holder."""
-        try:
-            async with self.engine.begin() as conn:
-                return await claim_rows.claim(conn, task_id, agent, self.clock.now(), self.settings.claim_for)
-        except claim_rows.TaskNotFound as exc:
-            raise _missing(task_id) from exc
-
-    async def release(self, task_id: str, agent: str) -> claim_rows.Refused | None:
-        """Give the task back."""
-        try:
-            async with self.engine.begin() as conn:
-                return await claim_rows.release(conn, task_id, agent, self.clock.now())
-        except claim_rows.TaskNotFound as exc:
-            raise _missing(task_id) from exc
-
-    async def complete(self, task_id: str, agent: str, body: CompleteRequest) -> claim_rows.Refused | None:
-        """Record an outcome; 422 for a bad one."""
-        now = self.clock.now()
-        try:
-            completion = decide_completion(body.outcome, body.call_back_at, now)
-        except CompletionError as exc:
-            raise HTTPException(422, detail=str(exc)) from exc
-        try:
-            async with self.engine.begin() as conn:
-                return await claim_rows.complete(
-                    conn, task_id, agent, completion, now, body.note, addresses=self.addresses
-                )
-        except claim_rows.TaskNotFound as exc:
-            raise _missing(task_id) from exc
+async def _answer(action: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any] | JSONResponse:
+    """Run a desk use-case; its domain errors become 404, 409 (naming the holder) and 422."""
+    try:
+        return await action()
+    except TaskMissing as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=exc.detail) from exc
+    except NotHolder as exc:
+        return JSONResponse({"detail": exc.detail, "claimed_by": exc.holder}, status.HTTP_409_CONFLICT)
+    except DeskRequestError as exc:
+        raise HTTPException(422, detail=exc.detail) from exc
 
 
 def callbacks_router(desk: DeskService) -> APIRouter:
@@ -105,23 +60,30 @@ def callbacks_router(desk: DeskService) -> APIRouter:
     ) -> dict[str, Any]:
         return {"tasks": await desk.list(status, limit)}
 
-    @router.get("/{task_id}")
-    async def get_task(task_id: str, _: Agent) -> dict[str, Any]:
-        return await desk.get(task_id)
+    @router.get("/{task_id}", response_model=None)
+    async def get_task(task_id: str, _: Agent) -> dict[str, Any] | JSONResponse:
+        return await _answer(lambda: desk.get(task_id))
 
     @router.post("/{task_id}/claim", response_model=None)
     async def claim(task_id: str, who: Agent) -> dict[str, Any] | JSONResponse:
-        refused = await desk.claim(task_id, who.name)
-        return _refused(refused) if refused else await desk.get(task_id)
+        return await _answer(lambda: desk.claim(task_id, who.name))
 
     @router.post("/{task_id}/release", response_model=None)
     async def release(task_id: str, who: Agent) -> dict[str, Any] | JSONResponse:
-        refused = await desk.release(task_id, who.name)
-        return _refused(refused) if refused else await desk.get(task_id)
+        return await _answer(lambda: desk.release(task_id, who.name))
 
     @router.post("/{task_id}/complete", response_model=None)
     async def complete(task_id: str, body: CompleteRequest, who: Agent) -> dict[str, Any] | JSONResponse:
-        refused = await desk.complete(task_id, who.name, body)
-        return _refused(refused) if refused else await desk.get(task_id)
+        return await _answer(
+            lambda: desk.complete(task_id, who.name, body.outcome, note=body.note, call_back_at=body.call_back_at)
+        )
+
+    @router.post("/{task_id}/send-link", status_code=status.HTTP_202_ACCEPTED, response_model=None)
+    async def send_link(task_id: str, body: SendLinkRequest, who: Agent) -> dict[str, Any] | JSONResponse:
+        async def scheduled() -> dict[str, Any]:
+            step = await desk.send_link(task_id, who.name, body.channel)
+            return {"detail": "the link is on its way", "channel": body.channel, "step": step}
+
+        return await _answer(scheduled)
 
     return router
