@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from recovery.channels.requirements import missing_channel_settings
+from recovery.cli.defaults import shipped_root
 from recovery.errors import ConfigError
 from recovery.render.check import Severity, find_template_problems
 from recovery.render.files import discover
@@ -39,8 +40,13 @@ def run_checks(settings: Settings) -> CheckReport:
         errors.extend(unconfigured)
     if not settings.security.link_secret:
         warnings.append("security.link_secret is not set: `recovery run` will refuse to start (only `demo` runs)")
+    samples_dir = templates_dir / "samples"
+    if templates_dir.is_dir() and not samples_dir.is_dir():
+        # Templates mounted without their samples (a ConfigMap override): render against the shipped ones.
+        warnings.append(f"{samples_dir}: not found; checking against the shipped samples")
+        samples_dir = shipped_root() / "templates" / "samples"
     for problem in find_template_problems(
-        templates_dir, templates_dir / "samples", max_sms_segments=settings.channels.sms.max_segments
+        templates_dir, samples_dir, max_sms_segments=settings.channels.sms.max_segments
     ):
         (errors if problem.severity == Severity.ERROR else warnings).append(str(problem))
     return CheckReport(errors=errors, warnings=warnings, unconfigured=unconfigured)

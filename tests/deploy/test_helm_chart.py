@@ -248,9 +248,10 @@ def test_notes_say_how_to_reach_the_pages_and_get_a_token(chart: helm.Chart) -> 
     assert "Authorization: Bearer" in notes and "api-tokens" in notes
 
 
-def test_the_chart_ships_the_repository_flows_and_templates() -> None:
-    assert filecmp.cmp(CHART / "files" / "flows.yaml", ROOT / "config" / "flows.yaml", shallow=False)
-    shipped = filecmp.dircmp(ROOT / "templates", CHART / "files" / "templates", ignore=["samples", "README.md"])
+def test_the_chart_template_override_is_the_repository_templates_with_samples() -> None:
+    """files/templates (config.templatesFromImage=false) is templates/, samples included; flows come from the image."""
+    assert not (CHART / "files" / "flows.yaml").exists()
+    shipped = filecmp.dircmp(ROOT / "templates", CHART / "files" / "templates", ignore=["README.md"])
     assert (shipped.left_only, shipped.right_only) == ([], []), "run `make chart-files`"
     for locale, comparison in shipped.subdirs.items():
         assert (comparison.left_only, comparison.right_only, comparison.diff_files) == ([], [], []), locale

@@ -66,3 +66,8 @@ imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
+
+{{/* Whether flows.yaml comes from a ConfigMap (inline config.flows, or the operator's ConfigMap); else the image's. */}}
+{{- define "cart-recovery.flowsFromConfigMap" -}}
+{{- if or (and (not .Values.config.existingConfigMap) .Values.config.flows) (and .Values.config.existingConfigMap .Values.config.existingConfigMapHasFlows) -}}true{{- end -}}
+{{- end -}}
