@@ -21,6 +21,7 @@ from recovery.api.server import serve_http
 from recovery.app.lifecycle import StoppedWhileWaiting, first_of, until_reachable, until_stop_or_death
 from recovery.app.policies import build_rules, channel_rates, guard_policy
 from recovery.app.roles import Parts, Role, parts_of
+from recovery.app.startup import StartUp
 from recovery.backoff import Backoff, is_outage
 from recovery.channels.base import Channel
 from recovery.channels.callback import CallbackChannel
@@ -31,6 +32,8 @@ from recovery.ingest.consumer import BatchProcessor, BatchReport
 from recovery.ingest.embedded_broker import EmbeddedBroker
 from recovery.ingest.kafka import Producer, ensure_topics
 from recovery.ingest.relay import OutboxRelay
+from recovery.ingest.security import describe as describe_security
+from recovery.ingest.security import faststream_security
 from recovery.render.composer import TemplateComposer
 from recovery.render.live import LiveTemplates
 from recovery.rules import Flows, load_flows
@@ -106,40 +109,52 @@ class Service:
             log.info("stopped before start-up completed (%s was unreachable)", waiting.what)
 
     async def _run_parts(self, parts: Parts, stop: asyncio.Event, started: asyncio.Event | None) -> None:
-        """Open the database and broker, start this role's parts, serve until ``stop``."""
+        """Serve HTTP at once, then open the database and broker, start this role's parts, serve until ``stop``."""
         settings = self.settings
         async with contextlib.AsyncExitStack() as stack:
             flows = load_flows(settings.flows_file)
-            engine = await self._open_database(stack, stop)
-            # The API role reads and writes the database only: the scheduler role relays its outbox events.
-            producer = await self._open_broker(stack, stop) if parts.kafka else None
+            self.engine = engine = create_engine(settings.database.url, senders=settings.channels.concurrency)
+            stack.push_async_callback(engine.dispose)
+            start_up = StartUp()
             tasks: list[asyncio.Task[None]] = []
-            broker_ready = None
-            if parts.consumer and producer is not None:
-                broker_ready = await self._start_consumer(stack, flows, producer, stop)
-            if parts.scheduler and producer is not None:
-                tasks += await self._start_scheduler(stack, flows, producer, stop)
-            if isinstance(self._composer, TemplateComposer):
-                # Saved versions are live from the first message, then within seconds of every save.
-                await self._composer.live.refresh(engine)
-                tasks.append(asyncio.create_task(self._composer.live.run(engine, stop), name="template-refresh"))
+            broker_ready: Callable[[], Awaitable[bool]] | None = None
 
             async def ready() -> bool:
-                # Not ready as soon as any part is down: a dead task, or a broker we cannot reach.
+                # Not ready while start-up waits (naming why), nor once any part is down: a dead task, or a
+                # broker the consumer cannot reach. The `all` role keeps the shopper paths up in a Kafka outage.
+                start_up.check()
                 alive = all(not task.done() for task in tasks)
-                return alive and (broker_ready is None or await broker_ready())
+                kafka_counts = broker_ready is not None and self.role != "all"
+                return alive and (not kafka_counts or await broker_ready())  # type: ignore[misc]
 
-            await self._serve_until_stop(engine, ready, tasks, stop, started)
+            # /healthz answers while the database or the broker is still unreachable (no start-up probe kill).
+            await self._start_http(engine, ready, tasks, stop)
+            try:
+                await self._open_database(engine, start_up, stop)
+                # The API role reads and writes the database only: the scheduler role relays its outbox events.
+                producer = await self._open_broker(stack, start_up, stop) if parts.kafka else None
+                if parts.consumer and producer is not None:
+                    broker_ready = await self._start_consumer(stack, flows, producer, stop)
+                if parts.scheduler and producer is not None:
+                    tasks += await self._start_scheduler(stack, flows, producer, stop)
+                if isinstance(self._composer, TemplateComposer):
+                    # Saved versions are live from the first message, then within seconds of every save.
+                    await self._composer.live.refresh(engine)
+                    tasks.append(asyncio.create_task(self._composer.live.run(engine, stop), name="template-refresh"))
+                start_up.completed()
+                await self._serve_until_stop(tasks, stop, started)
+            except BaseException:
+                stop.set()  # start-up failed or was stopped: let HTTP finish before the engine is disposed
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
 
-    async def _open_database(self, stack: contextlib.AsyncExitStack, stop: asyncio.Event) -> AsyncEngine:
-        """The engine, once the schema is there (disposed on the way out)."""
-        self.engine = engine = create_engine(self.settings.database.url, senders=self.settings.channels.concurrency)
-        stack.push_async_callback(engine.dispose)
-        # Started during an outage (a restart, say): wait for the database instead of exiting.
-        await until_reachable("database at start-up", lambda: ensure_schema_for_run(engine), stop)
-        return engine
+    async def _open_database(self, engine: AsyncEngine, start_up: StartUp, stop: asyncio.Event) -> None:
+        """Wait until the database answers with the right schema (started during an outage: wait, not exit)."""
+        await until_reachable(
+            "database at start-up", start_up.guarded("database", lambda: ensure_schema_for_run(engine)), stop
+        )
 
-    async def _open_broker(self, stack: contextlib.AsyncExitStack, stop: asyncio.Event) -> Producer:
+    async def _open_broker(self, stack: contextlib.AsyncExitStack, start_up: StartUp, stop: asyncio.Event) -> Producer:
         """The embedded or configured broker with its topics, and a started producer (stopped on the way out)."""
         kafka = self.settings.kafka
         if kafka.embedded:
@@ -149,21 +164,23 @@ class Service:
             self.bootstrap_servers = bootstrap = embedded.bootstrap_servers
         else:
             self.bootstrap_servers = bootstrap = kafka.bootstrap_servers
-        await until_reachable("broker at start-up", lambda: ensure_topics(bootstrap, kafka), stop)
-        producer = Producer(bootstrap)
+            log.info("kafka connection: %s", describe_security(kafka.security), extra={"bootstrap_servers": bootstrap})
+        await until_reachable(
+            "broker at start-up", start_up.guarded("broker", lambda: ensure_topics(bootstrap, kafka)), stop
+        )
+        producer = Producer(bootstrap, kafka.security)
         await producer.start()
         stack.push_async_callback(producer.stop)
         return producer
 
-    async def _serve_until_stop(
+    async def _start_http(
         self,
         engine: AsyncEngine,
         ready: Callable[[], Awaitable[bool]],
         tasks: list[asyncio.Task[None]],
         stop: asyncio.Event,
-        started: asyncio.Event | None,
     ) -> None:
-        """Serve HTTP until ``stop`` or a part dies; then stop every task and close the channels."""
+        """Serve HTTP (added to ``tasks``) and wait until it listens; the port taken raises here."""
         settings = self.settings
         app = create_app(engine=engine, settings=settings, clock=self.clock, ready=ready)
         http_started = asyncio.Event()
@@ -174,7 +191,17 @@ class Service:
         tasks.append(http)
         try:
             await first_of(http_started.wait(), http)
-            self.http_port = getattr(app.state, "http_port", None)
+        except BaseException:
+            stop.set()
+            await asyncio.gather(http, return_exceptions=True)
+            raise
+        self.http_port = getattr(app.state, "http_port", None)
+
+    async def _serve_until_stop(
+        self, tasks: list[asyncio.Task[None]], stop: asyncio.Event, started: asyncio.Event | None
+    ) -> None:
+        """Serve until ``stop`` or a part dies; then stop every task and close the channels."""
+        try:
             if started is not None:
                 started.set()
             log.info("service running", extra={"role": self.role, "bootstrap_servers": self.bootstrap_servers})
@@ -285,7 +312,7 @@ class Service:
     def _consumer(self, processor: BatchProcessor, stop: asyncio.Event) -> KafkaBroker:
         """A FastStream batch subscriber on the four input topics, acking only after each commit."""
         kafka = self.settings.kafka
-        broker = KafkaBroker(self.bootstrap_servers or "", logger=None)
+        broker = KafkaBroker(self.bootstrap_servers or "", logger=None, security=faststream_security(kafka.security))
 
         @broker.subscriber(
             *[topic.name for topic in kafka.topics.inputs()],

@@ -196,7 +196,7 @@ def replay(
     lines = read_lines(file)
 
     async def main() -> int:
-        producer = Producer(servers)
+        producer = Producer(servers, settings.kafka.security)
         await producer.start()
         try:
             with Progress(console=console) as progress:
