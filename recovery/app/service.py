@@ -34,6 +34,9 @@ from recovery.ingest.kafka import Producer, ensure_topics
 from recovery.ingest.relay import OutboxRelay
 from recovery.ingest.security import describe as describe_security
 from recovery.ingest.security import faststream_security
+from recovery.ops.instruments import CountedDeadLetters, TimedChannel, count_batch
+from recovery.ops.metrics import ServiceMetrics, config_digest
+from recovery.ops.sampler import run_sampler
 from recovery.render.composer import TemplateComposer
 from recovery.render.live import LiveTemplates
 from recovery.rules import Flows, load_flows
@@ -58,6 +61,7 @@ class IngestStats:
     applied: int = 0
     batches: int = 0
     last: BatchReport | None = field(default=None, repr=False)
+    listener: Callable[[BatchReport], None] | None = field(default=None, repr=False)  # e.g. the metrics
 
     def add(self, report: BatchReport) -> None:
         self.received += report.received
@@ -66,6 +70,8 @@ class IngestStats:
         self.applied += report.applied
         self.batches += 1
         self.last = report
+        if self.listener is not None:
+            self.listener(report)
 
 
 class Service:
@@ -89,6 +95,8 @@ class Service:
         self.bootstrap_servers: str | None = None
         self.engine: AsyncEngine | None = None
         self.http_port: int | None = None
+        self.metrics: ServiceMetrics | None = None
+        self._kafka_consumers: Callable[[], list[Any]] = list
 
     @property
     def live_templates(self) -> LiveTemplates | None:
@@ -141,6 +149,7 @@ class Service:
                     # Saved versions are live from the first message, then within seconds of every save.
                     await self._composer.live.refresh(engine)
                     tasks.append(asyncio.create_task(self._composer.live.run(engine, stop), name="template-refresh"))
+                tasks.append(self._start_metrics(stop))
                 start_up.completed()
                 await self._serve_until_stop(tasks, stop, started)
             except BaseException:
@@ -196,6 +205,22 @@ class Service:
             await asyncio.gather(http, return_exceptions=True)
             raise
         self.http_port = getattr(app.state, "http_port", None)
+        self.metrics = metrics = ServiceMetrics(app.state.metrics.registry)
+        self.stats.listener = lambda report: count_batch(metrics, report)
+
+    def _start_metrics(self, stop: asyncio.Event) -> asyncio.Task[None]:
+        """The periodic gauges (due steps, lag) and the flows / templates versions in use."""
+        metrics, engine = self._metrics(), self._engine()
+        flows_version = config_digest(self.settings.flows_file.read_bytes())
+
+        def versions() -> None:
+            live = self.live_templates  # saved template versions go live within seconds: follow them
+            saved = sorted(live.versions.items()) if live is not None else []
+            metrics.set_config(flows=flows_version, templates=config_digest(saved) if saved else "files")
+
+        versions()
+        sampler = run_sampler(engine, metrics, self.clock, stop, consumers=self._kafka_consumers, on_sample=versions)
+        return asyncio.create_task(sampler, name="metrics-sampler")
 
     async def _serve_until_stop(
         self, tasks: list[asyncio.Task[None]], stop: asyncio.Event, started: asyncio.Event | None
@@ -221,7 +246,7 @@ class Service:
             engine=engine,
             rules=build_rules(settings, flows),
             clock=self.clock,
-            dead_letters=producer,
+            dead_letters=CountedDeadLetters(producer, self._metrics()),
             dead_letter_topic=settings.kafka.topics.dead_letter.name,
             attribution=settings.attribution,
             max_event_bytes=settings.ingest.max_event_bytes,
@@ -229,6 +254,7 @@ class Service:
         broker = self._consumer(processor, stop)
         await broker.start()
         stack.push_async_callback(broker.stop)  # stops consuming first: runs before the relay's flush
+        self._kafka_consumers = lambda: [getattr(sub, "consumer", None) for sub in broker.subscribers]
 
         async def ready() -> bool:
             return bool(await broker.ping(timeout=2))
@@ -271,14 +297,16 @@ class Service:
     def _dispatcher(self, stack: contextlib.AsyncExitStack, flows: Flows) -> Dispatcher:
         """The dispatcher firing due steps: provider channels, the callback channel, guards and retries."""
         settings, engine = self.settings, self._engine()
-        channels = dict(self._channels)
+        metrics = self._metrics()
+        channels: dict[ChannelName, Channel] = {name: TimedChannel(ch, metrics) for name, ch in self._channels.items()}
         # Callbacks need the database (tasks); offers go out through the SMS channel.
-        channels[ChannelName.CALLBACK] = CallbackChannel(
+        callback = CallbackChannel(
             engine=engine,
             clock=self.clock,
-            offer_channel=self._channels[ChannelName.SMS],
+            offer_channel=channels[ChannelName.SMS],
             hours=settings.callbacks.calling_hours(),
         )
+        channels[ChannelName.CALLBACK] = TimedChannel(callback, metrics)
         registrar = None
         if settings.offers.register_url:
             registrar = DiscountRegistrar(
@@ -304,6 +332,10 @@ class Service:
             ),
             registrar=registrar,
         )
+
+    def _metrics(self) -> ServiceMetrics:
+        assert self.metrics is not None, "run() starts HTTP (and its metrics) first"
+        return self.metrics
 
     def _engine(self) -> AsyncEngine:
         assert self.engine is not None, "run() creates the engine first"
