@@ -111,6 +111,10 @@ class KafkaSettings(_Section):
 
 class DatabaseSettings(_Section):
     url: str = "sqlite+aiosqlite:///var/recovery.db"
+    # PostgreSQL pool per process (unset: sized from channels.concurrency); every replica's pool counts
+    # against max_connections (100 by default): the Helm chart sets these per role within that budget.
+    pool_size: int | None = Field(default=None, ge=1, le=100)
+    max_overflow: int | None = Field(default=None, ge=0, le=100)
 
 
 class AbandonmentSettings(_Section):

@@ -121,7 +121,13 @@ class Service:
         settings = self.settings
         async with contextlib.AsyncExitStack() as stack:
             flows = load_flows(settings.flows_file)
-            self.engine = engine = create_engine(settings.database.url, senders=settings.channels.concurrency)
+            database = settings.database
+            self.engine = engine = create_engine(
+                database.url,
+                senders=settings.channels.concurrency,
+                pool_size=database.pool_size,
+                max_overflow=database.max_overflow,
+            )
             stack.push_async_callback(engine.dispose)
             start_up = StartUp()
             tasks: list[asyncio.Task[None]] = []

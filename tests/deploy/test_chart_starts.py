@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -161,8 +162,14 @@ def test_check_passes_and_the_api_role_starts_and_answers_healthz(pod: Pod) -> N
             except OSError:
                 assert time.monotonic() < deadline, log.read_text(encoding="utf-8")[-3000:]
                 time.sleep(0.3)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
-            assert answer.status == 200
+        while True:  # /healthz answers at once; ready once the schema is there (created on this empty database)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
+                    assert answer.status == 200
+                    break
+            except urllib.error.HTTPError as unready:
+                assert unready.code == 503 and time.monotonic() < deadline, log.read_text(encoding="utf-8")[-3000:]
+                time.sleep(0.3)
     finally:
         process.terminate()
         assert process.wait(timeout=30) == 0, log.read_text(encoding="utf-8")[-3000:]
