@@ -37,6 +37,7 @@ from recovery.ingest.security import faststream_security
 from recovery.ops.instruments import CountedDeadLetters, TimedChannel, count_batch
 from recovery.ops.metrics import ServiceMetrics, config_digest
 from recovery.ops.sampler import run_sampler
+from recovery.ops.tracing import asgi_middleware, kafka_middlewares
 from recovery.render.composer import TemplateComposer
 from recovery.render.live import LiveTemplates
 from recovery.rules import Flows, load_flows
@@ -198,6 +199,8 @@ class Service:
         """Serve HTTP (added to ``tasks``) and wait until it listens; the port taken raises here."""
         settings = self.settings
         app = create_app(engine=engine, settings=settings, clock=self.clock, ready=ready)
+        if (tracing := asgi_middleware()) is not None:
+            app.add_middleware(tracing)
         http_started = asyncio.Event()
         http = asyncio.create_task(
             serve_http(app, host=settings.http.host, port=settings.http.port, stop=stop, started=http_started),
@@ -350,7 +353,12 @@ class Service:
     def _consumer(self, processor: BatchProcessor, stop: asyncio.Event) -> KafkaBroker:
         """A FastStream batch subscriber on the four input topics, acking only after each commit."""
         kafka = self.settings.kafka
-        broker = KafkaBroker(self.bootstrap_servers or "", logger=None, security=faststream_security(kafka.security))
+        broker = KafkaBroker(
+            self.bootstrap_servers or "",
+            logger=None,
+            security=faststream_security(kafka.security),
+            middlewares=kafka_middlewares(),
+        )
 
         @broker.subscriber(
             *[topic.name for topic in kafka.topics.inputs()],

@@ -77,6 +77,9 @@ def run(
         errors.print(f"[red]error:[/] --role must be one of {', '.join(ROLES)}, not {role!r}")
         raise typer.Exit(2)
     _refuse_on_check_errors(settings)
+    from recovery.ops.tracing import setup_tracing
+
+    setup_tracing()  # only with OTEL_EXPORTER_OTLP_ENDPOINT set
 
     async def main() -> None:
         stop = asyncio.Event()

