@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from recovery.channels.requirements import missing_channel_settings
 from recovery.cli.defaults import shipped_root
 from recovery.errors import ConfigError
+from recovery.ingest.security import ssl_context
 from recovery.render.check import Severity, find_template_problems
 from recovery.render.files import discover
 from recovery.rules import load_flows
@@ -38,6 +39,10 @@ def run_checks(settings: Settings) -> CheckReport:
     else:
         unconfigured = missing_channel_settings(settings, flows)
         errors.extend(unconfigured)
+    try:
+        ssl_context(settings.kafka.security)  # the Kafka CA and client certificate files can be read
+    except ConfigError as exc:
+        errors.append(str(exc))
     if not settings.security.link_secret:
         warnings.append("security.link_secret is not set: `recovery run` will refuse to start (only `demo` runs)")
     samples_dir = templates_dir / "samples"
