@@ -59,11 +59,11 @@ wheel: install
 bench: install
 	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
-# The Helm chart ships copies of the default flows and templates (a chart cannot read outside its folder).
+# The Helm chart's optional template override (config.templatesFromImage=false) ships a copy of templates/,
+# samples included (`recovery check` renders every template against them); flows come from the image.
 chart-files:
-	cp config/flows.yaml helm/cart-recovery/files/flows.yaml
 	rm -rf helm/cart-recovery/files/templates && mkdir -p helm/cart-recovery/files/templates
-	for dir in templates/*/; do [ "$$dir" = templates/samples/ ] || cp -r "$$dir" helm/cart-recovery/files/templates/; done
+	for dir in templates/*/; do cp -r "$$dir" helm/cart-recovery/files/templates/; done
 
 # Long (not in CI): 20 000 events, 20 random SIGKILLs, 2 PostgreSQL cuts of 30 s; prints the table.
 chaos: install

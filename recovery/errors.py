@@ -39,3 +39,7 @@ class OutcomeUnknownError(RecoveryError):
     """
 
     retriable = True
+
+
+class NotReady(RecoveryError):
+    """A readiness check's answer when a part is not ready yet: the message names the cause for ``/readyz``."""

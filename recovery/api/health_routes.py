@@ -15,6 +15,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.desk.claim_rows import expired_claims_total
+from recovery.errors import NotReady
 from recovery.states import MessageState
 from recovery.store.schema import messages
 
@@ -66,6 +67,8 @@ async def _check(probe: Callable[[], Awaitable[bool]]) -> str:
             return "ok" if await probe() else "not ready"
     except TimeoutError:
         return "timed out"
+    except NotReady as exc:
+        return f"not ready: {exc}"  # the cause in words (e.g. the broker refused the credentials), no secret
     except Exception as exc:
         return f"error: {type(exc).__name__}"
 

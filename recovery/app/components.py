@@ -6,7 +6,7 @@ scripted channels, the system or a manual clock) is passed in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -99,16 +99,18 @@ def build_dispatcher(
     clock: Clock,
     registrar: DiscountRegistrar | None = None,
     addresses: AddressKeys | None = None,
+    instrument: Callable[[Channel], Channel] | None = None,
 ) -> Dispatcher:
-    """The dispatcher firing due steps: the provider channels plus the callback channel, guards and retries."""
-    every = dict(channels)
+    """The dispatcher firing due steps: the provider channels plus the callback channel, guards and retries;
+    ``instrument`` wraps every channel (e.g. to time and count its sends)."""
+    wrap = instrument or (lambda channel: channel)
+    every = {name: wrap(channel) for name, channel in channels.items()}
     if ChannelName.SMS in channels and ChannelName.CALLBACK not in channels:
         # Callbacks need the database (tasks); offers go out through the SMS channel.
-        every[ChannelName.CALLBACK] = CallbackChannel(
-            engine=engine,
-            clock=clock,
-            offer_channel=channels[ChannelName.SMS],
-            policy=desk_policy(settings),
+        every[ChannelName.CALLBACK] = wrap(
+            CallbackChannel(
+                engine=engine, clock=clock, offer_channel=every[ChannelName.SMS], policy=desk_policy(settings)
+            )
         )
     return Dispatcher(
         engine=engine,

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.app import create_app
@@ -15,6 +17,7 @@ from recovery.api.server import serve_http
 from recovery.app.components import build_dispatcher, build_processor, build_scheduler, discount_registrar
 from recovery.app.lifecycle import StoppedWhileWaiting, first_of, until_reachable, until_stop_or_death
 from recovery.app.roles import Parts, Role, parts_of
+from recovery.app.startup import StartUp
 from recovery.channels.base import Channel
 from recovery.channels.requirements import channel_destinations
 from recovery.clock import Clock, SystemClock
@@ -23,7 +26,12 @@ from recovery.ingest.embedded_broker import EmbeddedBroker
 from recovery.ingest.kafka import Producer, ensure_topics
 from recovery.ingest.platform_formats import PlatformSkips
 from recovery.ingest.relay import OutboxRelay
+from recovery.ingest.security import describe as describe_security
 from recovery.ingest.subscriber import IngestStats, subscriber
+from recovery.ops.instruments import CountedDeadLetters, TimedChannel, count_batch
+from recovery.ops.metrics import ServiceMetrics, config_digest
+from recovery.ops.sampler import run_sampler
+from recovery.ops.tracing import asgi_middleware
 from recovery.render.composer import TemplateComposer
 from recovery.render.live import LiveTemplates
 from recovery.rules import load_flows
@@ -61,6 +69,9 @@ class Service:
         self.engine: AsyncEngine | None = None
         self.http_port: int | None = None
         self.flows: LiveFlows | None = None  # the flows new journeys start with (saved versions included)
+        self.metrics: ServiceMetrics | None = None
+        self._kafka_consumers: Callable[[], list[Any]] = list
+        self._app: FastAPI | None = None
 
     @property
     def live_templates(self) -> LiveTemplates | None:
@@ -81,43 +92,62 @@ class Service:
             log.info("stopped before start-up completed (%s was unreachable)", waiting.what)
 
     async def _run_parts(self, parts: Parts, stop: asyncio.Event, started: asyncio.Event | None) -> None:
-        """Open the database and broker, start this role's parts, serve until ``stop``."""
+        """Serve HTTP at once, then open the database and broker, start this role's parts, serve until ``stop``."""
         settings = self.settings
         async with contextlib.AsyncExitStack() as stack:
             self.flows = flows = LiveFlows(load_flows(settings.flows_file))
-            engine = await self._open_database(stack, stop)
-            # Saved flow versions start new journeys from the first event, then within seconds of every save.
-            await flows.refresh(engine)
-            # The API role reads and writes the database only: the scheduler role relays its outbox events.
-            producer = await self._open_broker(stack, stop) if parts.kafka else None
+            database = settings.database
+            self.engine = engine = create_engine(
+                database.url,
+                senders=settings.channels.concurrency,
+                pool_size=database.pool_size,
+                max_overflow=database.max_overflow,
+            )
+            stack.push_async_callback(engine.dispose)
+            start_up = StartUp()
             tasks: list[asyncio.Task[None]] = []
-            broker_ready = None
-            if parts.consumer and producer is not None:
-                broker_ready = await self._start_consumer(stack, flows, producer, stop)
-            if parts.scheduler and producer is not None:
-                tasks += await self._start_scheduler(stack, flows, producer, stop)
-            tasks.append(asyncio.create_task(flows.run(engine, stop), name="flow-refresh"))
-            if isinstance(self._composer, TemplateComposer):
-                # Saved versions are live from the first message, then within seconds of every save.
-                await self._composer.live.refresh(engine)
-                tasks.append(asyncio.create_task(self._composer.live.run(engine, stop), name="template-refresh"))
+            broker_ready: Callable[[], Awaitable[bool]] | None = None
 
             async def ready() -> bool:
-                # Not ready as soon as any part is down: a dead task, or a broker we cannot reach.
+                # Not ready while start-up waits (naming why), nor once any part is down: a dead task, or a
+                # broker the consumer cannot reach. The `all` role keeps the shopper paths up in a Kafka outage.
+                start_up.check()
                 alive = all(not task.done() for task in tasks)
-                return alive and (broker_ready is None or await broker_ready())
+                kafka_counts = broker_ready is not None and self.role != "all"
+                return alive and (not kafka_counts or await broker_ready())  # type: ignore[misc]
 
-            await self._serve_until_stop(engine, ready, tasks, stop, started)
+            # /healthz answers while the database or the broker is still unreachable (no start-up probe kill).
+            await self._start_http(engine, ready, tasks, stop)
+            try:
+                await self._open_database(engine, start_up, stop)
+                # Saved flow versions start new journeys from the first event, then within seconds of every save.
+                await flows.refresh(engine)
+                # The API role reads and writes the database only: the scheduler role relays its outbox events.
+                producer = await self._open_broker(stack, start_up, stop) if parts.kafka else None
+                if parts.consumer and producer is not None:
+                    broker_ready = await self._start_consumer(stack, flows, producer, stop)
+                if parts.scheduler and producer is not None:
+                    tasks += await self._start_scheduler(stack, flows, producer, stop)
+                tasks.append(asyncio.create_task(flows.run(engine, stop), name="flow-refresh"))
+                if isinstance(self._composer, TemplateComposer):
+                    # Saved versions are live from the first message, then within seconds of every save.
+                    await self._composer.live.refresh(engine)
+                    tasks.append(asyncio.create_task(self._composer.live.run(engine, stop), name="template-refresh"))
+                tasks.append(self._start_metrics(stop))
+                start_up.completed()
+                await self._serve_until_stop(tasks, stop, started)
+            except BaseException:
+                stop.set()  # start-up failed or was stopped: let HTTP finish before the engine is disposed
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
 
-    async def _open_database(self, stack: contextlib.AsyncExitStack, stop: asyncio.Event) -> AsyncEngine:
-        """The engine, once the schema is there (disposed on the way out)."""
-        self.engine = engine = create_engine(self.settings.database.url, senders=self.settings.channels.concurrency)
-        stack.push_async_callback(engine.dispose)
-        # Started during an outage (a restart, say): wait for the database instead of exiting.
-        await until_reachable("database at start-up", lambda: ensure_schema_for_run(engine), stop)
-        return engine
+    async def _open_database(self, engine: AsyncEngine, start_up: StartUp, stop: asyncio.Event) -> None:
+        """Wait until the database answers with the right schema (started during an outage: wait, not exit)."""
+        await until_reachable(
+            "database at start-up", start_up.guarded("database", lambda: ensure_schema_for_run(engine)), stop
+        )
 
-    async def _open_broker(self, stack: contextlib.AsyncExitStack, stop: asyncio.Event) -> Producer:
+    async def _open_broker(self, stack: contextlib.AsyncExitStack, start_up: StartUp, stop: asyncio.Event) -> Producer:
         """The embedded or configured broker with its topics, and a started producer (stopped on the way out)."""
         kafka = self.settings.kafka
         if kafka.embedded:
@@ -127,25 +157,33 @@ class Service:
             self.bootstrap_servers = bootstrap = embedded.bootstrap_servers
         else:
             self.bootstrap_servers = bootstrap = kafka.bootstrap_servers
-        await until_reachable("broker at start-up", lambda: ensure_topics(bootstrap, kafka), stop)
-        producer = Producer(bootstrap)
+            log.info("kafka connection: %s", describe_security(kafka.security), extra={"bootstrap_servers": bootstrap})
+        await until_reachable(
+            "broker at start-up", start_up.guarded("broker", lambda: ensure_topics(bootstrap, kafka)), stop
+        )
+        producer = Producer(bootstrap, kafka.security)
         await producer.start()
         stack.push_async_callback(producer.stop)
         self.producer = producer
+        if self._app is not None:  # the platforms' webhooks publish through it from now on
+            attach_ingest(self._app, publisher=producer, skips=self.platform_skips)
         return producer
 
-    async def _serve_until_stop(
+    async def _start_http(
         self,
         engine: AsyncEngine,
         ready: Callable[[], Awaitable[bool]],
         tasks: list[asyncio.Task[None]],
         stop: asyncio.Event,
-        started: asyncio.Event | None,
     ) -> None:
-        """Serve HTTP until ``stop`` or a part dies; then stop every task and close the channels."""
+        """Serve HTTP (added to ``tasks``) and wait until it listens; the port taken raises here."""
         settings = self.settings
         app = create_app(engine=engine, settings=settings, clock=self.clock, ready=ready)
-        attach_ingest(app, publisher=self.producer, skips=self.platform_skips)  # webhooks publish to the topics
+        # Webhooks publish through the producer once the broker is open (503 until then).
+        self._app = app
+        attach_ingest(app, publisher=self.producer, skips=self.platform_skips)
+        if (tracing := asgi_middleware()) is not None:
+            app.add_middleware(tracing)
         http_started = asyncio.Event()
         http = asyncio.create_task(
             serve_http(
@@ -161,7 +199,33 @@ class Service:
         tasks.append(http)
         try:
             await first_of(http_started.wait(), http)
-            self.http_port = getattr(app.state, "http_port", None)
+        except BaseException:
+            stop.set()
+            await asyncio.gather(http, return_exceptions=True)
+            raise
+        self.http_port = getattr(app.state, "http_port", None)
+        self.metrics = metrics = ServiceMetrics(app.state.metrics.registry)
+        self.stats.listener = lambda report: count_batch(metrics, report)
+
+    def _start_metrics(self, stop: asyncio.Event) -> asyncio.Task[None]:
+        """The periodic gauges (due steps, lag) and the flows / templates versions in use."""
+        metrics, engine = self._metrics(), self._engine()
+        flows_version = config_digest(self.settings.flows_file.read_bytes())
+
+        def versions() -> None:
+            live = self.live_templates  # saved template versions go live within seconds: follow them
+            saved = sorted(live.versions.items()) if live is not None else []
+            metrics.set_config(flows=flows_version, templates=config_digest(saved) if saved else "files")
+
+        versions()
+        sampler = run_sampler(engine, metrics, self.clock, stop, consumers=self._kafka_consumers, on_sample=versions)
+        return asyncio.create_task(sampler, name="metrics-sampler")
+
+    async def _serve_until_stop(
+        self, tasks: list[asyncio.Task[None]], stop: asyncio.Event, started: asyncio.Event | None
+    ) -> None:
+        """Serve until ``stop`` or a part dies; then stop every task and close the channels."""
+        try:
             if started is not None:
                 started.set()
             log.info("service running", extra={"role": self.role, "bootstrap_servers": self.bootstrap_servers})
@@ -178,11 +242,17 @@ class Service:
         """Start the Kafka batch consumer (stopped before the producer); returns its readiness check."""
         settings, engine = self.settings, self._engine()
         processor = build_processor(
-            settings, engine=engine, flows=flows, clock=self.clock, dead_letters=producer, skips=self.platform_skips
+            settings,
+            engine=engine,
+            flows=flows,
+            clock=self.clock,
+            dead_letters=CountedDeadLetters(producer, self._metrics()),
+            skips=self.platform_skips,
         )
         broker = subscriber(self.bootstrap_servers or "", settings.kafka, processor, self.stats, stop)
         await broker.start()
         stack.push_async_callback(broker.stop)  # stops consuming first: runs before the relay's flush
+        self._kafka_consumers = lambda: [getattr(sub, "consumer", None) for sub in broker.subscribers]
 
         async def ready() -> bool:
             return bool(await broker.ping(timeout=2))
@@ -215,10 +285,12 @@ class Service:
         return tasks
 
     def _dispatcher(self, stack: contextlib.AsyncExitStack, flows: LiveFlows) -> Dispatcher:
-        """The dispatcher firing due steps, with the shop's discount hook when one is set (closed on the way out)."""
+        """The dispatcher firing due steps, with the shop's discount hook when one is set (closed on the way out);
+        every channel's sends are timed and counted in ``/metrics``."""
         registrar = discount_registrar(self.settings)
         if registrar is not None:
             stack.push_async_callback(registrar.aclose)
+        metrics = self._metrics()
         return build_dispatcher(
             self.settings,
             engine=self._engine(),
@@ -227,7 +299,12 @@ class Service:
             composer=self._composer,
             clock=self.clock,
             registrar=registrar,
+            instrument=lambda channel: TimedChannel(channel, metrics),
         )
+
+    def _metrics(self) -> ServiceMetrics:
+        assert self.metrics is not None, "run() starts HTTP (and its metrics) first"
+        return self.metrics
 
     def _engine(self) -> AsyncEngine:
         assert self.engine is not None, "run() creates the engine first"

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from recovery.adapters.requirements import format_warnings
 from recovery.channels.requirements import unset_keys
+from recovery.cli.defaults import shipped_root
+from recovery.errors import ConfigError
+from recovery.ingest.security import ssl_context
 from recovery.render.check import Severity, find_template_problems
 from recovery.rules.flow_check import catalogue_of, check_flows_text
 from recovery.settings import Settings
@@ -88,9 +91,18 @@ def run_checks(settings: Settings) -> CheckReport:
         warnings.append("security.link_secret is not set: `recovery run` will refuse to start (only `demo` runs)")
     warnings.extend(format_warnings(settings))  # input formats' secrets and conflicts
     errors.extend(security_problems(settings))
+    try:
+        ssl_context(settings.kafka.security)  # the Kafka CA and client certificate files can be read
+    except ConfigError as exc:
+        errors.append(str(exc))
+    samples_dir = templates_dir / "samples"
+    if templates_dir.is_dir() and not samples_dir.is_dir():
+        # Templates mounted without their samples (a ConfigMap override): render against the shipped ones.
+        warnings.append(f"{samples_dir}: not found; checking against the shipped samples")
+        samples_dir = shipped_root() / "templates" / "samples"
     for problem in find_template_problems(
         templates_dir,
-        templates_dir / "samples",
+        samples_dir,
         max_sms_segments=settings.channels.sms.max_segments,
         public_url=settings.http.public_url,
     ):

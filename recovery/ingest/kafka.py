@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from recovery.errors import RecoveryError
-from recovery.settings import KafkaSettings
+from recovery.ingest.security import client_options, diagnose
+from recovery.settings import KafkaSecuritySettings, KafkaSettings
 
 
 class KafkaUnavailableError(RecoveryError):
@@ -27,33 +30,83 @@ async def ensure_topics(bootstrap_servers: str, kafka: KafkaSettings) -> None:
         kafka.topics.callback_tasks.name,
         kafka.topics.messages.name,
     ]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000, **client_options(kafka.security)
+    )
     try:
         await admin.start()
         existing = set(await admin.list_topics())
-        missing = [NewTopic(name, kafka.partitions, 1) for name in dict.fromkeys(names) if name not in existing]
+        replicas = kafka.replication_factor if kafka.replication_factor > 0 else await _broker_replication(admin)
+        missing = [NewTopic(name, kafka.partitions, replicas) for name in dict.fromkeys(names) if name not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another replica created them first
                 await admin.create_topics(missing)
     except KafkaError as exc:
-        raise KafkaUnavailableError(f"cannot set up topics on {bootstrap_servers}: {exc}") from exc
+        what = f"cannot set up topics on {bootstrap_servers}"
+        raise (await _unavailable(what, exc, bootstrap_servers, kafka.security)) from exc
     finally:
         await admin.close()
+
+
+async def _broker_replication(admin: AIOKafkaAdminClient) -> int:
+    """The broker's ``default.replication.factor`` (aiokafka's CreateTopics cannot send -1 for "the broker's").
+
+    Topics created with 1 replica fail every ``acks=all`` send on a cluster with ``min.insync.replicas=2``
+    (MSK's and Strimzi's defaults). Unreadable config: 3, or fewer on a cluster with fewer brokers.
+    """
+    cluster = await admin.describe_cluster()
+    brokers = cluster.get("brokers") or []
+    try:
+        node = brokers[0]["node_id"]
+        resource = ConfigResource(ConfigResourceType.BROKER, str(node), configs={"default.replication.factor": None})
+        (response,) = await admin.describe_configs([resource])
+        for _type, _name, configs in _resources(response):
+            for entry in configs:
+                if entry[0] == "default.replication.factor" and entry[1]:
+                    return max(1, min(int(entry[1]), len(brokers)))
+    except (KafkaError, LookupError, ValueError, TypeError):
+        pass  # a broker without DescribeConfigs (the bundled one): the fallback below
+    return max(1, min(3, len(brokers)))
+
+
+def _resources(response: Any) -> list[tuple[Any, Any, list[tuple[Any, ...]]]]:
+    """(type, name, config entries) of a DescribeConfigs response, any version."""
+    found = []
+    for resource in response.resources:
+        # v0..v2: (error_code, error_message, resource_type, resource_name, config_entries)
+        found.append((resource[2], resource[3], list(resource[4])))
+    return found
+
+
+async def _unavailable(
+    what: str, exc: KafkaError, bootstrap_servers: str, security: KafkaSecuritySettings
+) -> KafkaUnavailableError:
+    """The error to raise, naming the cause (refused, untrusted certificate, rejected credentials) when found."""
+    cause = await diagnose(bootstrap_servers, security) or str(exc)
+    return KafkaUnavailableError(f"{what}: {cause}")
 
 
 class Producer:
     """Publishes JSON or raw bytes; every send is awaited before the caller commits anything."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
+    def __init__(self, bootstrap_servers: str, security: KafkaSecuritySettings | None = None) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._security = security or KafkaSecuritySettings()
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5, request_timeout_ms=15_000
+            bootstrap_servers=bootstrap_servers,
+            acks="all",
+            linger_ms=5,
+            request_timeout_ms=15_000,
+            **client_options(self._security),
         )
 
     async def start(self) -> None:
         try:
             await self._producer.start()
         except KafkaError as exc:
-            raise KafkaUnavailableError(f"cannot connect the producer: {exc}") from exc
+            await self._producer.stop()  # a failed start leaves its client open
+            what, servers = "cannot connect the producer", self._bootstrap_servers
+            raise (await _unavailable(what, exc, servers, self._security)) from exc
 
     async def stop(self) -> None:
         await self._producer.stop()

@@ -21,6 +21,8 @@ from faststream.types import DecodedMessage
 from recovery.backoff import Backoff, is_outage
 from recovery.ingest.batch import BatchProcessor, BatchReport, Record
 from recovery.ingest.platform_formats import utf8_headers
+from recovery.ingest.security import faststream_security
+from recovery.ops.tracing import kafka_middlewares
 from recovery.settings import KafkaSettings
 
 __all__ = ["IngestStats", "process_until_committed", "subscriber"]
@@ -38,6 +40,7 @@ class IngestStats:
     applied: int = 0
     batches: int = 0
     last: BatchReport | None = field(default=None, repr=False)
+    listener: Callable[[BatchReport], None] | None = field(default=None, repr=False)  # e.g. the metrics
 
     def add(self, report: BatchReport) -> None:
         """Count one committed batch."""
@@ -47,6 +50,8 @@ class IngestStats:
         self.applied += report.applied
         self.batches += 1
         self.last = report
+        if self.listener is not None:
+            self.listener(report)
 
 
 async def process_until_committed(
@@ -78,7 +83,12 @@ def subscriber(
     stop: asyncio.Event,
 ) -> KafkaBroker:
     """A FastStream batch subscriber on the four input topics, acking only after each commit."""
-    broker = KafkaBroker(bootstrap_servers, logger=None)
+    broker = KafkaBroker(
+        bootstrap_servers,
+        logger=None,
+        security=faststream_security(kafka.security),  # TLS / SASL as configured (kafka.security.*)
+        middlewares=kafka_middlewares(),  # tracing spans when OpenTelemetry is on
+    )
 
     @broker.subscriber(
         *[topic.name for topic in kafka.topics.inputs()],

