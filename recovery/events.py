@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -32,7 +33,28 @@ from pydantic import (
     model_validator,
 )
 
-from recovery.http_urls import require_http_url
+# Which URLs from events may become a link or a redirect: absolute http(s) ones only.
+HTTP_SCHEMES = frozenset({"http", "https"})
+ONLY_HTTP = "only http(s) URLs are accepted"
+
+
+def is_http_url(value: object) -> bool:
+    """True for an absolute ``http://`` or ``https://`` URL with a host (never ``javascript:``, ``data:``…)."""
+    if not isinstance(value, str) or value != value.strip():
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in HTTP_SCHEMES and bool(parts.hostname)
+
+
+def require_http_url(value: str) -> str:
+    """``value`` when it is an http(s) URL; ``ValueError`` naming the rule otherwise (a pydantic validator)."""
+    if not is_http_url(value):
+        raise ValueError(ONLY_HTTP)
+    return value
+
 
 MAX_MONEY = Decimal("1000000000")  # a cart worth more than a billion is a bug, not a shopper
 MAX_QUANTITY = 100_000

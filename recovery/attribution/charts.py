@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from recovery.extras import require_extra
+from recovery.errors import require_extra
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -21,8 +21,7 @@ from recovery.cli.report import report
 from recovery.cli.template_versions import export_command, import_command
 from recovery.cli.templates import templates_app
 from recovery.cli.validate import validate
-from recovery.errors import ConfigError, RecoveryError
-from recovery.extras import require_extra
+from recovery.errors import ConfigError, RecoveryError, require_extra
 from recovery.settings import Settings, config_path, load_settings
 
 app = typer.Typer(

@@ -17,8 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from recovery.attribution.queries import build_stats
 from recovery.attribution.render import render_html, render_table
 from recovery.durations import parse_duration
-from recovery.errors import ConfigError, RecoveryError
-from recovery.extras import require_extra
+from recovery.errors import ConfigError, RecoveryError, require_extra
 from recovery.settings import Settings, load_settings
 from recovery.store.database import create_engine
 from recovery.store.migrate import require_current_schema

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from recovery.http_urls import is_http_url
+from recovery.events import is_http_url
 
 # Keys ending in "url" are shop links a shopper clicks; these are not: images are loaded, not clicked,
 # the unsubscribe link is already the service's own signed link, and the terms of sale are a legal

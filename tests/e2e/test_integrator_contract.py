@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from recovery.api import create_app
 from recovery.cli.main import app as cli
 from recovery.clock import ManualClock
-from recovery.event_schema import BEGIN, END, render_markdown
 from recovery.events import Rejection, parse_event
+from recovery.ingest.event_schema import BEGIN, END, render_markdown
 from recovery.settings import Settings
 from tests.harness import cart, customer, event
 
@@ -149,4 +149,4 @@ def test_docs_events_md_tables_match_the_schema() -> None:
     """docs/events.md carries exactly the tables generated from the models (regenerate with the module)."""
     text = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
     start, end = text.index(BEGIN), text.index(END) + len(END)
-    assert text[start:end] + "\n" == render_markdown(), "run: python -m recovery.event_schema"
+    assert text[start:end] + "\n" == render_markdown(), "run: python -m recovery.ingest.event_schema"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from recovery import extras
+from recovery import errors as extras
 from recovery.cli.defaults import fallback_overrides, shipped_root, write_project
 from recovery.cli.main import app
 from recovery.errors import ConfigError

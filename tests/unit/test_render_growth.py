@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from recovery.desk.queue import CompletionError, decide_completion
-from recovery.http_urls import is_http_url
+from recovery.events import is_http_url
 from recovery.render.bounds import RenderLimits, configure, operation_deadline, render_budget, weight
 from recovery.render.context import build_context
 from recovery.render.files import RenderTimedOut

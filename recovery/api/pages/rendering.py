@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse
 from recovery.api.auth import Principal
 from recovery.api.pages.csrf import csrf_token
 from recovery.api.pages.languages import PageLanguage, Texts, negotiate_language, texts_for
-from recovery.http_urls import is_http_url
+from recovery.events import is_http_url
 
 HTMX_PATH = "/static/pages/htmx-2.0.4.min.js"
 CSS_PATH = "/static/pages/pages.css"

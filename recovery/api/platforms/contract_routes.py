@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from recovery.api.auth import Principal, require_role
-from recovery.event_schema import event_json_schema
 from recovery.events import Rejection
 from recovery.ingest.asyncapi import asyncapi_document
+from recovery.ingest.event_schema import event_json_schema
 from recovery.ingest.poison import decode_record
 from recovery.settings import Settings
 
