@@ -10,9 +10,9 @@ from playwright.async_api import Browser
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.store.schema import journeys, messages
-from tests.e2e.test_browser_studio import Served, pytestmark, served
+from tests.e2e.test_browser_studio import Served, served
 
-__all__ = ["pytestmark", "served"]
+__all__ = ["served"]
 
 
 async def split_sends(engine: AsyncEngine) -> None:

@@ -19,9 +19,7 @@ from recovery.settings import Settings
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
 from recovery.store.schema import flow_versions
-from tests.e2e.test_browser_studio import ROOT, TOKENS, Served, pytestmark, sign_in
-
-__all__ = ["pytestmark"]
+from tests.e2e.test_browser_studio import ROOT, TOKENS, Served, sign_in
 
 
 @pytest.fixture
