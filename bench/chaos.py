@@ -91,6 +91,8 @@ def write_config(workdir: Path, *, bootstrap: str, database_url: str, smtp: Smtp
         "scheduler": {"poll_interval": "100ms", "dead_after": "3s", "claim_batch": 100},
         "http": {"port": 0},
         "guards": {"quiet_hours": {"channels": []}, "frequency_cap": 0},
+        # The shop the messages speak for: run refuses email in the name of a store id (stores.md).
+        "stores": {"default": {"name": "Maison Dupont", "address": "12 rue des Lilas, 75011 Paris, France"}},
         "security": {"link_secret": "chaos-secret-" + "x" * 32},
         "channels": {
             "transport": "providers",

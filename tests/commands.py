@@ -24,6 +24,9 @@ async def recovery(*args: str, database_url: str, cwd: Path) -> subprocess.Compl
         "RECOVERY_CHANNELS__SMS__ACCOUNT_SID": "AC" + "0" * 32,
         "RECOVERY_CHANNELS__SMS__AUTH_TOKEN": "test-token",
         "RECOVERY_CHANNELS__SMS__SENDER": "+33700000000",
+        # The shop the messages speak for: run refuses email in the name of a store id (stores.md).
+        "RECOVERY_STORES__DEFAULT__NAME": "Maison Dupont",
+        "RECOVERY_STORES__DEFAULT__ADDRESS": "12 rue des Lilas, 75011 Paris, France",
         "COLUMNS": "200",
     }
     argv = [sys.executable, "-m", "recovery.cli.main", *args]

@@ -34,7 +34,9 @@ SECRET = {
     "twilio-account-sid": "AC" + "0" * 32,
     "twilio-auth-token": "twilio-token",
 }
-SENDER = {"config": {"recovery": {"channels": {"sms": {"sender": "+33700000000"}}}}}
+# What an operator sets for the shop: the SMS sender, and the shop every message speaks for (stores.md).
+SHOP = {"default": {"name": "Maison Dupont", "address": "12 rue des Lilas, 75011 Paris, France"}}
+SENDER = {"config": {"recovery": {"channels": {"sms": {"sender": "+33700000000"}}, "stores": SHOP}}}
 INLINE_FLOWS = (ROOT / "config" / "flows.yaml").read_text(encoding="utf-8")
 OVERRIDE = {"config": {"templatesFromImage": False, "flows": INLINE_FLOWS, **SENDER["config"]}}
 

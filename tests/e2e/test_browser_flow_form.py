@@ -19,7 +19,7 @@ from recovery.settings import Settings
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
 from recovery.store.schema import flow_versions
-from tests.e2e.test_browser_studio import ROOT, TOKENS, Served, sign_in
+from tests.e2e.test_browser_studio import ROOT, TOKENS, Served, sign_in, until
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ async def test_a_marketer_changes_a_delay_and_adds_an_ab_split_without_an_operat
 
     await rows.nth(1).locator(".v-weight").fill("50")
     await page.click("#save")
-    await page.wait_for_function("document.getElementById('save-status').textContent.includes('version 1')")
+    await until(page, "document.getElementById('save-status').textContent.includes('version 1')")
     (source,) = await saved(served.engine)
     flow, problems = check_flow_source(source, name="abandoned_cart", catalogue=None, settings=None)
     assert flow is not None, problems

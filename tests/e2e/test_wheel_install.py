@@ -109,7 +109,7 @@ def test_the_api_role_runs_from_a_read_only_directory_as_the_image_does(venv: Pa
         port = sock.getsockname()[1]
     env = TWILIO | {
         "RECOVERY_DATABASE__URL": f"sqlite+aiosqlite:///{data}/recovery.db",
-        "RECOVERY_SECURITY__LINK_SECRET": "wheel-test-link-secret",
+        "RECOVERY_SECURITY__LINK_SECRET": "wheel-test-link-secret-" + "x" * 32,
         "RECOVERY_KAFKA__BOOTSTRAP_SERVERS": "kafka.invalid:9092",  # the api role never connects
         "RECOVERY_HTTP__PORT": str(port),
         "RECOVERY_CHANNELS__OUTBOX_DIR": str(data / "outbox"),

@@ -52,6 +52,8 @@ def test_sigkill_between_provider_call_and_commit_sends_each_message_once(
         "scheduler": {"poll_interval": "100ms", "lease": "3s"},
         "http": {"port": 0},
         "guards": {"quiet_hours": {"channels": []}, "frequency_cap": 0},
+        # The shop the messages speak for: run refuses email in the name of a store id (stores.md).
+        "stores": {"default": {"name": "Maison Dupont", "address": "12 rue des Lilas, 75011 Paris, France"}},
         "security": {"link_secret": "crash-test-secret-" + "x" * 32},
         "channels": {
             "transport": "providers",

@@ -46,6 +46,8 @@ def write_config(workdir: Path, *, bootstrap: str, database_url: str, twilio: Fa
         "scheduler": {"poll_interval": "100ms", "lease": "2m", "dead_after": "2s"},
         "http": {"port": 0},
         "guards": {"quiet_hours": {"channels": []}, "frequency_cap": 0},
+        # The shop the messages speak for: run refuses email in the name of a store id (stores.md).
+        "stores": {"default": {"name": "Maison Dupont", "address": "12 rue des Lilas, 75011 Paris, France"}},
         "security": {"link_secret": "takeover-secret-" + "x" * 32},
         "channels": {
             "transport": "providers",

@@ -65,7 +65,7 @@ def test_http_requests_are_traced_to_the_otlp_endpoint(
         "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         "RECOVERY_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path}/t.db",
-        "RECOVERY_SECURITY__LINK_SECRET": "tracing-test-secret",
+        "RECOVERY_SECURITY__LINK_SECRET": "tracing-test-secret-" + "x" * 32,
         "RECOVERY_KAFKA__BOOTSTRAP_SERVERS": "kafka.invalid:9092",
         "RECOVERY_HTTP__PORT": str(port),
         "RECOVERY_CHANNELS__TRANSPORT": "outbox",
