@@ -250,6 +250,9 @@ class OffersSettings(_Section):
     """Discount codes: where to register them in the shop before a message carries one (optional)."""
 
     register_url: str | None = None
+    # Signs each registration (HMAC-SHA256): its own secret, shared with the shop; never the link secret,
+    # from which the link, session and address keys are derived.
+    register_secret: str | None = None
     timeout: Duration = timedelta(seconds=10)
 
 

@@ -59,7 +59,7 @@ def discount_registrar(settings: Settings) -> DiscountRegistrar | None:
         return None
     return DiscountRegistrar(
         url=settings.offers.register_url,
-        secret=settings.security.link_secret or "",
+        secret=settings.offers.register_secret or "",  # its own secret (``check`` refuses without it)
         timeout_s=settings.offers.timeout.total_seconds(),
     )
 

@@ -38,6 +38,7 @@ def security_problems(settings: Settings) -> list[str]:
         ("security.link_secret", security.link_secret),
         ("security.previous_link_secret", security.previous_link_secret),
         ("callbacks.webhook_secret", settings.callbacks.webhook_secret),
+        ("offers.register_secret", settings.offers.register_secret),
     ):
         if secret and len(secret) < MIN_SECRET_CHARS:
             problems.append(f"{key}: at least {MIN_SECRET_CHARS} characters are needed (a long random value)")
@@ -47,6 +48,11 @@ def security_problems(settings: Settings) -> list[str]:
         problems.append(
             f"security.api_tokens: {', '.join(short)} shorter than {MIN_SECRET_CHARS} characters "
             "(tokens are guessable; use e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
+    if settings.offers.register_url and not settings.offers.register_secret:
+        problems.append(
+            "offers.register_secret is not set (env RECOVERY_OFFERS__REGISTER_SECRET) while offers.register_url "
+            "is: the shop's discount hook is signed with its own secret, never the link secret"
         )
     if settings.callbacks.webhook_url and not settings.callbacks.webhook_secret:
         problems.append(

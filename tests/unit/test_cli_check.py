@@ -80,6 +80,11 @@ def test_a_bad_configuration_value_fails_the_check_with_exit_1(monkeypatch: pyte
             "callbacks.webhook_secret is not set",
         ),
         ({"RECOVERY_CALLBACKS__WEBHOOK_SECRET": "short"}, "callbacks.webhook_secret: at least 32 characters"),
+        (
+            {"RECOVERY_OFFERS__REGISTER_URL": "https://shop.example/discounts"},
+            "offers.register_secret is not set",
+        ),
+        ({"RECOVERY_OFFERS__REGISTER_SECRET": "short"}, "offers.register_secret: at least 32 characters"),
     ],
 )
 def test_short_secrets_and_a_webhook_without_its_own_secret_fail_the_check(
