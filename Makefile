@@ -19,6 +19,7 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check recovery tests bench
+	$(BIN)/ruff format --check recovery tests bench
 
 typecheck: install
 	$(BIN)/mypy

@@ -21,10 +21,24 @@ from bench import dispatch, ingest, latency, timer_queries, timers
 from bench.common import DEFAULT_PG, Row, print_rows
 from recovery.ingest.embedded_broker import EmbeddedBroker
 
-QUICK = {"events": 30_000, "carts": 6_000, "due": 1_000, "latency_count": 30, "scale": 0.01, "memory_carts": 50_000,
-         "pending": 100_000}
-FULL = {"events": 100_000, "carts": 20_000, "due": 3_000, "latency_count": 100, "scale": 1.0, "memory_carts": 1_000_000,
-        "pending": 1_000_000}
+QUICK = {
+    "events": 30_000,
+    "carts": 6_000,
+    "due": 1_000,
+    "latency_count": 30,
+    "scale": 0.01,
+    "memory_carts": 50_000,
+    "pending": 100_000,
+}
+FULL = {
+    "events": 100_000,
+    "carts": 20_000,
+    "due": 3_000,
+    "latency_count": 100,
+    "scale": 1.0,
+    "memory_carts": 1_000_000,
+    "pending": 1_000_000,
+}
 BENCHES = ("ingest", "dispatch", "latency", "timers", "timer_queries", "memory")
 
 

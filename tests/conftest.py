@@ -20,9 +20,7 @@ from recovery.ingest.embedded_broker import EmbeddedBroker
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
 
-POSTGRES_URL = os.environ.get(
-    "RECOVERY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_URL = os.environ.get("RECOVERY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("RECOVERY_REQUIRE_POSTGRES") == "1"
 
 

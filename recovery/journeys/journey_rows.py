@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -67,25 +68,7 @@ async def create(conn: AsyncConnection, new: list[NewJourney], now: datetime) ->
         conn,
         journeys,
         "journey_id",
-        [
-            {
-                "journey_id": j.journey_id,
-                "cart_id": j.cart_id,
-                "flow": j.flow,
-                "trigger": j.trigger.value,
-                "customer_key": j.customer_key,
-                "store": j.store,
-                "status": JourneyStatus.ACTIVE.value,
-                "holdout": j.holdout,
-                "started_at": j.started_at,
-                "trigger_event_at": j.trigger_event_at,
-                "context": j.context,
-                "messages_sent": 0,
-                "clicked": False,
-                "flow_version": j.flow_version,
-            }
-            for j in new
-        ],
+        [_journey_row(j) for j in new],
     )
     new = [journey for journey in new if journey.journey_id in inserted]  # an existing journey keeps its steps
     step_rows = []
@@ -120,6 +103,26 @@ async def create(conn: AsyncConnection, new: list[NewJourney], now: datetime) ->
     await insert_ignore(conn, steps, step_rows)
     await enqueue(conn, events)
     await signal_due(conn, [row["due_at"] for row in step_rows], now)  # due now: no wait for the next poll
+
+
+def _journey_row(j: NewJourney) -> dict[str, Any]:
+    """The ``journeys`` row of a journey that starts now."""
+    return {
+        "journey_id": j.journey_id,
+        "cart_id": j.cart_id,
+        "flow": j.flow,
+        "trigger": j.trigger.value,
+        "customer_key": j.customer_key,
+        "store": j.store,
+        "status": JourneyStatus.ACTIVE.value,
+        "holdout": j.holdout,
+        "started_at": j.started_at,
+        "trigger_event_at": j.trigger_event_at,
+        "context": j.context,
+        "messages_sent": 0,
+        "clicked": False,
+        "flow_version": j.flow_version,
+    }
 
 
 async def end(conn: AsyncConnection, ended: list[JourneyEnd], now: datetime) -> None:

@@ -72,7 +72,7 @@ async def test_dashboard_page_shows_the_headline_money_per_currency_and_charts(m
     page = await marketer.get("/dashboard", params={"period": ""})
     assert page.status_code == 200
     assert f'<span data-figure="orders">{stats["funnel"]["orders"]}</span>' in page.text
-    assert f'{stats["money"]["EUR"]["recovered_revenue"]} EUR' in page.text
+    assert f"{stats['money']['EUR']['recovered_revenue']} EUR" in page.text
     assert page.text.count("<svg") >= 7
 
 

@@ -149,9 +149,7 @@ async def test_an_smtp_4xx_reply_is_a_transient_error(smtp_sink: SmtpSink, stage
 
 
 @pytest.mark.parametrize("stage", [Stage.RCPT, Stage.DATA])
-async def test_an_smtp_5xx_reply_is_a_permanent_error_with_the_smtp_code(
-    smtp_sink: SmtpSink, stage: Stage
-) -> None:
+async def test_an_smtp_5xx_reply_is_a_permanent_error_with_the_smtp_code(smtp_sink: SmtpSink, stage: Stage) -> None:
     """550 (no such mailbox, policy refusal) is never retried."""
     smtp_sink.fail_next("550 5.1.1 No such user", stage=stage)
     with pytest.raises(PermanentError) as caught:

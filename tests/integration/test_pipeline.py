@@ -41,17 +41,13 @@ async def test_abandoned_cart_with_consent_gets_one_reminder_after_idle_time_and
         assert all("@" not in str(m) for m in published), "no email address on recovery.messages"
 
 
-async def test_order_before_reminder_sends_nothing(
-    kafka_bootstrap: str, database_url: str, tmp_path: Path
-) -> None:
+async def test_order_before_reminder_sends_nothing(kafka_bootstrap: str, database_url: str, tmp_path: Path) -> None:
     """An order right after the cart activity means no abandonment and no message."""
     settings = service_settings(bootstrap=kafka_bootstrap, database_url=database_url, workdir=tmp_path)
     async with running_service(settings) as harness:
         await harness.send(
             event("cart.updated", "cart-2", at=ago(5), customer=customer(), cart=cart()),
-            event(
-                "order.completed", "cart-2", at=ago(4), order={"id": "o-2", "value": 189.8, "currency": "EUR"}
-            ),
+            event("order.completed", "cart-2", at=ago(4), order={"id": "o-2", "value": 189.8, "currency": "EUR"}),
         )
         await eventually(lambda: harness.service.stats.applied >= 2)
         # A control cart, idle as long but never ordered, sent after cart-2: its reminder proves the scheduler
@@ -64,9 +60,7 @@ async def test_order_before_reminder_sends_nothing(
         assert row["ordered_at"] is not None and row["abandon_at"] is None
 
 
-async def test_late_order_cancels_pending_steps(
-    kafka_bootstrap: str, database_url: str, tmp_path: Path
-) -> None:
+async def test_late_order_cancels_pending_steps(kafka_bootstrap: str, database_url: str, tmp_path: Path) -> None:
     """An order that happened before the due time but arrives after scheduling cancels the pending steps."""
     flows = """
 flows:
@@ -75,9 +69,7 @@ flows:
     steps:
       - {name: reminder, after: 1h, channel: email, template: cart_reminder}
 """
-    settings = service_settings(
-        bootstrap=kafka_bootstrap, database_url=database_url, workdir=tmp_path, flows=flows
-    )
+    settings = service_settings(bootstrap=kafka_bootstrap, database_url=database_url, workdir=tmp_path, flows=flows)
     async with running_service(settings) as harness:
         cart_at = ago(3)
         await harness.send(event("cart.updated", "cart-3", at=cart_at, customer=customer(), cart=cart()))
@@ -88,9 +80,7 @@ flows:
         await eventually(scheduled, timeout=20)
         # occurred one second after the cart update: long before the reminder's due time
         await harness.send(
-            event(
-                "order.completed", "cart-3", at=ago(2), order={"id": "o-3", "value": 189.8, "currency": "EUR"}
-            )
+            event("order.completed", "cart-3", at=ago(2), order={"id": "o-3", "value": 189.8, "currency": "EUR"})
         )
 
         async def cancelled() -> bool:

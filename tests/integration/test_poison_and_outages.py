@@ -139,9 +139,7 @@ async def test_an_unexpected_error_while_sending_ends_in_message_failed(
     assert len(calls) == 1, "the step is not re-claimed and retried forever"
 
 
-async def test_a_record_with_a_non_utf8_header_does_not_lose_its_batch(
-    kafka_bootstrap: str, tmp_path: Path
-) -> None:
+async def test_a_record_with_a_non_utf8_header_does_not_lose_its_batch(kafka_bootstrap: str, tmp_path: Path) -> None:
     """FastStream decodes headers before the handler; a bad one must cost nothing (only that header is dropped)."""
     settings = service_settings(
         bootstrap=kafka_bootstrap, database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", workdir=tmp_path

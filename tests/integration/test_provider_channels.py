@@ -54,8 +54,13 @@ async def test_abandoned_cart_email_reaches_the_smtp_server_and_payment_failure_
         await harness.send(event("cart.updated", "cart-p1", customer=shopper, cart=cart()))
         await eventually(lambda: len(smtp_sink.received) >= 1, timeout=20)
         await harness.send(
-            event("payment.failed", "cart-p2", customer=customer(2, email=False, sms=True), cart=cart(),
-                  payment={"reason": "card_declined", "method": "card"})
+            event(
+                "payment.failed",
+                "cart-p2",
+                customer=customer(2, email=False, sms=True),
+                cart=cart(),
+                payment={"reason": "card_declined", "method": "card"},
+            )
         )
         await eventually(lambda: len(fake_twilio.messages) >= 1, timeout=20)
         await asyncio.sleep(1)

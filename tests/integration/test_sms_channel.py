@@ -135,9 +135,7 @@ async def test_a_lasting_outage_stops_after_the_attempt_budget_with_a_transient_
 
 @pytest.mark.parametrize("code", [21211, 21610, 21614])
 @pytest.mark.parametrize("problem_details", [False, True], ids=["rest-exception", "service-exception"])
-async def test_a_refused_number_is_a_permanent_error_with_twilios_code(
-    code: int, problem_details: bool
-) -> None:
+async def test_a_refused_number_is_a_permanent_error_with_twilios_code(code: int, problem_details: bool) -> None:
     """Invalid number, STOP, landline: never retried, whichever exception class twilio raises."""
     with FakeTwilio(problem_details=problem_details) as server:
         server.reject(MESSAGE.to, code)

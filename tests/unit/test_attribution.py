@@ -99,9 +99,7 @@ CASES = [
         id="click-in-window-beats-unclicked-later-send",
     ),
     pytest.param(LAST_CLICK, [("m1", 0 * H)], [("m1", 0 * H)], (CLICKED, "m1"), id="same-instant-counts"),
-    pytest.param(
-        LAST_CLICK, [("m1", 3 * D)], [("ghost", 2 * D)], None, id="click-on-unknown-message-ignored"
-    ),
+    pytest.param(LAST_CLICK, [("m1", 3 * D)], [("ghost", 2 * D)], None, id="click-on-unknown-message-ignored"),
     pytest.param(LAST_SEND, [("m1", 2 * H)], [("m1", H)], (CLICKED, "m1"), id="last-send-clicked"),
     pytest.param(LAST_SEND, [("m1", 2 * H)], [], (SENT_NO_CLICK, "m1"), id="last-send-not-clicked"),
     pytest.param(
@@ -131,9 +129,7 @@ def test_order_is_credited_to_the_message_the_model_picks(
     expected: tuple[ConversionKind, str] | None,
 ) -> None:
     """Each row's order goes to the expected message with the expected kind, or to nothing."""
-    conversion = attribute(
-        ORDER, [_message(m, t) for m, t in sends], [_click(m, t) for m, t in clicks], model
-    )
+    conversion = attribute(ORDER, [_message(m, t) for m, t in sends], [_click(m, t) for m, t in clicks], model)
     if expected is None:
         assert conversion is None
     else:
@@ -159,9 +155,7 @@ def test_conversion_carries_the_message_and_the_order_revenue() -> None:
 
 
 WINDOW_CASES = [
-    pytest.param(
-        LAST_CLICK, D, D, [("m1", 2 * D)], [("m1", 2 * D)], None, id="1d-click-window-drops-2d-click"
-    ),
+    pytest.param(LAST_CLICK, D, D, [("m1", 2 * D)], [("m1", 2 * D)], None, id="1d-click-window-drops-2d-click"),
     pytest.param(
         LAST_CLICK,
         D,
@@ -184,9 +178,7 @@ WINDOW_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("model", "click_window", "send_window", "sends", "clicks", "expected"), WINDOW_CASES
-)
+@pytest.mark.parametrize(("model", "click_window", "send_window", "sends", "clicks", "expected"), WINDOW_CASES)
 def test_windows_are_configurable(
     model: AttributionModel,
     click_window: timedelta,

@@ -107,18 +107,14 @@ def test_step_conversion_covers_only_consecutive_steps() -> None:
         pytest.param(PaymentFailureReason.INSUFFICIENT_FUNDS, 0.02, id="10/500"),
     ],
 )
-def test_payment_failure_rate_by_reason_is_over_all_attempts(
-    reason: PaymentFailureReason, rate: float
-) -> None:
+def test_payment_failure_rate_by_reason_is_over_all_attempts(reason: PaymentFailureReason, rate: float) -> None:
     """Failures of one reason are divided by every payment attempt, so reasons add up."""
     assert RATES.payment_failure_rate_by_reason[reason] == pytest.approx(rate)
 
 
 def test_nothing_to_divide_by_gives_none_not_zero() -> None:
     """With no cart, attempt, order or buyer every rate is None rather than a misleading 0 %."""
-    rates = funnel_rates(
-        FunnelCounts(carts_created=0, payment_failures={PaymentFailureReason.CARD_DECLINED: 0})
-    )
+    rates = funnel_rates(FunnelCounts(carts_created=0, payment_failures={PaymentFailureReason.CARD_DECLINED: 0}))
     assert rates.abandonment_rate is None
     assert rates.conversion_rate is None
     assert rates.payment_failure_rate is None

@@ -49,8 +49,20 @@ def with_customer(**fields: Any) -> bytes:
         ),
         (b"x" * (MAX + 1), "above ingest.max_event_bytes"),
     ],
-    ids=["nesting", "nul", "c1-locale", "locale-shape", "c0-email", "two-recipients", "no-at", "tz-dir", "short-phone",
-         "huge-value", "int32-quantity", "too-big"],
+    ids=[
+        "nesting",
+        "nul",
+        "c1-locale",
+        "locale-shape",
+        "c0-email",
+        "two-recipients",
+        "no-at",
+        "tz-dir",
+        "short-phone",
+        "huge-value",
+        "int32-quantity",
+        "too-big",
+    ],
 )
 def test_poison_is_rejected_with_a_reason_naming_the_problem(raw: bytes, fragment: str) -> None:
     result = decode_record(raw, max_bytes=MAX)

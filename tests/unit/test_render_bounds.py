@@ -24,9 +24,11 @@ def render(root: Path, source: str, items: int = 1) -> str:
         },
         "unsubscribe_url": "https://recovery.example/u/t",
     }
-    return load_templates(root).render(
-        "bounded", channel="sms", locale="fr", store_locale=None, context=context, track=lambda url: url
-    ).text
+    return (
+        load_templates(root)
+        .render("bounded", channel="sms", locale="fr", store_locale=None, context=context, track=lambda url: url)
+        .text
+    )
 
 
 def test_a_loop_that_renders_megabytes_stops_at_the_bound(tmp_path: Path) -> None:

@@ -83,6 +83,9 @@ def ingest_router(*, engine: AsyncEngine, settings: Settings, clock: Clock) -> A
         )
         try:
             return await _publish(
+                engine,
+                settings,
+                clock,
                 platform,
                 raw,
                 outcome,
@@ -97,33 +100,36 @@ def ingest_router(*, engine: AsyncEngine, settings: Settings, clock: Clock) -> A
             log.warning("webhook not published: %s", type(exc).__name__, extra={"platform": platform})
             raise HTTPException(503, detail="the broker is unavailable; retry") from exc
 
-    async def _publish(
-        platform: str,
-        raw: bytes,
-        outcome: Outcome,
-        *,
-        delivery_id: str | None,
-        publisher: Publisher,
-        skips: PlatformSkips,
-    ) -> JSONResponse:
-        async with engine.begin() as conn:  # the delivery is recorded only if its publish succeeded
-            if delivery_id and not await first_delivery(
-                conn, platform=platform, delivery_id=delivery_id, now=clock.now()
-            ):
-                return JSONResponse({"status": "duplicate"})
-            if isinstance(outcome, Skipped):
-                skips.count(outcome)
-                return JSONResponse({"status": "skipped", "type": outcome.type})
-            events = _validated(outcome, platform)
-            if isinstance(events, Rejection):
-                await _dead_letter(publisher, settings, platform, raw, events.reason, delivery_id)
-                return JSONResponse({"status": "dead_lettered", "reason": events.reason})
-            await _send_events(publisher, settings, [event.model_dump(mode="json") for event in events])
-            return JSONResponse({"status": "published", "events": len(events)})
-
     for platform in PLATFORMS:
         router.add_api_route(f"/ingest/{platform}", _endpoint(handle, platform), methods=["POST"])
     return router
+
+
+async def _publish(
+    engine: AsyncEngine,
+    settings: Settings,
+    clock: Clock,
+    platform: str,
+    raw: bytes,
+    outcome: Outcome,
+    *,
+    delivery_id: str | None,
+    publisher: Publisher,
+    skips: PlatformSkips,
+) -> JSONResponse:
+    """Record the delivery and publish its events (or its dead letter) in one go; a duplicate does nothing."""
+    async with engine.begin() as conn:  # the delivery is recorded only if its publish succeeded
+        if delivery_id and not await first_delivery(conn, platform=platform, delivery_id=delivery_id, now=clock.now()):
+            return JSONResponse({"status": "duplicate"})
+        if isinstance(outcome, Skipped):
+            skips.count(outcome)
+            return JSONResponse({"status": "skipped", "type": outcome.type})
+        events = _validated(outcome, platform)
+        if isinstance(events, Rejection):
+            await _dead_letter(publisher, settings, platform, raw, events.reason, delivery_id)
+            return JSONResponse({"status": "dead_lettered", "reason": events.reason})
+        await _send_events(publisher, settings, [event.model_dump(mode="json") for event in events])
+        return JSONResponse({"status": "published", "events": len(events)})
 
 
 def _endpoint(handle: Any, platform: str) -> Any:
