@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from recovery.rules import Flows
 from recovery.settings import Settings
 from recovery.states import ChannelName, StepMode
@@ -32,25 +34,38 @@ def unset_keys(settings: Settings, provider: ChannelName) -> list[str]:
     return [key for key in _REQUIRED[provider] if not _value(settings, key)]
 
 
-def missing_channel_settings(settings: Settings, flows: Flows) -> list[str]:
-    """One line per enabled step whose channel (or fallback) lacks a provider setting, naming flow/step/key."""
+def env_var(key: str) -> str:
+    """The environment variable that sets ``key`` (``channels.sms.sender`` → ``RECOVERY_CHANNELS__SMS__SENDER``)."""
+    return "RECOVERY_" + "__".join(part.upper() for part in key.split("."))
+
+
+@dataclass(frozen=True, kw_only=True)
+class MissingSetting:
+    """A provider setting an enabled step needs and does not have; where it is, for a line number."""
+
+    flow_index: int
+    step_index: int
+    field: str  # "channel" or "fallback"
+    message: str
+
+
+def missing_provider_settings(settings: Settings, flows: Flows) -> list[MissingSetting]:
+    """One per enabled step whose channel (or fallback) lacks a provider setting, naming flow, step, key and env."""
     if settings.channels.transport != "providers":
         return []  # a dry run writes local files: nothing to configure
-    problems: list[str] = []
-    for flow in flows.flows:
+    problems: list[MissingSetting] = []
+    for fi, flow in enumerate(flows.flows):
         if not flow.enabled:
             continue
-        for step in flow.steps:
-            for channel in [step.channel] + ([step.fallback] if step.fallback else []):
-                provider = needed_provider(channel, step.mode)
-                if provider is None:
-                    continue
-                for key in unset_keys(settings, provider):
-                    env = "RECOVERY_" + "__".join(part.upper() for part in key.split("."))
-                    problems.append(
-                        f"flow {flow.name!r}: step {step.name!r} sends by {channel.value} but {key} "
-                        f"(env {env}) is not set"
+        for si, step in enumerate(flow.steps):
+            for field, channel in [("channel", step.channel), ("fallback", step.fallback)]:
+                provider = needed_provider(channel, step.mode) if channel is not None else None
+                for key in unset_keys(settings, provider) if provider is not None else []:
+                    message = (
+                        f"flow {flow.name!r}: step {step.name!r} sends by {channel} but {key} "
+                        f"(env {env_var(key)}) is not set"
                     )
+                    problems.append(MissingSetting(flow_index=fi, step_index=si, field=field, message=message))
     return problems
 
 

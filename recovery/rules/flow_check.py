@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recovery.channels.requirements import needed_provider, unset_keys
+from recovery.channels.requirements import missing_provider_settings
 from recovery.errors import ConfigError
 from recovery.render.files import discover
 from recovery.rules.flows import Flow, Flows, load_flows_yaml, parse_flows_data
@@ -140,25 +140,12 @@ def _language_problems(flows: Flows, lines: dict[Path_, int], catalogue: Templat
 
 
 def _provider_problems(flows: Flows, lines: dict[Path_, int], settings: Settings) -> list[FlowProblem]:
-    """A step whose channel (or fallback) has no provider settings."""
-    if settings.channels.transport != "providers":
-        return []  # a dry run writes local files: nothing to configure
-    problems = []
-    for fi, flow in enumerate(flows.flows):
-        if not flow.enabled:
-            continue
-        for si, step in enumerate(flow.steps):
-            for field, channel in [("channel", step.channel), ("fallback", step.fallback)]:
-                provider = needed_provider(channel, step.mode) if channel is not None else None
-                unset = unset_keys(settings, provider) if provider is not None else []
-                for key in unset:
-                    env = "RECOVERY_" + "__".join(part.upper() for part in key.split("."))
-                    problems.append(
-                        FlowProblem(
-                            line=line_of(lines, ("flows", fi, "steps", si, field)),
-                            message=f"flow {flow.name!r}: step {step.name!r} sends by {channel} but {key} "
-                            f"(env {env}) is not set",
-                            kind="provider",
-                        )
-                    )
-    return problems
+    """A step whose channel (or fallback) has no provider settings, at the line of that field."""
+    return [
+        FlowProblem(
+            line=line_of(lines, ("flows", found.flow_index, "steps", found.step_index, found.field)),
+            message=found.message,
+            kind="provider",
+        )
+        for found in missing_provider_settings(settings, flows)
+    ]

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from recovery.app.lifecycle import TaskDied, until_stop_or_death
-from recovery.channels.requirements import channel_destinations, missing_channel_settings
+from recovery.channels.requirements import channel_destinations, missing_provider_settings
 from recovery.cli.log_setup import choose_format, configure_logging
 from recovery.render.sources_check import check_template_sources
 from recovery.rules import parse_flows
@@ -53,7 +53,8 @@ TWILIO = {"account_sid": "AC123", "auth_token": "tok", "sender": "+15005550006"}
     ],
 )
 def test_missing_channel_settings(channels: dict[str, object], expected: list[str]) -> None:
-    assert missing_channel_settings(Settings(channels=channels), FLOWS) == expected
+    found = missing_provider_settings(Settings(channels=channels), FLOWS)
+    assert [problem.message for problem in found] == expected
 
 
 def test_channel_destinations_name_hosts_never_credentials() -> None:
