@@ -39,6 +39,13 @@ from recovery.render.bounds import RenderLimits
 
 DEFAULT_CONFIG_PATH = Path("config/recovery.yaml")
 ENV_PREFIX = "RECOVERY_"
+
+
+def env_var(key: str) -> str:
+    """The environment variable that sets ``key`` (``channels.sms.sender`` → ``RECOVERY_CHANNELS__SMS__SENDER``)."""
+    return ENV_PREFIX + "__".join(part.upper() for part in key.split("."))
+
+
 TWILIO_API_BASE_URL = "https://api.twilio.com"
 
 InputFormat = Literal["native", "cloudevents", "segment", "shopify", "stripe", "woocommerce"]

@@ -17,7 +17,7 @@ from typing import Any
 
 from recovery.calendar import CallingHours, ClosedDays
 from recovery.rules import Flows
-from recovery.settings import Settings, StoreSettings
+from recovery.settings import Settings, StoreSettings, env_var
 from recovery.states import ChannelName
 
 DEFAULT_STORE = "default"
@@ -176,7 +176,7 @@ def is_alphanumeric_sender(sender: str) -> bool:
 
 
 def _env(store: str, key: str) -> str:
-    return "RECOVERY_STORES__" + "__".join(part.upper() for part in (store, *key.split(".")))
+    return env_var(f"stores.{store}.{key}")
 
 
 def _sends(flows: Flows, channel: ChannelName) -> bool:

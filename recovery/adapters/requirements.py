@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recovery.settings import Settings
+from recovery.settings import Settings, env_var
 
 WEBHOOK_PLATFORMS = ("shopify", "stripe", "woocommerce")
 _ROLES = ("cart", "payment", "order", "consent")
@@ -15,7 +15,7 @@ def format_warnings(settings: Settings) -> list[str]:
     formatted = {role: getattr(topics, role) for role in _ROLES if getattr(topics, role).format != "native"}
     for role, topic in formatted.items():
         if topic.format in WEBHOOK_PLATFORMS and not getattr(settings.ingest, topic.format).secret:
-            env = f"RECOVERY_INGEST__{topic.format.upper()}__SECRET"
+            env = env_var(f"ingest.{topic.format}.secret")
             warnings.append(
                 f"kafka.topics.{role}.format is {topic.format}: only records already on topic '{topic.name}' are "
                 f"read; for {topic.format}'s own webhooks (POST /ingest/{topic.format}) set "

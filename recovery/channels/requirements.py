@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from recovery.rules import Flows
-from recovery.settings import Settings
+from recovery.settings import Settings, env_var
 from recovery.states import ChannelName, StepMode
 
 # The keys a channel cannot send without (the callback channel's offers go out by SMS).
@@ -32,11 +32,6 @@ def needed_provider(channel: ChannelName, mode: str) -> ChannelName | None:
 def unset_keys(settings: Settings, provider: ChannelName) -> list[str]:
     """The required settings of ``provider`` (email or sms) that are empty."""
     return [key for key in _REQUIRED[provider] if not _value(settings, key)]
-
-
-def env_var(key: str) -> str:
-    """The environment variable that sets ``key`` (``channels.sms.sender`` → ``RECOVERY_CHANNELS__SMS__SENDER``)."""
-    return "RECOVERY_" + "__".join(part.upper() for part in key.split("."))
 
 
 @dataclass(frozen=True, kw_only=True)
