@@ -16,10 +16,23 @@ from typing import Self
 
 
 class ServiceProcess:
-    """One ``recovery run --config <config>`` at a time, its output appended to ``log``."""
+    """One ``recovery run`` at a time, its output appended to ``log``.
 
-    def __init__(self, config: Path, log: Path, *, env: Mapping[str, str] | None = None) -> None:
-        self._argv = [sys.executable, "-m", "recovery.cli.main", "run", "--config", str(config)]
+    ``config`` None: configured by ``RECOVERY_*`` only (``env``), as a container is; ``args`` are added to
+    ``run`` (e.g. ``["--role", "consumer"]``).
+    """
+
+    def __init__(
+        self,
+        config: Path | None,
+        log: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+    ) -> None:
+        self._argv = [sys.executable, "-m", "recovery.cli.main", "run", *args]
+        if config is not None:
+            self._argv += ["--config", str(config)]
         self._log = log
         self._env = None if env is None else {**os.environ, **env}
         self._process: subprocess.Popen[bytes] | None = None
