@@ -10,12 +10,12 @@ import subprocess
 import sys
 import sysconfig
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.process import until_page_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -164,15 +164,7 @@ def serve_api(venv: Path, cwd: Path, env: dict[str, str], log_path: Path, base: 
         try:
             deadline = time.monotonic() + 60
             for page in ("healthz", "readyz"):
-                while True:
-                    assert process.poll() is None, log_path.read_text(encoding="utf-8")[-2000:]
-                    try:
-                        with urllib.request.urlopen(f"{base}/{page}", timeout=2) as answer:
-                            assert answer.status == 200
-                            break
-                    except (urllib.error.URLError, ConnectionError):
-                        assert time.monotonic() < deadline, log_path.read_text(encoding="utf-8")[-2000:]
-                        time.sleep(0.3)
+                until_page_answers(f"{base}/{page}", process, log_path, deadline)
         finally:
             process.terminate()
             assert process.wait(timeout=30) == 0
