@@ -1,12 +1,12 @@
-"""Per-channel send rate: pure maths with the time passed in (token buckets, shared send slots).
+"""Per-channel send rate: the pace the scheduler hands steps out at (token buckets here, pure maths).
 
 Providers cap messages per second (Twilio: about 1/s per long code, more for short codes and toll-free
 numbers); above it they answer 429. Pacing the hand-out of steps to senders keeps a sale-day burst under
 the cap instead of turning it into a storm of 429s and durable retries.
 
 The cap is the provider account's, whatever the number of scheduler replicas: on PostgreSQL the replicas
-share one timeline of send slots (``rate_shared``, ``slots``: a row per channel says where the next free slot starts,
-and each replica reserves blocks of slots on it), on SQLite (one process) a token bucket is enough.
+share one timeline of send slots (``rate_shared`` keeps it in the database, ``slots`` is its maths), on
+SQLite (one process) a token bucket is enough.
 """
 
 from __future__ import annotations

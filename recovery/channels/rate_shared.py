@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 # (channel, slots, seconds they span) -> seconds from now until the first one.
 Reserve = Callable[[str, int, float], Awaitable[float]]
 
-# How often the scheduler looks again while a reservation is on its way (a round trip is about a millisecond).
+# How soon the scheduler looks again while no slot is reserved yet (a reservation's round trip is about 1 ms).
 REFILL_POLL_S = 0.01
 # After a failed reservation (database unreachable), the channel waits this long before asking again.
 RETRY_AFTER_S = 1.0
@@ -85,9 +85,9 @@ class SharedPace:
         wait = self._slots.wait(now, self._late)
         if wait is not None:
             return wait
-        if self._asking is not None:
-            return REFILL_POLL_S
-        return max(0.0, self._retry_at - now)
+        # Nothing reserved: the next ``take`` asks (after a failure, once the retry time has come). Never 0,
+        # so a claimer with no free sender to hand a step to does not loop without sleeping.
+        return max(REFILL_POLL_S, self._retry_at - now)
 
     def _ask(self, now: float) -> None:
         if self._asking is not None or now < self._retry_at:
