@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Self
@@ -88,3 +89,17 @@ def wait_until(check: Callable[..., object], timeout: float, what: str, services
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)
+
+
+def until_page_answers(url: str, process: subprocess.Popen[bytes], log: Path, deadline: float) -> None:
+    """Poll ``url`` until it answers 200 (refused connections and error statuses are retried); fail with the
+    log's tail once ``process`` has ended or ``deadline`` (monotonic) has passed."""
+    while True:
+        assert process.poll() is None, log.read_text(encoding="utf-8")[-3000:]
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                assert answer.status == 200
+                return
+        except OSError:  # refused, reset, or an HTTPError status such as 503
+            assert time.monotonic() < deadline, log.read_text(encoding="utf-8")[-3000:]
+            time.sleep(0.3)

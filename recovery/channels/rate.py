@@ -1,13 +1,23 @@
-"""Per-channel send rate: a token bucket, pure maths with the time passed in.
+"""Per-channel send rate: the pace the scheduler hands steps out at (token buckets here, pure maths).
 
 Providers cap messages per second (Twilio: about 1/s per long code, more for short codes and toll-free
 numbers); above it they answer 429. Pacing the hand-out of steps to senders keeps a sale-day burst under
 the cap instead of turning it into a storm of 429s and durable retries.
+
+The cap is the provider account's, whatever the number of scheduler replicas: on PostgreSQL the replicas
+share one timeline of send slots (``rate_shared`` keeps it in the database, ``slots`` is its maths), on
+SQLite (one process) a token bucket is enough.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from recovery.channels.rate_shared import SharedPace, shared_reserve
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,22 +57,43 @@ class TokenBucket:
 
 
 class ChannelRates:
-    """The buckets of the rate-limited channels; a channel without a rate is never held back."""
+    """The paces of the rate-limited channels; a channel without a rate is never held back (and costs nothing).
 
-    def __init__(self, rates: dict[str, float], now: float) -> None:
-        self._buckets = {name: TokenBucket.full(rate, now) for name, rate in rates.items()}
+    On a PostgreSQL ``engine`` the rates hold for the whole deployment (slots reserved in the database, see
+    ``rate_shared``); otherwise (SQLite, one process, or no engine) for this process, with token buckets.
+    ``clock`` is the clock the ``now`` arguments come from (read when a reservation comes back).
+    """
+
+    def __init__(
+        self,
+        rates: dict[str, float],
+        now: float,
+        *,
+        engine: AsyncEngine | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._rates = dict(rates)
+        reserve = shared_reserve(engine) if engine is not None and rates else None
+        self._shared = {name: SharedPace(name, rate, reserve, clock) for name, rate in rates.items()} if reserve else {}
+        self._buckets = {} if reserve else {name: TokenBucket.full(rate, now) for name, rate in rates.items()}
+
+    @property
+    def shared(self) -> bool:
+        """Whether the rates hold across processes (reserved in the database)."""
+        return bool(self._shared)
 
     def limited(self, channel: str) -> bool:
         """Whether ``channel`` has a rate."""
-        return channel in self._buckets
+        return channel in self._rates
 
     def rate(self, channel: str) -> float | None:
         """Messages per second allowed on ``channel`` (None: unlimited)."""
-        bucket = self._buckets.get(channel)
-        return None if bucket is None else bucket.rate
+        return self._rates.get(channel)
 
     def take(self, channel: str, now: float) -> bool:
-        """Take a token for one send on ``channel``; False when the channel must wait."""
+        """Take a send on ``channel`` now; False when the channel must wait."""
+        if (shared := self._shared.get(channel)) is not None:
+            return shared.take(now)
         bucket = self._buckets.get(channel)
         if bucket is None:
             return True
@@ -71,5 +102,7 @@ class ChannelRates:
 
     def wait(self, channel: str, now: float) -> float:
         """Seconds until ``channel`` may send again."""
+        if (shared := self._shared.get(channel)) is not None:
+            return shared.wait(now)
         bucket = self._buckets.get(channel)
         return 0.0 if bucket is None else bucket.wait(now)

@@ -80,7 +80,7 @@ class Scheduler:
         self._desk_policy = desk_policy
         self._interrupted: list[step_rows.ClaimedStep] = []
         self._monotonic = monotonic
-        self._rates = ChannelRates(dict(rates or {}), monotonic())
+        self._rates = ChannelRates(dict(rates or {}), monotonic(), engine=engine, clock=monotonic)
         self._stop_grace_s = stop_grace_s
         # The pipeline's state (``run``; ``run_until_idle`` is the same loop, ending once nothing is due).
         self._capacity = 2 * self._concurrency

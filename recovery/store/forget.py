@@ -50,7 +50,8 @@ FORGET: tuple[tuple[str, str, By], ...] = (
     ("customers", "customer_key", By.CUSTOMER),
 )
 # Tables with nothing about a person: input dedup ids; outbox rows live seconds before the relay sends them.
-# Template versions are the marketers' work (their author is staff, not a shopper); workers are heartbeats.
+# Template versions are the marketers' work (their author is staff, not a shopper); workers are heartbeats;
+# channel_pacing holds one send-slot time per channel.
 NO_PERSONAL_DATA: frozenset[str] = frozenset(
     {
         "processed_events",
@@ -58,6 +59,7 @@ NO_PERSONAL_DATA: frozenset[str] = frozenset(
         "template_versions",
         "flow_versions",
         "workers",
+        "channel_pacing",
         "webhook_deliveries",
         "sessions",
         "inbound_sms",

@@ -149,6 +149,15 @@ workers = Table(
     Column("started_at", TS, nullable=False),
 )
 
+# Provider rates for the whole deployment: per rate-limited channel, where its next free send slot starts
+# (epoch seconds on the database's clock), moved on by one atomic upsert per block of sends (PostgreSQL only).
+channel_pacing = Table(
+    "channel_pacing",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("next_free", Float, nullable=False),
+)
+
 messages = Table(
     "messages",
     metadata,

@@ -24,6 +24,8 @@ import helm_python as helm
 import pytest
 import yaml
 
+from tests.process import until_page_answers
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "cart-recovery"
 RECOVERY = Path(sys.executable).parent / "recovery"
@@ -155,15 +157,7 @@ def test_check_passes_and_the_api_role_starts_and_answers_healthz(pod: Pod) -> N
         )
     try:
         deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text(encoding="utf-8")[-3000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
-                    assert answer.status == 200
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, log.read_text(encoding="utf-8")[-3000:]
-                time.sleep(0.3)
+        until_page_answers(f"http://127.0.0.1:{port}/healthz", process, log, deadline)
         while True:  # /healthz answers at once; ready once the schema is there (created on this empty database)
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:

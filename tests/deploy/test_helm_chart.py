@@ -37,6 +37,22 @@ KEDA = {
     "kafka": {"partitions": 12},
     "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
 }
+# Consumers on lag and schedulers on their backlog, both through KEDA.
+BACKLOG = {
+    "roles": {"split": True},
+    "keda": {
+        "enabled": True,
+        "scheduler": {
+            "enabled": True,
+            "serverAddress": "http://prometheus.monitoring:9090",
+            "maxReplicaCount": 8,
+            "dueStepsPerReplica": 300,
+            "oldestDueAgeSeconds": 45,
+            "authenticationRef": "prometheus-token",
+        },
+    },
+    "serviceMonitor": {"enabled": True},
+}
 EXISTING = {
     "secrets": {"existingSecret": "shop-secrets", "keys": {"databaseUrl": "pg-url", "linkSecret": "links"}},
     "config": {"existingConfigMap": "shop-recovery-config", "templatesFromImage": True},
@@ -72,6 +88,7 @@ VALUE_SETS = {
     "defaults": None,
     "split+autoscaling": SPLIT,
     "keda": KEDA,
+    "keda+scheduler backlog": BACKLOG,
     "existing": EXISTING,
     "production": PRODUCTION,
 }
@@ -260,6 +277,62 @@ def test_keda_scales_consumers_on_lag_capped_at_the_partition_count(chart: helm.
     assert "replicas" not in consumer["spec"]  # KEDA owns the count
 
 
+def test_keda_scales_schedulers_on_their_backlog_from_prometheus(chart: helm.Chart) -> None:
+    docs = render(chart, BACKLOG)
+    scaled = {d["spec"]["scaleTargetRef"]["name"]: d["spec"] for d in of_kind(docs, "ScaledObject")}
+    assert set(scaled) == {"shop-cart-recovery-consumer", "shop-cart-recovery-scheduler"}  # consumers still on lag
+    scheduler = scaled["shop-cart-recovery-scheduler"]
+    assert (scheduler["minReplicaCount"], scheduler["maxReplicaCount"]) == (2, 8)
+    series = 'namespace="recovery",service="shop-cart-recovery-metrics"'
+    (monitor,) = of_kind(docs, "ServiceMonitor")  # the Service those series are scraped through
+    services = {service["metadata"]["name"]: service["metadata"]["labels"] for service in of_kind(docs, "Service")}
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= services["shop-cart-recovery-metrics"].items()
+    triggers = [
+        (t["type"], t["metricType"], t["metadata"]["query"], t["metadata"]["threshold"], t["authenticationRef"]["name"])
+        for t in scheduler["triggers"]
+    ]
+    assert triggers == [
+        ("prometheus", "AverageValue", f"max(recovery_steps_due{{{series}}})", "300", "prometheus-token"),
+        ("prometheus", "Value", f"max(recovery_oldest_due_step_age_seconds{{{series}}})", "45", "prometheus-token"),
+    ]
+    assert {t["metadata"]["serverAddress"] for t in scheduler["triggers"]} == {"http://prometheus.monitoring:9090"}
+    assert "cpu" not in json.dumps(scheduler)
+    counted = {d["metadata"]["name"]: "replicas" in d["spec"] for d in of_kind(docs, "Deployment")}
+    assert counted == {  # KEDA owns the consumer and scheduler counts
+        "shop-cart-recovery-consumer": False,
+        "shop-cart-recovery-scheduler": False,
+        "shop-cart-recovery-api": True,
+    }
+    assert not of_kind(docs, "HorizontalPodAutoscaler")
+
+
+def test_the_gauges_the_scheduler_scales_on_are_the_services_own() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from recovery.ops.metrics import ServiceMetrics
+
+    exposed = generate_latest(ServiceMetrics(CollectorRegistry()).registry).decode()
+    template = (CHART / "templates" / "keda.yaml").read_text(encoding="utf-8")
+    for gauge in re.findall(r"max\((recovery_\w+)\{", template):
+        assert f"\n{gauge} " in exposed, gauge
+
+
+@pytest.mark.parametrize(
+    ("values", "complaint"),
+    [
+        ({"roles": {"scheduler": {"autoscaling": {"enabled": True}}}}, "enable one"),
+        ({"keda": {"scheduler": {"enabled": True, "minReplicaCount": 4, "maxReplicaCount": 3}}}, "minReplicaCount"),
+    ],
+)
+def test_the_scheduler_has_one_autoscaler_with_sound_bounds(
+    chart: helm.Chart, values: dict[str, Any], complaint: str
+) -> None:
+    merged = {**values, "roles": {"split": True, **values.get("roles", {})}}
+    merged["keda"] = {"scheduler": {"enabled": True, **values.get("keda", {}).get("scheduler", {})}}
+    with pytest.raises(helm.HelmRenderError, match=complaint):
+        chart.render(merged, name="shop", namespace="recovery", is_install=True)
+
+
 def test_service_monitor_scrapes_metrics_of_every_role(chart: helm.Chart) -> None:
     docs = render(chart, KEDA)
     (monitor,) = of_kind(docs, "ServiceMonitor")
@@ -284,6 +357,9 @@ def test_service_monitor_scrapes_metrics_of_every_role(chart: helm.Chart) -> Non
         ({"kafka": {"security": {"protocol": "SASL_SCRAM"}}}, "/kafka/security/protocol"),
         ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
         ({"purge": {"enabled": True, "days": "forever"}}, "/purge/days"),
+        ({"keda": {"scheduler": {"minReplicaCount": 0}}}, "/keda/scheduler/minReplicaCount"),
+        ({"keda": {"scheduler": {"serverAddress": "prometheus:9090"}}}, "/keda/scheduler/serverAddress"),
+        ({"keda": {"scheduler": {"threshold": 5}}}, "/keda/scheduler"),
     ],
 )
 def test_the_schema_rejects_bad_values_with_the_key(chart: helm.Chart, values: dict[str, Any], complaint: str) -> None:
@@ -314,6 +390,8 @@ def test_the_default_image_is_the_dockerfile_build_running_as_non_root(chart: he
     assert f"org.opencontainers.image.ref.name={image['repository']}" in dockerfile.replace('"', "")
     stages = re.findall(r"^FROM (\S+)", dockerfile, flags=re.M)
     assert len(stages) >= 2 and all(re.search(r":\d+\.\d+\.\d+-slim", base) for base in stages)
+    # Pinned by digest, the same base in every stage (the comment above the FROM lines says how to update it).
+    assert len(set(stages)) == 1 and re.search(r"@sha256:[0-9a-f]{64}$", stages[0])
     user = re.findall(r"^USER (\S+)", dockerfile, flags=re.M)[-1]
     assert user not in ("root", "0") and user.split(":")[0] == str(chart.values["podSecurityContext"]["runAsUser"])
     assert re.search(r'^ENTRYPOINT \["recovery"\]', dockerfile, flags=re.M)
@@ -390,6 +468,7 @@ def test_monitoring_ships_rules_a_dashboard_and_role_labels(chart: helm.Chart) -
         "recovery_consumer_lag",
         "recovery_dead_letters_total",
         "recovery_steps_overdue",
+        "recovery_oldest_due_step_age_seconds",
         "recovery_sends_total",
         "recovery_claims_taken_over_total",
     ):

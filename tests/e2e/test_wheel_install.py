@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import socket
 import subprocess
 import sys
 import sysconfig
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.process import until_page_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -92,57 +98,73 @@ def test_a_short_demo_runs_from_an_empty_directory(venv: Path, tmp_path: Path) -
     assert "Sent " in demo.stdout and "messages" in demo.stdout
 
 
-def test_the_api_role_runs_from_a_read_only_directory_as_the_image_does(venv: Path, tmp_path: Path) -> None:
-    """As in the image: the wheel's own flows and templates, a read-only working directory, data under a
-    writable path: ``recovery check`` passes and ``recovery run --role api`` answers /healthz and /readyz."""
-    import socket
-    import time
-    import urllib.error
-    import urllib.request
+def image_defaults(dockerfile: str) -> tuple[str, dict[str, str], str]:
+    """The final stage's WORKDIR, its ``RECOVERY_*`` ENV defaults and the directory it makes writable for the
+    service user, read from the Dockerfile so the test follows it."""
+    final = dockerfile.split("\nFROM ")[-1].replace("\\\n", " ")
+    (workdir,) = re.findall(r"^WORKDIR (\S+)", final, flags=re.M)
+    env: dict[str, str] = {}
+    for line in re.findall(r"^ENV (.+)$", final, flags=re.M):
+        env |= dict(pair.split("=", 1) for pair in line.split())
+    user = re.findall(r"^USER (\d+)", final, flags=re.M)[-1]
+    (data,) = re.findall(rf"^RUN install -d -o {user} -g \d+ -m \d+ (\S+)$", final, flags=re.M)
+    return workdir, {key: value for key, value in env.items() if key.startswith("RECOVERY_")}, data
 
-    workdir = tmp_path / "app"
-    workdir.mkdir()
-    data = tmp_path / "data"
+
+def test_the_api_role_runs_from_a_read_only_directory_as_the_image_does(venv: Path, tmp_path: Path) -> None:
+    """As in the image: its WORKDIR with config/ and templates/, read-only but for the data directory, and
+    its ENV defaults: ``recovery check`` passes, ``recovery run --role api`` answers /healthz on every
+    interface (0.0.0.0) and creates its SQLite database in the data directory."""
+    workdir, defaults, data_dir = image_defaults((ROOT / "Dockerfile").read_text(encoding="utf-8"))
+    assert defaults["RECOVERY_HTTP__HOST"] == "0.0.0.0"
+    root = tmp_path / "image"
+
+    def inside(path: str) -> Path:
+        return root / path.lstrip("/")
+
+    app = inside(workdir)
+    for name in ("config", "templates"):  # COPY config ./config, COPY templates ./templates
+        shutil.copytree(ROOT / name, app / name)
+    data = inside(data_dir)
     data.mkdir()
+    before = sorted(path.relative_to(app) for path in app.rglob("*") if not path.is_relative_to(data))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = TWILIO | {
-        "RECOVERY_DATABASE__URL": f"sqlite+aiosqlite:///{data}/recovery.db",
-        "RECOVERY_SECURITY__LINK_SECRET": "wheel-test-link-secret-" + "x" * 32,
-        "RECOVERY_KAFKA__BOOTSTRAP_SERVERS": "kafka.invalid:9092",  # the api role never connects
-        "RECOVERY_HTTP__PORT": str(port),
-        "RECOVERY_CHANNELS__OUTBOX_DIR": str(data / "outbox"),
-    }
-    workdir.chmod(0o555)
+    image_env = {key: str(inside(value)) if value.startswith("/") else value for key, value in defaults.items()}
+    env = (
+        TWILIO
+        | image_env
+        | {
+            "RECOVERY_SECURITY__LINK_SECRET": "wheel-test-link-secret-" + "x" * 32,
+            "RECOVERY_KAFKA__BOOTSTRAP_SERVERS": "kafka.invalid:9092",  # the api role never connects
+            "RECOVERY_HTTP__PORT": str(port),  # the image's 8080 may be taken on this machine
+        }
+    )
+    app.chmod(0o555)
     try:
-        checked = run(venv / "bin" / "recovery", "check", cwd=workdir, env=env)
+        checked = run(venv / "bin" / "recovery", "check", cwd=app, env=env)
         assert checked.returncode == 0, checked.stderr
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("RECOVERY_")} | env
-        log = (data / "run.log").open("wb")
+        # 127.0.0.2 is this machine too, but a server bound to 127.0.0.1 only does not answer there.
+        serve_api(venv, app, env, data / "run.log", f"http://127.0.0.2:{port}")
+        assert (data / "recovery.db").stat().st_size > 0
+        # As root the mode bits do not stop a write: the directory must also be exactly as it was.
+        assert sorted(path.relative_to(app) for path in app.rglob("*") if not path.is_relative_to(data)) == before
+    finally:
+        app.chmod(0o755)
+
+
+def serve_api(venv: Path, cwd: Path, env: dict[str, str], log_path: Path, base: str) -> None:
+    """Run ``recovery run --role api`` until /healthz then /readyz answer at ``base``, then stop it (exit 0)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("RECOVERY_")} | env
+    with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(venv / "bin" / "recovery"), "run", "--role", "api"],
-            cwd=workdir,
-            env=environment,
-            stdout=log,
-            stderr=log,
+            [str(venv / "bin" / "recovery"), "run", "--role", "api"], cwd=cwd, env=environment, stdout=log, stderr=log
         )
         try:
             deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None, (data / "run.log").read_text(encoding="utf-8")[-2000:]
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
-                        assert answer.status == 200
-                        break
-                except (urllib.error.URLError, ConnectionError):
-                    assert time.monotonic() < deadline, (data / "run.log").read_text(encoding="utf-8")[-2000:]
-                    time.sleep(0.3)
+            for page in ("healthz", "readyz"):
+                until_page_answers(f"{base}/{page}", process, log_path, deadline)
         finally:
             process.terminate()
             assert process.wait(timeout=30) == 0
-            log.close()
-        # As root the mode bits do not stop a write: the directory must also be exactly as it was.
-        assert list(workdir.iterdir()) == []
-    finally:
-        workdir.chmod(0o755)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 01:24:31.212846
+Create Date: 2026-12-02 04:18:51.782409
 """
 
 from __future__ import annotations
@@ -102,6 +102,12 @@ def upgrade() -> None:
     with op.batch_alter_table("carts", schema=None) as batch_op:
         batch_op.create_index("ix_carts_abandon_at", ["abandon_at"], unique=False)
 
+    op.create_table(
+        "channel_pacing",
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("next_free", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("channel"),
+    )
     op.create_table(
         "clicks",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -415,6 +421,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_clicks_cart")
 
     op.drop_table("clicks")
+    op.drop_table("channel_pacing")
     with op.batch_alter_table("carts", schema=None) as batch_op:
         batch_op.drop_index("ix_carts_abandon_at")
 
