@@ -49,7 +49,7 @@ class TemplateDesk:
     async def listing(self) -> list[dict[str, Any]]:
         """Every template file with its live version (0: the file)."""
         async with self.engine.connect() as conn:
-            live = await template_rows.live_versions(conn)
+            live = await template_rows.TEMPLATE_VERSIONS.live_versions(conn)
         rows = []
         # The files, and the templates created by a save (they exist only as versions).
         for path in sorted(set(editable_paths(self.templates_dir)) | set(live)):
@@ -81,7 +81,7 @@ class TemplateDesk:
     async def versions(self, path: str) -> list[dict[str, Any]]:
         """Saved versions newest first, then the file as version 0."""
         async with self.engine.connect() as conn:
-            saved = await template_rows.history(conn, self.known(path))
+            saved = await template_rows.TEMPLATE_VERSIONS.history(conn, self.known(path))
         rows = [
             {
                 "version": row.version,
@@ -101,7 +101,7 @@ class TemplateDesk:
         if version == 0:
             return (self.templates_dir / self.known(path, create=False)).read_text(encoding="utf-8")
         async with self.engine.connect() as conn:
-            found = await template_rows.get_version(conn, self.known(path), version)
+            found = await template_rows.TEMPLATE_VERSIONS.get_version(conn, self.known(path), version)
         if found is None:
             raise HTTPException(404, detail=f"'{path}' has no version {version}")
         return found.source
