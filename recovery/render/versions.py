@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from recovery.errors import RecoveryError
+from recovery.errors import NotFound, RecoveryError
 from recovery.render import template_rows
 from recovery.render.bounds import current_limits
 from recovery.render.check import Severity, find_template_problems
@@ -38,8 +38,8 @@ class TemplateRejected(RecoveryError):
         super().__init__("; ".join(error.message for error in errors))
 
 
-class UnknownTemplate(RecoveryError):
-    """The path names no default template file."""
+class UnknownTemplate(NotFound):
+    """The path names no default template file, or the template has no such version."""
 
 
 def editable_paths(templates_dir: Path) -> list[str]:
