@@ -12,11 +12,11 @@ from typing import Annotated, Any
 from babel.dates import format_datetime
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.pages.languages import PageLanguage, negotiate_language
-from recovery.api.shoppers.links_routes import CALLBACK_MAX_AGE, html_page, not_found_page
+from recovery.api.pages.shopper_pages import not_found_page, shopper_page
+from recovery.api.shoppers.links_routes import CALLBACK_MAX_AGE
 from recovery.clock import Clock
 from recovery.desk import offer_rows
 from recovery.desk.hours import zone_of
@@ -52,9 +52,7 @@ def callback_offer_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clo
     router = APIRouter(include_in_schema=False)
 
     def page(request: Request, name: str, language: PageLanguage, **context: Any) -> HTMLResponse:
-        env: Environment = request.app.state.page_templates.env
-        html = env.get_template(name).render(lang=language, **context)
-        return html_page("Rappel" if language == "fr" else "Call back", html)
+        return shopper_page(name, language=language, **context)
 
     @router.get("/c/{token}")
     async def slot_picker(token: str, request: Request) -> HTMLResponse:

@@ -14,7 +14,7 @@ from recovery.api.auth import Principal
 from recovery.api.pages.csrf import check_csrf
 from recovery.api.pages.rendering import page_language, render_page
 from recovery.api.pages.session import require_page
-from recovery.api.staff.agent_texts import AGENT_TEXTS
+from recovery.api.pages.texts import AGENT_TEXTS
 from recovery.desk.agent_lines import AgentLines
 from recovery.desk.hours import zone_of
 from recovery.desk.queue import Outcome

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from recovery.api.auth import Principal
 from recovery.api.pages.rendering import render_page
 from recovery.api.pages.session import require_page
-from recovery.api.staff.studio_texts import STUDIO_TEXTS
+from recovery.api.pages.texts import STUDIO_TEXTS
 from recovery.attribution.dashboard_charts import dashboard_charts
 from recovery.attribution.queries import build_stats, stores_seen
 from recovery.durations import parse_duration

@@ -12,8 +12,8 @@ from recovery.api.auth import Principal
 from recovery.api.pages.csrf import check_csrf
 from recovery.api.pages.rendering import render_page
 from recovery.api.pages.session import require_page
+from recovery.api.pages.texts import STUDIO_TEXTS
 from recovery.api.staff.flow_studio_routes import flow_of
-from recovery.api.staff.studio_texts import STUDIO_TEXTS
 from recovery.api.staff.templates_routes import (
     MAX_VERSION,
     PreviewBody,
