@@ -48,7 +48,7 @@ test: lint typecheck audit
 unit: install
 	$(BIN)/pytest tests/unit
 
-# regenerates the single initial migration from recovery/store/schema.py (only while no release exists)
+# regenerates the single initial migration from recovery/store/schema/ (only while no release exists)
 migration: install
 	./regen_migration.sh
 

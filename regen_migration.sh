@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the initial migration from recovery/store/schema.py (only while no release exists).
+# Regenerates the initial migration from recovery/store/schema/ (only while no release exists).
 set -euo pipefail
 rm -f recovery/store/migrations/versions/0001_*.py /tmp/gen.db
 .venv/bin/python - <<'PY'

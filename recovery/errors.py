@@ -11,6 +11,10 @@ class RecoveryError(Exception):
     retriable: bool = False
 
 
+class NotFound(RecoveryError):
+    """What a caller names does not exist (a template, one of its versions, a cart); the API answers 404."""
+
+
 class ConfigError(RecoveryError):
     """Configuration, flows or templates are invalid; the message names the key or file:line."""
 

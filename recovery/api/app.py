@@ -27,7 +27,6 @@ from recovery.api.staff.dashboard_routes import dashboard_router
 from recovery.api.staff.flow_studio_routes import flow_studio_router
 from recovery.api.staff.flows_routes import flows_router
 from recovery.api.staff.studio_routes import studio_router
-from recovery.api.staff.template_desk import TemplateDesk
 from recovery.api.staff.templates_routes import templates_router
 from recovery.api.throttle import FailureThrottle
 from recovery.api.throttle_guard import SignInThrottle
@@ -41,6 +40,7 @@ from recovery.desk.service import DeskService
 from recovery.durations import parse_duration
 from recovery.keys import LinkKeys, link_keys
 from recovery.render.bounds import configure as configure_render
+from recovery.render.template_desk import TemplateDesk
 from recovery.rules.flow_desk import FlowDesk
 from recovery.settings import Settings
 from recovery.states import ChannelName

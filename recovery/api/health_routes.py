@@ -11,13 +11,12 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from recovery.desk.claim_rows import expired_claims_total
 from recovery.errors import NotReady
+from recovery.ops.gauge_rows import read_gauges
 from recovery.states import MessageState
-from recovery.store.schema import messages
+from recovery.store.database import ping
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +93,7 @@ def health_router(
     router = APIRouter(include_in_schema=False)
 
     async def database_answers() -> bool:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return True
+        return await ping(engine)
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -117,12 +114,11 @@ def health_router(
     @router.get("/metrics")
     async def scrape() -> Response:
         try:
-            async with asyncio.timeout(CHECK_TIMEOUT_S), engine.connect() as conn:
-                rows = await conn.execute(select(messages.c.state, func.count()).group_by(messages.c.state))
-                counts = {state: int(count) for state, count in rows}
-                metrics.claims_expired = await expired_claims_total(conn)
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                gauges = await read_gauges(engine)
+            metrics.claims_expired = gauges.claims_expired
             for state in MessageState:
-                metrics.messages.labels(state=state.value).set(counts.get(state.value, 0))
+                metrics.messages.labels(state=state.value).set(gauges.messages_by_state.get(state.value, 0))
         except Exception as exc:
             # Metrics about requests stay useful while the database is down: keep the last values.
             log.warning("messages gauge not refreshed", extra={"error": type(exc).__name__})

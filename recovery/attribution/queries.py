@@ -262,3 +262,9 @@ async def _currencies(conn: AsyncConnection, scope: _Scope) -> list[str]:
     window = scope.carts()
     seen = select(carts.c.currency).distinct().where(carts.c.currency.is_not(None), *window)
     return sorted({str(c) for c in (await conn.scalars(seen))})
+
+
+async def stores_seen(engine: AsyncEngine) -> list[str]:
+    """Every store some cart came from, sorted: the dashboard's store filter."""
+    async with engine.connect() as conn:
+        return sorted(str(store) for store in await conn.scalars(select(carts.c.store).distinct()))

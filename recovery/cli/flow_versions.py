@@ -2,73 +2,54 @@
 
 from __future__ import annotations
 
-import asyncio
-import getpass
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.text import Text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from recovery.cli import versioned_files
+from recovery.cli.versioned_files import ConfigOption, SourceKind
 from recovery.clock import SystemClock
 from recovery.errors import RecoveryError
-from recovery.rules.flow_desk import FlowDesk, FlowRejected, UnknownFlow
-from recovery.settings import Settings, load_settings
-from recovery.store.database import create_engine
-from recovery.store.migrate import upgrade_to_head
+from recovery.rules.flow_desk import FlowDesk, FlowRejected
+from recovery.settings import Settings
 
-console = Console()
-errors = Console(stderr=True)
 flows_app = typer.Typer(no_args_is_help=True)
 
-ConfigOption = typer.Option(None, "--config", "-c", help="YAML configuration file (default: config/recovery.yaml).")
+
+@dataclass(frozen=True)
+class FlowFiles:
+    """Flows as ``<name>.yaml`` files, saved through the flow desk (each checked before any is saved)."""
+
+    desk: FlowDesk
+
+    def path_in(self, folder: Path, key: str) -> Path:
+        return folder / f"{key}.yaml"
+
+    def keys_in(self, folder: Path) -> list[str]:
+        return [path.stem for path in sorted(folder.glob("*.yaml"))]
+
+    async def live(self) -> dict[str, str]:
+        return {row["name"]: (await self.desk.read(row["name"]))["source"] for row in await self.desk.listing()}
+
+    async def save_checked(self, changes: dict[str, str], created_by: str) -> dict[str, int]:
+        for name, text in changes.items():
+            await self.desk.check(name, text)  # FlowRejected before anything is saved
+        return {name: await self.desk.save(name, text, created_by, "import") for name, text in changes.items()}
 
 
-async def live_sources(settings: Settings) -> dict[str, str]:
-    """The live source of every flow (saved version, else the file's), by name."""
-    engine = create_engine(settings.database.url)
-    try:
-        await upgrade_to_head(engine)
-        desk = FlowDesk(engine=engine, settings=settings, clock=SystemClock())
-        return {row["name"]: (await desk.read(row["name"]))["source"] for row in await desk.listing()}
-    finally:
-        await engine.dispose()
+def _open(engine: AsyncEngine, settings: Settings) -> FlowFiles:
+    return FlowFiles(FlowDesk(engine=engine, settings=settings, clock=SystemClock()))
 
 
-def export_live(settings: Settings, target: Path) -> int:
-    """Write the live source of every flow as ``target/<name>.yaml``."""
-    sources = asyncio.run(live_sources(settings))
-    target.mkdir(parents=True, exist_ok=True)
-    for name, source in sources.items():
-        (target / f"{name}.yaml").write_text(source, encoding="utf-8")
-    return len(sources)
+def _refusal(exc: RecoveryError) -> list[str] | None:
+    if not isinstance(exc, FlowRejected):
+        return None
+    return [f"line {error.line}: {error.message}" for error in exc.errors]
 
 
-def import_changed(settings: Settings, source_dir: Path) -> dict[str, int]:
-    """Save every ``<name>.yaml`` of ``source_dir`` that differs from the live flow; all checked before any save."""
-    files = {path.stem: path.read_text(encoding="utf-8") for path in sorted(source_dir.glob("*.yaml"))}
-    return asyncio.run(save_changed(settings, files))
-
-
-async def save_changed(settings: Settings, files: dict[str, str]) -> dict[str, int]:
-    """Save the flows of ``files`` whose text differs from the live one, if every one passes the check."""
-    engine = create_engine(settings.database.url)
-    try:
-        await upgrade_to_head(engine)
-        desk = FlowDesk(engine=engine, settings=settings, clock=SystemClock())
-        changes: dict[str, str] = {}
-        for name, text in files.items():
-            try:
-                live = (await desk.read(name))["source"]
-            except UnknownFlow:
-                live = None
-            if text != live:
-                await desk.check(name, text)  # FlowRejected before anything is saved
-                changes[name] = text
-        who = f"cli:{getpass.getuser()}"
-        return {name: await desk.save(name, text, who, "import") for name, text in changes.items()}
-    finally:
-        await engine.dispose()
+FLOWS = SourceKind(noun="flows", open=_open, refusal=_refusal)
 
 
 @flows_app.command("export")
@@ -77,12 +58,7 @@ def export_command(
     config: Path | None = ConfigOption,
 ) -> None:
     """Write the live version of every flow to DIRECTORY."""
-    try:
-        count = export_live(load_settings(config), directory)
-    except RecoveryError as exc:
-        errors.print(Text(f"error: {exc}", style="red"))
-        raise typer.Exit(1) from exc
-    console.print(f"{count} flows written to {directory}")
+    versioned_files.export_command(FLOWS, directory, config)
 
 
 @flows_app.command("import")
@@ -91,16 +67,4 @@ def import_command(
     config: Path | None = ConfigOption,
 ) -> None:
     """Save the flows of DIRECTORY that differ from the live ones as new versions, if the flow check passes."""
-    try:
-        saved = import_changed(load_settings(config), directory)
-    except FlowRejected as exc:
-        for error in exc.errors:
-            errors.print(Text(f"error: line {error.line}: {error.message}", style="red"))
-        errors.print("nothing was saved")
-        raise typer.Exit(1) from exc
-    except RecoveryError as exc:
-        errors.print(Text(f"error: {exc}", style="red"))
-        raise typer.Exit(1) from exc
-    for name, version in saved.items():
-        console.print(f"{name}: version {version}")
-    console.print(f"{len(saved)} flows saved" if saved else "nothing changed")
+    versioned_files.import_command(FLOWS, directory, config)

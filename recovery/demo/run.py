@@ -7,7 +7,6 @@ import contextlib
 import json
 import random
 import re
-import secrets
 import shutil
 import time
 from datetime import datetime, timedelta
@@ -25,101 +24,30 @@ from recovery.app.wiring import build_channels, build_composer
 from recovery.attribution.queries import build_stats, render_html, render_table
 from recovery.clock import AcceleratedClock
 from recovery.demo.ab_split import save_demo_split
-from recovery.demo.agents import AGENT_NAMES, DemoAgents, demo_agent_tokens
-from recovery.demo.pages import demo_marketer_token, print_marketer_pages, serve_until_interrupted
+from recovery.demo.agents import AGENT_NAMES, DemoAgents
+from recovery.demo.config import VIRTUAL_SPEED, demo_settings
+from recovery.demo.pages import print_marketer_pages, serve_until_interrupted
 from recovery.demo.shoppers import FEEDBACK_LINK, feedback_answer, organic_return, react_to_message
 from recovery.demo.sinks.smtp import SmtpSink
 from recovery.demo.sinks.twilio import FakeTwilio
 from recovery.demo.stream import generate
 from recovery.demo.summary import Summary, read_summary
-from recovery.ingest.embedded_broker import free_port
 from recovery.ingest.kafka import Producer
 from recovery.ingest.replay import publish_lines
-from recovery.settings import Settings, StoreSettings
+from recovery.settings import Settings
 from recovery.states import ChannelName, MessageState, StepStatus
 from recovery.store.database import create_engine
 from recovery.store.schema import carts, journeys, messages, steps
 
-VIRTUAL_SPEED = 3600.0  # one virtual hour per real second: a day and a half in ~40 s
 # long enough for the last flow step (26 h) and quiet-hour deferrals
 VIRTUAL_SPAN = timedelta(hours=40)
 MAX_REAL_SECONDS = 240.0  # the demo never runs longer than this, whatever the backlog
-DEMO_HOLDOUT_PERCENT = 10.0  # a control group, so the report can tell what the messages added
 TRACKED_LINK = re.compile(r"https?://[^\s\"<>]+/[rs]/[A-Za-z0-9._-]+")  # signed (/r/) or SMS short (/s/) links
 
 
 def _fresh_directory(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
-
-
-# A fictitious shop: the demo's messages speak in its name, as a real shop's would (contract: stores).
-DEMO_STORES = {
-    "default": StoreSettings.model_validate(
-        {
-            "name": "Atelier Fictif",
-            "address": "1 avenue de l'Exemple, 75000 Paris, France",
-            "locale": "en",
-            "email": {"sender": "hello@atelier-fictif.example", "reply_to": "help@atelier-fictif.example"},
-            "sms": {"stop_text": "Reply STOP to opt out"},
-            "terms_url": "https://shop.example.com/terms",
-            "payment_methods": ["card", "paypal"],
-            "free_shipping_threshold": 60,
-        }
-    ),
-    "fr": StoreSettings.model_validate(
-        {
-            "name": "Atelier Fictif France",
-            "locale": "fr-FR",
-            "timezone": "Europe/Paris",
-            "country": "FR",
-            "sms": {"stop_text": "STOP SMS : répondez STOP"},
-            "terms_url": "https://shop.example.com/cgv",
-            "payment_methods": ["card", "paypal", "installments"],
-        }
-    ),
-}
-
-
-def demo_settings(base: Settings, workdir: Path, smtp: SmtpSink, twilio: FakeTwilio) -> Settings:
-    """The user's settings on the embedded default: bundled broker, a fresh SQLite file, local sinks."""
-    channels = base.channels.model_copy(
-        update={
-            "outbox_dir": workdir / "outbox",
-            "transport": "providers",
-            "email": base.channels.email.model_copy(update={"smtp_host": smtp.host, "smtp_port": smtp.port}),
-            "sms": base.channels.sms.model_copy(
-                update={
-                    "account_sid": twilio.account_sid,
-                    "auth_token": twilio.auth_token,
-                    "sender": base.channels.sms.sender or "+15005550006",
-                    "api_base_url": twilio.url,
-                }
-            ),
-        }
-    )
-    port = free_port()  # links in the demo's messages work while it runs
-    return base.model_copy(
-        update={
-            "http": base.http.model_copy(update={"port": port, "public_url": f"http://127.0.0.1:{port}"}),
-            "kafka": base.kafka.model_copy(update={"bootstrap_servers": "embedded"}),
-            "database": base.database.model_copy(update={"url": f"sqlite+aiosqlite:///{workdir / 'demo.db'}"}),
-            "channels": channels,
-            # The user's shop fronts when they named one, else the fictitious shop.
-            "stores": base.stores if any(store.name for store in base.stores.values()) else DEMO_STORES,
-            # The demo signs its links with a throwaway secret; `recovery run` refuses to start without one.
-            "guards": base.guards.model_copy(update={"holdout_percent": DEMO_HOLDOUT_PERCENT}),
-            # Claims are timed on the virtual clock: keep the lease two minutes of *real* time.
-            "scheduler": base.scheduler.model_copy(update={"lease": base.scheduler.lease * VIRTUAL_SPEED}),
-            "security": base.security.model_copy(
-                update={
-                    "link_secret": base.security.link_secret or secrets.token_urlsafe(32),
-                    # Sign-in tokens for the demo's agents (and for you: the demo prints one).
-                    "api_tokens": {**base.security.api_tokens, **demo_agent_tokens(), **demo_marketer_token()},
-                }
-            ),
-        }
-    )
 
 
 async def run_demo(base: Settings, *, carts: int, workdir: Path, console: Console, stay_up: bool = False) -> Summary:

@@ -8,10 +8,9 @@ from typing import Any
 
 from recovery.channels.requirements import unset_keys
 from recovery.desk.hours import DEFAULT_HOURS, CallingHours, parse_hours
-from recovery.desk.store_info import StoreDirectory
 from recovery.desk.task_view import TaskViewSettings
 from recovery.states import ChannelName
-from recovery.stores import store_calling_hours
+from recovery.stores import StoreDirectory, store_calling_hours
 
 DEFAULT_CALLING_HOURS = parse_hours(DEFAULT_HOURS)
 

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.desk.hours import zone_of
 from recovery.desk.queue import TaskStatus, is_late
-from recovery.desk.store_info import StoreDirectory
 from recovery.desk.task_context import TaskContext, contexts_for
 from recovery.store.schema import callback_tasks, carts, clicks, customers, messages
+from recovery.stores import StoreDirectory, StoreIdentity
 
 _C = callback_tasks.c
 STATUSES = tuple(status.value for status in TaskStatus)
@@ -33,6 +33,11 @@ class TaskViewSettings:
 
 
 DEFAULT_VIEW = TaskViewSettings()
+
+
+def store_json(store: StoreIdentity) -> dict[str, str]:
+    """The contract's ``Task.store``: its id, and its name (the id when no name is configured)."""
+    return {"id": store.id, "name": store.name or store.id}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -106,7 +111,7 @@ def task_json(
         "history": context.history,
         "feedback": context.feedback,
         "offer": context.offer,
-        "store": view.stores.info(row["store"]).as_json(),
+        "store": store_json(view.stores.get(row["store"])),
     }
 
 

@@ -40,10 +40,10 @@ class LiveTemplates:
     async def refresh(self, engine: AsyncEngine) -> bool:
         """Reload when a version was saved since the last look; ``True`` when the templates changed."""
         async with engine.connect() as conn:
-            marker = await template_rows.marker(conn)
+            marker = await template_rows.TEMPLATE_VERSIONS.marker(conn)
             if marker == self._marker:
                 return False
-            live = await template_rows.live_versions(conn)
+            live = await template_rows.TEMPLATE_VERSIONS.live_versions(conn)
         sources = {path: row.source for path, row in live.items()}
         try:
             # Compiling every template takes a while: in a render thread, so the loop keeps serving.

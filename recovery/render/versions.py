@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from recovery.errors import RecoveryError
+from recovery.errors import NotFound, RecoveryError
 from recovery.render import template_rows
 from recovery.render.bounds import current_limits
 from recovery.render.check import Severity, find_template_problems
@@ -38,8 +38,8 @@ class TemplateRejected(RecoveryError):
         super().__init__("; ".join(error.message for error in errors))
 
 
-class UnknownTemplate(RecoveryError):
-    """The path names no default template file."""
+class UnknownTemplate(NotFound):
+    """The path names no default template file, or the template has no such version."""
 
 
 def editable_paths(templates_dir: Path) -> list[str]:
@@ -81,7 +81,7 @@ async def check_off_loop(templates_dir: Path, sources: Mapping[str, str]) -> lis
 async def live_sources(engine: AsyncEngine) -> dict[str, str]:
     """The newest saved source of every versioned path."""
     async with engine.connect() as conn:
-        return {path: row.source for path, row in (await template_rows.live_versions(conn)).items()}
+        return {path: row.source for path, row in (await template_rows.TEMPLATE_VERSIONS.live_versions(conn)).items()}
 
 
 async def save_checked(
@@ -127,7 +127,7 @@ async def current_source(
     """The live source of ``path``: its newest saved version, else the default file (version 0)."""
     require_path(templates_dir, path, create=True)
     async with engine.connect() as conn:
-        saved = await template_rows.history(conn, path)
+        saved = await template_rows.TEMPLATE_VERSIONS.history(conn, path)
     if saved:
         newest = saved[0]
         return newest.source, newest.version, newest.created_at, newest.created_by

@@ -46,7 +46,7 @@ class FlowDesk:
     async def listing(self) -> list[dict[str, Any]]:
         """Every flow with its live version (0: the file) and whether new journeys enter it."""
         async with self.engine.connect() as conn:
-            live = await flow_rows.live_versions(conn)
+            live = await flow_rows.FLOW_VERSIONS.live_versions(conn)
         files = self.file_sources()
         rows = []
         for name in sorted(set(files) | set(live)):
@@ -66,7 +66,7 @@ class FlowDesk:
     async def read(self, name: str) -> dict[str, Any]:
         """The live source of ``name``."""
         async with self.engine.connect() as conn:
-            saved = await flow_rows.history(conn, name)
+            saved = await flow_rows.FLOW_VERSIONS.history(conn, name)
         if saved:
             return {"name": name, "source": saved[0].source, "version": saved[0].version, "enabled": saved[0].enabled}
         source = self.file_sources().get(name)
@@ -77,7 +77,7 @@ class FlowDesk:
     async def check(self, name: str, source: str) -> Flow:
         """The flow ``source`` describes, through the full flow check; ``FlowRejected`` otherwise."""
         async with self.engine.connect() as conn:
-            saved_templates = await template_rows.live_versions(conn)
+            saved_templates = await template_rows.TEMPLATE_VERSIONS.live_versions(conn)
         catalogue = catalogue_of(self.settings.templates_dir, saved_templates)
         flow, problems = check_flow_source(source, name=name, catalogue=catalogue, settings=self.settings)
         if flow is None:
@@ -98,7 +98,7 @@ class FlowDesk:
     async def versions(self, name: str) -> list[dict[str, Any]]:
         """Saved versions newest first, then the file as version 0 (when the file has the flow)."""
         async with self.engine.connect() as conn:
-            saved = await flow_rows.history(conn, name)
+            saved = await flow_rows.FLOW_VERSIONS.history(conn, name)
         in_file = name in self.file_sources()
         if not saved and not in_file:
             raise UnknownFlow(f"no flow {name!r}")
@@ -123,7 +123,7 @@ class FlowDesk:
             found = self.file_sources().get(name)
         else:
             async with self.engine.connect() as conn:
-                row = await flow_rows.get_version(conn, name, version)
+                row = await flow_rows.FLOW_VERSIONS.get_version(conn, name, version)
             found = row.source if row else None
         if found is None:
             raise UnknownFlow(f"flow {name!r} has no version {version}")

@@ -48,10 +48,10 @@ class LiveFlows(FlowBook):
     async def refresh(self, engine: AsyncEngine) -> bool:
         """Reload when a version was saved since the last look; ``True`` when the flows changed."""
         async with engine.connect() as conn:
-            marker = await flow_rows.marker(conn)
+            marker = await flow_rows.FLOW_VERSIONS.marker(conn)
             if marker == self._marker:
                 return False
-            live = await flow_rows.live_versions(conn)
+            live = await flow_rows.FLOW_VERSIONS.live_versions(conn)
         by_name = {flow.name: flow for flow in self.file_flows.flows}
         for name, row in sorted(live.items()):
             flow = self._versions.get((name, row.version)) or flow_from_row(row)
@@ -68,7 +68,7 @@ class LiveFlows(FlowBook):
             return self.file_flows.get(name)
         found = self._versions.get((name, version))
         if found is None:
-            row = await flow_rows.get_version(conn, name, version)
+            row = await flow_rows.FLOW_VERSIONS.get_version(conn, name, version)
             found = flow_from_row(row) if row is not None else None
             if found is not None:
                 self._versions[(name, version)] = found

@@ -159,3 +159,10 @@ async def _listen_once(engine: AsyncEngine, wake: Callable[[], None], stop: asyn
         finally:
             # Never hand a connection still listening back to the pool.
             await conn.invalidate()
+
+
+async def ping(engine: AsyncEngine) -> bool:
+    """True when the database answers a trivial query (``/readyz``); the driver's error otherwise."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    return True

@@ -17,10 +17,12 @@ from recovery.desk.hours import DEFAULT_HOURS, parse_hours
 from recovery.desk.link_rows import why_not_send
 from recovery.desk.link_step import is_link_step, link_flow_step, link_step_name
 from recovery.desk.queue import retries_left
-from recovery.desk.store_info import StoreDirectory
 from recovery.desk.task_context import summarise_orders
+from recovery.desk.task_view import store_json
 from recovery.journeys.records import CustomerState
+from recovery.settings import Settings
 from recovery.states import ChannelName
+from recovery.stores import StoreDirectory
 
 HOURS = parse_hours(DEFAULT_HOURS)  # Mon-Fri 09-19, Sat 10-17 (shopper's time)
 PARIS = ZoneInfo("Europe/Paris")
@@ -157,7 +159,7 @@ def test_an_agents_link_is_a_step_with_its_own_template() -> None:
 @pytest.mark.parametrize(
     ("stores", "store_id", "name", "methods"),
     [
-        (None, "be", "be", None),
+        ({}, "be", "be", ()),
         ({"default": {"name": "Maison Dupont", "payment_methods": ["card"]}}, "be", "Maison Dupont", ("card",)),
         (
             {"default": {"name": "Maison Dupont"}, "be": {"name": "Dupont BE", "payment_methods": []}},
@@ -168,11 +170,11 @@ def test_an_agents_link_is_a_step_with_its_own_template() -> None:
     ],
 )
 def test_a_store_is_named_from_settings_else_by_its_id(
-    stores: Any, store_id: str, name: str, methods: tuple[str, ...] | None
+    stores: dict[str, Any], store_id: str, name: str, methods: tuple[str, ...]
 ) -> None:
-    """stores.<id>.name, else stores.default's, else the id; payment methods likewise (None: unknown)."""
-    info = StoreDirectory(stores).info(store_id)
-    assert (info.name, info.payment_methods, info.as_json()) == (name, methods, {"id": store_id, "name": name})
+    """The desk's Task.store: stores.<id>.name, else stores.default's, else the id; payment methods likewise."""
+    identity = StoreDirectory.from_settings(Settings(stores=stores)).get(store_id)
+    assert (identity.payment_methods, store_json(identity)) == (methods, {"id": store_id, "name": name})
 
 
 @pytest.mark.parametrize(

@@ -1,18 +1,20 @@
 """Web pages for people (agents, marketers): sign-in, sessions, CSRF, fr/en texts, layout and static files.
 
-How a page uses it (see ``recovery/api/pages/agent_routes.py`` for a full example)::
+How a page uses it (see ``recovery/api/staff/agent_routes.py`` for a full example)::
 
     from recovery.api.pages import check_csrf, render_page, require_page
-
-    TEXTS = {"en": {"title": "Queue"}, "fr": {"title": "File d'attente"}}
+    from recovery.api.pages.texts import AGENT_TEXTS
 
     @router.get("/agent")
     async def agent(request: Request, who: Annotated[Principal, Depends(require_page("agent"))]):
-        return render_page(request, "agent.html", {"tasks": ...}, texts=TEXTS, principal=who)
+        return render_page(request, "agent.html", {"tasks": ...}, texts=AGENT_TEXTS, principal=who)
 
     @router.post("/agent/x", dependencies=[Depends(check_csrf)])   # every form/htmx POST
     ...
 
+- Every page text lives in ``recovery/api/pages/texts/`` (``en.py``, ``fr.py``: one dictionary per page group);
+  no page writes its words inline. Shoppers' pages (links, unsubscribe, feedback, callback offer) extend
+  ``shopper_base.html`` through ``shopper_pages.shopper_page`` (no script, strict headers).
 - Templates live in ``recovery/api/pages/templates/`` and extend ``base.html`` (blocks ``title``, ``head``,
   ``content``); they see ``t`` (texts of the request's language, merged with ``COMMON_TEXTS``), ``lang``,
   ``csrf_token``, ``principal``, ``css_path`` and ``htmx_path``. Every ``<form method="post">`` needs
@@ -33,7 +35,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from recovery.api.pages.csrf import CSRF_FIELD, CSRF_HEADER, check_csrf, csrf_token
-from recovery.api.pages.languages import COMMON_TEXTS, PageLanguage, Texts, negotiate_language
+from recovery.api.pages.languages import PageLanguage, Texts, negotiate_language
 from recovery.api.pages.rendering import page_language, page_templates, render_page
 from recovery.api.pages.session import (
     LANDING,
@@ -45,6 +47,7 @@ from recovery.api.pages.session import (
     sign_in_router,
     signed_in,
 )
+from recovery.api.pages.texts import COMMON_TEXTS
 from recovery.settings import Settings
 
 __all__ = [

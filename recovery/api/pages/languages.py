@@ -5,35 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
+from recovery.api.pages.texts import COMMON_TEXTS
+
 PageLanguage = Literal["en", "fr"]
 LANGUAGES: tuple[PageLanguage, ...] = ("en", "fr")
 DEFAULT_LANGUAGE: PageLanguage = "en"
 
-# language -> key -> text; each page module keeps its own and passes it to ``render_page``
+# language -> key -> text; the texts live in ``pages/texts/`` (one module per language)
 Texts = Mapping[PageLanguage, Mapping[str, str]]
-
-COMMON_TEXTS: Texts = {
-    "en": {
-        "sign_in": "Sign in",
-        "sign_out": "Sign out",
-        "token": "Access token",
-        "token_help": "The token your administrator gave you (security.api_tokens).",
-        "bad_token": "This token is not known. Check it and try again.",
-        "signed_in_as": "Signed in as",
-        "app_name": "Cart recovery",
-        "forbidden": "Your role may not open this page.",
-    },
-    "fr": {
-        "sign_in": "Se connecter",
-        "sign_out": "Se déconnecter",
-        "token": "Jeton d'accès",
-        "token_help": "Le jeton fourni par votre administrateur (security.api_tokens).",
-        "bad_token": "Ce jeton est inconnu. Vérifiez-le et réessayez.",
-        "signed_in_as": "Connecté en tant que",
-        "app_name": "Relance de paniers",
-        "forbidden": "Votre rôle ne permet pas d'ouvrir cette page.",
-    },
-}
 
 
 def _weighted(part: str) -> tuple[str, float] | None:

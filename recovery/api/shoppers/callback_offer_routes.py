@@ -12,20 +12,16 @@ from typing import Annotated, Any
 from babel.dates import format_datetime
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.pages.languages import PageLanguage, negotiate_language
-from recovery.api.shoppers.links_routes import CALLBACK_MAX_AGE, html_page, not_found_page
+from recovery.api.pages.shopper_pages import not_found_page, shopper_page
+from recovery.api.shoppers.links_routes import CALLBACK_MAX_AGE
 from recovery.clock import Clock
-from recovery.desk import claim_rows, task_rows
-from recovery.desk.capacity import slots_with_room
-from recovery.desk.hours import slots, zone_of
+from recovery.desk import offer_rows
+from recovery.desk.hours import zone_of
 from recovery.desk.policy import DeskPolicy
 from recovery.render.signed_links import InvalidLink, LinkSigner
-from recovery.states import JourneyStatus
-from recovery.store.schema import callback_tasks, carts, customers, journeys, messages
 
 ASAP = "asap"
 SLOT_DAYS = 3
@@ -51,58 +47,12 @@ def _days(moments: list[datetime], zone: Any, language: str) -> list[dict[str, A
     return list(days.values())
 
 
-async def _shopper_of(engine: AsyncEngine, message_id: str) -> tuple[str | None, str | None, str | None] | None:
-    """(timezone, locale, store) of the offer's shopper; ``None`` when the message is unknown."""
-    async with engine.connect() as conn:
-        row = (
-            await conn.execute(
-                select(customers.c.timezone, customers.c.locale, carts.c.store)
-                .select_from(
-                    messages.outerjoin(customers, customers.c.customer_key == messages.c.customer_key).outerjoin(
-                        carts, carts.c.cart_id == messages.c.cart_id
-                    )
-                )
-                .where(messages.c.message_id == message_id)
-            )
-        ).first()
-    return None if row is None else (row.timezone, row.locale, row.store)
-
-
-async def _already_ordered(engine: AsyncEngine, message_id: str) -> bool:
-    """True when the offer's cart has been ordered since (order recorded or journey converted)."""
-    async with engine.connect() as conn:
-        row = (
-            await conn.execute(
-                select(carts.c.ordered_at, journeys.c.status)
-                .select_from(
-                    messages.outerjoin(carts, carts.c.cart_id == messages.c.cart_id).outerjoin(
-                        journeys, journeys.c.journey_id == messages.c.journey_id
-                    )
-                )
-                .where(messages.c.message_id == message_id)
-            )
-        ).first()
-    return row is not None and (row.ordered_at is not None or row.status == JourneyStatus.CONVERTED.value)
-
-
-async def _open_slots(engine: AsyncEngine, now: datetime, zone: Any, policy: DeskPolicy, days: int) -> list[datetime]:
-    """The slots inside the calling hours whose clock hour still has room for a call (``callbacks.per_hour``)."""
-    offered = slots(now, zone, policy.hours, days=days)
-    if policy.per_hour is None or not offered:
-        return offered
-    async with engine.connect() as conn:
-        counts = await task_rows.due_counts(conn, offered[0], offered[-1] + timedelta(hours=1))
-    return slots_with_room(offered, counts, policy.per_hour)
-
-
 def callback_offer_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clock, policy: DeskPolicy) -> APIRouter:
     """``GET /c/{token}`` shows the slots with room; ``POST`` books one (or the next open moment with room)."""
     router = APIRouter(include_in_schema=False)
 
     def page(request: Request, name: str, language: PageLanguage, **context: Any) -> HTMLResponse:
-        env: Environment = request.app.state.page_templates.env
-        html = env.get_template(name).render(lang=language, **context)
-        return html_page("Rappel" if language == "fr" else "Call back", html)
+        return shopper_page(name, language=language, **context)
 
     @router.get("/c/{token}")
     async def slot_picker(token: str, request: Request) -> HTMLResponse:
@@ -110,14 +60,16 @@ def callback_offer_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clo
             message_id = signer.read_callback(token, CALLBACK_MAX_AGE)
         except InvalidLink:
             return not_found_page()
-        shopper = await _shopper_of(engine, message_id)
+        shopper = await offer_rows.shopper_of(engine, message_id)
         if shopper is None:
             return not_found_page()
         zone, language = zone_of(shopper[0]), _language(shopper[1], request)
-        if await _already_ordered(engine, message_id):
+        if await offer_rows.already_ordered(engine, message_id):
             return page(request, "callback_ordered.html", language)
         days = _days(
-            await _open_slots(engine, clock.now(), zone, policy.for_store(shopper[2]), SLOT_DAYS), zone, language
+            await offer_rows.open_slots(engine, clock.now(), zone, policy.for_store(shopper[2]), SLOT_DAYS),
+            zone,
+            language,
         )
         return page(request, "callback_slots.html", language, token=token, days=days, asap=ASAP, error=False)
 
@@ -127,30 +79,26 @@ def callback_offer_router(*, engine: AsyncEngine, signer: LinkSigner, clock: Clo
             message_id = signer.read_callback(token, CALLBACK_MAX_AGE)
         except InvalidLink:
             return not_found_page()
-        shopper = await _shopper_of(engine, message_id)
+        shopper = await offer_rows.shopper_of(engine, message_id)
         if shopper is None:
             return not_found_page()
         now = clock.now()
         zone, language = zone_of(shopper[0]), _language(shopper[1], request)
-        if await _already_ordered(engine, message_id):  # the offer outlived the order: no task to call
+        if await offer_rows.already_ordered(engine, message_id):  # the offer outlived the order: no task to call
             return page(request, "callback_ordered.html", language)
         # A page left open for a while may post a slot that has just passed: accept it up to the lead time.
-        offered = await _open_slots(
+        offered = await offer_rows.open_slots(
             engine, now - timedelta(minutes=15), zone, policy.for_store(shopper[2]), SLOT_DAYS + 1
         )
         due = _chosen(slot, offered)
         if due is None and slot != ASAP:
-            days = _days(await _open_slots(engine, now, zone, policy.for_store(shopper[2]), SLOT_DAYS), zone, language)
+            days = _days(
+                await offer_rows.open_slots(engine, now, zone, policy.for_store(shopper[2]), SLOT_DAYS), zone, language
+            )
             return page(request, "callback_slots.html", language, token=token, days=days, asap=ASAP, error=True)
-        async with engine.begin() as conn:
-            if due is None:  # as soon as possible: the next open moment with room
-                due = await task_rows.plan_due_at(conn, now, shopper[0], policy)
-            task_id = await task_rows.task_for_offer(conn, message_id, now, due_at=due, policy=policy)
-            if task_id is None:
-                return not_found_page()
-            current = await conn.scalar(select(callback_tasks.c.due_at).where(callback_tasks.c.task_id == task_id))
-            if current != due:  # the shopper picked again: move the open task
-                await claim_rows.reschedule(conn, task_id, due, now, policy.view)
+        due = await offer_rows.book_offer(engine, message_id, now, due, timezone=shopper[0], policy=policy)
+        if due is None:
+            return not_found_page()
         label = format_datetime(due.astimezone(zone), "EEEE d MMMM HH:mm", locale=language)
         return page(request, "callback_booked.html", language, when=label)
 

@@ -9,12 +9,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from recovery.api.pages.shopper_pages import not_found_page, shopper_page
 from recovery.api.shoppers.links_routes import (
     allowed_target,
     cart_hosts,
     classify_user_agent,
-    html_page,
-    not_found_page,
 )
 from recovery.attribution import feedback_rows
 from recovery.attribution.click_rows import UserAgentClass
@@ -26,9 +25,6 @@ log = logging.getLogger(__name__)
 
 FEEDBACK_MAX_AGE = timedelta(days=60)
 _REDIRECT_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-
-
-_THANKS = "<section><h1>Merci / Thank you</h1></section>"
 
 
 def feedback_router(
@@ -46,7 +42,7 @@ def feedback_router(
             return not_found_page()
         # Mail scanners follow every link of a message: their visit is not the shopper's answer.
         if classify_user_agent(request.headers.get("user-agent")) is UserAgentClass.BOT:
-            return html_page("Merci / Thank you", _THANKS)
+            return shopper_page("feedback_thanks.html")
         async with engine.begin() as conn:
             answered = await feedback_rows.record_answer(conn, journey_id, chosen, clock.now())
         if answered is None:
@@ -57,7 +53,7 @@ def feedback_router(
         if target is None or not allowed_target(target, hosts):
             if target is not None:
                 log.warning("feedback redirect target not allowed", extra={"journey_id": journey_id})
-            return html_page("Merci / Thank you", _THANKS)
+            return shopper_page("feedback_thanks.html")
         return RedirectResponse(target, status_code=302, headers=_REDIRECT_HEADERS)
 
     return router

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
-from html import escape
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from recovery.api.pages.shopper_pages import not_found_page, shopper_page
 from recovery.attribution import click_rows
 from recovery.attribution.click_rows import UserAgentClass
 from recovery.clock import Clock
@@ -42,29 +40,7 @@ _MOBILE_MARKERS = ("mobi", "android", "iphone", "ipad", "ipod", "windows phone",
 _DESKTOP_MARKERS = ("windows nt", "macintosh", "x11", "cros", "linux")
 _LINK_SCHEMES = frozenset({"http", "https"})
 
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;color:#222}"
-    "section+section{border-top:1px solid #ddd;margin-top:1.5rem;padding-top:1rem}"
-    "button{font-size:1rem;padding:.6rem 1.2rem;cursor:pointer}"
-)
-_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
-HTML_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex, nofollow",
-    "Content-Security-Policy": (
-        f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
 _REDIRECT_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-_CHANNEL_WORDS = {  # (French, English)
-    ConsentChannel.EMAIL: ("par e-mail", "by email"),
-    ConsentChannel.SMS: ("par SMS", "by text message"),
-    ConsentChannel.PHONE: ("par téléphone", "by phone"),
-}
 
 
 def classify_user_agent(user_agent: str | None) -> UserAgentClass:
@@ -121,27 +97,6 @@ def allowed_target(target: str, hosts: Iterable[str]) -> bool:
         return False
     allowed = {normalize_host(host) for host in hosts} - {None}
     return parts.hostname.rstrip(".").lower() in allowed
-
-
-def html_page(title: str, sections: str, *, status_code: int = 200) -> HTMLResponse:
-    """A small bilingual page with the strict security headers."""
-    body = (
-        '<!doctype html><html lang="fr"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f'<meta name="robots" content="noindex"><title>{escape(title)}</title>'
-        f"<style>{_STYLE}</style></head><body>{sections}</body></html>"
-    )
-    return HTMLResponse(body, status_code=status_code, headers=HTML_HEADERS)
-
-
-def not_found_page() -> HTMLResponse:
-    """The same 404 for every bad link, so a probe learns nothing about why."""
-    return html_page(
-        "Lien introuvable / Link not found",
-        "<section><h1>Lien introuvable</h1><p>Ce lien est invalide ou a expiré.</p></section>"
-        '<section lang="en"><h1>Link not found</h1><p>This link is invalid or has expired.</p></section>',
-        status_code=404,
-    )
 
 
 CALLBACK_MAX_AGE = timedelta(days=14)
@@ -251,24 +206,12 @@ def _unsubscribe_routes(*, engine: AsyncEngine, signer: LinkSigner, clock: Clock
 
 def _confirm_page(channel: ConsentChannel) -> HTMLResponse:
     """The one-button page a shopper sees before unsubscribing (a GET changes nothing: scanners follow it)."""
-    french, english = _CHANNEL_WORDS[channel]
-    return html_page(
-        "Se désinscrire / Unsubscribe",
-        f"<section><h1>Se désinscrire</h1><p>Ne plus recevoir de rappels de panier {french}.</p></section>"
-        f'<section lang="en"><h1>Unsubscribe</h1><p>Stop receiving cart reminders {english}.</p></section>'
-        '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
-        '<button type="submit">Me désinscrire / Unsubscribe</button></form>',
-    )
+    return shopper_page("unsubscribe_confirm.html", channel=f"by_{channel.value}")
 
 
 def _done_page(channel: ConsentChannel) -> HTMLResponse:
     """The confirmation once the consent is withdrawn."""
-    french, english = _CHANNEL_WORDS[channel]
-    return html_page(
-        "Désinscription confirmée / Unsubscribed",
-        f"<section><h1>C’est fait</h1><p>Vous ne recevrez plus de rappels de panier {french}.</p></section>"
-        f'<section lang="en"><h1>Done</h1><p>You will no longer receive cart reminders {english}.</p></section>',
-    )
+    return shopper_page("unsubscribe_done.html", channel=f"by_{channel.value}")
 
 
 def _read_unsubscribe(signer: LinkSigner, token: str) -> tuple[UnsubscribeToken, ConsentChannel] | None:

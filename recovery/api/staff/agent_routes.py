@@ -14,7 +14,7 @@ from recovery.api.auth import Principal
 from recovery.api.pages.csrf import check_csrf
 from recovery.api.pages.rendering import page_language, render_page
 from recovery.api.pages.session import require_page
-from recovery.api.staff.agent_texts import AGENT_TEXTS
+from recovery.api.pages.texts import AGENT_TEXTS
 from recovery.desk.agent_lines import AgentLines
 from recovery.desk.hours import zone_of
 from recovery.desk.queue import Outcome
@@ -50,7 +50,7 @@ def _view(task: dict[str, Any], request: Request) -> dict[str, Any]:
     """The task plus what the page prints: both clocks for every time, suggested line for the store's methods."""
     timezone = task["customer"]["timezone"]
     lines: AgentLines = request.app.state.agent_lines
-    methods = _desk(request).policy.view.stores.info(task["store"]["id"]).payment_methods
+    methods = _desk(request).policy.view.stores.get(task["store"]["id"]).payment_methods
     offer, history, language = task["offer"], task["history"], page_language(request)
     return {
         **task,

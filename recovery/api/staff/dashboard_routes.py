@@ -7,27 +7,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.auth import Principal
 from recovery.api.pages.rendering import render_page
 from recovery.api.pages.session import require_page
-from recovery.api.staff.studio_texts import STUDIO_TEXTS
+from recovery.api.pages.texts import STUDIO_TEXTS
 from recovery.attribution.dashboard_charts import dashboard_charts
-from recovery.attribution.queries import build_stats
+from recovery.attribution.queries import build_stats, stores_seen
 from recovery.durations import parse_duration
-from recovery.store.schema import carts
 
 DashboardPage = Annotated[Principal, Depends(require_page("marketer"))]
 PERIODS = ("1d", "7d", "30d", "90d", "")  # "" is everything
 
 log = logging.getLogger(__name__)
-
-
-async def _stores(engine: AsyncEngine) -> list[str]:
-    async with engine.connect() as conn:
-        return sorted(str(s) for s in await conn.scalars(select(carts.c.store).distinct()))
 
 
 async def _stats(request: Request, period: str, store: str) -> dict[str, Any]:
@@ -61,7 +53,7 @@ def dashboard_router() -> APIRouter:
             "charts": _charts(stats),
             "periods": PERIODS,
             "period": period,
-            "stores": await _stores(request.app.state.template_desk.engine),
+            "stores": await stores_seen(request.app.state.template_desk.engine),
             "store": store,
         }
         return render_page(request, "dashboard.html", context, texts=STUDIO_TEXTS, principal=who)

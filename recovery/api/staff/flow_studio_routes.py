@@ -13,8 +13,8 @@ from recovery.api.auth import Principal
 from recovery.api.pages.csrf import check_csrf
 from recovery.api.pages.rendering import render_page
 from recovery.api.pages.session import require_page
+from recovery.api.pages.texts import STUDIO_TEXTS
 from recovery.api.staff.flows_routes import MAX_SOURCE, TestSendBody, rejected, test_send_answer
-from recovery.api.staff.studio_texts import STUDIO_TEXTS
 from recovery.attribution.queries import build_stats
 from recovery.attribution.variant_rows import step_revenue
 from recovery.rules.flow_check import check_flow_source

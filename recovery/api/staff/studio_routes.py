@@ -12,12 +12,19 @@ from recovery.api.auth import Principal
 from recovery.api.pages.csrf import check_csrf
 from recovery.api.pages.rendering import render_page
 from recovery.api.pages.session import require_page
+from recovery.api.pages.texts import STUDIO_TEXTS
 from recovery.api.staff.flow_studio_routes import flow_of
-from recovery.api.staff.studio_texts import STUDIO_TEXTS
-from recovery.api.staff.template_desk import TemplateDesk
-from recovery.api.staff.templates_routes import MAX_VERSION, PreviewBody, RollbackBody, SaveBody, rejected
+from recovery.api.staff.templates_routes import (
+    MAX_VERSION,
+    PreviewBody,
+    RollbackBody,
+    SaveBody,
+    not_found_as_404,
+    rejected,
+)
 from recovery.attribution.queries import build_stats
 from recovery.attribution.variant_rows import step_revenue
+from recovery.render.template_desk import TemplateDesk
 from recovery.render.versions import TemplateRejected
 
 StudioPage = Annotated[Principal, Depends(require_page("marketer"))]
@@ -101,8 +108,9 @@ def studio_router() -> APIRouter:
             "flows": await _flows(request),
         }
         if path:
-            context["selected"] = await desk.read(path)
-            context["versions"] = await desk.versions(path)
+            with not_found_as_404():
+                context["selected"] = await desk.read(path)
+                context["versions"] = await desk.versions(path)
             locale, name = path.split("/", 1)
             context["other_locales"] = [
                 row["path"] for row in await desk.listing() if row["path"].endswith("/" + name) and row["path"] != path
@@ -112,28 +120,32 @@ def studio_router() -> APIRouter:
 
     @router.post("/preview", include_in_schema=False, dependencies=[Depends(check_csrf)])
     async def preview(request: Request, body: StudioPreview, _: StudioPage) -> Response:
-        try:
-            return JSONResponse(await _desk(request).preview(body.path, body.source, body.sample, body.cart_id))
-        except TemplateRejected as exc:
-            return rejected(exc)
+        with not_found_as_404():
+            try:
+                return JSONResponse(await _desk(request).preview(body.path, body.source, body.sample, body.cart_id))
+            except TemplateRejected as exc:
+                return rejected(exc)
 
     @router.post("/save", include_in_schema=False, dependencies=[Depends(check_csrf)])
     async def save(request: Request, body: StudioSave, who: StudioPage) -> Response:
-        try:
-            version = await _desk(request).save(body.path, body.source, who.name, body.comment)
-        except TemplateRejected as exc:
-            return rejected(exc)
+        with not_found_as_404():
+            try:
+                version = await _desk(request).save(body.path, body.source, who.name, body.comment)
+            except TemplateRejected as exc:
+                return rejected(exc)
         return JSONResponse({"version": version}, status_code=201)
 
     @router.post("/rollback", include_in_schema=False, dependencies=[Depends(check_csrf)])
     async def rollback(request: Request, body: StudioRollback, who: StudioPage) -> Response:
-        try:
-            return JSONResponse({"version": await _desk(request).rollback(body.path, body.version, who.name)})
-        except TemplateRejected as exc:
-            return rejected(exc)
+        with not_found_as_404():
+            try:
+                return JSONResponse({"version": await _desk(request).rollback(body.path, body.version, who.name)})
+            except TemplateRejected as exc:
+                return rejected(exc)
 
     @router.get("/diff", include_in_schema=False)
     async def diff(request: Request, _: StudioPage, path: str, old: Version, new: Version) -> Response:
-        return PlainTextResponse(await _desk(request).diff(path, old, new) or "(no difference)")
+        with not_found_as_404():
+            return PlainTextResponse(await _desk(request).diff(path, old, new) or "(no difference)")
 
     return router

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from recovery.api.auth import Principal, require_role
-from recovery.api.staff.template_desk import TemplateDesk
+from recovery.errors import NotFound
+from recovery.render.template_desk import TemplateDesk
 from recovery.render.versions import TemplateRejected
 
 Marketer = Annotated[Principal, Depends(require_role("marketer", "admin"))]
@@ -44,6 +47,15 @@ def rejected(exc: TemplateRejected) -> JSONResponse:
     return JSONResponse({"errors": errors}, status_code=422)
 
 
+@contextmanager
+def not_found_as_404() -> Iterator[None]:
+    """A template, version or cart that does not exist answers 404 with the reason as ``detail``."""
+    try:
+        yield
+    except NotFound as exc:
+        raise HTTPException(404, detail=str(exc)) from exc
+
+
 def templates_router(desk: TemplateDesk) -> APIRouter:
     """Routes under ``/api/templates``; saves are checked and live on every replica within seconds."""
     router = APIRouter(prefix="/api/templates")
@@ -54,31 +66,36 @@ def templates_router(desk: TemplateDesk) -> APIRouter:
 
     @router.get("/{path:path}/versions")
     async def versions(path: str, _: Marketer) -> dict[str, Any]:
-        return {"versions": await desk.versions(path)}
+        with not_found_as_404():
+            return {"versions": await desk.versions(path)}
 
     @router.post("/{path:path}/preview", response_model=None)
     async def preview(path: str, body: PreviewBody, _: Marketer) -> dict[str, Any] | JSONResponse:
-        try:
-            return await desk.preview(path, body.source, body.sample, body.cart_id)
-        except TemplateRejected as exc:
-            return rejected(exc)
+        with not_found_as_404():
+            try:
+                return await desk.preview(path, body.source, body.sample, body.cart_id)
+            except TemplateRejected as exc:
+                return rejected(exc)
 
     @router.post("/{path:path}/rollback", response_model=None)
     async def rollback(path: str, body: RollbackBody, who: Marketer) -> JSONResponse:
-        try:
-            return JSONResponse({"version": await desk.rollback(path, body.version, who.name)})
-        except TemplateRejected as exc:
-            return rejected(exc)
+        with not_found_as_404():
+            try:
+                return JSONResponse({"version": await desk.rollback(path, body.version, who.name)})
+            except TemplateRejected as exc:
+                return rejected(exc)
 
     @router.get("/{path:path}")
     async def read(path: str, _: Marketer) -> dict[str, Any]:
-        return await desk.read(path)
+        with not_found_as_404():
+            return await desk.read(path)
 
     @router.put("/{path:path}", response_model=None)
     async def save(path: str, body: SaveBody, who: Marketer) -> JSONResponse:
-        try:
-            return JSONResponse({"version": await desk.save(path, body.source, who.name, body.comment)}, 201)
-        except TemplateRejected as exc:
-            return rejected(exc)
+        with not_found_as_404():
+            try:
+                return JSONResponse({"version": await desk.save(path, body.source, who.name, body.comment)}, 201)
+            except TemplateRejected as exc:
+                return rejected(exc)
 
     return router

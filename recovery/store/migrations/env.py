@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from alembic import context
 from sqlalchemy import create_engine
 
-from recovery.store.schema import metadata
+from recovery.store.schema import UtcDateTime, metadata
 
 config = context.config
+
+
+def _render_item(kind: str, obj: object, autogen_context: Any) -> str | Literal[False]:
+    """Migrations name the schema's own types by the package's public path, wherever the module defining them."""
+    if kind == "type" and isinstance(obj, UtcDateTime):
+        autogen_context.imports.add("import recovery.store.schema")
+        return f"recovery.store.schema.{obj!r}"
+    return False  # everything else as Alembic renders it
 
 
 def _run(connection: object) -> None:
@@ -16,6 +26,7 @@ def _run(connection: object) -> None:
         target_metadata=metadata,
         render_as_batch=True,  # SQLite needs batch mode to alter tables
         compare_type=True,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

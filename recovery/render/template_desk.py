@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import HTTPException
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.clock import Clock
+from recovery.errors import NotFound
 from recovery.journeys import cart_rows
 from recovery.render import template_rows
 from recovery.render.preview import pick_sample, preview_off_loop
@@ -25,9 +25,17 @@ from recovery.render.versions import (
 )
 
 
+class UnknownCart(NotFound):
+    """A preview asked for a real cart's data and no cart has that id."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class TemplateDesk:
-    """Template versions over one database and one templates folder; raises ``TemplateRejected`` on a bad source."""
+    """Template versions over one database and one templates folder.
+
+    Raises ``TemplateRejected`` on a bad source and a ``NotFound`` (``UnknownTemplate``, ``UnknownCart``) for what
+    does not exist; the routes turn them into HTTP answers.
+    """
 
     engine: AsyncEngine
     templates_dir: Path
@@ -36,11 +44,8 @@ class TemplateDesk:
     public_url: str = "http://127.0.0.1:8080"
 
     def known(self, path: str, *, create: bool = True) -> str:
-        """``path`` when it is a template file or may become one (a saved new file); HTTP 404 otherwise."""
-        try:
-            return require_path(self.templates_dir, path, create=create)
-        except UnknownTemplate as exc:
-            raise HTTPException(404, detail=str(exc)) from exc
+        """``path`` when it is a template file or may become one (a saved new file); ``UnknownTemplate`` otherwise."""
+        return require_path(self.templates_dir, path, create=create)
 
     def samples(self) -> list[str]:
         """Names of the sample carts a preview can use."""
@@ -49,7 +54,7 @@ class TemplateDesk:
     async def listing(self) -> list[dict[str, Any]]:
         """Every template file with its live version (0: the file)."""
         async with self.engine.connect() as conn:
-            live = await template_rows.live_versions(conn)
+            live = await template_rows.TEMPLATE_VERSIONS.live_versions(conn)
         rows = []
         # The files, and the templates created by a save (they exist only as versions).
         for path in sorted(set(editable_paths(self.templates_dir)) | set(live)):
@@ -66,10 +71,7 @@ class TemplateDesk:
 
     async def read(self, path: str) -> dict[str, Any]:
         """The live source of ``path``."""
-        try:
-            source, version, at, by = await current_source(self.engine, self.templates_dir, self.known(path))
-        except UnknownTemplate as exc:
-            raise HTTPException(404, detail=str(exc)) from exc
+        source, version, at, by = await current_source(self.engine, self.templates_dir, self.known(path))
         return {
             "path": path,
             "source": source,
@@ -81,7 +83,7 @@ class TemplateDesk:
     async def versions(self, path: str) -> list[dict[str, Any]]:
         """Saved versions newest first, then the file as version 0."""
         async with self.engine.connect() as conn:
-            saved = await template_rows.history(conn, self.known(path))
+            saved = await template_rows.TEMPLATE_VERSIONS.history(conn, self.known(path))
         rows = [
             {
                 "version": row.version,
@@ -97,13 +99,13 @@ class TemplateDesk:
         return [*rows, default] if (self.templates_dir / path).is_file() else rows
 
     async def source_of(self, path: str, version: int) -> str:
-        """The source of one version (0: the file); HTTP 404 when it was never saved."""
+        """The source of one version (0: the file); ``UnknownTemplate`` when it was never saved."""
         if version == 0:
             return (self.templates_dir / self.known(path, create=False)).read_text(encoding="utf-8")
         async with self.engine.connect() as conn:
-            found = await template_rows.get_version(conn, self.known(path), version)
+            found = await template_rows.TEMPLATE_VERSIONS.get_version(conn, self.known(path), version)
         if found is None:
-            raise HTTPException(404, detail=f"'{path}' has no version {version}")
+            raise UnknownTemplate(f"'{path}' has no version {version}")
         return found.source
 
     async def preview(self, path: str, source: str, sample: str | None, cart_id: str | None) -> dict[str, Any]:
@@ -148,7 +150,7 @@ class TemplateDesk:
         async with self.engine.connect() as conn:
             cart = (await cart_rows.load_carts(conn, [cart_id])).get(cart_id)
             if cart is None:
-                raise HTTPException(404, detail=f"no cart '{cart_id}'")
+                raise UnknownCart(f"no cart '{cart_id}'")
             customer = (await cart_rows.load_customers(conn, [cart.customer_key])).get(cart.customer_key)
         found: dict[str, Any] = {
             "cart": cart.cart if isinstance(cart.cart, dict) else {},
