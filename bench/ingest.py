@@ -131,7 +131,7 @@ async def run(
     bootstrap: str, pg_admin: str, count: int, carts: int, options: argparse.Namespace | None = None
 ) -> list[Row]:
     """Baselines and the service process on the same mix, as table rows."""
-    options = options or argparse.Namespace(workers=0, profile=None)
+    options = options or argparse.Namespace(workers=0, profile=None, skip_sqlite=False)
     prefix = f"ing{uuid.uuid4().hex[:8]}"
     topics = {role: f"{prefix}.{role}" for role in ROLES}
     settings = Settings(kafka={"topics": {r: {"name": n} for r, n in topics.items()}, "partitions": 4})
@@ -147,7 +147,11 @@ async def run(
         async with postgres_database(pg_admin) as url:
             pg_own = await baselines.postgres_own(url, events)
         del events
-        sqlite = await service_rate(bootstrap, topics, f"sqlite+aiosqlite:///{Path(tmp) / 'svc.db'}", count, options)
+        sqlite = 1.0
+        if not options.skip_sqlite:
+            sqlite = await service_rate(
+                bootstrap, topics, f"sqlite+aiosqlite:///{Path(tmp) / 'svc.db'}", count, options
+            )
     async with postgres_database(pg_admin) as url:
         pg = await service_rate(bootstrap, topics, url, count, options)
     workers = f", --workers {options.workers}" if options.workers else ""
@@ -195,6 +199,7 @@ def main() -> None:
     parser.add_argument("--carts", type=int, default=0, help="default: events / 5")
     parser.add_argument("--workers", type=int, default=0, help="recovery run --workers (default: its own)")
     parser.add_argument("--profile", default=None, help="cProfile the service process into this file")
+    parser.add_argument("--skip-sqlite", action="store_true", help="the service into PostgreSQL only (profiling)")
     parser.add_argument("--postgres-url", default=DEFAULT_PG)
     args = parser.parse_args()
     carts = args.carts or max(1, args.events // 5)
