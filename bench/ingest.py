@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import os
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -78,7 +79,7 @@ async def service_rate(
             args += ["--workers", str(options.workers)]
         env = service_env(bootstrap, topics, database_url)
         service = ServiceProcess(None, Path(tmp) / "service.log", env=env, args=args)
-        if options.profile:  # cProfile around the whole process, written at its clean exit
+        if options.profile and not options.profile.endswith(".txt"):  # cProfile, written at its clean exit
             service._argv[1:1] = ["-m", "cProfile", "-o", options.profile]
         previous = os.getcwd()
         os.chdir(tmp)  # no config/recovery.yaml here: only the environment counts
@@ -86,6 +87,7 @@ async def service_rate(
             service.start()
         finally:
             os.chdir(previous)
+        spy = _py_spy(service, options.profile) if options.profile and options.profile.endswith(".txt") else None
         try:
             return await _progress(_counter(database_url), total, service)
         except BaseException:
@@ -93,6 +95,16 @@ async def service_rate(
             raise
         finally:
             service.stop(timeout=60)
+            if spy is not None:
+                spy.wait(timeout=60)  # it writes its file when the service has exited
+
+
+def _py_spy(service: ServiceProcess, output: str) -> subprocess.Popen[bytes]:
+    """py-spy (``pip install py-spy``) sampling the service, all threads, collapsed stacks into ``output``."""
+    spy = Path(sys.executable).with_name("py-spy")
+    pid = str(service._process.pid if service._process else 0)
+    command = [str(spy), "record", "--nonblocking", "-r", "200", "-f", "raw", "-o", output, "--pid", pid]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _counter(database_url: str) -> Callable[[], Awaitable[int]]:
@@ -157,7 +169,7 @@ async def run(
     workers = f", --workers {options.workers}" if options.workers else ""
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     raw_base, noop_base = f"{raw:,.0f}/s aiokafka", f"{noop:,.0f}/s FastStream no-op"
-    return [
+    rows = [
         Row(f"ingest mix: {what}", "-", "-", "-", "-"),
         Row("ingest, no-op FastStream batch subscriber", raw_base, f"{noop:,.0f}/s", _ratio(noop, raw), "-"),
         Row(
@@ -174,22 +186,25 @@ async def run(
             f"{_ratio(pg, raw)} / {_ratio(pg, noop)}",
             "-",
         ),
-        Row(
-            f"ingest -> SQLite, service process{workers}",
-            f"{sqlite_own:,.0f}/s SQLite own",
-            f"{sqlite:,.0f}/s",
-            _ratio(sqlite, sqlite_own),
-            ">= 0.5x",
-        ),
-        Row(
-            "  same, to aiokafka / FastStream no-op",
-            f"{raw_base} / {noop_base}",
-            f"{sqlite:,.0f}/s",
-            f"{_ratio(sqlite, raw)} / {_ratio(sqlite, noop)}",
-            "-",
-        ),
-        Row("ingest: load average at end (1, 5, 15 min)", "-", load, "-", "-"),
     ]
+    if not options.skip_sqlite:
+        rows += [
+            Row(
+                f"ingest -> SQLite, service process{workers}",
+                f"{sqlite_own:,.0f}/s SQLite own",
+                f"{sqlite:,.0f}/s",
+                _ratio(sqlite, sqlite_own),
+                ">= 0.5x",
+            ),
+            Row(
+                "  same, to aiokafka / FastStream no-op",
+                f"{raw_base} / {noop_base}",
+                f"{sqlite:,.0f}/s",
+                f"{_ratio(sqlite, raw)} / {_ratio(sqlite, noop)}",
+                "-",
+            ),
+        ]
+    return [*rows, Row("ingest: load average at end (1, 5, 15 min)", "-", load, "-", "-")]
 
 
 def main() -> None:
@@ -198,7 +213,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--carts", type=int, default=0, help="default: events / 5")
     parser.add_argument("--workers", type=int, default=0, help="recovery run --workers (default: its own)")
-    parser.add_argument("--profile", default=None, help="cProfile the service process into this file")
+    parser.add_argument("--profile", default=None, help="profile the service process: FILE.txt py-spy, else cProfile")
     parser.add_argument("--skip-sqlite", action="store_true", help="the service into PostgreSQL only (profiling)")
     parser.add_argument("--postgres-url", default=DEFAULT_PG)
     args = parser.parse_args()
