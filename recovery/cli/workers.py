@@ -9,6 +9,8 @@ Worker 0 serves HTTP on the configured port (health, readiness, metrics); the ot
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 import os
 import signal
@@ -19,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def cpus_from_quota(cpu_max: str) -> int | None:
@@ -74,7 +77,11 @@ def supervise(argv: Sequence[str], count: int) -> int:
     signal.signal(signal.SIGINT, stop)
     command = worker_argv(argv)
     workers = [
-        subprocess.Popen(command, env=os.environ if index == 0 else {**os.environ, "RECOVERY_HTTP__PORT": "0"})
+        subprocess.Popen(
+            command,
+            env=os.environ if index == 0 else {**os.environ, "RECOVERY_HTTP__PORT": "0"},
+            preexec_fn=_die_with_parent,  # only prctl between fork and exec: safe with threads
+        )
         for index in range(count)
     ]
     failed = False
@@ -87,3 +94,10 @@ def supervise(argv: Sequence[str], count: int) -> int:
     for worker in workers:
         worker.wait()
     return 1 if failed else 0
+
+
+def _die_with_parent() -> None:
+    """SIGKILL this worker when the supervisor dies, even by SIGKILL: no orphan keeps consuming (Linux only)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
