@@ -40,7 +40,14 @@ ONLY_HTTP = "only http(s) URLs are accepted"
 
 def is_http_url(value: object) -> bool:
     """True for an absolute ``http://`` or ``https://`` URL with a host (never ``javascript:``, ``data:``…)."""
-    if not isinstance(value, str) or value != value.strip():
+    return isinstance(value, str) and _is_http_url_text(value)
+
+
+# A cart's events repeat its restore URL and its items' URLs: the verdict (a pure function of the text)
+# is remembered, as for emails and phone numbers; urlsplit was the largest part of decoding a cart.
+@functools.lru_cache(maxsize=65_536)
+def _is_http_url_text(value: str) -> bool:
+    if value != value.strip():
         return False
     try:
         parts = urlsplit(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from pathlib import Path
 from typing import cast
 
@@ -69,6 +70,13 @@ def run(
     role: str = typer.Option(
         "all", help="all, consumer (Kafka in), scheduler (due steps, sends, outbox) or api (HTTP only)."
     ),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        help="--role consumer: consumer processes, each a group member (default: the CPUs the container may use; "
+        "1 on SQLite).",
+    ),
 ) -> None:
     """Consume events, run the scheduler and dispatchers: the service. Stops cleanly on SIGTERM/SIGINT."""
     from recovery.app.wiring import build_service
@@ -78,7 +86,12 @@ def run(
     if role not in ROLES:
         errors.print(f"[red]error:[/] --role must be one of {', '.join(ROLES)}, not {role!r}")
         raise typer.Exit(2)
+    count = _worker_count(role, workers, settings)
     _refuse_on_check_errors(settings)
+    if count > 1:
+        from recovery.cli.workers import supervise
+
+        raise typer.Exit(supervise(sys.argv[1:], count))
     from recovery.ops.tracing import setup_tracing
 
     setup_tracing()  # only with OTEL_EXPORTER_OTLP_ENDPOINT set
@@ -96,6 +109,21 @@ def run(
     except RecoveryError as exc:
         errors.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc
+
+
+def _worker_count(role: str, workers: int | None, settings: Settings) -> int:
+    """How many consumer processes ``run`` starts: one per allowed CPU for ``--role consumer`` by default."""
+    from recovery.cli.workers import allowed_cpus
+
+    if role != "consumer":
+        if workers not in (None, 1):
+            errors.print("[red]error:[/] --workers is for --role consumer (the other roles scale by replicas)")
+            raise typer.Exit(2)
+        return 1
+    if workers is not None:
+        return workers
+    # SQLite has one writer: more processes would only wait for each other.
+    return 1 if settings.database.url.startswith("sqlite") else allowed_cpus()
 
 
 def _refuse_on_check_errors(settings: Settings) -> None:

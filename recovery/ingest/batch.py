@@ -196,8 +196,14 @@ class BatchProcessor:
 
     async def _attribute(self, conn: AsyncConnection, events: list[Event]) -> None:
         """Credit orders to the message that recovered them; deduct refunds."""
+        # One lookup for the batch instead of three per order: an order on a cart that never had a journey
+        # has no message to credit and no holdout journey, so ``record_order`` would write nothing.
+        order_carts = {event.order.cart_id or event.cart_id for event in events if isinstance(event, OrderCompleted)}
+        journeyed = await journey_rows.carts_with_journeys(conn, order_carts)
         for event in events:
             if isinstance(event, OrderCompleted):
+                if (event.order.cart_id or event.cart_id) not in journeyed:
+                    continue
                 await conversion_rows.record_order(
                     conn,
                     order_id=event.order.id,

@@ -35,6 +35,15 @@ async def load_active(conn: AsyncConnection, cart_ids: Iterable[str]) -> list[Ac
     return [ActiveJourney(**{**row._asdict(), "trigger": Trigger(row.trigger)}) for row in await conn.execute(query)]
 
 
+async def carts_with_journeys(conn: AsyncConnection, cart_ids: Iterable[str]) -> set[str]:
+    """Which of the given carts ever had a journey (any status): only those can have messages to credit."""
+    wanted = sorted(set(cart_ids))
+    if not wanted:
+        return set()
+    query = select(journeys.c.cart_id).where(among(conn, journeys.c.cart_id, wanted)).distinct()
+    return set((await conn.execute(query)).scalars())
+
+
 async def load_last_entries(conn: AsyncConnection, customer_keys: Iterable[str]) -> dict[tuple[str, str], datetime]:
     """When each customer last entered each flow (for ``reentry_after``)."""
     entries: dict[tuple[str, str], datetime] = {}

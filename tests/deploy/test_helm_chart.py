@@ -261,6 +261,26 @@ def test_split_roles_scale_apart(chart: helm.Chart) -> None:
     assert len(of_kind(docs, "PodDisruptionBudget")) == 3
 
 
+@pytest.mark.parametrize(
+    ("consumer", "workers"),
+    [
+        ({}, "1"),  # no CPU limit: one process, not one per node CPU
+        ({"resources": {"limits": {"cpu": "2500m", "memory": "1Gi"}}}, "3"),
+        ({"resources": {"limits": {"cpu": 2, "memory": "1Gi"}}}, "2"),
+        ({"resources": {"limits": {"cpu": "500m", "memory": "1Gi"}}}, "1"),
+        ({"workers": 3, "resources": {"limits": {"cpu": 1, "memory": "1Gi"}}}, "3"),
+    ],
+)
+def test_consumer_workers_follow_the_cpu_limit(chart: helm.Chart, consumer: dict[str, Any], workers: str) -> None:
+    docs = render(chart, {"roles": {"split": True, "consumer": consumer}})
+    args = {
+        d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["args"]
+        for d in of_kind(docs, "Deployment")
+    }
+    assert args["shop-cart-recovery-consumer"][-2:] == ["--workers", workers]
+    assert "--workers" not in args["shop-cart-recovery-api"] + args["shop-cart-recovery-scheduler"]
+
+
 def test_keda_scales_consumers_on_lag_capped_at_the_partition_count(chart: helm.Chart) -> None:
     docs = render(chart, KEDA)
     (scaled,) = of_kind(docs, "ScaledObject")

@@ -112,3 +112,19 @@ imagePullSecrets:
 {{- define "cart-recovery.flowsFromConfigMap" -}}
 {{- if or (and (not .Values.config.existingConfigMap) .Values.config.flows) (and .Values.config.existingConfigMap .Values.config.existingConfigMapHasFlows) -}}true{{- end -}}
 {{- end -}}
+
+{{/* Consumer processes per pod (`recovery run --role consumer --workers N`): roles.consumer.workers, else
+one per CPU of the container's limit (rounded up), else 1: without a limit the app would count the node's CPUs. */}}
+{{- define "cart-recovery.consumerWorkers" -}}
+{{- $workers := int (.workers | default 0) -}}
+{{- $cpu := toString (dig "limits" "cpu" "" (.resources | default dict)) -}}
+{{- if gt $workers 0 -}}
+{{ $workers }}
+{{- else if eq $cpu "" -}}
+1
+{{- else if hasSuffix "m" $cpu -}}
+{{ max 1 (div (add (atoi (trimSuffix "m" $cpu)) 999) 1000) }}
+{{- else -}}
+{{ max 1 (int (ceil (float64 $cpu))) }}
+{{- end -}}
+{{- end -}}

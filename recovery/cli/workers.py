@@ -1,0 +1,103 @@
+"""``recovery run --role consumer --workers N``: one consumer process per CPU the container may use.
+
+One Python process uses one core for decoding and building rows; a pod given 4 CPUs runs 4 consumers,
+each its own member of the consumer group (Kafka spreads the partitions over them). This process only
+supervises: it starts the workers, passes SIGTERM/SIGINT on, and when one worker dies it stops the others
+and exits with an error, so the orchestrator restarts the pod as it would a single consumer.
+Worker 0 serves HTTP on the configured port (health, readiness, metrics); the others on a free port.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def cpus_from_quota(cpu_max: str) -> int | None:
+    """CPUs allowed by a cgroup v2 ``cpu.max`` line (``"200000 100000"`` → 2, ``"max 100000"`` → None)."""
+    parts = cpu_max.split()
+    if len(parts) != 2 or parts[0] == "max":
+        return None
+    try:
+        quota, period = int(parts[0]), int(parts[1])
+    except ValueError:
+        return None
+    return max(1, math.ceil(quota / period)) if quota > 0 and period > 0 else None
+
+
+def allowed_cpus() -> int:
+    """The CPUs this process may use: its affinity, capped by the container's CPU limit (cgroup v2)."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        count = os.cpu_count() or 1
+    try:
+        quota = cpus_from_quota(CGROUP_CPU_MAX.read_text(encoding="utf-8"))
+    except OSError:
+        quota = None
+    return max(1, min(count, quota) if quota else count)
+
+
+def worker_argv(argv: Sequence[str]) -> list[str]:
+    """This command line for one worker: the same options, ``--workers 1``."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--workers":
+            skip = True
+            continue
+        if arg.startswith("--workers="):
+            continue
+        out.append(arg)
+    return [sys.executable, "-m", "recovery.cli.main", *out, "--workers", "1"]
+
+
+def supervise(argv: Sequence[str], count: int) -> int:
+    """Run ``count`` workers until SIGTERM/SIGINT (exit 0) or until one exits on its own (exit 1)."""
+    stopping = False
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    command = worker_argv(argv)
+    workers = [
+        subprocess.Popen(
+            command,
+            env=os.environ if index == 0 else {**os.environ, "RECOVERY_HTTP__PORT": "0"},
+            preexec_fn=_die_with_parent,  # only prctl between fork and exec: safe with threads
+        )
+        for index in range(count)
+    ]
+    failed = False
+    while not stopping and not failed:
+        failed = any(worker.poll() is not None for worker in workers)
+        time.sleep(0.2)
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        worker.wait()
+    return 1 if failed else 0
+
+
+def _die_with_parent() -> None:
+    """SIGKILL this worker when the supervisor dies, even by SIGKILL: no orphan keeps consuming (Linux only)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -1,0 +1,37 @@
+"""``recovery run --role consumer --workers N``: how many processes, and each worker's command line."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from recovery.cli.main import app
+from recovery.cli.workers import allowed_cpus, cpus_from_quota, worker_argv
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "cpus"),
+    [("max 100000", None), ("200000 100000", 2), ("150000 100000", 2), ("50000 100000", 1), ("junk", None)],
+)
+def test_the_cgroup_quota_rounds_up_to_whole_cpus(cpu_max: str, cpus: int | None) -> None:
+    assert cpus_from_quota(cpu_max) == cpus
+
+
+def test_allowed_cpus_is_at_least_one_and_at_most_the_affinity() -> None:
+    import os
+
+    assert 1 <= allowed_cpus() <= len(os.sched_getaffinity(0))
+
+
+def test_each_worker_runs_the_same_command_as_one_worker() -> None:
+    argv = worker_argv(["run", "--role", "consumer", "--workers", "4", "--config", "c.yaml", "--workers=2"])
+    one = ["--role", "consumer", "--config", "c.yaml", "--workers", "1"]
+    assert argv == [sys.executable, "-m", "recovery.cli.main", "run", *one]
+
+
+def test_workers_are_refused_for_the_other_roles(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECOVERY_SECURITY__LINK_SECRET", "x" * 40)
+    result = CliRunner().invoke(app, ["run", "--role", "scheduler", "--workers", "2"])
+    assert result.exit_code == 2
