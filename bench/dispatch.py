@@ -14,19 +14,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import signal
 import tempfile
 import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
 from bench.common import DEFAULT_PG, Row, postgres_database, print_rows, wait_for
-from bench.dispatch_service import CountingTwilio, Deployment, flows, running, warm_up
+from bench.dispatch_service import CountingTwilio, Deployment, cpu_seconds, flows, running, warm_up
 from bench.events import payment_failed, phone, publish
 from recovery.demo.sinks.twilio import FakeTwilio
 from recovery.ingest.embedded_broker import EmbeddedBroker
 from recovery.ingest.kafka import Producer
+from tests.process import ServiceProcess
 
 SENDERS = 64
 
@@ -66,37 +70,68 @@ class Burst:
     max_in_flight: int
     avg_in_flight: float
     seconds: float
+    cpu_ms: float  # the service processes' CPU per SMS, publish to last accepted
 
 
-async def burst(twilio: CountingTwilio, deployment: Deployment, count: int, offset: int = 0) -> Burst:
+async def burst(
+    twilio: CountingTwilio, deployment: Deployment, count: int, services: Sequence[ServiceProcess] = ()
+) -> Burst:
     """Publish ``count`` payment failures at once and time their SMS at the provider, first to last."""
     producer = Producer(deployment.kafka.bootstrap_servers)
     await producer.start()
     twilio.reset_gauge()
+    cpu_before = cpu_seconds(services)
     try:
-        events = [payment_failed(offset + i) for i in range(count)]
+        events = [payment_failed(i) for i in range(count)]
         sending = asyncio.create_task(publish(producer, deployment.kafka.topics, events))
         within = 120 + count / 5
         first = await wait_for(lambda: twilio.create_attempts >= 1, within=within, poll=0.002)
         first_area = twilio.area()
         last = await wait_for(lambda: len(twilio.messages) >= count, within=within, poll=0.01)
         last_area = twilio.area()
+        cpu = cpu_seconds(services) - cpu_before
         await sending
     finally:
         await producer.stop()
     span = max(last - first, 1e-6)
-    return Burst((count - 1) / span, twilio.max_in_flight, (last_area - first_area) / span, span)
+    return Burst((count - 1) / span, twilio.max_in_flight, (last_area - first_area) / span, span, cpu * 1000 / count)
 
 
 async def service_burst(
-    bootstrap: str, pg_admin: str, twilio: CountingTwilio, count: int, workdir: Path, replicas: int
+    bootstrap: str,
+    pg_admin: str,
+    twilio: CountingTwilio,
+    count: int,
+    workdir: Path,
+    replicas: int,
+    profile: Path | None = None,
 ) -> Burst:
-    """One fresh database and topics, ``replicas`` processes ready and warm, then the burst."""
+    """One fresh database and topics, ``replicas`` processes ready and warm, then the burst.
+
+    ``profile``: the (single) process runs under ``py-spy record`` (all threads, raw stacks) into that file.
+    """
     async with postgres_database(pg_admin) as url:
         deployment = Deployment(bootstrap, url, twilio, workdir, flows(0))
-        async with running(deployment, replicas):
+        async with running(deployment, replicas) as services:
             await warm_up(deployment, twilio)
-            return await burst(twilio, deployment, count)
+            if profile is None:
+                return await burst(twilio, deployment, count, services)
+            async with sampled(services[0], profile):
+                return await burst(twilio, deployment, count, services)
+
+
+@asynccontextmanager
+async def sampled(service: ServiceProcess, out: Path) -> AsyncIterator[None]:
+    """py-spy (on PATH) attached to the running service, all threads, raw stacks to ``out`` when it ends."""
+    assert service._process is not None
+    command = ["py-spy", "record", "--nonblocking", "-r", "100", "-f", "raw", "-o", str(out)]
+    spy = await asyncio.create_subprocess_exec(*command, "--pid", str(service._process.pid))
+    await asyncio.sleep(1.0)  # attached before the burst starts
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+        await spy.wait()
 
 
 async def run(
@@ -117,45 +152,52 @@ async def run(
     label = f"SMS/s from a burst of {count} payment.failed, `recovery run` process, PostgreSQL, Twilio {latency_ms} ms"
     if 1 in results:
         one = results[1]
-        rows.append(
+        rows += [
             Row(
                 f"{label}, 1 process",
                 f"{raw:,.0f}/s (64 plain senders)",
                 f"{one.rate:,.0f}/s",
                 f"{one.rate / raw:.2f}x",
                 ">= 250/s",
-            )
-        )
-        rows.append(
+            ),
             Row(
                 "  requests in flight at the provider during that burst",
                 "64 (plain senders)",
                 f"max {one.max_in_flight}, avg {one.avg_in_flight:.1f}",
                 "-",
                 "-",
-            )
-        )
+            ),
+            Row("  service CPU per SMS during that burst (ingest + dispatch)", "-", f"{one.cpu_ms:.2f} ms", "-", "-"),
+        ]
     if 1 in results and 2 in results:
         two = results[2]
-        rows.append(
+        rows += [
             Row(
                 f"{label}, 2 processes",
                 f"{results[1].rate:,.0f}/s (1 process)",
                 f"{two.rate:,.0f}/s",
                 f"{two.rate / results[1].rate:.2f}x",
                 ">= 1.8x",
-            )
-        )
-        rows.append(
+            ),
             Row(
                 "  requests in flight at the provider, 2 processes",
                 "-",
                 f"max {two.max_in_flight}, avg {two.avg_in_flight:.1f}",
                 "-",
                 "-",
-            )
-        )
+            ),
+            Row("  service CPU per SMS, 2 processes together", "-", f"{two.cpu_ms:.2f} ms", "-", "-"),
+        ]
     return rows
+
+
+async def profile(count: int, latency_ms: int, pg_admin: str, out: Path) -> None:
+    """One burst with the process under py-spy; prints the rate (slowed by the sampling)."""
+    with EmbeddedBroker() as broker, CountingTwilio() as twilio, tempfile.TemporaryDirectory() as tmp:
+        twilio.response_delay_s = latency_ms / 1000
+        found = await service_burst(broker.bootstrap_servers, pg_admin, twilio, count, Path(tmp), 1, profile=out)
+    print(f"profiled burst: {found.rate:,.0f} SMS/s, in flight max {found.max_in_flight} avg {found.avg_in_flight:.1f}")
+    print(f"service CPU per SMS: {found.cpu_ms:.2f} ms")
 
 
 def main() -> None:
@@ -165,8 +207,12 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--replicas", default="1,2", help="comma-separated process counts to measure")
     parser.add_argument("--postgres-url", default=DEFAULT_PG)
+    parser.add_argument("--profile", type=Path, help="one process under py-spy (on PATH): raw stacks to this file")
     args = parser.parse_args()
     replicas = tuple(int(n) for n in args.replicas.split(","))
+    if args.profile is not None:
+        asyncio.run(profile(args.count, args.latency_ms, args.postgres_url, args.profile.resolve()))
+        return
 
     async def go() -> None:
         with EmbeddedBroker() as broker:

@@ -65,6 +65,19 @@ class CountingTwilio(FakeTwilio):
             self._move(-1)
 
 
+def cpu_seconds(services: Sequence[ServiceProcess]) -> float:
+    """User + system CPU seconds the services' processes have used so far (Linux /proc), the figure that a
+    shared machine's load does not skew as much as a rate."""
+    total = 0.0
+    for service in services:
+        process = service._process  # the bench reads its own child's /proc entry
+        if process is None:
+            continue
+        fields = Path(f"/proc/{process.pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def flows(after_s: int) -> str:
     """One payment-failure flow whose SMS comes due ``after_s`` seconds after the event."""
     return (
