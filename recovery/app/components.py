@@ -138,6 +138,10 @@ def build_scheduler(
         clock=clock,
         settings=settings.scheduler,
         concurrency=settings.channels.concurrency,
+        channel_concurrency={
+            ChannelName.EMAIL.value: settings.channels.email.concurrency,
+            ChannelName.SMS.value: settings.channels.sms.concurrency,
+        },
         rates=channel_rates(settings),
         desk_policy=desk_policy(settings),
     )
