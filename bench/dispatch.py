@@ -25,7 +25,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.common import DEFAULT_PG, Row, postgres_database, print_rows, wait_for
-from bench.dispatch_service import CountingTwilio, Deployment, cpu_seconds, flows, running, warm_up
+from bench.dispatch_service import CountingTwilio, Deployment, cpu_seconds, flows, pg_transactions, running, warm_up
 from bench.events import payment_failed, phone, publish
 from recovery.demo.sinks.twilio import FakeTwilio
 from recovery.ingest.embedded_broker import EmbeddedBroker
@@ -71,6 +71,8 @@ class Burst:
     avg_in_flight: float
     seconds: float
     cpu_ms: float  # the service processes' CPU per SMS, publish to last accepted
+    commits: float = float("nan")  # PostgreSQL transactions committed per SMS (ingest + dispatch)
+    rollbacks: float = float("nan")  # ... and rolled back (pre-pings)
 
 
 async def burst(
@@ -80,6 +82,8 @@ async def burst(
     producer = Producer(deployment.kafka.bootstrap_servers)
     await producer.start()
     twilio.reset_gauge()
+    await asyncio.sleep(11)  # the warm-up's transactions reported by the now idle backends
+    xacts_before = await pg_transactions(deployment.database_url)
     cpu_before = cpu_seconds(services)
     try:
         events = [payment_failed(i) for i in range(count)]
@@ -93,8 +97,21 @@ async def burst(
         await sending
     finally:
         await producer.stop()
+    await asyncio.sleep(11)
+    commits, rollbacks = (
+        after - before
+        for after, before in zip(await pg_transactions(deployment.database_url), xacts_before, strict=True)
+    )
     span = max(last - first, 1e-6)
-    return Burst((count - 1) / span, twilio.max_in_flight, (last_area - first_area) / span, span, cpu * 1000 / count)
+    return Burst(
+        (count - 1) / span,
+        twilio.max_in_flight,
+        (last_area - first_area) / span,
+        span,
+        cpu * 1000 / count,
+        commits / count,
+        rollbacks / count,
+    )
 
 
 async def service_burst(
@@ -124,7 +141,7 @@ async def service_burst(
 async def sampled(service: ServiceProcess, out: Path) -> AsyncIterator[None]:
     """py-spy (on PATH) attached to the running service, all threads, raw stacks to ``out`` when it ends."""
     assert service._process is not None
-    command = ["py-spy", "record", "--nonblocking", "-r", "100", "-f", "raw", "-o", str(out)]
+    command = ["py-spy", "record", "--gil", "--nonblocking", "-r", "100", "-f", "raw", "-o", str(out)]
     spy = await asyncio.create_subprocess_exec(*command, "--pid", str(service._process.pid))
     await asyncio.sleep(1.0)  # attached before the burst starts
     try:
@@ -168,6 +185,13 @@ async def run(
                 "-",
             ),
             Row("  service CPU per SMS during that burst (ingest + dispatch)", "-", f"{one.cpu_ms:.2f} ms", "-", "-"),
+            Row(
+                "  PostgreSQL transactions per SMS (commits / rollbacks)",
+                "-",
+                f"{one.commits:.2f} / {one.rollbacks:.2f}",
+                "-",
+                "-",
+            ),
         ]
     if 1 in results and 2 in results:
         two = results[2]
@@ -197,7 +221,7 @@ async def profile(count: int, latency_ms: int, pg_admin: str, out: Path) -> None
         twilio.response_delay_s = latency_ms / 1000
         found = await service_burst(broker.bootstrap_servers, pg_admin, twilio, count, Path(tmp), 1, profile=out)
     print(f"profiled burst: {found.rate:,.0f} SMS/s, in flight max {found.max_in_flight} avg {found.avg_in_flight:.1f}")
-    print(f"service CPU per SMS: {found.cpu_ms:.2f} ms")
+    print(f"service CPU per SMS: {found.cpu_ms:.2f} ms, transactions {found.commits:.2f} / {found.rollbacks:.2f}")
 
 
 def main() -> None:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.common import TOPIC_ROLES, wait_for
 from bench.events import payment_failed, phone, publish
@@ -78,6 +80,22 @@ def cpu_seconds(services: Sequence[ServiceProcess]) -> float:
     return total
 
 
+async def pg_transactions(url: str) -> tuple[int, int]:
+    """Commits and rollbacks PostgreSQL counted in the bench database so far (``pg_stat_database``; backends
+    report theirs when idle, within ~10 s). A rollback on an untouched checkout is the pool's pre-ping."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text("SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = current_database()")
+                )
+            ).one()
+    finally:
+        await engine.dispose()
+    return int(row[0]), int(row[1])
+
+
 def flows(after_s: int) -> str:
     """One payment-failure flow whose SMS comes due ``after_s`` seconds after the event."""
     return (
@@ -90,6 +108,7 @@ class Deployment:
     """One configuration (topics, group, database, provider) and its ``recovery run`` processes."""
 
     def __init__(self, bootstrap: str, database_url: str, twilio: FakeTwilio, workdir: Path, flows_yaml: str) -> None:
+        self.database_url = database_url
         prefix = f"b{uuid.uuid4().hex[:10]}"
         self.topics = {role: {"name": f"{prefix}.{role}"} for role in TOPIC_ROLES}
         self.kafka = KafkaSettings(
