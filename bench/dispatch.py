@@ -211,6 +211,13 @@ async def run(
                 "-",
             ),
             Row("  service CPU per SMS, 2 processes together", "-", f"{two.cpu_ms:.2f} ms", "-", "-"),
+            Row(
+                "  PostgreSQL transactions per SMS, 2 processes (commits / rollbacks)",
+                "-",
+                f"{two.commits:.2f} / {two.rollbacks:.2f}",
+                "-",
+                "-",
+            ),
         ]
     return rows
 
