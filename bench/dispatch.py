@@ -1,10 +1,12 @@
-"""Dispatch: due payment-failure SMS sent per second on PostgreSQL, provider answering in --latency-ms.
+"""Dispatch as users run it: a burst of payment failures leaves as SMS, ``recovery run`` in its own process.
 
-Baseline: the same number of messages POSTed straight to the same Twilio-compatible server by 64 concurrent
-aiohttp senders (what the provider allows). Service: ``count`` payment.failed events are ingested with the SMS
-step due a few seconds later, so they all come due together; rate = messages / (last accepted - first).
+The service is configured by ``RECOVERY_*`` only, on PostgreSQL, SMS through the real ``twilio`` client to a
+Twilio-shaped server answering in --latency-ms (bench/dispatch_service.py). ``count`` payment.failed events whose
+SMS step is due at once are published while the service runs, so ingest and dispatch overlap (a payment
+provider's outage ending); rate = SMS accepted, first to last. Baseline, same run: 64 plain aiohttp senders to
+the same endpoint. Then two replicas (two processes, one group, one database) on a fresh burst: ratio to one.
 
-    python -m bench.dispatch [--count 1000] [--latency-ms 100]
+    python -m bench.dispatch [--count 1000] [--latency-ms 100] [--replicas 1,2]
 """
 
 from __future__ import annotations
@@ -12,17 +14,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import signal
 import tempfile
 import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
-from bench.common import DEFAULT_PG, Row, postgres_database, print_rows, running, settings_for, wait_for
+from bench.common import DEFAULT_PG, Row, postgres_database, print_rows, wait_for
+from bench.dispatch_service import CountingTwilio, Deployment, cpu_seconds, flows, pg_transactions, running, warm_up
 from bench.events import payment_failed, phone, publish
 from recovery.demo.sinks.twilio import FakeTwilio
 from recovery.ingest.embedded_broker import EmbeddedBroker
-from recovery.ingest.kafka import Producer, ensure_topics
+from recovery.ingest.kafka import Producer
+from tests.process import ServiceProcess
 
 SENDERS = 64
 
@@ -54,49 +62,173 @@ async def raw_rate(twilio: FakeTwilio, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-def flows(after_s: int) -> str:
-    """One payment-failure flow whose SMS comes due ``after_s`` seconds after the event."""
-    return (
-        "flows:\n  - name: payment_failed\n    trigger: payment.failed\n    steps:\n"
-        f"      - {{name: retry_payment, after: {after_s}s, channel: sms, template: payment_failed}}\n"
+@dataclass(frozen=True)
+class Burst:
+    """What one burst measured at the provider."""
+
+    rate: float  # SMS accepted per second, first to last
+    max_in_flight: int
+    avg_in_flight: float
+    seconds: float
+    cpu_ms: float  # the service processes' CPU per SMS, publish to last accepted
+    commits: float = float("nan")  # PostgreSQL transactions committed per SMS (ingest + dispatch)
+    rollbacks: float = float("nan")  # ... and rolled back (pre-pings)
+
+
+async def burst(
+    twilio: CountingTwilio, deployment: Deployment, count: int, services: Sequence[ServiceProcess] = ()
+) -> Burst:
+    """Publish ``count`` payment failures at once and time their SMS at the provider, first to last."""
+    producer = Producer(deployment.kafka.bootstrap_servers)
+    await producer.start()
+    twilio.reset_gauge()
+    await asyncio.sleep(11)  # the warm-up's transactions reported by the now idle backends
+    xacts_before = await pg_transactions(deployment.database_url)
+    cpu_before = cpu_seconds(services)
+    try:
+        events = [payment_failed(i) for i in range(count)]
+        sending = asyncio.create_task(publish(producer, deployment.kafka.topics, events))
+        within = 120 + count / 5
+        first = await wait_for(lambda: twilio.create_attempts >= 1, within=within, poll=0.002)
+        first_area = twilio.area()
+        last = await wait_for(lambda: len(twilio.messages) >= count, within=within, poll=0.01)
+        last_area = twilio.area()
+        cpu = cpu_seconds(services) - cpu_before
+        await sending
+    finally:
+        await producer.stop()
+    await asyncio.sleep(11)
+    commits, rollbacks = (
+        after - before
+        for after, before in zip(await pg_transactions(deployment.database_url), xacts_before, strict=True)
+    )
+    span = max(last - first, 1e-6)
+    return Burst(
+        (count - 1) / span,
+        twilio.max_in_flight,
+        (last_area - first_area) / span,
+        span,
+        cpu * 1000 / count,
+        commits / count,
+        rollbacks / count,
     )
 
 
-async def service_rate(bootstrap: str, pg_admin: str, twilio: FakeTwilio, count: int, workdir: Path) -> float:
-    """Due SMS accepted by the provider per second, first to last, service on PostgreSQL."""
-    after_s = max(15, count // 200)  # every step is stored before the first comes due
+async def service_burst(
+    bootstrap: str,
+    pg_admin: str,
+    twilio: CountingTwilio,
+    count: int,
+    workdir: Path,
+    replicas: int,
+    profile: Path | None = None,
+) -> Burst:
+    """One fresh database and topics, ``replicas`` processes ready and warm, then the burst.
+
+    ``profile``: the (single) process runs under ``py-spy record`` (all threads, raw stacks) into that file.
+    """
     async with postgres_database(pg_admin) as url:
-        settings = settings_for(bootstrap, url, workdir, flows(after_s), twilio=twilio)
-        await ensure_topics(bootstrap, settings.kafka)
-        async with running(settings):
-            producer = Producer(bootstrap)
-            await producer.start()
-            try:
-                await publish(producer, settings.kafka.topics, [payment_failed(i) for i in range(count)])
-            finally:
-                await producer.stop()
-            first = await wait_for(lambda: twilio.create_attempts >= 1, within=after_s + 120, poll=0.01)
-            last = await wait_for(lambda: len(twilio.messages) >= count, within=600, poll=0.02)
-    return (count - 1) / max(last - first, 1e-6)
+        deployment = Deployment(bootstrap, url, twilio, workdir, flows(0))
+        async with running(deployment, replicas) as services:
+            await warm_up(deployment, twilio)
+            if profile is None:
+                return await burst(twilio, deployment, count, services)
+            async with sampled(services[0], profile):
+                return await burst(twilio, deployment, count, services)
 
 
-async def run(bootstrap: str, pg_admin: str, count: int, latency_ms: int) -> list[Row]:
-    """The dispatch row."""
-    with FakeTwilio() as twilio, tempfile.TemporaryDirectory() as tmp:
+@asynccontextmanager
+async def sampled(service: ServiceProcess, out: Path) -> AsyncIterator[None]:
+    """py-spy (on PATH) attached to the running service, all threads, raw stacks to ``out`` when it ends."""
+    assert service._process is not None
+    command = ["py-spy", "record", "--gil", "--nonblocking", "-r", "100", "-f", "raw", "-o", str(out)]
+    spy = await asyncio.create_subprocess_exec(*command, "--pid", str(service._process.pid))
+    await asyncio.sleep(1.0)  # attached before the burst starts
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+        await spy.wait()
+
+
+async def run(
+    bootstrap: str, pg_admin: str, count: int, latency_ms: int, replicas: tuple[int, ...] = (1, 2)
+) -> list[Row]:
+    """The dispatch rows: one process against 64 plain senders, then two replicas against one."""
+    results: dict[int, Burst] = {}
+    with CountingTwilio() as twilio, tempfile.TemporaryDirectory() as tmp:
         twilio.response_delay_s = latency_ms / 1000
         raw = await raw_rate(twilio, count)
-        twilio.reset()
+        for n in replicas:
+            twilio.reset()
+            twilio.response_delay_s = latency_ms / 1000
+            workdir = Path(tmp) / f"replicas-{n}"
+            workdir.mkdir()
+            results[n] = await service_burst(bootstrap, pg_admin, twilio, count, workdir, n)
+    rows = []
+    label = f"SMS/s from a burst of {count} payment.failed, `recovery run` process, PostgreSQL, Twilio {latency_ms} ms"
+    if 1 in results:
+        one = results[1]
+        rows += [
+            Row(
+                f"{label}, 1 process",
+                f"{raw:,.0f}/s (64 plain senders)",
+                f"{one.rate:,.0f}/s",
+                f"{one.rate / raw:.2f}x",
+                ">= 250/s",
+            ),
+            Row(
+                "  requests in flight at the provider during that burst",
+                "64 (plain senders)",
+                f"max {one.max_in_flight}, avg {one.avg_in_flight:.1f}",
+                "-",
+                "-",
+            ),
+            Row("  service CPU per SMS during that burst (ingest + dispatch)", "-", f"{one.cpu_ms:.2f} ms", "-", "-"),
+            Row(
+                "  PostgreSQL transactions per SMS (commits / rollbacks)",
+                "-",
+                f"{one.commits:.2f} / {one.rollbacks:.2f}",
+                "-",
+                "-",
+            ),
+        ]
+    if 1 in results and 2 in results:
+        two = results[2]
+        rows += [
+            Row(
+                f"{label}, 2 processes",
+                f"{results[1].rate:,.0f}/s (1 process)",
+                f"{two.rate:,.0f}/s",
+                f"{two.rate / results[1].rate:.2f}x",
+                ">= 1.8x",
+            ),
+            Row(
+                "  requests in flight at the provider, 2 processes",
+                "-",
+                f"max {two.max_in_flight}, avg {two.avg_in_flight:.1f}",
+                "-",
+                "-",
+            ),
+            Row("  service CPU per SMS, 2 processes together", "-", f"{two.cpu_ms:.2f} ms", "-", "-"),
+            Row(
+                "  PostgreSQL transactions per SMS, 2 processes (commits / rollbacks)",
+                "-",
+                f"{two.commits:.2f} / {two.rollbacks:.2f}",
+                "-",
+                "-",
+            ),
+        ]
+    return rows
+
+
+async def profile(count: int, latency_ms: int, pg_admin: str, out: Path) -> None:
+    """One burst with the process under py-spy; prints the rate (slowed by the sampling)."""
+    with EmbeddedBroker() as broker, CountingTwilio() as twilio, tempfile.TemporaryDirectory() as tmp:
         twilio.response_delay_s = latency_ms / 1000
-        rate = await service_rate(bootstrap, pg_admin, twilio, count, Path(tmp))
-    return [
-        Row(
-            f"due SMS sent/s, PostgreSQL, provider {latency_ms} ms, {count} due at once",
-            f"{raw:,.0f}/s (64 raw HTTP senders)",
-            f"{rate:,.0f}/s",
-            f"{rate / raw:.2f}x",
-            ">= 250/s (goal 1 000/s)",
-        )
-    ]
+        found = await service_burst(broker.bootstrap_servers, pg_admin, twilio, count, Path(tmp), 1, profile=out)
+    print(f"profiled burst: {found.rate:,.0f} SMS/s, in flight max {found.max_in_flight} avg {found.avg_in_flight:.1f}")
+    print(f"service CPU per SMS: {found.cpu_ms:.2f} ms, transactions {found.commits:.2f} / {found.rollbacks:.2f}")
 
 
 def main() -> None:
@@ -104,12 +236,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--latency-ms", type=int, default=100)
+    parser.add_argument("--replicas", default="1,2", help="comma-separated process counts to measure")
     parser.add_argument("--postgres-url", default=DEFAULT_PG)
+    parser.add_argument("--profile", type=Path, help="one process under py-spy (on PATH): raw stacks to this file")
     args = parser.parse_args()
+    replicas = tuple(int(n) for n in args.replicas.split(","))
+    if args.profile is not None:
+        asyncio.run(profile(args.count, args.latency_ms, args.postgres_url, args.profile.resolve()))
+        return
 
     async def go() -> None:
         with EmbeddedBroker() as broker:
-            print_rows(await run(broker.bootstrap_servers, args.postgres_url, args.count, args.latency_ms))
+            rows = await run(broker.bootstrap_servers, args.postgres_url, args.count, args.latency_ms, replicas)
+            print_rows(rows)
 
     asyncio.run(go())
 

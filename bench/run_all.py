@@ -26,6 +26,7 @@ QUICK = {
     "carts": 6_000,
     "due": 1_000,
     "latency_count": 30,
+    "latency_burst": 500,
     "scale": 0.01,
     "memory_carts": 50_000,
     "pending": 100_000,
@@ -35,6 +36,7 @@ FULL = {
     "carts": 20_000,
     "due": 3_000,
     "latency_count": 100,
+    "latency_burst": 3_000,
     "scale": 1.0,
     "memory_carts": 1_000_000,
     "pending": 1_000_000,
@@ -73,7 +75,9 @@ async def collect(args: argparse.Namespace, sizes: dict[str, float]) -> list[Row
         runs = {
             "ingest": lambda: ingest.run(bootstrap, pg, int(sizes["events"]), int(sizes["carts"])),
             "dispatch": lambda: dispatch.run(bootstrap, pg, int(sizes["due"]), args.latency_ms),
-            "latency": lambda: latency.run(bootstrap, pg, int(sizes["latency_count"]), 300, args.latency_ms),
+            "latency": lambda: latency.run(
+                bootstrap, pg, int(sizes["latency_count"]), 300, args.latency_ms, int(sizes["latency_burst"])
+            ),
             "timers": lambda: timers.run(bootstrap, pg, sizes["scale"], args.latency_ms),
             "timer_queries": lambda: timer_queries.measure_rows(pg, [10_000, int(sizes["pending"])]),
             "memory": lambda: fresh_memory(pg, int(sizes["memory_carts"])),

@@ -106,10 +106,11 @@ def build_dispatcher(
     wrap = instrument or (lambda channel: channel)
     every = {name: wrap(channel) for name, channel in channels.items()}
     if ChannelName.SMS in channels and ChannelName.CALLBACK not in channels:
-        # Callbacks need the database (tasks); offers go out through the SMS channel.
+        # Callbacks need the database (tasks); offers go out through the SMS channel, unwrapped: the callback
+        # channel's own wrapper counts an offer once (as a callback send), not a second time as an SMS.
         every[ChannelName.CALLBACK] = wrap(
             CallbackChannel(
-                engine=engine, clock=clock, offer_channel=every[ChannelName.SMS], policy=desk_policy(settings)
+                engine=engine, clock=clock, offer_channel=channels[ChannelName.SMS], policy=desk_policy(settings)
             )
         )
     return Dispatcher(
@@ -137,6 +138,10 @@ def build_scheduler(
         clock=clock,
         settings=settings.scheduler,
         concurrency=settings.channels.concurrency,
+        channel_concurrency={
+            ChannelName.EMAIL.value: settings.channels.email.concurrency,
+            ChannelName.SMS.value: settings.channels.sms.concurrency,
+        },
         rates=channel_rates(settings),
         desk_policy=desk_policy(settings),
     )

@@ -26,6 +26,9 @@ class EmailSettings(Section):
     timeout: Duration = timedelta(seconds=10)
     # Sends per second handed to SMTP (none: unlimited); a relay with a quota gets a steady pace, not errors.
     max_per_second: float | None = Field(default=None, gt=0)
+    # Emails handed to SMTP at once per scheduler: SMTP has no idempotency key, so a SIGKILL can leave at most
+    # this many emails whose outcome is unknown (each is then sent again rather than lost).
+    concurrency: int = Field(default=16, ge=1, le=1024)
 
 
 class SmsSettings(Section):
@@ -38,6 +41,9 @@ class SmsSettings(Section):
     # Twilio's messages-per-second for the sender (about 1 per long code, more for short codes and toll-free
     # numbers); none: unlimited. Callback offers, texted through the same sender, share this pace.
     max_per_second: float | None = Field(default=None, gt=0)
+    # SMS handed to Twilio at once per scheduler (a crashed send is looked up by its idempotency key, never
+    # sent twice, so this is only the provider's concurrency).
+    concurrency: int = Field(default=64, ge=1, le=1024)
 
 
 class RetrySettings(Section):
@@ -58,5 +64,6 @@ class ChannelsSettings(Section):
     sms: SmsSettings = SmsSettings()
     outbox_dir: Path = Path("var/outbox")
     retry: RetrySettings = RetrySettings()
-    # Due steps fired at once per scheduler (each waits mostly on its provider); also sizes the database pool.
+    # Due steps fired at once per scheduler, every channel together (each waits mostly on its provider); also
+    # sizes the database pool. ``email.concurrency`` and ``sms.concurrency`` cap each channel within it.
     concurrency: int = Field(default=64, ge=1, le=1024)

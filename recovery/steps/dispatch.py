@@ -6,12 +6,11 @@ provider call; a row found in ``sending`` later is reconciled with the provider,
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -26,9 +25,7 @@ from recovery.errors import ConfigError, OutcomeUnknownError, PermanentError, Tr
 from recovery.journeys.records import JourneyRow
 from recovery.messages import message_id_for
 from recovery.render import short_link_rows
-from recovery.render.offload import off_loop
-from recovery.render.short_links import ShortLink
-from recovery.rules import Flows, FlowStep
+from recovery.rules import Flows
 from recovery.rules.flow_book import FlowBook, StaticFlows
 from recovery.rules.variants import resolve_step
 from recovery.states import (
@@ -47,7 +44,6 @@ from recovery.steps.decide import (
     MarkSent,
     Plan,
     ReconcileMessage,
-    Rendered,
     SendMessage,
     SkipStep,
     StepFacts,
@@ -59,6 +55,7 @@ from recovery.steps.discount_hook import DiscountRegistrar
 from recovery.steps.discounts import DiscountCode
 from recovery.steps.failures import fail_step, identity_event
 from recovery.steps.guards import GuardPolicy
+from recovery.steps.rendering import Composer, VersionedComposer, render
 from recovery.steps.settle import (
     AfterSend,
     Delivered,
@@ -79,35 +76,6 @@ from recovery.stores import StoreDirectory
 __all__ = ["Composer", "Dispatcher", "VersionedComposer"]
 
 log = logging.getLogger(__name__)
-_RELABEL_TRIES = 3  # renders of one message when a template refresh lands during its render
-
-
-class Composer(Protocol):
-    """Turns a step and its context into the message's subject, text and HTML."""
-
-    def compose(
-        self,
-        *,
-        step: FlowStep,
-        channel: ChannelName,
-        journey: JourneyRow,
-        context: Mapping[str, Any],
-        message_id: str,
-        short_links: list[ShortLink] | None = None,
-    ) -> tuple[str | None, str, str | None]: ...
-
-    def unsubscribe_url(self, customer_key: str, channel: ChannelName) -> str | None:
-        """The one-click unsubscribe link for this customer and channel (None: the composer has none)."""
-        ...
-
-
-@runtime_checkable
-class VersionedComposer(Protocol):
-    """A composer that can say which template versions a message is rendered with."""
-
-    def version_of(
-        self, *, step: FlowStep, channel: ChannelName, journey: JourneyRow, context: Mapping[str, Any]
-    ) -> str | None: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -309,7 +277,7 @@ class Dispatcher:
             offer = {"code": code.code, "percent": code.percent, "free_shipping": code.free_shipping}
             context = {**context, "offer": offer | {"expires_at": code.expires_at}}
         try:
-            rendered = await self._render(plan, context)
+            rendered = await render(self._composer, plan, context)
         except ConfigError as exc:
             if facts.message is None:
                 await step_rows.open_message(conn, row)  # the row the failure is recorded on
@@ -330,44 +298,6 @@ class Dispatcher:
             },
         )
         return _InFlight(outgoing=outgoing, reconcile=plan.reconcile, first_tried_at=plan.first_tried_at, offer=code)
-
-    async def _render(self, plan: SendMessage, context: Mapping[str, Any]) -> Rendered:
-        """Compose in a render thread (a slow template never stalls the loop; one past ``render.deadline``
-        raises ``TemplateError``) and label it with the template versions it was rendered with."""
-        step, channel, journey = plan.flow_step, plan.identity.channel, plan.journey
-        for _ in range(_RELABEL_TRIES):
-            # Templates are swapped only on the loop: the same label before and after means no swap in between.
-            before = self._version(plan, context)
-            short_links: list[ShortLink] = []  # filled by the composer: the SMS's short links, stored with it
-            subject, text, html = await off_loop(
-                None,
-                functools.partial(self._composer.compose, step=step, channel=channel, journey=journey),
-                context=context,
-                message_id=plan.identity.message_id,
-                short_links=short_links,
-            )
-            version = self._version(plan, context)
-            if version == before:
-                break
-        # RFC 8058 List-Unsubscribe(-Post) headers on every marketing email.
-        unsubscribe = (
-            self._composer.unsubscribe_url(journey.customer_key, channel) if channel == ChannelName.EMAIL else None
-        )
-        return Rendered(
-            subject=subject,
-            text=text,
-            html=html,
-            version=version,
-            unsubscribe_url=unsubscribe,
-            short_links=tuple(short_links),
-        )
-
-    def _version(self, plan: SendMessage, context: Mapping[str, Any]) -> str | None:
-        if not isinstance(self._composer, VersionedComposer):
-            return None
-        return self._composer.version_of(
-            step=plan.flow_step, channel=plan.identity.channel, journey=plan.journey, context=context
-        )
 
     async def _sent(self, step: ClaimedStep, flight: _InFlight, delivery: Delivery) -> None:
         now = self._clock.now()

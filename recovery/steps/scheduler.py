@@ -66,6 +66,7 @@ class Scheduler:
         settings: SchedulerSettings,
         concurrency: int = DEFAULT_CONCURRENCY,
         rates: Mapping[str, float] | None = None,
+        channel_concurrency: Mapping[str, int] | None = None,
         desk_policy: DeskPolicy = DEFAULT_POLICY,
         stop_grace_s: float = STOP_GRACE_S,
         monotonic: Callable[[], float] = time.monotonic,
@@ -81,6 +82,9 @@ class Scheduler:
         self._interrupted: list[step_rows.ClaimedStep] = []
         self._monotonic = monotonic
         self._rates = ChannelRates(dict(rates or {}), monotonic(), engine=engine, clock=monotonic)
+        # Per channel: the most steps queued or in flight at once (email: the most a kill leaves unknown).
+        self._channel_limits = dict(channel_concurrency or {})
+        self._active: dict[str, int] = {}  # per channel: steps queued or being fired
         self._stop_grace_s = stop_grace_s
         # The pipeline's state (``run``; ``run_until_idle`` is the same loop, ending once nothing is due).
         self._capacity = 2 * self._concurrency
@@ -140,7 +144,9 @@ class Scheduler:
         self._held.clear()
         self._claimed_at.clear()
         while not self._queue.empty():
-            self._queue.get_nowait()
+            step = self._queue.get_nowait()
+            if step is not None:
+                self._active[step.channel] -= 1
         for _ in senders:
             self._queue.put_nowait(None)
         _done, late = await asyncio.wait(senders, timeout=self._stop_grace_s)
@@ -261,7 +267,8 @@ class Scheduler:
         now = self._monotonic()
         half_lease = self._settings.lease.total_seconds() / 2
         for channel, held in self._held.items():
-            while held and self._queue.qsize() + self._busy < self._allowed:
+            cap = self._channel_limits.get(channel, self._concurrency)
+            while held and self._queue.qsize() + self._busy < self._allowed and self._active.get(channel, 0) < cap:
                 claimed_at = self._claimed_at.pop(held[0].step_id, now)
                 if now - claimed_at > half_lease:
                     log.warning("claim too old to send; left to its lease", extra={"step": held.popleft().step_id})
@@ -269,6 +276,7 @@ class Scheduler:
                 if not self._rates.take(channel, now):
                     self._claimed_at[held[0].step_id] = claimed_at
                     break
+                self._active[channel] = self._active.get(channel, 0) + 1
                 self._queue.put_nowait(held.popleft())
 
     def _pace_wait(self) -> float:
@@ -286,6 +294,7 @@ class Scheduler:
                 await self._fire(step)
             finally:
                 self._busy -= 1
+                self._active[step.channel] -= 1
                 self._done += 1
                 self._finished(self._monotonic() - started)
 

@@ -58,21 +58,34 @@ async def claim_due(
     A taken-over step whose message is ``sending`` is reconciled with the provider by the dispatcher before
     anything is sent, so a takeover never sends twice.
     """
-    takeover = [and_(steps.c.status == StepStatus.CLAIMED, steps.c.claimed_at <= now - lease)]
+    lapsed = [steps.c.claimed_at <= now - lease]
     if dead_after is not None:
         # Never itself: after an outage its own beat is stale too, while its sends are still in flight.
         dead = select(workers.c.worker_id).where(
             workers.c.heartbeat_at <= now - dead_after, workers.c.worker_id != worker
         )
-        takeover.append(and_(steps.c.status == StepStatus.CLAIMED, steps.c.claimed_by.in_(dead)))
-    due = (
+        lapsed.append(steps.c.claimed_by.in_(dead))
+    locked = for_update_skip_locked(conn)
+    # Two ordered queries, not one OR: with the arms OR-ed, PostgreSQL cannot walk ``ix_steps_due`` in due
+    # order and stop at the limit; it read and sorted every due row (100 k due: 78 ms a claim, issue 25).
+    # Takeovers first (few: claims in flight), then the due arm, an index walk that stops after ``limit``.
+    takeover = (
         select(steps.c.step_id, steps.c.status)
-        .where(or_(and_(steps.c.status == StepStatus.PENDING, steps.c.due_at <= now), *takeover))
+        .where(steps.c.status == StepStatus.CLAIMED, or_(*lapsed))
         .order_by(steps.c.due_at)
         .limit(limit)
-        .with_for_update(**for_update_skip_locked(conn))
+        .with_for_update(**locked)
     )
-    found = (await conn.execute(due)).all()
+    found = list((await conn.execute(takeover)).all()) if limit > 0 else []
+    if len(found) < limit:
+        due = (
+            select(steps.c.step_id, steps.c.status)
+            .where(steps.c.status == StepStatus.PENDING, steps.c.due_at <= now)
+            .order_by(steps.c.due_at)
+            .limit(limit - len(found))
+            .with_for_update(**locked)
+        )
+        found += (await conn.execute(due)).all()
     ids = [row[0] for row in found]
     if not ids:
         return []

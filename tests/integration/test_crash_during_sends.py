@@ -31,7 +31,9 @@ flows:
       - {name: retry_email, after: 0s, channel: email, template: payment_failed}
       - {name: retry_sms, after: 0s, channel: sms, template: payment_failed}
 """
-CONCURRENCY = 8  # channels.concurrency, the in-flight sends: the most a kill can leave in an unknown state
+# channels.email.concurrency, the emails in flight: the most a kill can leave in an unknown state (SMS in flight,
+# up to the default channels.sms.concurrency, are looked up by their key instead: none is sent twice)
+EMAIL_CONCURRENCY = 8
 
 
 def test_sigkill_between_provider_call_and_commit_sends_each_message_once(
@@ -57,8 +59,12 @@ def test_sigkill_between_provider_call_and_commit_sends_each_message_once(
         "security": {"link_secret": "crash-test-secret-" + "x" * 32},
         "channels": {
             "transport": "providers",
-            "concurrency": CONCURRENCY,
-            "email": {"smtp_host": smtp_sink.host, "smtp_port": smtp_sink.port, "sender": "shop@example.com"},
+            "email": {
+                "smtp_host": smtp_sink.host,
+                "smtp_port": smtp_sink.port,
+                "sender": "shop@example.com",
+                "concurrency": EMAIL_CONCURRENCY,
+            },
             "sms": {
                 "account_sid": fake_twilio.account_sid,
                 "auth_token": fake_twilio.auth_token,
@@ -106,4 +112,4 @@ def test_sigkill_between_provider_call_and_commit_sends_each_message_once(
     assert [n for n, count in sms_per_number.items() if count > 1] == [], "an SMS was sent twice"
     emails = Counter(m.message["Message-ID"] for m in smtp_sink.received)
     assert len(emails) == total
-    assert sum(emails.values()) - total <= CONCURRENCY, "more email resends than messages in flight"
+    assert sum(emails.values()) - total <= EMAIL_CONCURRENCY, "more email resends than emails in flight"

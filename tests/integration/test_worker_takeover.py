@@ -58,3 +58,22 @@ async def test_a_worker_never_takes_over_its_own_claims_after_an_outage(engine: 
         await worker_rows.beat(conn, "a", NOW)
     assert await claim(engine, "a", 0) == ["journey-1:reminder"]
     assert await claim(engine, "a", 30) == []
+
+
+async def test_takeovers_and_due_steps_are_both_claimed(engine: AsyncEngine) -> None:
+    """The claim is two ordered queries (takeovers, then the due arm): each still finds its steps, and the
+    limit counts them together, takeovers first."""
+    async with engine.begin() as conn:
+        await journey_rows.create(conn, [new_journey(step_delays={"reminder": timedelta(0)})], NOW)
+        await worker_rows.beat(conn, "a", NOW)
+    assert await claim(engine, "a", 0) == ["journey-1:reminder"]  # then A dies
+    later = [new_journey(f"journey-{i}", cart_id=f"cart-{i}", step_delays={"reminder": timedelta(0)}) for i in (2, 3)]
+    async with engine.begin() as conn:
+        await journey_rows.create(conn, later, NOW + timedelta(seconds=1))
+    async with engine.begin() as conn:
+        first = await step_rows.claim_due(
+            conn, now=NOW + timedelta(seconds=6), worker="b", limit=2, lease=LEASE, dead_after=DEAD_AFTER
+        )
+    assert [step.step_id for step in first] == ["journey-1:reminder", "journey-2:reminder"]
+    assert await claim(engine, "c", 6) == ["journey-3:reminder"]
+    assert await claim(engine, "c", 6) == []

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from recovery.channels.base import Delivery, OutgoingMessage
 from recovery.render.composer import PlainComposer
-from recovery.settings import QuietHoursPolicy, Settings
+from recovery.settings import EmailSettings, QuietHoursPolicy, Settings
 from recovery.states import ChannelName
 from recovery.store.database import create_engine
 from recovery.store.schema import steps
@@ -142,6 +142,24 @@ async def test_many_due_steps_are_each_sent_once_by_n_senders_at_a_time(tmp_path
             await sent_count(email, 30)
     assert email.most_in_flight == 4, "four senders, never more"
     assert sorted(m.cart_id for m in email.sent) == sorted(f"cart-{i}" for i in range(30))
+
+
+async def test_emails_in_flight_stay_within_the_email_concurrency(tmp_path: Path) -> None:
+    # SMTP has no idempotency key: a kill can leave at most channels.email.concurrency emails unknown.
+    email = GatedChannel()
+    settings = settings_for(tmp_path, concurrency=16)
+    settings = settings.model_copy(
+        update={"channels": settings.channels.model_copy(update={"email": EmailSettings(concurrency=3)})}
+    )
+    async with pipeline_with(settings, email) as pipeline:
+        await pipeline.ingest(*[failed_payment(i) for i in range(12)], topic="payment")
+        async with running(pipeline):
+            await email.until_in_flight(3)
+            await asyncio.sleep(0.2)  # room for more senders, were the cap not there
+            email.gate.set()
+            await sent_count(email, 12)
+    assert email.most_in_flight == 3
+    assert sorted(m.cart_id for m in email.sent) == sorted(f"cart-{i}" for i in range(12))
 
 
 async def test_a_step_due_now_is_sent_without_waiting_for_the_poll(tmp_path: Path) -> None:
