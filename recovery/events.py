@@ -178,8 +178,9 @@ def _zones() -> set[str]:
     return _ZONES
 
 
+@functools.lru_cache(maxsize=65_536)
 def is_landline(phone: str) -> bool:
-    """Whether ``phone`` is a fixed line, which cannot receive an SMS."""
+    """Whether ``phone`` is a fixed line, which cannot receive an SMS (cached: each send asks, issue 25)."""
     try:
         number = phonenumbers.parse(phone)
     except phonenumbers.NumberParseException:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.consent.authority import ADDRESS_OF_CONSENT, AddressKeys, LedgerEntry
 from recovery.store.schema import callback_requests, consent_ledger, customers, inbound_sms
-from recovery.store.sql import insert_ignore, insert_returning_new
+from recovery.store.sql import among, insert_ignore, insert_returning_new
 
 
 class ConsentChannel(StrEnum):
@@ -213,7 +213,7 @@ async def ledger_entries(
         consent_ledger.c.channel,
         consent_ledger.c.consent,
         consent_ledger.c.recorded_at,
-    ).where(consent_ledger.c.customer_key.in_(keys))
+    ).where(among(conn, consent_ledger.c.customer_key, keys))
     found: list[LedgerEntry] = []
     for row in (await conn.execute(query)).mappings():
         # An email hash speaks only for email consent; a phone hash only for sms and phone.
