@@ -58,6 +58,27 @@ async def claim_due(
     A taken-over step whose message is ``sending`` is reconciled with the provider by the dispatcher before
     anything is sent, so a takeover never sends twice.
     """
+    found = await _claimable(conn, now=now, worker=worker, limit=limit, lease=lease, dead_after=dead_after)
+    ids = [row[0] for row in found]
+    if not ids:
+        return []
+    TAKEOVERS.add(sum(row[1] == StepStatus.CLAIMED for row in found))  # claims of a dead or lapsed worker
+    claimed = await conn.execute(
+        update(steps)
+        .where(among(conn, steps.c.step_id, ids))
+        .values(status=StepStatus.CLAIMED.value, claimed_by=worker, claimed_at=now, updated_at=now)
+        .returning(*(steps.c[name] for name in _CLAIMED))
+    )
+    return sorted((ClaimedStep(**row) for row in claimed.mappings()), key=lambda s: s.due_at)
+
+
+_CLAIMED = ("step_id", "journey_id", "cart_id", "name", "channel", "due_at", "attempts", "claimed_by", "claimed_at")
+
+
+async def _claimable(
+    conn: AsyncConnection, *, now: datetime, worker: str, limit: int, lease: timedelta, dead_after: timedelta | None
+) -> list[Any]:
+    """(step id, status) of up to ``limit`` steps to claim, locked: takeovers first, then due pending steps."""
     lapsed = [steps.c.claimed_at <= now - lease]
     if dead_after is not None:
         # Never itself: after an outage its own beat is stale too, while its sends are still in flight.
@@ -86,27 +107,7 @@ async def claim_due(
             .with_for_update(**locked)
         )
         found += (await conn.execute(due)).all()
-    ids = [row[0] for row in found]
-    if not ids:
-        return []
-    TAKEOVERS.add(sum(row[1] == StepStatus.CLAIMED for row in found))  # claims of a dead or lapsed worker
-    claimed = await conn.execute(
-        update(steps)
-        .where(among(conn, steps.c.step_id, ids))
-        .values(status=StepStatus.CLAIMED.value, claimed_by=worker, claimed_at=now, updated_at=now)
-        .returning(
-            steps.c.step_id,
-            steps.c.journey_id,
-            steps.c.cart_id,
-            steps.c.name,
-            steps.c.channel,
-            steps.c.due_at,
-            steps.c.attempts,
-            steps.c.claimed_by,
-            steps.c.claimed_at,
-        )
-    )
-    return sorted((ClaimedStep(**row) for row in claimed.mappings()), key=lambda s: s.due_at)
+    return found
 
 
 async def still_owned(conn: AsyncConnection, step: ClaimedStep) -> bool:
