@@ -19,9 +19,10 @@ import pstats
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from aiokafka.structs import ConsumerRecord
 
 from bench.common import DEFAULT_PG, postgres_database
 from bench.ingest_mix import ROLES, make_mix
@@ -36,18 +37,6 @@ from recovery.store.migrate import upgrade_to_head
 FLOWS = Path(__file__).resolve().parent.parent / "config" / "flows.yaml"
 
 
-@dataclass(frozen=True)
-class FakeRecord:
-    """What aiokafka's ConsumerRecord gives the processor."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-
 class NoDeadLetters:
     """The mix has no bad input; count what would be published anyway."""
 
@@ -58,7 +47,7 @@ class NoDeadLetters:
         self.sent += len(messages)
 
 
-def records(count: int) -> list[FakeRecord]:
+def records(count: int) -> list[ConsumerRecord[bytes, bytes]]:
     """The mix as records: each type on its topic, partitioned by cart as the producer would."""
     mix = make_mix(count, max(1, count // 5))
     offsets: dict[tuple[str, int], int] = {}
@@ -67,11 +56,19 @@ def records(count: int) -> list[FakeRecord]:
         partition = hash(event.key) % 4
         offset = offsets.get((event.role, partition), 0)
         offsets[(event.role, partition)] = offset + 1
-        out.append(FakeRecord(f"p.{event.role}", partition, offset, event.key.encode(), event.raw))
+        key = event.key.encode()
+        # aiokafka's own record type, as the subscriber hands the batch over
+        out.append(
+            ConsumerRecord(
+                f"p.{event.role}", partition, offset, 0, 0, key, event.raw, None, len(key), len(event.raw), []
+            )
+        )
     return out
 
 
-async def run(url: str, batches: list[list[FakeRecord]], profile: cProfile.Profile | None) -> tuple[float, float]:
+async def run(
+    url: str, batches: list[list[ConsumerRecord[bytes, bytes]]], profile: cProfile.Profile | None
+) -> tuple[float, float]:
     """Wall and CPU seconds to process every batch (schema created before the clock starts)."""
     settings = Settings(
         kafka={"topics": {role: {"name": f"p.{role}"} for role in ROLES}, "partitions": 4},
