@@ -23,7 +23,7 @@ from recovery.events import (
     OrderRefunded,
     PaymentFailed,
 )
-from recovery.journeys.records import CartState, CustomerState, guest_key
+from recovery.journeys.records import CartState, CustomerState, frozen, guest_key
 from recovery.rules import Flow, Flows, PlannedStep, Trigger, may_enter, plan_steps
 from recovery.rules.flow_book import FlowBook
 from recovery.states import ChannelName, JourneyStatus, StepMode
@@ -178,8 +178,9 @@ def apply_batch(
     outcome = BatchOutcome()
     # Each touched cart is worked on as a plain dict of its fields and frozen once at the end: a
     # dataclasses.replace per change and per event was a fifth of the ingest time.
+    # Customers likewise: merged into dicts, frozen once each.
     working: dict[str, dict[str, Any]] = {}
-    people = dict(customers)
+    people: dict[str, dict[str, Any]] = {}
     running: dict[str, list[ActiveJourney]] = {}
     for journey in active:
         running.setdefault(journey.cart_id, []).append(journey)
@@ -188,8 +189,7 @@ def apply_batch(
         if isinstance(event, ConsentChanged):
             key = customer_key_of(event.cart_id, event.customer)
             # A future-dated event must not freeze the customer: it counts as happening now at the latest.
-            people[key] = merge_customer(people.get(key), key, event.customer, min(event.occurred_at, now))
-            outcome.customers[key] = people[key]
+            _merge_into(_person(people, customers, key, event.occurred_at, now), event.customer, event.occurred_at, now)
             continue
         cart_id = cart_id_of(event)
         cart = working.get(cart_id)
@@ -197,8 +197,7 @@ def apply_batch(
             cart = working[cart_id] = dict(vars(carts[cart_id]))
         key = customer_key_of(cart_id, event.customer, cart["customer_key"] if cart else None)
         if event.customer is not None:
-            people[key] = merge_customer(people.get(key), key, event.customer, min(event.occurred_at, now))
-            outcome.customers[key] = people[key]
+            _merge_into(_person(people, customers, key, event.occurred_at, now), event.customer, event.occurred_at, now)
         if cart is None:
             new = CartState(
                 cart_id=cart_id,
@@ -211,8 +210,28 @@ def apply_batch(
         else:
             cart["customer_key"] = key
         _apply_one(cart, event, rules, now, running, outcome, last_entries)
-    outcome.carts = {cart_id: CartState(**fields) for cart_id, fields in working.items()}
+    outcome.carts = {cart_id: frozen(CartState, fields) for cart_id, fields in working.items()}
+    outcome.customers = {key: frozen(CustomerState, fields) for key, fields in people.items()}
     return outcome
+
+
+def _person(
+    people: dict[str, dict[str, Any]],
+    stored: Mapping[str, CustomerState],
+    key: str,
+    occurred_at: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    """The batch's working copy of a customer: the stored one, else a new one as of the event."""
+    person = people.get(key)
+    if person is None:
+        current = stored.get(key)
+        if current is not None:
+            person = dict(vars(current))
+        else:
+            person = dict(vars(CustomerState(customer_key=key, updated_at=min(occurred_at, now))))
+        people[key] = person
+    return person
 
 
 def _occurred_at(event: Event) -> datetime:
@@ -348,9 +367,15 @@ def _furthest(current: str | None, reached: str) -> str:
 
 def merge_customer(current: CustomerState | None, key: str, customer: Customer, occurred_at: datetime) -> CustomerState:
     """Fold an event's customer object in: newer non-null values win, older ones only fill gaps."""
-    base = current or CustomerState(customer_key=key, updated_at=occurred_at)
-    newer = occurred_at >= base.updated_at
-    merged = dict(vars(base))
+    merged = dict(vars(current or CustomerState(customer_key=key, updated_at=occurred_at)))
+    _merge_into(merged, customer, occurred_at, occurred_at)
+    return frozen(CustomerState, merged)
+
+
+def _merge_into(merged: dict[str, Any], customer: Customer, occurred_at: datetime, now: datetime) -> None:
+    """``merge_customer`` on a customer's fields, in place; the event counts as happening ``now`` at the latest."""
+    occurred_at = min(occurred_at, now)
+    newer = occurred_at >= merged["updated_at"]
     incoming: list[tuple[str, str | bool | None]] = [
         ("email", customer.email),
         ("phone", customer.phone),
@@ -364,5 +389,5 @@ def merge_customer(current: CustomerState | None, key: str, customer: Customer, 
     for name, value in incoming:
         if value is not None and (newer or merged[name] is None):
             merged[name] = value
-    merged["updated_at"] = max(base.updated_at, occurred_at)
-    return CustomerState(**merged)
+    if occurred_at > merged["updated_at"]:
+        merged["updated_at"] = occurred_at

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
 from datetime import datetime
 from operator import attrgetter
 
@@ -11,12 +10,11 @@ from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from recovery.journeys.records import CartState, CustomerState
+from recovery.journeys.records import CART_FIELDS, CUSTOMER_FIELDS, CartState, CustomerState, frozen
 from recovery.store.schema import carts, customers, processed_events
-from recovery.store.sql import JsonText, among, chunks, for_update_skip_locked, insert_new_keys, upsert_rows
+from recovery.store.sql import JsonText, chunks, for_update_skip_locked, insert_new_keys, rows_among, upsert_rows
 
-_CART_FIELDS = [f.name for f in fields(CartState)]
-_CUSTOMER_FIELDS = [f.name for f in fields(CustomerState)]
+_CART_FIELDS, _CUSTOMER_FIELDS = list(CART_FIELDS), list(CUSTOMER_FIELDS)
 _cart_values, _customer_values = attrgetter(*_CART_FIELDS), attrgetter(*_CUSTOMER_FIELDS)  # tuples, in C
 _SNAPSHOT = _CART_FIELDS.index("cart")
 _DOCUMENTS = frozenset({"cart", "payment"})  # JSON columns that ingest replaces but never clears
@@ -35,11 +33,12 @@ async def load_carts(conn: AsyncConnection, cart_ids: Iterable[str], *, document
     (``save_carts`` keeps a stored document when given None).
     """
     names = _CART_FIELDS if documents else [n for n in _CART_FIELDS if n not in _DOCUMENTS]
+    absent = {} if documents else dict.fromkeys(_DOCUMENTS)  # every field is set: ``frozen`` skips defaults
     wanted = sorted(set(cart_ids))
     if not wanted:
         return {}
-    rows = await conn.execute(select(*[carts.c[n] for n in names]).where(among(conn, carts.c.cart_id, wanted)))
-    return {row.cart_id: CartState(**row._asdict()) for row in rows}
+    rows = await rows_among(conn, carts, names, "cart_id", wanted)
+    return {row[0]: frozen(CartState, {**absent, **dict(zip(names, row, strict=True))}) for row in rows}
 
 
 async def load_customers(conn: AsyncConnection, keys: Iterable[str]) -> dict[str, CustomerState]:
@@ -47,9 +46,8 @@ async def load_customers(conn: AsyncConnection, keys: Iterable[str]) -> dict[str
     wanted = sorted(set(keys))
     if not wanted:
         return {}
-    columns = [customers.c[n] for n in _CUSTOMER_FIELDS]
-    rows = await conn.execute(select(*columns).where(among(conn, customers.c.customer_key, wanted)))
-    return {row.customer_key: CustomerState(**row._asdict()) for row in rows}
+    rows = await rows_among(conn, customers, _CUSTOMER_FIELDS, "customer_key", wanted)
+    return {row[0]: frozen(CustomerState, dict(zip(_CUSTOMER_FIELDS, row, strict=True))) for row in rows}
 
 
 async def save_carts(conn: AsyncConnection, states: Iterable[CartState]) -> None:

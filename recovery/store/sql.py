@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC
 from functools import cache
 from typing import Any
 
@@ -32,6 +33,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY, asyncpg
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from recovery.store.schema.columns import UtcDateTime
 
 CHUNK = 2000  # parameters per IN list: well under SQLite's and asyncpg's limits
 
@@ -92,7 +95,40 @@ class JsonText(str):
 
 @cache
 def _processors(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tuple[Processor, ...]:
-    return tuple(table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns)
+    return tuple(_processor(table.c[name].type, dialect) for name in columns)
+
+
+def _processor(kind: Any, dialect: Dialect) -> Processor:
+    if isinstance(kind, UtcDateTime) and dialect.name == "sqlite":
+        text_format = getattr(kind.impl_instance.dialect_impl(dialect), "_storage_format", None)
+        if text_format == _SQLITE_DATETIME_FORMAT:
+            return _SQLITE_UTC_TEXT  # the same text, a column at a time (``_sqlite_utc_texts``)
+    processor: Processor = kind.dialect_impl(dialect).bind_processor(dialect)
+    return processor
+
+
+# SQLAlchemy's SQLite DATETIME text, which ``isoformat(" ", "microseconds")`` of a naive datetime spells alike.
+_SQLITE_DATETIME_FORMAT = "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+
+
+def _sqlite_utc_texts(values: list[Any]) -> list[Any]:
+    """``UtcDateTime`` then SQLite's DATETIME bind conversion, inline: through SQLAlchemy's two processors a
+    timestamp cost 4.6 µs (2.0 here), three a cart row, ~10 % of ingest's CPU on SQLite."""
+    if any(v is not None and v.tzinfo is None for v in values):
+        raise ValueError("naive datetime given to the store: pass timezone-aware UTC times")
+    return [
+        None
+        if v is None
+        else (v if v.tzinfo is UTC else v.astimezone(UTC)).replace(tzinfo=None).isoformat(" ", "microseconds")
+        for v in values
+    ]
+
+
+def _sqlite_utc_marker(value: Any) -> Any:  # identity only: ``_bound`` converts these columns itself
+    raise AssertionError("converted by _sqlite_utc_texts")
+
+
+_SQLITE_UTC_TEXT: Processor = _sqlite_utc_marker
 
 
 @cache
@@ -150,6 +186,8 @@ def _bound(
         if isinstance(table.c[name].type, JSON):
             assert process is not None, "SQLAlchemy's JSON type always serializes"
             values = [v if isinstance(v, JsonText) or (v is None and name in keep) else process(v) for v in values]
+        elif process is _SQLITE_UTC_TEXT:
+            values = _sqlite_utc_texts(values)
         elif process is not None:
             values = [None if v is None else process(v) for v in values]
         out.append(values)
@@ -197,6 +235,28 @@ async def insert_new_keys(conn: AsyncConnection, table: Table, column: str, keys
             result = await conn.exec_driver_sql(sql, tuple(part))
         new.update(row[0] for row in result)
     return new
+
+
+@cache
+def _select_any_sql(table: Table, columns: tuple[str, ...], key: str) -> str:
+    return f"SELECT {', '.join(columns)} FROM {table.name} WHERE {key} = ANY($1::text[])"
+
+
+async def rows_among(
+    conn: AsyncConnection, table: Table, columns: Sequence[str], key: str, values: Sequence[str]
+) -> Sequence[Sequence[Any]]:
+    """``columns`` of the rows whose ``key`` is among ``values``, as tuples with the columns' Python values.
+
+    On PostgreSQL one driver-level statement: asyncpg already returns what the column types would (aware
+    UTC datetimes, Decimals, str, bool, int), so SQLAlchemy's per-value result processing (a fifth of the
+    ingest reads' CPU) is skipped. JSON columns come back from the driver as text: those go through SQLAlchemy.
+    """
+    names = tuple(columns)
+    if conn.dialect.name == "postgresql" and not any(isinstance(table.c[name].type, JSON) for name in names):
+        result = await conn.exec_driver_sql(_select_any_sql(table, names, key), (list(values),))
+        return result.all()
+    query = select(*[table.c[name] for name in names]).where(among(conn, table.c[key], values))
+    return (await conn.execute(query)).all()
 
 
 def among(conn: AsyncConnection, column: ColumnElement[str], values: Sequence[str]) -> ColumnElement[bool]:
