@@ -67,11 +67,15 @@ ROWS = "{% set l = [1] * 300 %}"
     ],
 )
 def test_growing_operations_are_refused_before_they_run(tmp_path: Path, payload: str, reason: str) -> None:
-    """Each attack is refused with a reason naming the bound, in well under a second."""
+    """Each attack is refused with a reason naming the bound, long before it could finish.
+
+    Run to the end, each would take hours (10^10 loop turns) or gigabytes; the bound is loose so a loaded CI
+    machine (the loop counter's 100 000 turns took 1.4 s there once) does not fail a refusal that happened.
+    """
     started = time.monotonic()
     with pytest.raises(TemplateError, match=reason):
         attempt(tmp_path, payload)
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 10
 
 
 @pytest.mark.parametrize(
