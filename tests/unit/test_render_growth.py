@@ -106,7 +106,7 @@ def test_a_runaway_render_within_every_size_bound_stops_at_the_deadline(tmp_path
     started = time.monotonic()
     with pytest.raises(RenderTimedOut, match=r"longer than 0\.5 s and was stopped"):
         attempt(tmp_path, ROWS + "{% for i in l %}{% for j in l %}{{ ((10 ** 64) ** 60) % 7 }}{% endfor %}{% endfor %}")
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3  # minutes if not stopped; loose for a loaded CI machine
 
 
 def test_an_operation_deadline_ends_every_render_inside_it() -> None:

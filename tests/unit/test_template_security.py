@@ -103,7 +103,7 @@ def test_resource_exhaustion_is_refused_quickly(tmp_path: Path, payload: str, re
     started = time.monotonic()
     with pytest.raises(TemplateError, match=reason):
         attempt(tmp_path, payload)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # loose for a loaded CI machine: unbounded, these take minutes or gigabytes
 
 
 def test_range_of_a_billion_says_the_sandbox_refused(tmp_path: Path) -> None:
