@@ -43,7 +43,7 @@ lock: install
 
 # coverage of recovery/ over the whole suite; the floor (fail_under) is in pyproject [tool.coverage.report]
 test: lint typecheck audit
-	$(BIN)/pytest --cov --cov-report=term
+	$(BIN)/pytest --cov --cov-report=term --durations=25
 
 unit: install
 	$(BIN)/pytest tests/unit
