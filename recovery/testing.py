@@ -25,7 +25,7 @@ from recovery.ingest.batch import BatchProcessor, BatchReport
 from recovery.rules.flows import load_flows
 from recovery.settings import Settings
 from recovery.states import ChannelName
-from recovery.steps.dispatch import Composer
+from recovery.steps.rendering import Composer
 from recovery.steps.scheduler import Scheduler
 from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head

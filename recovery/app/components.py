@@ -24,7 +24,8 @@ from recovery.rules.flow_book import FlowBook
 from recovery.settings import Settings
 from recovery.states import ChannelName
 from recovery.steps.discount_hook import DiscountRegistrar
-from recovery.steps.dispatch import Composer, Dispatcher
+from recovery.steps.dispatch import Dispatcher
+from recovery.steps.rendering import Composer
 from recovery.steps.scheduler import Scheduler
 from recovery.steps.settle import RetryPolicy
 from recovery.stores import StoreDirectory

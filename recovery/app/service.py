@@ -38,7 +38,8 @@ from recovery.rules import load_flows
 from recovery.rules.live_flows import LiveFlows
 from recovery.settings import Settings
 from recovery.states import ChannelName
-from recovery.steps.dispatch import Composer, Dispatcher
+from recovery.steps.dispatch import Dispatcher
+from recovery.steps.rendering import Composer
 from recovery.store.database import create_engine
 from recovery.store.migrate import ensure_schema_for_run
 

@@ -55,7 +55,7 @@ from recovery.steps.discount_hook import DiscountRegistrar
 from recovery.steps.discounts import DiscountCode
 from recovery.steps.failures import fail_step, identity_event
 from recovery.steps.guards import GuardPolicy
-from recovery.steps.rendering import Composer, VersionedComposer, render
+from recovery.steps.rendering import Composer, render
 from recovery.steps.settle import (
     AfterSend,
     Delivered,
@@ -72,8 +72,6 @@ from recovery.steps.settle import (
 from recovery.steps.step_rows import ClaimedStep
 from recovery.store.outbox import enqueue, message_event
 from recovery.stores import StoreDirectory
-
-__all__ = ["Composer", "Dispatcher", "VersionedComposer"]
 
 log = logging.getLogger(__name__)
 
