@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 
 from sqlalchemy import ColumnElement, Table, delete, func, select
@@ -65,6 +65,17 @@ NO_PERSONAL_DATA: frozenset[str] = frozenset(
         "inbound_sms",
     }
 )
+# Rows that only say "already handled" (a platform's webhook delivery, a Twilio inbound SMS) or a session
+# long expired: they hold nothing about a shopper, but without a purge they grow with every delivery.
+# (table, time column); ``processed_events`` is not here: it has no time column to purge by.
+BOOKKEEPING: tuple[tuple[str, str], ...] = (
+    ("webhook_deliveries", "received_at"),
+    ("inbound_sms", "received_at"),
+    ("sessions", "expires_at"),
+)
+# Platforms redeliver a webhook for up to 3 days (Stripe; Shopify 48 h): a delivery id is kept at least this
+# long whatever the retention period, so a late redelivery is still recognised and not published twice.
+REDELIVERY_WINDOW = timedelta(days=7)
 _CHUNK = 500  # identifiers per IN (...) list: well under every driver's bound-parameter limit
 
 
@@ -107,9 +118,10 @@ async def erase_shopper(
         return await _delete(conn, targets)
 
 
-async def purge_before(engine: AsyncEngine, cutoff: datetime) -> dict[str, int]:
+async def purge_before(engine: AsyncEngine, cutoff: datetime, *, now: datetime | None = None) -> dict[str, int]:
     """Delete carts whose last event is older than ``cutoff``, with their journeys and messages, and the
-    customers that no remaining cart refers to and that were last updated before ``cutoff``."""
+    customers that no remaining cart refers to and that were last updated before ``cutoff``; then the
+    bookkeeping rows (``BOOKKEEPING``) older than both ``cutoff`` and the redelivery window."""
     async with engine.begin() as conn:
         targets = Targets()
         await _add_carts_and_journeys(conn, targets, carts.c.last_event_at < cutoff)
@@ -118,7 +130,14 @@ async def purge_before(engine: AsyncEngine, cutoff: datetime) -> dict[str, int]:
             customers.c.updated_at < cutoff, customers.c.customer_key.not_in(still_shopping)
         )
         targets.customer_keys |= set((await conn.scalars(stale)).all())
-        return await _delete(conn, targets)
+        counts = await _delete(conn, targets)
+        window_start = (now or datetime.now(UTC)) - REDELIVERY_WINDOW
+        for name, column in BOOKKEEPING:
+            table = metadata.tables[name]
+            result = await conn.execute(delete(table).where(table.c[column] < min(cutoff, window_start)))
+            if result.rowcount:
+                counts[name] = result.rowcount
+        return counts
 
 
 async def _add_carts_and_journeys(conn: AsyncConnection, targets: Targets, carts_where: ColumnElement[bool]) -> None:

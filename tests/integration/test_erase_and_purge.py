@@ -143,6 +143,36 @@ async def test_purge_removes_carts_and_messages_older_than_the_retention_period(
     assert counts["carts"] == counts["messages"] == counts["customers"] == 1
 
 
+async def test_purge_drops_old_delivery_ids_and_sessions_but_keeps_the_redelivery_window(engine: AsyncEngine) -> None:
+    """Webhook delivery ids, inbound SMS ids and expired sessions go with the retention period, except a
+    delivery id younger than a week (a platform may still redeliver it), whatever the period."""
+
+    def bookkeeping(age_days: int, name: str) -> dict[str, list[dict[str, Any]]]:
+        at = NOW - timedelta(days=age_days)
+        session = {"id": name, "token_hash": "h", "name": "Agent", "role": "agent", "created_at": at}
+        return {
+            "webhook_deliveries": [{"platform": "shopify", "delivery_id": name, "received_at": at}],
+            "inbound_sms": [{"sms_sid": name, "received_at": at}],
+            "sessions": [{**session, "expires_at": at}],
+        }
+
+    async with engine.begin() as conn:
+        for age, name in ((200, "old"), (5, "recent"), (1, "fresh")):
+            for table, rows in bookkeeping(age, name).items():
+                await conn.execute(insert(metadata.tables[table]), rows)
+
+    counts = await purge_before(engine, NOW - timedelta(days=3), now=NOW)  # a retention shorter than the window
+
+    async with engine.connect() as conn:
+        left = {
+            "webhook_deliveries": set(await conn.scalars(select(metadata.tables["webhook_deliveries"].c.delivery_id))),
+            "inbound_sms": set(await conn.scalars(select(metadata.tables["inbound_sms"].c.sms_sid))),
+            "sessions": set(await conn.scalars(select(metadata.tables["sessions"].c.id))),
+        }
+    assert left == {name: {"recent", "fresh"} for name in left}
+    assert counts == {"webhook_deliveries": 1, "inbound_sms": 1, "sessions": 1}
+
+
 async def test_the_erase_command_reports_counts_without_echoing_the_address(database_url: str, tmp_path: Path) -> None:
     engine = create_engine(database_url)
     try:
