@@ -20,9 +20,16 @@ PEER_TIMEOUT_S = 1.5  # under /readyz's and /metrics' own 2 s bound
 class Peers:
     """The other workers of ``slot``'s group (worker 0's view)."""
 
-    def __init__(self, slot: WorkerSlot, *, timeout_s: float = PEER_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        slot: WorkerSlot,
+        *,
+        timeout_s: float = PEER_TIMEOUT_S,
+        transport: httpx.AsyncBaseTransport | None = None,  # tests answer for the workers
+    ) -> None:
         self._slot = slot
         self._timeout_s = timeout_s
+        self._transport = transport
         self._ports: dict[int, int] = {}
         # A worker that misses one scrape keeps its last series: its counters dropping out of the sum would read
         # as a counter reset (and a false burst in rate()) when it answers again.
@@ -40,7 +47,7 @@ class Peers:
 
     async def families(self) -> list[list[Metric]]:
         """Each other worker's families, as it answers ``/metrics`` now (or last did)."""
-        async with httpx.AsyncClient(timeout=self._timeout_s) as client:
+        async with self._client() as client:
             pages = await asyncio.gather(*(self._get(client, index, "/metrics") for index in self.indexes))
         out = []
         for index, page in zip(self.indexes, pages, strict=True):
@@ -54,7 +61,7 @@ class Peers:
 
     async def ready(self) -> bool:
         """True when every other worker answers ``/readyz`` with 200; else ``NotReady`` naming who and why."""
-        async with httpx.AsyncClient(timeout=self._timeout_s) as client:
+        async with self._client() as client:
             answers = await asyncio.gather(*(self._get(client, index, "/readyz") for index in self.indexes))
         problems = []
         for index, answer in zip(self.indexes, answers, strict=True):
@@ -65,6 +72,10 @@ class Peers:
         if problems:
             raise NotReady("; ".join(problems))
         return True
+
+    def _client(self) -> httpx.AsyncClient:
+        # One client per scrape or probe (seconds apart): nothing to keep open between them.
+        return httpx.AsyncClient(timeout=self._timeout_s, transport=self._transport)
 
     async def _get(self, client: httpx.AsyncClient, index: int, path: str) -> httpx.Response | None:
         port = self._port(index)
