@@ -125,6 +125,8 @@ class Service:
             # /healthz answers while the database or the broker is still unreachable (no start-up probe kill).
             await self._start_http(engine, ready, tasks, stop)
             try:
+                if self.worker is not None:
+                    self._join_group(stack, self.worker)
                 await self._open_database(engine, start_up, stop)
                 # Saved flow versions start new journeys from the first event, then within seconds of every save.
                 await flows.refresh(engine)
@@ -212,15 +214,17 @@ class Service:
         self.http_port = getattr(app.state, "http_port", None)
         self.metrics = metrics = ServiceMetrics(app.state.metrics.registry)
         self.stats.listener = lambda report: count_batch(metrics, report)
-        if self.worker is not None:
-            self._join_group(self.worker, app.state.metrics, metrics)
 
-    def _join_group(self, worker: WorkerSlot, http: HttpMetrics, metrics: ServiceMetrics) -> None:
+    def _join_group(self, stack: contextlib.AsyncExitStack, worker: WorkerSlot) -> None:
         """One worker of `--workers N`: worker 0's /metrics and /readyz answer for the group (ops/peers.py); the
         others tell it their port. Lag is read at scrape time, so a partition lost in a rebalance is not shown."""
+        assert self._app is not None, "joined once HTTP listens"
+        http: HttpMetrics = self._app.state.metrics
+        metrics = self._metrics()
         http.refresh = lambda: sample_lag(self._kafka_consumers(), metrics)
         if worker.front:
-            http.peers = Peers(worker)
+            http.peers = peers = Peers(worker)
+            stack.push_async_callback(peers.aclose)  # after HTTP has stopped (its task is awaited first)
         else:
             http.database_gauges = False  # worker 0 reads them for the page
             assert self.http_port is not None, "announced once HTTP listens"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Self
 
 import httpx
 from prometheus_client.core import Metric
@@ -18,7 +19,7 @@ PEER_TIMEOUT_S = 1.5  # under /readyz's and /metrics' own 2 s bound
 
 
 class Peers:
-    """The other workers of ``slot``'s group (worker 0's view)."""
+    """The other workers of ``slot``'s group (worker 0's view); ``aclose`` when done."""
 
     def __init__(
         self,
@@ -28,8 +29,9 @@ class Peers:
         transport: httpx.AsyncBaseTransport | None = None,  # tests answer for the workers
     ) -> None:
         self._slot = slot
-        self._timeout_s = timeout_s
-        self._transport = transport
+        # One client for the process's life: making one loads the CA bundle (~30 ms of CPU here), too much for
+        # every probe. Loopback only: no proxy from the environment.
+        self._client = httpx.AsyncClient(timeout=timeout_s, transport=transport, trust_env=False)
         self._ports: dict[int, int] = {}
         # A worker that misses one scrape keeps its last series: its counters dropping out of the sum would read
         # as a counter reset (and a false burst in rate()) when it answers again.
@@ -47,8 +49,7 @@ class Peers:
 
     async def families(self) -> list[list[Metric]]:
         """Each other worker's families, as it answers ``/metrics`` now (or last did)."""
-        async with self._client() as client:
-            pages = await asyncio.gather(*(self._get(client, index, "/metrics") for index in self.indexes))
+        pages = await asyncio.gather(*(self._get(index, "/metrics") for index in self.indexes))
         out = []
         for index, page in zip(self.indexes, pages, strict=True):
             if page is not None and page.status_code == 200:
@@ -61,8 +62,7 @@ class Peers:
 
     async def ready(self) -> bool:
         """True when every other worker answers ``/readyz`` with 200; else ``NotReady`` naming who and why."""
-        async with self._client() as client:
-            answers = await asyncio.gather(*(self._get(client, index, "/readyz") for index in self.indexes))
+        answers = await asyncio.gather(*(self._get(index, "/readyz") for index in self.indexes))
         problems = []
         for index, answer in zip(self.indexes, answers, strict=True):
             if answer is None:
@@ -73,16 +73,21 @@ class Peers:
             raise NotReady("; ".join(problems))
         return True
 
-    def _client(self) -> httpx.AsyncClient:
-        # One client per scrape or probe (seconds apart): nothing to keep open between them.
-        return httpx.AsyncClient(timeout=self._timeout_s, transport=self._transport)
+    async def __aenter__(self) -> Self:
+        return self
 
-    async def _get(self, client: httpx.AsyncClient, index: int, path: str) -> httpx.Response | None:
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _get(self, index: int, path: str) -> httpx.Response | None:
         port = self._port(index)
         if port is None:
             return None
         try:
-            return await client.get(f"http://127.0.0.1:{port}{path}")
+            return await self._client.get(f"http://127.0.0.1:{port}{path}")
         except httpx.HTTPError:
             return None
 

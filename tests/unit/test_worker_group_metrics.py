@@ -148,14 +148,16 @@ async def test_worker_zero_is_not_ready_until_every_worker_is(tmp_path: Path) ->
         9001: {"/readyz": httpx.Response(200, json={"status": "ok", "failing": []})},
         9002: {"/readyz": httpx.Response(503, json={"status": "unavailable", "failing": ["service"]})},
     }
-    with pytest.raises(NotReady) as refused:
-        await Peers(front, transport=_answering(pages)).ready()
-    assert str(refused.value) == "worker 2: service; worker 3: no answer"
-    pages[9002] = pages[9003] = pages[9001]
-    assert await Peers(front, transport=_answering(pages)).ready()
+    async with Peers(front, transport=_answering(pages)) as peers:
+        with pytest.raises(NotReady) as refused:
+            await peers.ready()
+        assert str(refused.value) == "worker 2: service; worker 3: no answer"
+        pages[9002] = pages[9003] = pages[9001]
+        assert await peers.ready()
     (tmp_path / "worker-3.port").unlink()
-    with pytest.raises(NotReady, match="worker 3: starting"):
-        await Peers(front, transport=_answering(pages)).ready()
+    async with Peers(front, transport=_answering(pages)) as peers:
+        with pytest.raises(NotReady, match="worker 3: starting"):
+            await peers.ready()
 
 
 async def test_a_worker_that_misses_a_scrape_keeps_its_last_series(tmp_path: Path) -> None:
@@ -164,10 +166,10 @@ async def test_a_worker_that_misses_a_scrape_keeps_its_last_series(tmp_path: Pat
     WorkerSlot(index=1, count=2, directory=tmp_path).announce(9001)
     other, _ = worker(211, {"0": 0})
     pages = {9001: {"/metrics": httpx.Response(200, content=generate_latest(other.registry))}}
-    peers = Peers(front, transport=_answering(pages))
-    first = await peers.families()
-    del pages[9001]
-    again = await peers.families()
+    async with Peers(front, transport=_answering(pages)) as peers:
+        first = await peers.families()
+        del pages[9001]
+        again = await peers.families()
     assert again == first
     assert any(s.value == 211 for family in again[0] for s in family.samples if s.name == "recovery_events_total")
 
@@ -184,12 +186,14 @@ async def test_one_scrape_of_worker_zero_shows_the_group_and_readyz_names_it(tmp
         }
     }
     own, _ = worker(189, {"1": 0, "3": 0})
-    own.peers = Peers(front, transport=_answering(pages))
     engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path}/h.db")
     app = FastAPI()
     app.include_router(health_router(engine=engine, metrics=own, ready=None))
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w0") as client:
+        async with (
+            Peers(front, transport=_answering(pages)) as own.peers,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w0") as client,
+        ):
             page = values((await client.get("/metrics")).text)
             ready = await client.get("/readyz")
     finally:
