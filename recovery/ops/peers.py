@@ -52,8 +52,9 @@ class Peers:
         pages = await asyncio.gather(*(self._get(index, "/metrics") for index in self.indexes))
         out = []
         for index, page in zip(self.indexes, pages, strict=True):
-            if page is not None and page.status_code == 200:
-                self._last[index] = list(text_string_to_metric_families(page.text))
+            families = _parsed(page)
+            if families is not None:
+                self._last[index] = families
                 self._heard(index)
             else:
                 self._missed(index)
@@ -100,6 +101,16 @@ class Peers:
         if index not in self._silent and self._port(index) is not None:
             self._silent.add(index)
             log.warning("worker %d did not answer: its last series are shown", index, extra={"worker": index})
+
+
+def _parsed(page: httpx.Response | None) -> list[Metric] | None:
+    """A worker's page as families; ``None`` when it did not answer one."""
+    if page is None or page.status_code != 200:
+        return None
+    try:
+        return list(text_string_to_metric_families(page.text))
+    except ValueError:  # cut short (e.g. the worker stopping): as no answer
+        return None
 
 
 def _failing(answer: httpx.Response) -> str:
