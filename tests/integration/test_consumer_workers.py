@@ -99,6 +99,7 @@ async def test_two_workers_share_the_input_and_die_with_their_supervisor(
     kafka_bootstrap: str, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     topics, env = await _topics_and_env(kafka_bootstrap, postgres_url, 0)
+    env["TMPDIR"] = str(tmp_path)  # a SIGKILLed supervisor leaves its workers' port directory behind
     monkeypatch.chdir(tmp_path)  # no config file: the environment only
     service = ServiceProcess(None, tmp_path / "service.log", env=env, args=["--role", "consumer", "--workers", "2"])
     service.start()
