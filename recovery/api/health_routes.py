@@ -15,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.errors import NotReady
 from recovery.ops.gauge_rows import read_gauges
+from recovery.ops.merge import merge_families
+from recovery.ops.metrics import PER_WORKER
+from recovery.ops.peers import Peers
 from recovery.states import MessageState
 from recovery.store.database import ping
 
@@ -51,6 +54,10 @@ class HttpMetrics:
 
         self.claims_expired = 0  # read from the database at scrape time, like the messages gauge
         self.registry.register(_ExpiredClaims(self))
+        # Set by the service when it is one worker of `--workers N` (all None / True when it runs alone):
+        self.refresh: Callable[[], Awaitable[None]] | None = None  # scrape-time gauges (this worker's lag)
+        self.peers: Peers | None = None  # worker 0: the other workers' series and readiness join its own
+        self.database_gauges = True  # False on workers 1..N-1: worker 0 alone reads them for the page
 
     def observe(self, *, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request."""
@@ -104,6 +111,8 @@ def health_router(
         probes: dict[str, Callable[[], Awaitable[bool]]] = {"database": database_answers}
         if ready is not None:
             probes = {"service": ready, **probes}
+        if metrics.peers is not None:
+            probes["workers"] = metrics.peers.ready  # one worker not ready: the pod is not
         results = dict(zip(probes, await asyncio.gather(*(_check(p) for p in probes.values())), strict=True))
         failing = sorted(name for name, result in results.items() if result != "ok")
         if failing:
@@ -113,15 +122,50 @@ def health_router(
 
     @router.get("/metrics")
     async def scrape() -> Response:
-        try:
-            async with asyncio.timeout(CHECK_TIMEOUT_S):
-                gauges = await read_gauges(engine)
-            metrics.claims_expired = gauges.claims_expired
-            for state in MessageState:
-                metrics.messages.labels(state=state.value).set(gauges.messages_by_state.get(state.value, 0))
-        except Exception as exc:
-            # Metrics about requests stay useful while the database is down: keep the last values.
-            log.warning("messages gauge not refreshed", extra={"error": type(exc).__name__})
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        if metrics.database_gauges:
+            await _read_database_gauges(engine, metrics)
+        if metrics.refresh is not None:
+            await _refresh(metrics.refresh)
+        if metrics.peers is None:
+            return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        page = _Page(merge_families(metrics.registry.collect(), await metrics.peers.families(), PER_WORKER))
+        return Response(generate_latest(page.registry()), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+async def _read_database_gauges(engine: AsyncEngine, metrics: HttpMetrics) -> None:
+    """Messages by state and expired claims, read now; the last values stay while the database is down."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            gauges = await read_gauges(engine)
+        metrics.claims_expired = gauges.claims_expired
+        for state in MessageState:
+            metrics.messages.labels(state=state.value).set(gauges.messages_by_state.get(state.value, 0))
+    except Exception as exc:
+        # Metrics about requests stay useful while the database is down: keep the last values.
+        log.warning("messages gauge not refreshed", extra={"error": type(exc).__name__})
+
+
+async def _refresh(refresh: Callable[[], Awaitable[None]]) -> None:
+    """A worker's scrape-time gauges (its partitions' lag now, none it lost since); the last values on failure."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S / 2):
+            await refresh()
+    except Exception as exc:
+        log.debug("scrape-time gauges not refreshed", extra={"error": type(exc).__name__})
+
+
+class _Page(Collector):
+    """Families already collected and merged, for ``generate_latest``."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> list[Metric]:
+        return self._families
+
+    def registry(self) -> CollectorRegistry:
+        registry = CollectorRegistry()
+        registry.register(self)
+        return registry

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.api.app import create_app
+from recovery.api.health_routes import HttpMetrics
 from recovery.api.platforms.ingest_routes import attach_ingest
 from recovery.api.server import serve_http
 from recovery.app.components import build_dispatcher, build_processor, build_scheduler, discount_registrar
@@ -30,8 +31,10 @@ from recovery.ingest.security import describe as describe_security
 from recovery.ingest.subscriber import IngestStats, subscriber
 from recovery.ops.instruments import CountedDeadLetters, TimedChannel, count_batch
 from recovery.ops.metrics import ServiceMetrics, config_digest
-from recovery.ops.sampler import run_sampler
+from recovery.ops.peers import Peers
+from recovery.ops.sampler import run_sampler, sample_lag
 from recovery.ops.tracing import asgi_middleware
+from recovery.ops.worker_slot import WorkerSlot
 from recovery.render.composer import TemplateComposer
 from recovery.render.live import LiveTemplates
 from recovery.rules import load_flows
@@ -57,9 +60,11 @@ class Service:
         composer: Composer,
         clock: Clock | None = None,
         role: Role = "all",
+        worker: WorkerSlot | None = None,
     ) -> None:
         self.settings = settings
         self.role = role
+        self.worker = worker  # one consumer of `--workers N`; None when this process runs alone
         self.clock = clock or SystemClock()
         self.stats = IngestStats()
         self.platform_skips = PlatformSkips()  # skipped platform types, Kafka and webhooks alike
@@ -120,6 +125,8 @@ class Service:
             # /healthz answers while the database or the broker is still unreachable (no start-up probe kill).
             await self._start_http(engine, ready, tasks, stop)
             try:
+                if self.worker is not None:
+                    self._join_group(stack, self.worker)
                 await self._open_database(engine, start_up, stop)
                 # Saved flow versions start new journeys from the first event, then within seconds of every save.
                 await flows.refresh(engine)
@@ -207,6 +214,21 @@ class Service:
         self.http_port = getattr(app.state, "http_port", None)
         self.metrics = metrics = ServiceMetrics(app.state.metrics.registry)
         self.stats.listener = lambda report: count_batch(metrics, report)
+
+    def _join_group(self, stack: contextlib.AsyncExitStack, worker: WorkerSlot) -> None:
+        """One worker of `--workers N`: worker 0's /metrics and /readyz answer for the group (ops/peers.py); the
+        others tell it their port. Lag is read at scrape time, so a partition lost in a rebalance is not shown."""
+        assert self._app is not None, "joined once HTTP listens"
+        http: HttpMetrics = self._app.state.metrics
+        metrics = self._metrics()
+        http.refresh = lambda: sample_lag(self._kafka_consumers(), metrics)
+        if worker.front:
+            http.peers = peers = Peers(worker)
+            stack.push_async_callback(peers.aclose)  # after HTTP has stopped (its task is awaited first)
+        else:
+            http.database_gauges = False  # worker 0 reads them for the page
+            assert self.http_port is not None, "announced once HTTP listens"
+            worker.announce(self.http_port)
 
     def _start_metrics(self, stop: asyncio.Event) -> asyncio.Task[None]:
         """The periodic gauges (due steps, lag) and the flows / templates versions in use."""

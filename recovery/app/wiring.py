@@ -11,6 +11,7 @@ from recovery.channels.file import LocalOutboxChannel
 from recovery.channels.requirements import unset_keys
 from recovery.channels.sms import SmsChannel, SmsConfig
 from recovery.channels.unconfigured import UnconfiguredChannel
+from recovery.ops.worker_slot import WorkerSlot
 from recovery.render.bounds import configure as configure_render
 from recovery.render.composer import TemplateComposer
 from recovery.render.templates import load_templates
@@ -70,6 +71,7 @@ def build_composer(settings: Settings) -> TemplateComposer:
     return TemplateComposer(templates=load_templates(settings.templates_dir), signer=signer)
 
 
-def build_service(settings: Settings, *, role: Role = "all") -> Service:
-    """A ``Service`` wired from settings, running the parts of ``role``."""
-    return Service(settings, channels=build_channels(settings), composer=build_composer(settings), role=role)
+def build_service(settings: Settings, *, role: Role = "all", worker: WorkerSlot | None = None) -> Service:
+    """A ``Service`` wired from settings, running the parts of ``role`` (as ``worker`` of a group, if given)."""
+    channels, composer = build_channels(settings), build_composer(settings)
+    return Service(settings, channels=channels, composer=composer, role=role, worker=worker)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
@@ -80,6 +81,7 @@ def run(
 ) -> None:
     """Consume events, run the scheduler and dispatchers: the service. Stops cleanly on SIGTERM/SIGINT."""
     from recovery.app.wiring import build_service
+    from recovery.ops.worker_slot import WorkerSlot
 
     settings = _settings(config)
     _logging(log_level, settings)
@@ -101,7 +103,8 @@ def run(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        service = build_service(settings, role=cast(Role, role))
+        # A worker started by `--workers N` (cli/workers.py) learns its place in the group from its supervisor.
+        service = build_service(settings, role=cast(Role, role), worker=WorkerSlot.from_env(os.environ))
         await service.run(stop)
 
     try:

@@ -4,7 +4,9 @@ One Python process uses one core for decoding and building rows; a pod given 4 C
 each its own member of the consumer group (Kafka spreads the partitions over them). This process only
 supervises: it starts the workers, passes SIGTERM/SIGINT on, and when one worker dies it stops the others
 and exits with an error, so the orchestrator restarts the pod as it would a single consumer.
-Worker 0 serves HTTP on the configured port (health, readiness, metrics); the others on a free port.
+Worker 0 serves HTTP on the configured port; the others on a free loopback port, which they write in a private
+directory. Worker 0's ``/metrics`` shows every worker's series and its ``/readyz`` fails while any worker is
+not ready (recovery/ops/peers.py), so one scrape and one probe of the pod see the whole group.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from recovery.ops.worker_slot import WORKER_ENV, WorkerSlot
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -65,8 +70,21 @@ def worker_argv(argv: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "recovery.cli.main", *out, "--workers", "1"]
 
 
+def worker_env(environ: Mapping[str, str], slot: WorkerSlot) -> dict[str, str]:
+    """Worker ``slot``'s environment: its slot, and for workers 1..N-1 a free port reachable from the pod only."""
+    env = {**environ, WORKER_ENV: slot.to_env()}
+    if not slot.front:
+        env |= {"RECOVERY_HTTP__HOST": "127.0.0.1", "RECOVERY_HTTP__PORT": "0"}
+    return env
+
+
 def supervise(argv: Sequence[str], count: int) -> int:
     """Run ``count`` workers until SIGTERM/SIGINT (exit 0) or until one exits on its own (exit 1)."""
+    with tempfile.TemporaryDirectory(prefix="recovery-workers-") as directory:
+        return _supervise(argv, count, Path(directory))
+
+
+def _supervise(argv: Sequence[str], count: int, directory: Path) -> int:
     stopping = False
 
     def stop(_signum: int, _frame: object) -> None:
@@ -79,7 +97,7 @@ def supervise(argv: Sequence[str], count: int) -> int:
     workers = [
         subprocess.Popen(
             command,
-            env=os.environ if index == 0 else {**os.environ, "RECOVERY_HTTP__PORT": "0"},
+            env=worker_env(os.environ, WorkerSlot(index=index, count=count, directory=directory)),
             preexec_fn=_die_with_parent,  # only prctl between fork and exec: safe with threads
         )
         for index in range(count)

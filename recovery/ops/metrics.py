@@ -27,6 +27,19 @@ _REASONS = (
 )
 REASONS = tuple(name for name, _ in _REASONS)
 
+# What each worker of `--workers N` counts for itself, joined over the workers on worker 0's page (ops/merge.py).
+# The rest is the same in every worker (read from the database, the configuration) or worker 0's own (HTTP).
+PER_WORKER = frozenset(
+    {
+        "recovery_consumer_lag",
+        "recovery_events",
+        "recovery_dead_letters",
+        "recovery_sends",
+        "recovery_provider_latency_seconds",
+        "recovery_claims_taken_over",
+    }
+)
+
 
 def reason_category(reason: str) -> str:
     """The bounded label for a dead-letter reason (the full reason is in the dead letter itself)."""

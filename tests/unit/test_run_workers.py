@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from recovery.cli.main import app
-from recovery.cli.workers import allowed_cpus, cpus_from_quota, worker_argv
+from recovery.cli.workers import allowed_cpus, cpus_from_quota, worker_argv, worker_env
+from recovery.ops.worker_slot import WorkerSlot
 
 
 @pytest.mark.parametrize(
@@ -35,3 +37,12 @@ def test_workers_are_refused_for_the_other_roles(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("RECOVERY_SECURITY__LINK_SECRET", "x" * 40)
     result = CliRunner().invoke(app, ["run", "--role", "scheduler", "--workers", "2"])
     assert result.exit_code == 2
+
+
+def test_only_worker_zero_takes_the_configured_port_the_others_a_loopback_one(tmp_path: Path) -> None:
+    environ = {"RECOVERY_HTTP__PORT": "8080", "RECOVERY_HTTP__HOST": "0.0.0.0"}
+    front = worker_env(environ, WorkerSlot(index=0, count=2, directory=tmp_path))
+    other = worker_env(environ, WorkerSlot(index=1, count=2, directory=tmp_path))
+    assert (front["RECOVERY_HTTP__HOST"], front["RECOVERY_HTTP__PORT"]) == ("0.0.0.0", "8080")
+    assert (other["RECOVERY_HTTP__HOST"], other["RECOVERY_HTTP__PORT"]) == ("127.0.0.1", "0")
+    assert WorkerSlot.from_env(other) == WorkerSlot(index=1, count=2, directory=tmp_path)
