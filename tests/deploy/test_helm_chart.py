@@ -12,6 +12,9 @@ import helm_python as helm
 import kubernetes_validate
 import pytest
 import yaml
+from pydantic import BaseModel
+
+from recovery.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "cart-recovery"
@@ -186,6 +189,31 @@ def test_no_secret_value_is_inlined(chart: helm.Chart, name: str) -> None:
     for config_map in of_kind(docs, "ConfigMap"):
         settings = yaml.safe_load(config_map["data"].get("recovery.yaml", "{}"))
         assert "database" not in settings and "link_secret" not in settings.get("security", {})
+
+
+def secret_settings(model: type[BaseModel], prefix: str = "RECOVERY_") -> set[str]:
+    """The environment variable of every setting that holds a credential (a secret, token or password)."""
+    found = set()
+    for name, field in model.model_fields.items():
+        env = f"{prefix}{name.upper()}"
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            found |= secret_settings(field.annotation, env + "__")
+        elif re.search(r"(secret|token|password)s?$", name):
+            found.add(env)
+    return found
+
+
+def test_every_credential_setting_can_come_from_the_secret(chart: helm.Chart) -> None:
+    """A deployment can set every secret, token and password from the Secret, none inlined in the ConfigMap:
+    a credential the chart cannot pass (the platforms' webhook secrets were missing) turns a feature off."""
+    docs = render(chart, EXISTING)
+    (deployment,) = of_kind(docs, "Deployment")
+    refs = {
+        item["name"] for item in deployment["spec"]["template"]["spec"]["containers"][0]["env"] if "valueFrom" in item
+    }
+    wanted = secret_settings(Settings)
+    assert "RECOVERY_INGEST__STRIPE__SECRET" in wanted and "RECOVERY_SECURITY__API_TOKENS" in wanted
+    assert wanted - refs == set()
 
 
 def test_existing_secret_keys_are_the_ones_named_in_values(chart: helm.Chart) -> None:

@@ -50,7 +50,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if not .migrationOnly }}
 - name: RECOVERY_SECURITY__LINK_SECRET
   valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ $keys.linkSecret }}}}
-{{- range $env, $key := dict "RECOVERY_SECURITY__PREVIOUS_LINK_SECRET" $keys.previousLinkSecret "RECOVERY_SECURITY__API_TOKENS" $keys.apiTokens "RECOVERY_CHANNELS__SMS__ACCOUNT_SID" $keys.twilioAccountSid "RECOVERY_CHANNELS__SMS__AUTH_TOKEN" $keys.twilioAuthToken "RECOVERY_CHANNELS__EMAIL__USERNAME" $keys.smtpUsername "RECOVERY_CHANNELS__EMAIL__PASSWORD" $keys.smtpPassword "RECOVERY_CALLBACKS__WEBHOOK_SECRET" $keys.callbacksWebhookSecret "RECOVERY_KAFKA__SECURITY__USERNAME" $keys.kafkaUsername "RECOVERY_KAFKA__SECURITY__PASSWORD" $keys.kafkaPassword }}
+{{- range $env, $key := dict "RECOVERY_SECURITY__PREVIOUS_LINK_SECRET" $keys.previousLinkSecret "RECOVERY_SECURITY__API_TOKENS" $keys.apiTokens "RECOVERY_CHANNELS__SMS__ACCOUNT_SID" $keys.twilioAccountSid "RECOVERY_CHANNELS__SMS__AUTH_TOKEN" $keys.twilioAuthToken "RECOVERY_CHANNELS__EMAIL__USERNAME" $keys.smtpUsername "RECOVERY_CHANNELS__EMAIL__PASSWORD" $keys.smtpPassword "RECOVERY_CALLBACKS__WEBHOOK_SECRET" $keys.callbacksWebhookSecret "RECOVERY_KAFKA__SECURITY__USERNAME" $keys.kafkaUsername "RECOVERY_KAFKA__SECURITY__PASSWORD" $keys.kafkaPassword "RECOVERY_INGEST__SHOPIFY__SECRET" $keys.shopifyWebhookSecret "RECOVERY_INGEST__STRIPE__SECRET" $keys.stripeWebhookSecret "RECOVERY_INGEST__WOOCOMMERCE__SECRET" $keys.woocommerceWebhookSecret "RECOVERY_OFFERS__REGISTER_SECRET" $keys.offersRegisterSecret }}
 - name: {{ $env }}
   valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ $key }}, optional: true}}
 {{- end }}
