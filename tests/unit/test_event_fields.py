@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import random
 
+import phonenumbers
 import pytest
 from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recovery.event_fields import _MAYBE_CONTROL, _PLAIN_EMAIL, may_hold_controls, plain_email
+from recovery.event_fields import _MAYBE_CONTROL, _PLAIN_EMAIL, may_hold_controls, plain_email, plain_possible_number
 
 
 def _accepted(address: str) -> bool:
@@ -81,3 +83,29 @@ def test_the_quick_control_scan_agrees_with_the_pattern(text: str, ascii_only: b
     """The byte pre-check only skips the pattern when the pattern would find nothing."""
     raw = json.dumps({"first_name": text}, ensure_ascii=ascii_only).encode("utf-8")
     assert may_hold_controls(raw) == (_MAYBE_CONTROL.search(raw) is not None)
+
+
+def _possible(number: str) -> bool:
+    try:
+        return bool(phonenumbers.is_possible_number(phonenumbers.parse(number)))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+@pytest.mark.parametrize("code", sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE))
+def test_the_phone_shortcut_never_accepts_a_number_phonenumbers_refuses(code: int) -> None:
+    """Every country code, numbers of every length, some starting with its national prefix."""
+    rng = random.Random(code)
+    region = phonenumbers.region_code_for_country_code(code)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+    prefixes = ["", "0", "1", "9", "15", "06", getattr(metadata, "national_prefix", None) or ""]
+    room = 15 - len(str(code))
+    for _ in range(60):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, room)))
+        number = f"+{code}{(rng.choice(prefixes) + digits)[:room]}"
+        assert not plain_possible_number(number) or _possible(number), number
+
+
+@pytest.mark.parametrize("number", ["+33612345678", "+14155550123", "+447911123456", "+8613800138000"])
+def test_common_mobile_numbers_take_the_shortcut(number: str) -> None:
+    assert plain_possible_number(number) and _possible(number)
