@@ -92,18 +92,18 @@ def _possible(number: str) -> bool:
         return False
 
 
-@pytest.mark.parametrize("code", sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE))
-def test_the_phone_shortcut_never_accepts_a_number_phonenumbers_refuses(code: int) -> None:
+def test_the_phone_shortcut_never_accepts_a_number_phonenumbers_refuses() -> None:
     """Every country code, numbers of every length, some starting with its national prefix."""
-    rng = random.Random(code)
-    region = phonenumbers.region_code_for_country_code(code)
-    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(code, region)
-    prefixes = ["", "0", "1", "9", "15", "06", getattr(metadata, "national_prefix", None) or ""]
-    room = 15 - len(str(code))
-    for _ in range(60):
-        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, room)))
-        number = f"+{code}{(rng.choice(prefixes) + digits)[:room]}"
-        assert not plain_possible_number(number) or _possible(number), number
+    rng = random.Random(25)
+    for code in sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE):
+        region = phonenumbers.region_code_for_country_code(code)
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+        prefixes = ["", "0", "1", "9", "15", "06", getattr(metadata, "national_prefix", None) or ""]
+        room = 15 - len(str(code))
+        for _ in range(60):
+            digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, room)))
+            number = f"+{code}{(rng.choice(prefixes) + digits)[:room]}"
+            assert not plain_possible_number(number) or _possible(number), number
 
 
 @pytest.mark.parametrize("number", ["+33612345678", "+14155550123", "+447911123456", "+8613800138000"])
