@@ -109,3 +109,10 @@ def test_the_phone_shortcut_never_accepts_a_number_phonenumbers_refuses() -> Non
 @pytest.mark.parametrize("number", ["+33612345678", "+14155550123", "+447911123456", "+8613800138000"])
 def test_common_mobile_numbers_take_the_shortcut(number: str) -> None:
     assert plain_possible_number(number) and _possible(number)
+
+
+@pytest.mark.parametrize(
+    "number", ["+", "+0612345678", "+33\u0666\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668", "+33 612345678"]
+)
+def test_other_shapes_are_left_to_phonenumbers(number: str) -> None:
+    assert not plain_possible_number(number)
