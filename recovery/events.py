@@ -240,7 +240,8 @@ def parse_event(raw: bytes | None) -> Event | Rejection:
     try:
         if may_hold_controls(raw):
             # The checked copy raises with the reason when a text holds a control character; when none does
-            # (an escaped quote or newline marker, say), the published classes give the same event.
+            # (a "\\n" in a Windows path, a control in a field the contract ignores), the published classes
+            # give the same event.
             _checked_adapter().validate_json(raw)
         return _ADAPTER.validate_json(raw)
     except ValidationError as exc:
