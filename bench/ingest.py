@@ -51,17 +51,35 @@ def service_env(bootstrap: str, topics: dict[str, str], database_url: str) -> di
     return env
 
 
-async def _progress(count: Callable[[], Awaitable[int]], total: int, service: ServiceProcess) -> float:
-    """Poll the processed-event count: events/s from the first to the last one recorded."""
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process and its descendants (the ``--workers`` processes) used so far."""
+    total, todo, tick = 0.0, [pid], os.sysconf("SC_CLK_TCK")
+    while todo:
+        current = todo.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:  # exited meanwhile
+            continue
+        total += (int(stat[11]) + int(stat[12])) / tick  # utime, stime (fields 14 and 15)
+        todo += [int(child) for child in children]
+    return total
+
+
+async def _progress(count: Callable[[], Awaitable[int]], total: int, service: ServiceProcess) -> tuple[float, float]:
+    """Poll the processed-event count: events/s from the first to the last one recorded, and the service's
+    CPU µs per event over the same span (all its processes: on a shared machine the steadier figure)."""
     deadline = time.monotonic() + 1800
-    first_at, first = 0.0, 0
+    first_at, first, first_cpu = 0.0, 0, 0.0
+    pid = service._process.pid if service._process else 0
     while True:
         done = await count()
         now = time.perf_counter()
         if done and not first_at:
-            first_at, first = now, done
+            first_at, first, first_cpu = now, done, _tree_cpu(pid)
         if done >= total:
-            return (done - first) / max(now - first_at, 1e-6)
+            events = max(done - first, 1)
+            return (done - first) / max(now - first_at, 1e-6), (_tree_cpu(pid) - first_cpu) * 1e6 / events
         if not service.running:
             raise RuntimeError(f"the service exited with {service.returncode} before ingesting everything")
         if time.monotonic() > deadline:
@@ -71,8 +89,8 @@ async def _progress(count: Callable[[], Awaitable[int]], total: int, service: Se
 
 async def service_rate(
     bootstrap: str, topics: dict[str, str], database_url: str, total: int, options: argparse.Namespace
-) -> float:
-    """``recovery run --role consumer`` in its own process (cwd without a config file), events/s."""
+) -> tuple[float, float]:
+    """``recovery run --role consumer`` in its own process (cwd without a config file): events/s, CPU µs/event."""
     with tempfile.TemporaryDirectory() as tmp:
         args = ["--role", "consumer", "--log-level", "warning"]
         if options.workers:
@@ -159,13 +177,13 @@ async def run(
         async with postgres_database(pg_admin) as url:
             pg_own = await baselines.postgres_own(url, events)
         del events
-        sqlite = 1.0
+        sqlite, sqlite_cpu = 1.0, 0.0
         if not options.skip_sqlite:
-            sqlite = await service_rate(
+            sqlite, sqlite_cpu = await service_rate(
                 bootstrap, topics, f"sqlite+aiosqlite:///{Path(tmp) / 'svc.db'}", count, options
             )
     async with postgres_database(pg_admin) as url:
-        pg = await service_rate(bootstrap, topics, url, count, options)
+        pg, pg_cpu = await service_rate(bootstrap, topics, url, count, options)
     workers = f", --workers {options.workers}" if options.workers else ""
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     raw_base, noop_base = f"{raw:,.0f}/s aiokafka", f"{noop:,.0f}/s FastStream no-op"
@@ -175,7 +193,7 @@ async def run(
         Row(
             f"ingest -> PostgreSQL, service process{workers}",
             f"{pg_own:,.0f}/s PG own",
-            f"{pg:,.0f}/s",
+            f"{pg:,.0f}/s ({pg_cpu:,.0f} µs CPU/event)",
             _ratio(pg, pg_own),
             ">= 0.5x (goal 0.8x)",
         ),
@@ -192,7 +210,7 @@ async def run(
             Row(
                 f"ingest -> SQLite, service process{workers}",
                 f"{sqlite_own:,.0f}/s SQLite own",
-                f"{sqlite:,.0f}/s",
+                f"{sqlite:,.0f}/s ({sqlite_cpu:,.0f} µs CPU/event)",
                 _ratio(sqlite, sqlite_own),
                 ">= 0.5x",
             ),

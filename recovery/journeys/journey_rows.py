@@ -50,7 +50,7 @@ async def load_last_entries(conn: AsyncConnection, customer_keys: Iterable[str])
     for part in chunks(sorted(set(customer_keys))):
         query = (
             select(journeys.c.flow, journeys.c.customer_key, func.max(journeys.c.started_at))
-            .where(journeys.c.customer_key.in_(part))
+            .where(among(conn, journeys.c.customer_key, part))  # one parameter: compiled once, not per key
             .group_by(journeys.c.flow, journeys.c.customer_key)
         )
         for flow, key, started_at in await conn.execute(query):
@@ -60,7 +60,7 @@ async def load_last_entries(conn: AsyncConnection, customer_keys: Iterable[str])
     for part in chunks(cart_ids):
         by_cart = (
             select(journeys.c.flow, journeys.c.cart_id, func.max(journeys.c.started_at))
-            .where(journeys.c.cart_id.in_(part))
+            .where(among(conn, journeys.c.cart_id, part))
             .group_by(journeys.c.flow, journeys.c.cart_id)
         )
         for flow, cart_id, started_at in await conn.execute(by_cart):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -86,6 +86,11 @@ class CustomerState:
 
 CART_FIELDS = tuple(f.name for f in fields(CartState))
 CUSTOMER_FIELDS = tuple(f.name for f in fields(CustomerState))
+
+
+def field_defaults(cls: type[Any]) -> dict[str, Any]:
+    """Every field of a record class with its default (None for the required ones), in field order."""
+    return {f.name: None if f.default is MISSING else f.default for f in fields(cls)}
 
 
 def frozen(cls: type[T], values: dict[str, Any]) -> T:
