@@ -305,7 +305,7 @@ def _explain(raw: bytes, exc: ValidationError) -> Rejection:
     event_type = document.get("type")
     if "type" not in document:
         return Rejection(reason="missing field 'type'", event_id=event_id)
-    if event_type not in {t.value for t in EventType}:
+    if not isinstance(event_type, str) or event_type not in {t.value for t in EventType}:
         # Echo the type only when it looks like one: a platform bug could put personal data there.
         shown = repr(event_type) if isinstance(event_type, str) and _TYPE_SHAPE.fullmatch(event_type) else "(not shown)"
         return Rejection(reason=f"unknown event type {shown} (expected one of: {_KNOWN_TYPES})", event_id=event_id)

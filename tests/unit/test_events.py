@@ -261,6 +261,8 @@ def test_rejection_reasons_never_contain_an_email_or_phone(changes: list[tuple[s
         pytest.param(EMAIL, "(not shown)", id="an email in type is not echoed"),
         pytest.param(PHONE, "(not shown)", id="a phone in type is not echoed"),
         pytest.param(5, "(not shown)", id="a number in type is not echoed"),
+        pytest.param({"name": EMAIL}, "(not shown)", id="an object in type is an unknown type, not a crash"),
+        pytest.param([EMAIL], "(not shown)", id="a list in type is an unknown type, not a crash"),
     ],
 )
 def test_an_unknown_type_is_echoed_only_when_it_looks_like_a_type(value: Any, shown: str) -> None:
