@@ -6,6 +6,7 @@ server); when it is unreachable its tests skip, unless RECOVERY_REQUIRE_POSTGRES
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +23,18 @@ from recovery.store.migrate import upgrade_to_head
 
 POSTGRES_URL = os.environ.get("RECOVERY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("RECOVERY_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """Each test leaves the root logger as it found it: a CLI test run in-process configures logging onto the
+    runner's captured stream, which is closed afterwards, and a later test's server threads (aiosmtpd) would
+    log to it ("--- Logging error --- I/O operation on closed file" all over the run)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
