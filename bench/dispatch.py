@@ -243,6 +243,9 @@ async def single(args: argparse.Namespace) -> None:
     run_args = [] if args.log_level is None else ["--log-level", args.log_level]
     with EmbeddedBroker() as broker, CountingTwilio() as twilio, tempfile.TemporaryDirectory() as tmp:
         twilio.response_delay_s = args.latency_ms / 1000
+        if args.keep_logs is not None:
+            tmp = str(args.keep_logs.resolve())
+            args.keep_logs.mkdir(parents=True, exist_ok=True)
         found = await service_burst(
             broker.bootstrap_servers,
             args.postgres_url,
@@ -273,6 +276,7 @@ def main() -> None:
     parser.add_argument("--single", action="store_true", help="one burst, one process, no baseline: CPU per SMS")
     parser.add_argument("--due-after", type=int, default=0, help="--single: seconds from event to due SMS")
     parser.add_argument("--log-level", help="--single: `recovery run --log-level` (default: info)")
+    parser.add_argument("--keep-logs", type=Path, help="--single: the service's log (and cwd) in this directory")
     args = parser.parse_args()
     replicas = tuple(int(n) for n in args.replicas.split(","))
     if args.profile is not None or args.single:

@@ -201,9 +201,11 @@ JOURNEY_COLUMNS = tuple(
 )
 _TERMINAL = [status.value for status in TERMINAL_STEP_STATUSES]
 NOW = bindparam("b_now", type_=journeys.c.ended_at.type)
+# Inequalities, not ``not_in``: an expanding IN list is re-rendered into the SQL text on every execution and
+# cannot run as an executemany (the batch records N journeys' sends in one).
 OPEN_STEPS = (
     select(steps.c.step_id)
-    .where(steps.c.journey_id == bindparam("b_journey_id"), steps.c.status.not_in(_TERMINAL))
+    .where(steps.c.journey_id == bindparam("b_journey_id"), *(steps.c.status != status for status in _TERMINAL))
     .exists()
 )
 _COMPLETE = (
