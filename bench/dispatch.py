@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import os
 import signal
 import tempfile
@@ -79,15 +80,23 @@ class Burst:
 
 
 async def burst(
-    twilio: CountingTwilio, deployment: Deployment, count: int, services: Sequence[ServiceProcess] = ()
+    twilio: CountingTwilio,
+    deployment: Deployment,
+    count: int,
+    services: Sequence[ServiceProcess] = (),
+    profile: Path | None = None,
 ) -> Burst:
-    """Publish ``count`` payment failures at once and time their SMS at the provider, first to last."""
+    """Publish ``count`` payment failures at once and time their SMS at the provider, first to last; with
+    ``profile``, the first service runs under py-spy from publish to the last SMS accepted."""
     producer = Producer(deployment.kafka.bootstrap_servers)
     await producer.start()
     twilio.reset_gauge()
     cpu_idle = cpu_seconds(services)
     await asyncio.sleep(11)  # the warm-up's transactions reported by the now idle backends
     xacts_before = await pg_transactions(deployment.database_url)
+    spy = contextlib.AsyncExitStack()
+    if profile is not None:
+        await spy.enter_async_context(sampled(services[0], profile))
     cpu_before = cpu_seconds(services)
     cpu_idle = (cpu_before - cpu_idle) / 11
     try:
@@ -100,8 +109,10 @@ async def burst(
         last = await wait_for(lambda: len(twilio.messages) >= count, within=within, poll=0.01)
         last_area = twilio.area()
         cpu = cpu_seconds(services) - cpu_before
+        await spy.aclose()
         await sending
     finally:
+        await spy.aclose()
         await producer.stop()
     await asyncio.sleep(11)
     commits, rollbacks = (
@@ -144,10 +155,7 @@ async def service_burst(
         deployment = Deployment(bootstrap, url, twilio, workdir, flows(due_after))
         async with running(deployment, replicas, args=args) as services:
             await warm_up(deployment, twilio)
-            if profile is None:
-                return await burst(twilio, deployment, count, services)
-            async with sampled(services[0], profile):
-                return await burst(twilio, deployment, count, services)
+            return await burst(twilio, deployment, count, services, profile)
 
 
 @asynccontextmanager
