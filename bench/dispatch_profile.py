@@ -26,6 +26,13 @@ ACTIVITIES = (
     ("scheduler claims and hand-out", ("recovery/steps/scheduler.py",)),
     ("HTTP server, health, sampler", ("uvicorn/", "recovery/api/", "recovery/ops/sampler")),
 )
+# Stacks that name no activity, by their outermost frame: SQLAlchemy's sync side runs in greenlets whose
+# stacks do not show the asyncio caller; the loop's own work sits under ``asyncio.run``.
+ROOTS = (
+    ("SQLAlchemy + asyncpg, greenlet side (caller not on the stack)", ("sqlalchemy/", "asyncpg/", "greenlet")),
+    ("executor threads waiting (sampled as active)", ("threading.py",)),
+    ("event loop itself (select, callbacks, task steps)", ("runpy", "recovery/cli/main.py")),
+)
 LIBRARIES = (
     ("SQLAlchemy + asyncpg", ("sqlalchemy/", "asyncpg/")),
     ("logging (stdlib + structlog)", ("logging/__init__.py", "structlog/")),
@@ -51,7 +58,9 @@ def summarize(lines: list[str]) -> tuple[Counter[str], Counter[str], int]:
             continue
         count = int(count_text)
         total += count
-        activities[classify(stack, ACTIVITIES) or "other (event loop, asyncio, GC ...)"] += count
+        root = stack.split(";", 1)[0]
+        activity = classify(stack, ACTIVITIES) or classify(root, ROOTS) or "no Python frame (GC, native) or other"
+        activities[activity] += count
         for name, marks in LIBRARIES:
             if any(mark in stack for mark in marks):
                 libraries[name] += count
