@@ -2,6 +2,8 @@
 
 Never twice: the message row (key = journey + step) is written and marked ``sending`` before the
 provider call; a row found in ``sending`` later is reconciled with the provider, not resent blindly.
+The scheduler fires steps in batches (``dispatch_batch``), which build on these parts: ``facts``,
+``write_plan``, ``send`` and ``record``; ``fire`` is one step alone (a batch's fallback).
 """
 
 from __future__ import annotations

@@ -4,13 +4,14 @@ Every replica runs this loop; claims use ``FOR UPDATE SKIP LOCKED`` on PostgreSQ
 fire the same step.
 
 Firing is a pipeline: one claimer keeps a bounded backlog of claimed steps filled (claims sized to what the
-senders can start within half the lease), ``concurrency`` senders drain it, each step through
-``Dispatcher.fire``; rate-limited channels get their steps handed out at their pace (token buckets). How
-many fires run at once adapts (up to ``concurrency``) so a fire stays short against the lease: a send still
-in flight when its claim expires could be repeated by the replica taking it over. A step created due now
-wakes the claimer (in this process, and through ``LISTEN``/``NOTIFY`` on PostgreSQL) instead of waiting for
-the next poll. ``run_until_idle`` runs this same loop by hand (tests, tools) until nothing is due (arq's
-``burst``): there is no second firing path.
+senders can start within half the lease), ``concurrency`` senders drain it, each taking the steps queued at
+that moment together (up to ``fire_batch``: ``dispatch_batch.fire_batch`` shares their statements);
+rate-limited channels get their steps handed out at their pace (token buckets). How many fires run at once
+adapts (up to ``concurrency``) so a fire stays short against the lease: a send still in flight when its claim
+expires could be repeated by the replica taking it over. A step created due now wakes the claimer (in this
+process, and through ``LISTEN``/``NOTIFY`` on PostgreSQL) instead of waiting for the next poll.
+``run_until_idle`` runs this same loop by hand (tests, tools) until nothing is due (arq's ``burst``): there is
+no second firing path.
 """
 
 from __future__ import annotations

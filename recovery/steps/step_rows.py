@@ -1,4 +1,7 @@
-"""Due steps and their messages: claiming, reading what a send needs, and recording each outcome."""
+"""Due steps and their messages: claiming, moving a step or a message to a status, completing a journey.
+
+What firing reads and writes on its hot path (the joined load, ``sending``, ``sent``) is in ``fire_rows``.
+"""
 
 from __future__ import annotations
 
