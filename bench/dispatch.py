@@ -7,6 +7,11 @@ provider's outage ending); rate = SMS accepted, first to last. Baseline, same ru
 the same endpoint. Then two replicas (two processes, one group, one database) on a fresh burst: ratio to one.
 
     python -m bench.dispatch [--count 1000] [--latency-ms 100] [--replicas 1,2]
+
+One burst, one process, no baseline, CPU per SMS in two windows (publish -> last, first request -> last):
+
+    python -m bench.dispatch --single [--due-after 15] [--log-level warning] [--keep-logs DIR]
+    BENCH_SPY_ALL=1 python -m bench.dispatch --profile FILE.txt   # then python -m bench.dispatch_profile FILE.txt
 """
 
 from __future__ import annotations
