@@ -7,6 +7,11 @@ provider's outage ending); rate = SMS accepted, first to last. Baseline, same ru
 the same endpoint. Then two replicas (two processes, one group, one database) on a fresh burst: ratio to one.
 
     python -m bench.dispatch [--count 1000] [--latency-ms 100] [--replicas 1,2]
+
+One burst, one process, no baseline, CPU per SMS in two windows (publish -> last, first request -> last):
+
+    python -m bench.dispatch --single [--due-after 15] [--log-level warning] [--keep-logs DIR]
+    BENCH_SPY_ALL=1 python -m bench.dispatch --profile FILE.txt   # then python -m bench.dispatch_profile FILE.txt
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
+import os
 import signal
 import tempfile
 import time
@@ -71,31 +78,46 @@ class Burst:
     avg_in_flight: float
     seconds: float
     cpu_ms: float  # the service processes' CPU per SMS, publish to last accepted
+    cpu_dispatch_ms: float  # ... first request to last accepted (dispatch only when the SMS is due later)
     commits: float = float("nan")  # PostgreSQL transactions committed per SMS (ingest + dispatch)
     rollbacks: float = float("nan")  # ... and rolled back (pre-pings)
+    idle_cpu: float = float("nan")  # the services' CPU seconds per second while idle before the burst
 
 
 async def burst(
-    twilio: CountingTwilio, deployment: Deployment, count: int, services: Sequence[ServiceProcess] = ()
+    twilio: CountingTwilio,
+    deployment: Deployment,
+    count: int,
+    services: Sequence[ServiceProcess] = (),
+    profile: Path | None = None,
 ) -> Burst:
-    """Publish ``count`` payment failures at once and time their SMS at the provider, first to last."""
+    """Publish ``count`` payment failures at once and time their SMS at the provider, first to last; with
+    ``profile``, the first service runs under py-spy from publish to the last SMS accepted."""
     producer = Producer(deployment.kafka.bootstrap_servers)
     await producer.start()
     twilio.reset_gauge()
+    cpu_idle = cpu_seconds(services)
     await asyncio.sleep(11)  # the warm-up's transactions reported by the now idle backends
     xacts_before = await pg_transactions(deployment.database_url)
+    spy = contextlib.AsyncExitStack()
+    if profile is not None:
+        await spy.enter_async_context(sampled(services[0], profile))
     cpu_before = cpu_seconds(services)
+    cpu_idle = (cpu_before - cpu_idle) / 11
     try:
         events = [payment_failed(i) for i in range(count)]
         sending = asyncio.create_task(publish(producer, deployment.kafka.topics, events))
-        within = 120 + count / 5
+        within = 180 + count / 5
         first = await wait_for(lambda: twilio.create_attempts >= 1, within=within, poll=0.002)
         first_area = twilio.area()
+        cpu_first = cpu_seconds(services)
         last = await wait_for(lambda: len(twilio.messages) >= count, within=within, poll=0.01)
         last_area = twilio.area()
         cpu = cpu_seconds(services) - cpu_before
+        await spy.aclose()
         await sending
     finally:
+        await spy.aclose()
         await producer.stop()
     await asyncio.sleep(11)
     commits, rollbacks = (
@@ -109,8 +131,10 @@ async def burst(
         (last_area - first_area) / span,
         span,
         cpu * 1000 / count,
+        (cpu_before + cpu - cpu_first) * 1000 / count,
         commits / count,
         rollbacks / count,
+        cpu_idle,
     )
 
 
@@ -122,26 +146,30 @@ async def service_burst(
     workdir: Path,
     replicas: int,
     profile: Path | None = None,
+    *,
+    due_after: int = 0,
+    args: Sequence[str] = (),
 ) -> Burst:
     """One fresh database and topics, ``replicas`` processes ready and warm, then the burst.
 
     ``profile``: the (single) process runs under ``py-spy record`` (all threads, raw stacks) into that file.
+    ``due_after``: seconds from event to due SMS (> 0: ingest is over before the first send); ``args``: added
+    to ``recovery run``.
     """
     async with postgres_database(pg_admin) as url:
-        deployment = Deployment(bootstrap, url, twilio, workdir, flows(0))
-        async with running(deployment, replicas) as services:
+        deployment = Deployment(bootstrap, url, twilio, workdir, flows(due_after))
+        async with running(deployment, replicas, args=args) as services:
             await warm_up(deployment, twilio)
-            if profile is None:
-                return await burst(twilio, deployment, count, services)
-            async with sampled(services[0], profile):
-                return await burst(twilio, deployment, count, services)
+            return await burst(twilio, deployment, count, services, profile)
 
 
 @asynccontextmanager
 async def sampled(service: ServiceProcess, out: Path) -> AsyncIterator[None]:
-    """py-spy (on PATH) attached to the running service, all threads, raw stacks to ``out`` when it ends."""
+    """py-spy (on PATH) attached to the running service, raw stacks to ``out`` when it ends: samples of the
+    threads holding the GIL, or with $BENCH_SPY_ALL set, of every thread on a CPU (no --idle, no --native)."""
     assert service._process is not None
-    command = ["py-spy", "record", "--gil", "--nonblocking", "-r", "100", "-f", "raw", "-o", str(out)]
+    gil = [] if os.environ.get("BENCH_SPY_ALL") else ["--gil"]
+    command = ["py-spy", "record", *gil, "--nonblocking", "-r", "100", "-f", "raw", "-o", str(out)]
     spy = await asyncio.create_subprocess_exec(*command, "--pid", str(service._process.pid))
     await asyncio.sleep(1.0)  # attached before the burst starts
     try:
@@ -222,13 +250,32 @@ async def run(
     return rows
 
 
-async def profile(count: int, latency_ms: int, pg_admin: str, out: Path) -> None:
-    """One burst with the process under py-spy; prints the rate (slowed by the sampling)."""
+async def single(args: argparse.Namespace) -> None:
+    """One burst, one process (under py-spy with ``--profile``); prints rate, CPU per SMS and load average."""
+    profile = None if args.profile is None else args.profile.resolve()
+    run_args = [] if args.log_level is None else ["--log-level", args.log_level]
     with EmbeddedBroker() as broker, CountingTwilio() as twilio, tempfile.TemporaryDirectory() as tmp:
-        twilio.response_delay_s = latency_ms / 1000
-        found = await service_burst(broker.bootstrap_servers, pg_admin, twilio, count, Path(tmp), 1, profile=out)
-    print(f"profiled burst: {found.rate:,.0f} SMS/s, in flight max {found.max_in_flight} avg {found.avg_in_flight:.1f}")
-    print(f"service CPU per SMS: {found.cpu_ms:.2f} ms, transactions {found.commits:.2f} / {found.rollbacks:.2f}")
+        twilio.response_delay_s = args.latency_ms / 1000
+        if args.keep_logs is not None:
+            tmp = str(args.keep_logs.resolve())
+            args.keep_logs.mkdir(parents=True, exist_ok=True)
+        found = await service_burst(
+            broker.bootstrap_servers,
+            args.postgres_url,
+            twilio,
+            args.count,
+            Path(tmp),
+            1,
+            profile=profile,
+            due_after=args.due_after,
+            args=run_args,
+        )
+    print(f"burst of {args.count}, due after {args.due_after}s, 1 process: {found.rate:,.0f} SMS/s")
+    print(f"  in flight max {found.max_in_flight} avg {found.avg_in_flight:.1f}")
+    print(f"  service CPU per SMS, publish -> last accepted: {found.cpu_ms:.2f} ms")
+    print(f"  service CPU per SMS, first request -> last accepted: {found.cpu_dispatch_ms:.2f} ms")
+    print(f"  idle CPU before the burst: {found.idle_cpu * 1000:.0f} ms per second")
+    print(f"  transactions per SMS {found.commits:.2f} / {found.rollbacks:.2f}; load average {os.getloadavg()}")
 
 
 def main() -> None:
@@ -239,10 +286,14 @@ def main() -> None:
     parser.add_argument("--replicas", default="1,2", help="comma-separated process counts to measure")
     parser.add_argument("--postgres-url", default=DEFAULT_PG)
     parser.add_argument("--profile", type=Path, help="one process under py-spy (on PATH): raw stacks to this file")
+    parser.add_argument("--single", action="store_true", help="one burst, one process, no baseline: CPU per SMS")
+    parser.add_argument("--due-after", type=int, default=0, help="--single: seconds from event to due SMS")
+    parser.add_argument("--log-level", help="--single: `recovery run --log-level` (default: info)")
+    parser.add_argument("--keep-logs", type=Path, help="--single: the service's log (and cwd) in this directory")
     args = parser.parse_args()
     replicas = tuple(int(n) for n in args.replicas.split(","))
-    if args.profile is not None:
-        asyncio.run(profile(args.count, args.latency_ms, args.postgres_url, args.profile.resolve()))
+    if args.profile is not None or args.single:
+        asyncio.run(single(args))
         return
 
     async def go() -> None:

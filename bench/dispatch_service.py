@@ -135,11 +135,11 @@ class Deployment:
         self.processes: list[ServiceProcess] = []
         self.ports: list[int] = []
 
-    def process(self, index: int, extra_env: dict[str, str] | None = None) -> ServiceProcess:
+    def process(self, index: int, extra_env: dict[str, str] | None = None, args: Sequence[str] = ()) -> ServiceProcess:
         """Replica ``index`` (not started): its own HTTP port and log file, the service's env only."""
         port = free_port()
         env = self.env | {"RECOVERY_HTTP__PORT": str(port)} | (extra_env or {})
-        service = ServiceProcess(None, self.workdir / f"service-{index}.log", env=env)
+        service = ServiceProcess(None, self.workdir / f"service-{index}.log", env=env, args=args)
         self.ports.append(port)
         self.processes.append(service)
         return service
@@ -168,13 +168,18 @@ async def wait_ready(ports: Sequence[int], within: float = 120) -> None:
 
 @asynccontextmanager
 async def running(
-    deployment: Deployment, replicas: int = 1, cwd: Path | None = None, extra_env: dict[str, str] | None = None
+    deployment: Deployment,
+    replicas: int = 1,
+    cwd: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+    args: Sequence[str] = (),
 ) -> AsyncIterator[list[ServiceProcess]]:
-    """``replicas`` ``recovery run`` processes started in an empty cwd, ready, stopped with SIGTERM after."""
+    """``replicas`` ``recovery run`` processes started in an empty cwd, ready, stopped with SIGTERM after;
+    ``args`` are added to ``run`` (e.g. ``--log-level warning``)."""
     await ensure_topics(deployment.kafka.bootstrap_servers, deployment.kafka)
     run_dir = cwd or deployment.workdir / "cwd"
     run_dir.mkdir(exist_ok=True)
-    services = [deployment.process(i, extra_env) for i in range(replicas)]
+    services = [deployment.process(i, extra_env, args) for i in range(replicas)]
     here = Path.cwd()
     os.chdir(run_dir)  # Popen inherits it: the service sees no config/ nor templates/ of the checkout
     try:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -205,23 +206,44 @@ async def ledger_entries(
     addresses: AddressKeys,
 ) -> list[LedgerEntry]:
     """Every ledger entry about this customer or their addresses, each for the consents its key covers."""
-    email_keys, phone_keys = set(addresses.every(email)), set(addresses.every(phone))
-    keys = [customer_key, *email_keys, *phone_keys]
+    found = await ledger_entries_many(conn, [(customer_key, email, phone)], addresses)
+    return found[customer_key]
+
+
+async def ledger_entries_many(
+    conn: AsyncConnection, customers_: Sequence[tuple[str, str | None, str | None]], addresses: AddressKeys
+) -> dict[str, list[LedgerEntry]]:
+    """``ledger_entries`` for each (customer key, email, phone), by customer key, in one query."""
+    wanted: dict[str, tuple[set[str], set[str]]] = {}
+    keys: set[str] = set()
+    for customer_key, email, phone in customers_:
+        email_keys, phone_keys = set(addresses.every(email)), set(addresses.every(phone))
+        wanted[customer_key] = (email_keys, phone_keys)
+        keys |= {customer_key, *email_keys, *phone_keys}
     query = select(
         consent_ledger.c.id,
         consent_ledger.c.customer_key,
         consent_ledger.c.channel,
         consent_ledger.c.consent,
         consent_ledger.c.recorded_at,
-    ).where(among(conn, consent_ledger.c.customer_key, keys))
-    found: list[LedgerEntry] = []
-    for row in (await conn.execute(query)).mappings():
-        # An email hash speaks only for email consent; a phone hash only for sms and phone.
-        if row["customer_key"] in email_keys and row["channel"] != "email":
-            continue
-        if row["customer_key"] in phone_keys and row["channel"] == "email":
-            continue
-        found.append(
-            LedgerEntry(channel=row["channel"], consent=row["consent"], recorded_at=row["recorded_at"], seq=row["id"])
-        )
-    return found
+    ).where(among(conn, consent_ledger.c.customer_key, sorted(keys)))
+    rows = (await conn.execute(query)).mappings().all() if keys else []
+    return {
+        customer_key: [_entry(row) for row in rows if _speaks_for(row, customer_key, email_keys, phone_keys)]
+        for customer_key, (email_keys, phone_keys) in wanted.items()
+    }
+
+
+def _speaks_for(row: Any, customer_key: str, email_keys: set[str], phone_keys: set[str]) -> bool:
+    """The entry is about this customer: an email hash speaks only for email consent; a phone hash only for
+    sms and phone."""
+    key, channel = row["customer_key"], row["channel"]
+    if key in email_keys and channel != "email":
+        return False
+    if key in phone_keys and channel == "email":
+        return False
+    return key == customer_key or key in email_keys or key in phone_keys
+
+
+def _entry(row: Any) -> LedgerEntry:
+    return LedgerEntry(channel=row["channel"], consent=row["consent"], recorded_at=row["recorded_at"], seq=row["id"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
@@ -38,6 +38,29 @@ async def off_loop(seconds: float | None, function: Callable[P, T], *args: P.arg
         return await asyncio.wait_for(future, timeout=limit + _GRACE_S)
     except TimeoutError:
         raise RenderTimedOut(f"rendering took longer than {limit:g} s and was stopped") from None
+
+
+async def off_loop_each(calls: Sequence[Callable[[], T]]) -> list[T | Exception]:
+    """Every call in one render-thread hop, each stopping at its own ``render.deadline``; a call's error is
+    returned in its place. ``RenderTimedOut`` when they still have not all returned after their deadlines."""
+    limit = current_limits().deadline
+
+    def each() -> list[T | Exception]:
+        results: list[T | Exception] = []
+        for call in calls:
+            try:
+                with operation_deadline(limit):
+                    results.append(call())
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    context = contextvars.copy_context()
+    future = asyncio.get_running_loop().run_in_executor(_executor, functools.partial(context.run, each))
+    try:
+        return await asyncio.wait_for(future, timeout=limit * len(calls) + _GRACE_S)
+    except TimeoutError:
+        raise RenderTimedOut(f"rendering {len(calls)} messages took longer than {limit:g} s each") from None
 
 
 async def in_thread(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -31,9 +31,21 @@ class ShortLink:
     target: str
 
 
+# Random bytes below this are used (byte % 62), the rest dropped: every character stays equally likely.
+_UNBIASED = 256 - 256 % len(CODE_ALPHABET)
+
+
 def new_code() -> str:
-    """A fresh random code (``CODE_LENGTH`` characters of base 62, from the OS's CSPRNG)."""
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    """A fresh random code (``CODE_LENGTH`` characters of base 62, from the OS's CSPRNG).
+
+    One read of the CSPRNG for the whole code, not one per character: each read is a system call that hands
+    the GIL over, and the render thread then waits for the loop to give it back (issue 25).
+    """
+    chars: list[str] = []
+    while len(chars) < CODE_LENGTH:
+        drawn = secrets.token_bytes(2 * CODE_LENGTH)
+        chars += [CODE_ALPHABET[byte % len(CODE_ALPHABET)] for byte in drawn if byte < _UNBIASED]
+    return "".join(chars[:CODE_LENGTH])
 
 
 def short_url(public_url: str, code: str) -> str:

@@ -2,12 +2,14 @@
 
 Never twice: the message row (key = journey + step) is written and marked ``sending`` before the
 provider call; a row found in ``sending`` later is reconciled with the provider, not resent blindly.
+The scheduler fires steps in batches (``dispatch_batch``), which build on these parts: ``facts``,
+``write_plan``, ``send`` and ``record``; ``fire`` is one step alone (a batch's fallback).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -19,7 +21,7 @@ from recovery.channels.retry import send_with_retry
 from recovery.channels.sms import record_if_opted_out
 from recovery.clock import Clock
 from recovery.consent import ledger
-from recovery.consent.authority import AddressKeys, with_ledger
+from recovery.consent.authority import AddressKeys, LedgerEntry, with_ledger
 from recovery.desk.link_step import link_flow_step
 from recovery.errors import ConfigError, OutcomeUnknownError, PermanentError, TransientError
 from recovery.journeys.records import JourneyRow
@@ -36,7 +38,7 @@ from recovery.states import (
     RetryReason,
     StepStatus,
 )
-from recovery.steps import discount_rows, step_rows
+from recovery.steps import discount_rows, fire_rows, step_rows
 from recovery.steps.decide import (
     CancelStep,
     DeferStep,
@@ -44,6 +46,7 @@ from recovery.steps.decide import (
     MarkSent,
     Plan,
     ReconcileMessage,
+    Rendered,
     SendMessage,
     SkipStep,
     StepFacts,
@@ -54,6 +57,7 @@ from recovery.steps.decide import (
 from recovery.steps.discount_hook import DiscountRegistrar
 from recovery.steps.discounts import DiscountCode
 from recovery.steps.failures import fail_step, identity_event
+from recovery.steps.fire_rows import FireRows
 from recovery.steps.guards import GuardPolicy
 from recovery.steps.rendering import Composer, render
 from recovery.steps.settle import (
@@ -77,7 +81,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
-class _InFlight:
+class InFlight:
     """A message marked ``sending``, about to be handed (or, ``reconcile``, looked up first) at the provider."""
 
     outgoing: OutgoingMessage
@@ -103,15 +107,15 @@ class Dispatcher:
         registrar: DiscountRegistrar | None = None,
         stores: StoreDirectory | None = None,
     ) -> None:
-        self._addresses = addresses
+        self.addresses = addresses
         self._registrar = registrar
         self._stores = stores or StoreDirectory()
-        self._engine = engine
+        self.engine = engine
         self._flows = flows if isinstance(flows, FlowBook) else StaticFlows(flows)
         self._channels = channels
-        self._composer = composer
-        self._guards = guard_policy
-        self._clock = clock
+        self.composer = composer
+        self.guards = guard_policy
+        self.clock = clock
         self._retry = retry
 
     async def fire(self, step: ClaimedStep) -> None:
@@ -119,12 +123,15 @@ class Dispatcher:
         flight = await self._prepare(step)
         if flight is None:
             return
+        await self.record(step, flight, await self.send(step, flight))
+
+    async def send(self, step: ClaimedStep, flight: InFlight) -> AfterSend:
+        """Send (or reconcile) the message marked ``sending``, and settle what the outcome means for the step."""
         outcome = await self._send(flight)
         sent = SentAttempt(message=flight.outgoing.identity, first_tried_at=flight.first_tried_at)
-        plan = settle(outcome, step, self._retry, self._clock.now(), sent=sent)
-        await self._record(step, flight, plan)
+        return settle(outcome, step, self._retry, self.clock.now(), sent=sent)
 
-    async def _send(self, flight: _InFlight) -> Outcome:
+    async def _send(self, flight: InFlight) -> Outcome:
         """Hand the message to its channel (after a crash, ask for it first) and say what came of it."""
         channel = self._channels[flight.outgoing.channel]
         if flight.reconcile:
@@ -146,7 +153,7 @@ class Dispatcher:
             return Unknown(error=str(exc))
         return Delivered(delivery=delivery)
 
-    async def _record(self, step: ClaimedStep, flight: _InFlight, plan: AfterSend) -> None:
+    async def record(self, step: ClaimedStep, flight: InFlight, plan: AfterSend) -> None:
         """Write what ``settle`` decided."""
         if isinstance(plan, RecordSent):
             await self._sent(step, flight, plan.delivery)
@@ -157,23 +164,39 @@ class Dispatcher:
         else:
             log.warning("send outcome unknown; will reconcile", extra={"step": step.step_id})
 
-    async def _prepare(self, step: ClaimedStep) -> _InFlight | None:
+    async def _prepare(self, step: ClaimedStep) -> InFlight | None:
         """One transaction: load the step's facts, decide, and write the plan; the message to send, if any."""
-        now = self._clock.now()
-        async with self._engine.begin() as conn:
+        now = self.clock.now()
+        async with self.engine.begin() as conn:
             facts = await self._load(conn, step, now)
             if facts is None:
                 log.warning("claim lost to another worker; not sending", extra={"step": step.step_id})
                 return None
-            plan = decide(facts, self._guards, now)
-            return await self._write(conn, step, facts, plan, now)
+            plan = decide(facts, self.guards, now)
+            return await self.write_plan(conn, step, facts, plan, now)
 
     async def _load(self, conn: AsyncConnection, step: ClaimedStep, now: datetime) -> StepFacts | None:
         """The step's facts in two queries (its rows, the consent ledger); None when the claim was lost."""
-        since = now - self._guards.frequency_window
-        rows = await step_rows.load_for_fire(conn, step, message_id_for(step.journey_id, step.name), since=since)
+        since = now - self.guards.frequency_window
+        rows = await fire_rows.load_for_fire(conn, step, message_id_for(step.journey_id, step.name), since=since)
         if rows is None:
             return None
+        entries: list[LedgerEntry] = []
+        if rows.customer is not None:
+            customer = rows.customer
+            entries = await ledger.ledger_entries(
+                conn,
+                customer_key=customer.customer_key,
+                email=customer.email,
+                phone=customer.phone,
+                addresses=self.addresses,
+            )
+        return await self.facts(conn, step, rows, entries)
+
+    async def facts(
+        self, conn: AsyncConnection, step: ClaimedStep, rows: FireRows, entries: Sequence[LedgerEntry]
+    ) -> StepFacts:
+        """What ``decide`` needs from the step's rows and its customer's consent-ledger ``entries``."""
         journey, customer = rows.journey, rows.customer
         if journey is None:
             return StepFacts(step=step, journey=None, cart=None, flow_step=None, customer=None)
@@ -192,13 +215,6 @@ class Dispatcher:
                 journey = replace(journey, status=JourneyStatus.ACTIVE)
         if customer is not None:
             # The ledger (opt-outs the shopper told us) beats the consent copied into cart events.
-            entries = await ledger.ledger_entries(
-                conn,
-                customer_key=customer.customer_key,
-                email=customer.email,
-                phone=customer.phone,
-                addresses=self._addresses,
-            )
             customer = with_ledger(customer, entries)
         return StepFacts(
             step=step,
@@ -212,9 +228,9 @@ class Dispatcher:
             store=self._stores.get(journey.store),
         )
 
-    async def _write(
+    async def write_plan(
         self, conn: AsyncConnection, step: ClaimedStep, facts: StepFacts, plan: Plan, now: datetime
-    ) -> _InFlight | None:
+    ) -> InFlight | None:
         """Record the plan; for a send, render and mark the message ``sending`` first."""
         journey = facts.journey
         if isinstance(plan, CancelStep):
@@ -239,27 +255,17 @@ class Dispatcher:
         elif isinstance(plan, FailStep):
             await fail_step(conn, step.step_id, plan, now, journey_id=journey.journey_id)
         elif isinstance(plan, ReconcileMessage):
-            return _InFlight(outgoing=plan.outgoing, reconcile=True, first_tried_at=plan.first_tried_at)
+            return InFlight(outgoing=plan.outgoing, reconcile=True, first_tried_at=plan.first_tried_at)
         else:
             return await self._open(conn, step, facts, plan, now)
         return None
 
     async def _open(
         self, conn: AsyncConnection, step: ClaimedStep, facts: StepFacts, plan: SendMessage, now: datetime
-    ) -> _InFlight | None:
+    ) -> InFlight | None:
         """Create the discount code, render the message and write its row as ``sending`` (one upsert)."""
         identity, flow_step = plan.identity, plan.flow_step
-        row = {
-            **identity.identity_fields(),
-            "step_id": step.step_id,
-            "customer_key": plan.journey.customer_key,
-            "template": flow_step.template,
-            "variant": plan.variant,
-            "state": MessageState.PENDING.value,
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
+        row = message_row(step, plan, now)
         code: DiscountCode | None = None
         context = plan.context
         if flow_step.offer is not None:
@@ -275,7 +281,7 @@ class Dispatcher:
             offer = {"code": code.code, "percent": code.percent, "free_shipping": code.free_shipping}
             context = {**context, "offer": offer | {"expires_at": code.expires_at}}
         try:
-            rendered = await render(self._composer, plan, context)
+            rendered = await render(self.composer, plan, context)
         except ConfigError as exc:
             if facts.message is None:
                 await step_rows.open_message(conn, row)  # the row the failure is recorded on
@@ -285,23 +291,14 @@ class Dispatcher:
         # The SMS's short links exist before it can be read: stored in the transaction that marks it sending.
         await short_link_rows.store_links(conn, rendered.short_links, now)
         # Committed before the provider call: a crash from here on leaves ``sending``, reconciled, never resent.
-        await step_rows.open_sending(
-            conn,
-            row
-            | {
-                "state": MessageState.SENDING.value,
-                "attempts": plan.attempts,
-                "template_version": rendered.version,
-                "content": outgoing.to_content(),
-            },
-        )
-        return _InFlight(outgoing=outgoing, reconcile=plan.reconcile, first_tried_at=plan.first_tried_at, offer=code)
+        await fire_rows.open_sending(conn, sending_row(row, plan, rendered, outgoing))
+        return InFlight(outgoing=outgoing, reconcile=plan.reconcile, first_tried_at=plan.first_tried_at, offer=code)
 
-    async def _sent(self, step: ClaimedStep, flight: _InFlight, delivery: Delivery) -> None:
-        now = self._clock.now()
+    async def _sent(self, step: ClaimedStep, flight: InFlight, delivery: Delivery) -> None:
+        now = self.clock.now()
         message = flight.outgoing
-        async with self._engine.begin() as conn:
-            await step_rows.record_sent(
+        async with self.engine.begin() as conn:
+            await fire_rows.record_sent(
                 conn,
                 step_id=step.step_id,
                 message_id=message.message_id,
@@ -317,19 +314,19 @@ class Dispatcher:
             extra={"journey_id": message.journey_id, "step": message.step, "channel": message.channel.value},
         )
 
-    async def _failed(self, step: ClaimedStep, flight: _InFlight, plan: FailStep) -> None:
-        now = self._clock.now()
+    async def _failed(self, step: ClaimedStep, flight: InFlight, plan: FailStep) -> None:
+        now = self.clock.now()
         message = flight.outgoing
-        async with self._engine.begin() as conn:
+        async with self.engine.begin() as conn:
             await fail_step(conn, step.step_id, plan, now, journey_id=message.journey_id)
-            await record_if_opted_out(conn, message.customer_key, plan.error_code or "", now, self._addresses)
+            await record_if_opted_out(conn, message.customer_key, plan.error_code or "", now, self.addresses)
         log.warning(
             "message failed", extra={"journey_id": message.journey_id, "step": message.step, "code": plan.error_code}
         )
 
-    async def _postpone(self, step: ClaimedStep, flight: _InFlight, plan: Postpone) -> None:
-        now = self._clock.now()
-        async with self._engine.begin() as conn:
+    async def _postpone(self, step: ClaimedStep, flight: InFlight, plan: Postpone) -> None:
+        now = self.clock.now()
+        async with self.engine.begin() as conn:
             # The provider surely did not take it: back to pending, to be sent later.
             await step_rows.set_message(
                 conn, flight.outgoing.message_id, MessageState.PENDING, now, error_code=plan.code, error=plan.error
@@ -360,3 +357,30 @@ def _step_event(
         channel=step.channel,
         reason=str(reason),
     )
+
+
+def message_row(step: ClaimedStep, plan: SendMessage, now: datetime) -> dict[str, Any]:
+    """The step's message row before it is rendered (``pending``): what a render failure is recorded on."""
+    return {
+        **plan.identity.identity_fields(),
+        "step_id": step.step_id,
+        "customer_key": plan.journey.customer_key,
+        "template": plan.flow_step.template,
+        "variant": plan.variant,
+        "state": MessageState.PENDING.value,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def sending_row(
+    row: dict[str, Any], plan: SendMessage, rendered: Rendered, outgoing: OutgoingMessage
+) -> dict[str, Any]:
+    """The message row marked ``sending`` with what the provider is handed (reconciled after a crash)."""
+    return row | {
+        "state": MessageState.SENDING.value,
+        "attempts": plan.attempts,
+        "template_version": rendered.version,
+        "content": outgoing.to_content(),
+    }

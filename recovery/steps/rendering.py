@@ -4,17 +4,17 @@ with the template versions it was rendered with."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from recovery.journeys.records import JourneyRow
-from recovery.render.offload import off_loop
+from recovery.render.offload import off_loop, off_loop_each
 from recovery.render.short_links import ShortLink
 from recovery.rules import FlowStep
 from recovery.states import ChannelName
 from recovery.steps.decide import Rendered, SendMessage
 
-__all__ = ["Composer", "VersionedComposer", "render"]
+__all__ = ["Composer", "VersionedComposer", "render", "render_many"]
 
 _RELABEL_TRIES = 3  # renders of one message when a template refresh lands during its render
 
@@ -65,8 +65,55 @@ async def render(composer: Composer, plan: SendMessage, context: Mapping[str, An
         version = _version(composer, plan, context)
         if version == before:
             break
+    return _rendered(composer, plan, (subject, text, html), version, short_links)
+
+
+async def render_many(
+    composer: Composer, plans: Sequence[tuple[SendMessage, Mapping[str, Any]]]
+) -> list[Rendered | Exception]:
+    """``render`` for each (plan, context) in one render-thread hop (each under its own deadline); an error is
+    returned in its message's place. A message whose templates were swapped during the batch renders alone."""
+    befores = [_version(composer, plan, context) for plan, context in plans]
+    links: list[list[ShortLink]] = [[] for _ in plans]
+    calls = [
+        functools.partial(
+            composer.compose,
+            step=plan.flow_step,
+            channel=plan.identity.channel,
+            journey=plan.journey,
+            context=context,
+            message_id=plan.identity.message_id,
+            short_links=found,
+        )
+        for (plan, context), found in zip(plans, links, strict=True)
+    ]
+    results: list[Rendered | Exception] = []
+    composed = await off_loop_each(calls)
+    for (plan, context), before, parts, found in zip(plans, befores, composed, links, strict=True):
+        version = _version(composer, plan, context)
+        if isinstance(parts, Exception):
+            results.append(parts)
+        elif version == before:
+            results.append(_rendered(composer, plan, parts, version, found))
+        else:
+            try:
+                results.append(await render(composer, plan, context))
+            except Exception as exc:
+                results.append(exc)
+    return results
+
+
+def _rendered(
+    composer: Composer,
+    plan: SendMessage,
+    parts: tuple[str | None, str, str | None],
+    version: str | None,
+    short_links: list[ShortLink],
+) -> Rendered:
+    channel, journey = plan.identity.channel, plan.journey
     # RFC 8058 List-Unsubscribe(-Post) headers on every marketing email.
     unsubscribe = composer.unsubscribe_url(journey.customer_key, channel) if channel == ChannelName.EMAIL else None
+    subject, text, html = parts
     return Rendered(
         subject=subject,
         text=text,

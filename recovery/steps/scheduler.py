@@ -4,13 +4,14 @@ Every replica runs this loop; claims use ``FOR UPDATE SKIP LOCKED`` on PostgreSQ
 fire the same step.
 
 Firing is a pipeline: one claimer keeps a bounded backlog of claimed steps filled (claims sized to what the
-senders can start within half the lease), ``concurrency`` senders drain it, each step through
-``Dispatcher.fire``; rate-limited channels get their steps handed out at their pace (token buckets). How
-many fires run at once adapts (up to ``concurrency``) so a fire stays short against the lease: a send still
-in flight when its claim expires could be repeated by the replica taking it over. A step created due now
-wakes the claimer (in this process, and through ``LISTEN``/``NOTIFY`` on PostgreSQL) instead of waiting for
-the next poll. ``run_until_idle`` runs this same loop by hand (tests, tools) until nothing is due (arq's
-``burst``): there is no second firing path.
+senders can start within half the lease), ``concurrency`` senders drain it, each taking the steps queued at
+that moment together (up to ``fire_batch``: ``dispatch_batch.fire_batch`` shares their statements);
+rate-limited channels get their steps handed out at their pace (token buckets). How many fires run at once
+adapts (up to ``concurrency``) so a fire stays short against the lease: a send still in flight when its claim
+expires could be repeated by the replica taking it over. A step created due now wakes the claimer (in this
+process, and through ``LISTEN``/``NOTIFY`` on PostgreSQL) instead of waiting for the next poll.
+``run_until_idle`` runs this same loop by hand (tests, tools) until nothing is due (arq's ``burst``): there is
+no second firing path.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from recovery.rules import Trigger
 from recovery.settings import SchedulerSettings
 from recovery.steps import step_rows, worker_rows
 from recovery.steps.dispatch import Dispatcher
+from recovery.steps.dispatch_batch import fire_batch
 from recovery.steps.failures import record_crash
 from recovery.steps.pacing import claim_limit, next_allowed, pacing_full
 from recovery.store.database import listen_due, on_due
@@ -51,6 +53,9 @@ STOP_GRACE_S = 10.0
 # Seconds a fire is assumed to take before any has been measured (a provider round trip and two writes).
 _FIRST_FIRE_S = 0.2
 _FIRST_ALLOWED = 8
+# Steps one sender fires together at most (those queued when it takes one): their load, ``sending`` writes
+# and ``sent`` outcomes are one statement each (issue 25: CPU per SMS).
+FIRE_BATCH = 16
 
 
 class Scheduler:
@@ -70,6 +75,7 @@ class Scheduler:
         desk_policy: DeskPolicy = DEFAULT_POLICY,
         stop_grace_s: float = STOP_GRACE_S,
         monotonic: Callable[[], float] = time.monotonic,
+        fire_batch: int = FIRE_BATCH,
     ) -> None:
         self._engine = engine
         self._rules = rules
@@ -78,6 +84,7 @@ class Scheduler:
         self._settings = settings
         self._worker = f"worker-{uuid.uuid4().hex[:12]}"
         self._concurrency = max(1, concurrency)
+        self._fire_batch = max(1, fire_batch)
         self._desk_policy = desk_policy
         self._interrupted: list[step_rows.ClaimedStep] = []
         self._monotonic = monotonic
@@ -286,17 +293,43 @@ class Scheduler:
         return min(waits, default=float("inf"))
 
     async def _sender(self) -> None:
-        """Fire queued steps one at a time until the ``None`` that says stop."""
-        while (step := await self._queue.get()) is not None:
-            self._busy += 1
-            started = self._monotonic()
-            try:
-                await self._fire(step)
-            finally:
+        """Fire queued steps until the ``None`` that says stop: the first waited for, with it those queued at
+        that moment, up to ``fire_batch`` (one batch shares its statements: ``steps.dispatch_batch``)."""
+        stopping = False
+        while not stopping and (step := await self._queue.get()) is not None:
+            batch = [step]
+            while len(batch) < self._fire_batch and not self._queue.empty():
+                more = self._queue.get_nowait()
+                if more is None:  # this sender's stop: the batch in hand is fired first
+                    stopping = True
+                    break
+                batch.append(more)
+            await self._fire(batch)
+
+    async def _fire(self, batch: list[step_rows.ClaimedStep]) -> None:
+        """Fire ``batch``; each step counts as finished as soon as its own firing has (or at the end)."""
+        self._busy += len(batch)
+        started = self._monotonic()
+        left = {step.step_id: step for step in batch}
+
+        def finished(step: step_rows.ClaimedStep) -> None:
+            if left.pop(step.step_id, None) is not None:
                 self._busy -= 1
                 self._active[step.channel] -= 1
                 self._done += 1
                 self._finished(self._monotonic() - started)
+
+        try:
+            try:
+                failed = await fire_batch(self._dispatcher, batch, finished)
+            except Exception as exc:  # fire_batch says which step failed; an error of its own is every step's
+                failed = [(step, exc) for step in batch]
+            for step, error in failed:
+                await self._fire_failed(step, error)
+                finished(step)
+        finally:
+            for step in list(left.values()):
+                finished(step)
 
     def _finished(self, fire_s: float) -> None:
         """One fire done: update the average fire time and the fires allowed at once; wake the claimer."""
@@ -346,17 +379,15 @@ class Scheduler:
             await journey_rows.create(conn, new, now)
         return len(idle)
 
-    async def _fire(self, step: step_rows.ClaimedStep) -> None:
+    async def _fire_failed(self, step: step_rows.ClaimedStep, exc: Exception) -> None:
+        """What follows a step whose firing raised: fired again after an outage, else recorded as failed."""
+        if is_outage(exc):
+            # The claim stays; the loop's backoff reports the outage, the next claim fires it again.
+            self._interrupted.append(step)
+            return
+        # Anything else (bad shopper data in a channel, a bug) would fail again at every re-claim.
+        log.error("firing a step failed; recording it as failed", extra={"step": step.step_id}, exc_info=exc)
         try:
-            await self._dispatcher.fire(step)
-        except Exception as exc:
-            if is_outage(exc):
-                # The claim stays; the loop's backoff reports the outage, the next claim fires it again.
-                self._interrupted.append(step)
-                return
-            # Anything else (bad shopper data in a channel, a bug) would fail again at every re-claim.
-            log.exception("firing a step failed; recording it as failed", extra={"step": step.step_id})
-            try:
-                await record_crash(self._engine, self._clock, step, exc)
-            except Exception:
-                log.exception("could not record the failed step; its lease will hand it over")
+            await record_crash(self._engine, self._clock, step, exc)
+        except Exception:
+            log.exception("could not record the failed step; its lease will hand it over")

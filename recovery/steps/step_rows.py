@@ -1,20 +1,23 @@
-"""Due steps and their messages: claiming, reading what a send needs, and recording each outcome."""
+"""Due steps and their messages: claiming, moving a step or a message to a status, completing a journey.
+
+What firing reads and writes on its hot path (the joined load, ``sending``, ``sent``) is in ``fire_rows``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from recovery.journeys.records import CartState, CustomerState, JourneyRow
+from recovery.journeys.records import JourneyRow
 from recovery.ops.metrics import TAKEOVERS
 from recovery.states import TERMINAL_STEP_STATUSES, JourneyStatus, MessageState, StepStatus
-from recovery.store.schema import carts, customers, feedback_answers, journeys, messages, steps, workers
-from recovery.store.sql import among, for_update_skip_locked, insert_ignore, upsert
+from recovery.store.schema import journeys, messages, steps, workers
+from recovery.store.sql import among, for_update_skip_locked, insert_ignore
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,11 +134,11 @@ async def still_owned(conn: AsyncConnection, step: ClaimedStep) -> bool:
 
 async def load_journey(conn: AsyncConnection, journey_id: str) -> JourneyRow | None:
     """The journey of a step."""
-    row = (await conn.execute(select(*_JOURNEY).where(journeys.c.journey_id == journey_id))).mappings().first()
-    return None if row is None else _journey(row)
+    row = (await conn.execute(select(*JOURNEY_COLUMNS).where(journeys.c.journey_id == journey_id))).mappings().first()
+    return None if row is None else journey_from_row(row)
 
 
-def _journey(row: RowMapping | dict[str, Any]) -> JourneyRow:
+def journey_from_row(row: RowMapping | dict[str, Any]) -> JourneyRow:
     return JourneyRow(**{**row, "status": JourneyStatus(row["status"]), "context": row["context"] or {}})
 
 
@@ -181,8 +184,8 @@ async def complete_if_done(conn: AsyncConnection, journey_id: str, now: datetime
     return bool(result.rowcount)
 
 
-# The firing path's statements, built once: SQLAlchemy then only looks up their compiled form.
-_JOURNEY = tuple(
+# Built once: SQLAlchemy then only looks up their compiled form.
+JOURNEY_COLUMNS = tuple(
     journeys.c[name]
     for name in (
         "journey_id",
@@ -199,154 +202,18 @@ _JOURNEY = tuple(
         "flow_version",
     )
 )
-_MESSAGE = tuple(
-    messages.c[name] for name in ("message_id", "state", "attempts", "provider_id", "created_at", "content")
-)
-_CART = tuple(f.name for f in fields(CartState))
-_CUSTOMER = tuple(f.name for f in fields(CustomerState))
 _TERMINAL = [status.value for status in TERMINAL_STEP_STATUSES]
-_NOW = bindparam("b_now", type_=journeys.c.ended_at.type)
-_RECENT = messages.alias("recent")
-
-# Ownership, journey, cart, customer and the step's message in one round trip; the step row stays locked
-# (PostgreSQL) until the transaction ends, so a worker taking the step over waits for this one's write.
-_FIRE_ROWS = (
-    select(
-        steps.c.status.label("step_status"),
-        steps.c.claimed_by.label("step_claimed_by"),
-        steps.c.claimed_at.label("step_claimed_at"),
-        *[column.label(f"j_{column.name}") for column in _JOURNEY],
-        *[carts.c[name].label(f"c_{name}") for name in _CART],
-        *[customers.c[name].label(f"u_{name}") for name in _CUSTOMER],
-        *[column.label(f"m_{column.name}") for column in _MESSAGE],
-        feedback_answers.c.answer.label("f_answer"),
-        _RECENT.c.sent_at.label("recent_sent_at"),
-    )
-    .select_from(
-        steps.outerjoin(journeys, journeys.c.journey_id == steps.c.journey_id)
-        .outerjoin(carts, carts.c.cart_id == steps.c.cart_id)
-        .outerjoin(customers, customers.c.customer_key == journeys.c.customer_key)
-        .outerjoin(feedback_answers, feedback_answers.c.journey_id == journeys.c.journey_id)
-        .outerjoin(messages, messages.c.message_id == bindparam("b_message_id", type_=messages.c.message_id.type))
-        # The customer's sends in the frequency window, one row each (the other columns repeat).
-        .outerjoin(
-            _RECENT,
-            and_(
-                _RECENT.c.customer_key == journeys.c.customer_key,
-                _RECENT.c.sent_at >= bindparam("b_since", type_=messages.c.sent_at.type),
-                # Two equalities, not ``in_``: an IN list is re-expanded into the SQL text on every execution
-                # (issue 25: ~14 % of a dispatching process's CPU went to that for this hot query).
-                or_(_RECENT.c.state == MessageState.SENT.value, _RECENT.c.state == MessageState.DELIVERED.value),
-            ),
-        )
-    )
-    .where(steps.c.step_id == bindparam("b_step_id", type_=steps.c.step_id.type))
-    .with_for_update(of=steps)
-)
-
-_OPEN_STEPS = (
+NOW = bindparam("b_now", type_=journeys.c.ended_at.type)
+# Inequalities, not ``not_in``: an expanding IN list is re-rendered into the SQL text on every execution and
+# cannot run as an executemany (the batch records N journeys' sends in one).
+OPEN_STEPS = (
     select(steps.c.step_id)
-    .where(steps.c.journey_id == bindparam("b_journey_id"), steps.c.status.not_in(_TERMINAL))
+    .where(steps.c.journey_id == bindparam("b_journey_id"), *(steps.c.status != status for status in _TERMINAL))
     .exists()
 )
 _COMPLETE = (
     update(journeys)
     .where(journeys.c.journey_id == bindparam("b_journey_id"), journeys.c.status == JourneyStatus.ACTIVE.value)
-    .where(~_OPEN_STEPS)
-    .values(status=JourneyStatus.COMPLETED.value, ended_at=_NOW, end_reason="all_steps_done")
+    .where(~OPEN_STEPS)
+    .values(status=JourneyStatus.COMPLETED.value, ended_at=NOW, end_reason="all_steps_done")
 )
-# One more message sent, and the journey completed when that was its last open step.
-_DONE = and_(journeys.c.status == JourneyStatus.ACTIVE.value, ~_OPEN_STEPS)
-_COUNT_SENT = (
-    update(journeys)
-    .where(journeys.c.journey_id == bindparam("b_journey_id"))
-    .values(
-        messages_sent=journeys.c.messages_sent + 1,
-        status=case((_DONE, JourneyStatus.COMPLETED.value), else_=journeys.c.status),
-        ended_at=case((_DONE, _NOW), else_=journeys.c.ended_at),
-        end_reason=case((_DONE, "all_steps_done"), else_=journeys.c.end_reason),
-    )
-)
-_MESSAGE_SENT = (
-    update(messages)
-    .where(messages.c.message_id == bindparam("b_message_id"))
-    .values(
-        state=MessageState.SENT.value,
-        updated_at=bindparam("b_now"),
-        sent_at=bindparam("b_now"),
-        provider_id=bindparam("b_provider_id"),
-        detail=bindparam("b_detail"),
-    )
-)
-_STEP_SENT = (
-    update(steps)
-    .where(steps.c.step_id == bindparam("b_step_id"))
-    .values(status=StepStatus.SENT.value, reason=None, updated_at=bindparam("b_now"), claimed_by=None, claimed_at=None)
-)
-_SENDING_SET = ("state", "updated_at", "attempts", "channel", "template_version", "content")
-
-
-@dataclass(frozen=True, kw_only=True)
-class FireRows:
-    """What firing a still-owned step reads: its journey, cart, customer and message row (each maybe gone)."""
-
-    journey: JourneyRow | None
-    cart: CartState | None
-    customer: CustomerState | None
-    message: MessageRow | None
-    recent_sends: tuple[datetime, ...] = ()  # the customer's sends since ``since`` (frequency cap)
-
-
-async def load_for_fire(
-    conn: AsyncConnection, step: ClaimedStep, message_id: str, *, since: datetime
-) -> FireRows | None:
-    """The step's rows in one query, locking the step; None when this worker's claim no longer stands.
-
-    A claim whose lease expired may have been taken over by another worker: then only that one sends.
-    """
-    params = {"b_step_id": step.step_id, "b_message_id": message_id, "b_since": since}
-    rows = (await conn.execute(_FIRE_ROWS, params)).mappings().all()
-    row = rows[0] if rows else None
-    if row is None or (row["step_status"], row["step_claimed_by"], row["step_claimed_at"]) != (
-        StepStatus.CLAIMED,
-        step.claimed_by,
-        step.claimed_at,
-    ):
-        return None
-    if row["j_journey_id"] is None:
-        return FireRows(journey=None, cart=None, customer=None, message=None)
-    journey = _journey({column.name: row[f"j_{column.name}"] for column in _JOURNEY} | {"feedback": row["f_answer"]})
-    cart = None if row["c_cart_id"] is None else CartState(**{name: row[f"c_{name}"] for name in _CART})
-    customer = (
-        None if row["u_customer_key"] is None else CustomerState(**{name: row[f"u_{name}"] for name in _CUSTOMER})
-    )
-    message = None
-    if row["m_message_id"] is not None:
-        found = {column.name: row[f"m_{column.name}"] for column in _MESSAGE}
-        message = MessageRow(**{**found, "state": MessageState(found["state"])})
-    recent = tuple(r["recent_sent_at"] for r in rows if r["recent_sent_at"] is not None)
-    return FireRows(journey=journey, cart=cart, customer=customer, message=message, recent_sends=recent)
-
-
-async def open_sending(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    """Write the message row as ``sending`` with its content, creating it or updating an earlier one."""
-    await upsert(conn, messages, "message_id", _SENDING_SET, row)
-
-
-async def record_sent(
-    conn: AsyncConnection,
-    *,
-    step_id: str,
-    message_id: str,
-    journey_id: str,
-    now: datetime,
-    provider_id: str | None,
-    detail: dict[str, Any] | None,
-) -> None:
-    """The provider took the message: message ``sent``, step ``sent``, journey counted (and completed when it
-    was its last open step), in three statements."""
-    await conn.execute(
-        _MESSAGE_SENT, {"b_message_id": message_id, "b_now": now, "b_provider_id": provider_id, "b_detail": detail}
-    )
-    await conn.execute(_STEP_SENT, {"b_step_id": step_id, "b_now": now})
-    await conn.execute(_COUNT_SENT, {"b_journey_id": journey_id, "b_now": now})
