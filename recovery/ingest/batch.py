@@ -256,6 +256,7 @@ class BatchProcessor:
             await _record_consent_events(conn, fresh, now, self._addresses)
             await cart_rows.save_carts(conn, outcome.carts.values())
             await journey_rows.create(conn, outcome.new_journeys, now)
+            await journey_rows.identify(conn, outcome.identified)
             await journey_rows.end(conn, outcome.ended, now)
             await self._attribute(conn, fresh)
         return {

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.journeys.apply import ActiveJourney, JourneyEnd, NewJourney
@@ -132,6 +132,22 @@ def _journey_row(j: NewJourney) -> dict[str, Any]:
         "clicked": False,
         "flow_version": j.flow_version,
     }
+
+
+async def identify(conn: AsyncConnection, identified: Mapping[str, str]) -> None:
+    """Move each cart's active guest journeys (``cart:<id>``) to the customer the cart now belongs to."""
+    if identified:
+        statement = (
+            update(journeys)
+            .where(
+                journeys.c.cart_id == bindparam("cart"),
+                journeys.c.customer_key == bindparam("guest"),
+                journeys.c.status == JourneyStatus.ACTIVE,
+            )
+            .values(customer_key=bindparam("customer"))
+        )
+        rows = [{"cart": cart, "guest": guest_key(cart), "customer": key} for cart, key in identified.items()]
+        await conn.execute(statement, rows)
 
 
 async def end(conn: AsyncConnection, ended: list[JourneyEnd], now: datetime) -> None:
