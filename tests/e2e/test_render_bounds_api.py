@@ -37,7 +37,9 @@ async def client(engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
         security={"link_secret": "s", "api_tokens": {"m-token": "marketer"}},
         http={"public_url": "https://recovery.example"},
         templates_dir=TEMPLATES,
-        render={"deadline": "1s"},
+        # long enough that the shop's own email parts render on a loaded CI machine (1 s was not), short
+        # enough that the runaway template's test stays quick
+        render={"deadline": "3s"},
     )
     app = create_app(engine=engine, settings=settings, clock=SystemClock())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://recovery.example") as c:
@@ -80,7 +82,7 @@ async def health_while(client: httpx.AsyncClient, request: asyncio.Task[httpx.Re
         (REPLACE, "a replace of 200000000 characters"),
         (LJUST, "str.ljust of 200000000 characters"),
         (FORMAT, "format spec"),
-        (RUNAWAY, "rendering took longer than 1 s and was stopped"),
+        (RUNAWAY, "rendering took longer than 3 s and was stopped"),
     ],
 )
 async def test_a_hostile_save_is_refused_and_healthz_answers_meanwhile(
@@ -92,7 +94,8 @@ async def test_a_hostile_save_is_refused_and_healthz_answers_meanwhile(
     timings = await health_while(client, put)
     response = await put
     assert response.status_code == 422
-    assert reason in response.json()["errors"][0]["message"]
+    # each part of the email (subject, text, html) reports its own error
+    assert any(reason in error["message"] for error in response.json()["errors"]), response.json()
     assert await saved_rows(engine) == 0
     assert time.monotonic() - started < 8
     assert_served_meanwhile(timings)
@@ -104,7 +107,7 @@ async def test_a_hostile_save_is_refused_and_healthz_answers_meanwhile(
         (DOUBLING, "concatenation of 200000 characters"),
         (POWERS, "a power of"),
         # stopped by the sandbox at its deadline, or (on a starved machine) by the caller's grace after it
-        (RUNAWAY, "rendering took longer than 1 s and was stopped"),
+        (RUNAWAY, "rendering took longer than 3 s and was stopped"),
     ],
 )
 async def test_a_hostile_preview_is_refused_and_healthz_answers_meanwhile(
@@ -117,7 +120,8 @@ async def test_a_hostile_preview_is_refused_and_healthz_answers_meanwhile(
     timings = await health_while(client, preview)
     response = await preview
     assert response.status_code == 422
-    assert reason in response.json()["errors"][0]["message"]
+    # each part of the email (subject, text, html) reports its own error
+    assert any(reason in error["message"] for error in response.json()["errors"]), response.json()
     assert_served_meanwhile(timings)
 
 
