@@ -8,23 +8,21 @@ dialect for the array forms): SQLAlchemy then only looks up its compiled form.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ARRAY, Select, String, and_, any_, bindparam, case, func, literal_column, or_, select, update
+from sqlalchemy import Select, and_, bindparam, case, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import ColumnElement
 
 from recovery.journeys.records import CartState, CustomerState, JourneyRow
 from recovery.states import JourneyStatus, MessageState, StepStatus
 from recovery.steps.step_rows import JOURNEY_COLUMNS, NOW, OPEN_STEPS, ClaimedStep, MessageRow, journey_from_row
 from recovery.store.schema import carts, customers, feedback_answers, journeys, messages, steps
-from recovery.store.sql import upsert
+from recovery.store.sql import among_param, list_value, upsert
 
 _MESSAGE = tuple(
     messages.c[name] for name in ("message_id", "state", "attempts", "provider_id", "created_at", "content")
@@ -80,23 +78,11 @@ _FIRE_ROWS = (
 )
 
 
-def _among(dialect: str, column: ColumnElement[str], name: str) -> ColumnElement[bool]:
-    """``column IN :name`` with the list as one parameter (see ``store.sql.among``), for a prebuilt statement."""
-    if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=ARRAY(String)))
-    listed: Select[Any] = select(literal_column("value")).select_from(func.json_each(bindparam(name)))
-    return column.in_(listed.scalar_subquery())
-
-
-def _list_param(conn: AsyncConnection, values: Sequence[str]) -> Any:
-    return list(values) if conn.dialect.name == "postgresql" else json.dumps(list(values))
-
-
 @cache
 def _batch_statements(dialect: str) -> tuple[Select[Any], Select[Any]]:
     """The batch's joined load (every step, locked) and its message read, for ``dialect``."""
-    rows = _fire_select(with_message=False).where(_among(dialect, steps.c.step_id, "b_step_ids"))
-    found = select(*_MESSAGE).where(_among(dialect, messages.c.message_id, "b_message_ids"))
+    rows = _fire_select(with_message=False).where(among_param(dialect, steps.c.step_id, "b_step_ids"))
+    found = select(*_MESSAGE).where(among_param(dialect, messages.c.message_id, "b_message_ids"))
     return rows.with_for_update(of=steps), found
 
 
@@ -136,12 +122,12 @@ async def load_many_for_fire(
     ``claimed``: each step with its message id.
     """
     load, read_messages = _batch_statements(conn.dialect.name)
-    params = {"b_step_ids": _list_param(conn, [step.step_id for step, _ in claimed]), "b_since": since}
+    params = {"b_step_ids": list_value(conn.dialect.name, [step.step_id for step, _ in claimed]), "b_since": since}
     by_step: dict[str, list[RowMapping]] = {}
     for row in (await conn.execute(load, params)).mappings():
         by_step.setdefault(row["step_id"], []).append(row)
     ids = [message_id for step, message_id in claimed if step.step_id in by_step]
-    found = await conn.execute(read_messages, {"b_message_ids": _list_param(conn, ids)}) if ids else None
+    found = await conn.execute(read_messages, {"b_message_ids": list_value(conn.dialect.name, ids)}) if ids else None
     messages_by_id = {row["message_id"]: _message(row) for row in (found.mappings() if found else ())}
     return {
         step.step_id: _fire_rows(step, by_step[step.step_id], messages_by_id.get(message_id))

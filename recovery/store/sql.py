@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BindParameter,
     ColumnElement,
     Dialect,
     Select,
@@ -264,9 +265,27 @@ def among(conn: AsyncConnection, column: ColumnElement[str], values: Sequence[st
 
     A plain ``in_`` renders one parameter per value on every execution, which cost more than the query.
     """
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam("among", list(values), type_=ARRAY(String)))
-    listed: Select[Any] = select(literal_column("value")).select_from(
-        func.json_each(bindparam("among", json.dumps(list(values))))
-    )
-    return column.in_(listed.scalar_subquery())
+    dialect = conn.dialect.name
+    return _among(dialect, column, bindparam("among", list_value(dialect, values), type_=_list_type(dialect)))
+
+
+def among_param(dialect: str, column: ColumnElement[str], name: str) -> ColumnElement[bool]:
+    """``among`` for a statement built once: the list is the parameter ``name``, given at each execution as
+    ``list_value(dialect, values)``."""
+    return _among(dialect, column, bindparam(name, type_=_list_type(dialect)))
+
+
+def list_value(dialect: str, values: Sequence[str]) -> Any:
+    """The value of an ``among`` list parameter: an array on PostgreSQL, JSON text for SQLite's json_each."""
+    return list(values) if dialect == "postgresql" else json.dumps(list(values))
+
+
+def _list_type(dialect: str) -> Any:
+    return ARRAY(String) if dialect == "postgresql" else None
+
+
+def _among(dialect: str, column: ColumnElement[str], listed: BindParameter[Any]) -> ColumnElement[bool]:
+    if dialect == "postgresql":
+        return column == any_(listed)
+    values: Select[Any] = select(literal_column("value")).select_from(func.json_each(listed))
+    return column.in_(values.scalar_subquery())
