@@ -32,12 +32,8 @@ async def off_loop(seconds: float | None, function: Callable[P, T], *args: P.arg
         with operation_deadline(limit):
             return function(*args, **kwargs)
 
-    context = contextvars.copy_context()
-    future = asyncio.get_running_loop().run_in_executor(_executor, functools.partial(context.run, bounded))
-    try:
-        return await asyncio.wait_for(future, timeout=limit + _GRACE_S)
-    except TimeoutError:
-        raise RenderTimedOut(f"rendering took longer than {limit:g} s and was stopped") from None
+    message = f"rendering took longer than {limit:g} s and was stopped"
+    return await _in_render_thread(bounded, limit + _GRACE_S, message)
 
 
 async def off_loop_each(calls: Sequence[Callable[[], T]]) -> list[T | Exception]:
@@ -55,16 +51,24 @@ async def off_loop_each(calls: Sequence[Callable[[], T]]) -> list[T | Exception]
                 results.append(exc)
         return results
 
-    context = contextvars.copy_context()
-    future = asyncio.get_running_loop().run_in_executor(_executor, functools.partial(context.run, each))
+    message = f"rendering {len(calls)} messages took longer than {limit:g} s each"
+    return await _in_render_thread(each, limit * len(calls) + _GRACE_S, message)
+
+
+async def _in_render_thread(function: Callable[[], T], wait_s: float, message: str) -> T:
+    """``function()`` in a render thread; ``RenderTimedOut(message)`` when it has not returned after ``wait_s``."""
     try:
-        return await asyncio.wait_for(future, timeout=limit * len(calls) + _GRACE_S)
+        return await asyncio.wait_for(_start(function), timeout=wait_s)
     except TimeoutError:
-        raise RenderTimedOut(f"rendering {len(calls)} messages took longer than {limit:g} s each") from None
+        raise RenderTimedOut(message) from None
 
 
 async def in_thread(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """``function(*args)`` in a render thread without a deadline (compiling templates: bounded by their size)."""
+    return await _start(functools.partial(function, *args, **kwargs))
+
+
+def _start(function: Callable[[], T]) -> asyncio.Future[T]:
+    """``function()`` started in a render thread, in a copy of this context (the render limits, tracing)."""
     context = contextvars.copy_context()
-    call = functools.partial(context.run, function, *args, **kwargs)
-    return await asyncio.get_running_loop().run_in_executor(_executor, call)
+    return asyncio.get_running_loop().run_in_executor(_executor, functools.partial(context.run, function))

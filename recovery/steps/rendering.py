@@ -4,7 +4,7 @@ with the template versions it was rendered with."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from recovery.journeys.records import JourneyRow
@@ -50,18 +50,11 @@ class VersionedComposer(Protocol):
 async def render(composer: Composer, plan: SendMessage, context: Mapping[str, Any]) -> Rendered:
     """Compose in a render thread (a slow template never stalls the loop; one past ``render.deadline``
     raises ``TemplateError``) and label it with the template versions it was rendered with."""
-    step, channel, journey = plan.flow_step, plan.identity.channel, plan.journey
     for _ in range(_RELABEL_TRIES):
         # Templates are swapped only on the loop: the same label before and after means no swap in between.
         before = _version(composer, plan, context)
         short_links: list[ShortLink] = []  # filled by the composer: the SMS's short links, stored with it
-        subject, text, html = await off_loop(
-            None,
-            functools.partial(composer.compose, step=step, channel=channel, journey=journey),
-            context=context,
-            message_id=plan.identity.message_id,
-            short_links=short_links,
-        )
+        subject, text, html = await off_loop(None, _compose_call(composer, plan, context, short_links))
         version = _version(composer, plan, context)
         if version == before:
             break
@@ -75,18 +68,7 @@ async def render_many(
     returned in its message's place. A message whose templates were swapped during the batch renders alone."""
     befores = [_version(composer, plan, context) for plan, context in plans]
     links: list[list[ShortLink]] = [[] for _ in plans]
-    calls = [
-        functools.partial(
-            composer.compose,
-            step=plan.flow_step,
-            channel=plan.identity.channel,
-            journey=plan.journey,
-            context=context,
-            message_id=plan.identity.message_id,
-            short_links=found,
-        )
-        for (plan, context), found in zip(plans, links, strict=True)
-    ]
+    calls = [_compose_call(composer, plan, context, found) for (plan, context), found in zip(plans, links, strict=True)]
     results: list[Rendered | Exception] = []
     composed = await off_loop_each(calls)
     for (plan, context), before, parts, found in zip(plans, befores, composed, links, strict=True):
@@ -101,6 +83,21 @@ async def render_many(
             except Exception as exc:
                 results.append(exc)
     return results
+
+
+def _compose_call(
+    composer: Composer, plan: SendMessage, context: Mapping[str, Any], short_links: list[ShortLink]
+) -> Callable[[], tuple[str | None, str, str | None]]:
+    """The composer's call for ``plan``, to run in a render thread; it fills ``short_links``."""
+    return functools.partial(
+        composer.compose,
+        step=plan.flow_step,
+        channel=plan.identity.channel,
+        journey=plan.journey,
+        context=context,
+        message_id=plan.identity.message_id,
+        short_links=short_links,
+    )
 
 
 def _rendered(
