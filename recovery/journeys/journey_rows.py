@@ -134,20 +134,22 @@ def _journey_row(j: NewJourney) -> dict[str, Any]:
     }
 
 
+_IDENTIFY = (
+    update(journeys)
+    .where(
+        journeys.c.cart_id == bindparam("cart"),
+        journeys.c.customer_key == bindparam("guest"),
+        journeys.c.status == JourneyStatus.ACTIVE,
+    )
+    .values(customer_key=bindparam("customer"))
+)
+
+
 async def identify(conn: AsyncConnection, identified: Mapping[str, str]) -> None:
     """Move each cart's active guest journeys (``cart:<id>``) to the customer the cart now belongs to."""
     if identified:
-        statement = (
-            update(journeys)
-            .where(
-                journeys.c.cart_id == bindparam("cart"),
-                journeys.c.customer_key == bindparam("guest"),
-                journeys.c.status == JourneyStatus.ACTIVE,
-            )
-            .values(customer_key=bindparam("customer"))
-        )
         rows = [{"cart": cart, "guest": guest_key(cart), "customer": key} for cart, key in identified.items()]
-        await conn.execute(statement, rows)
+        await conn.execute(_IDENTIFY, rows)
 
 
 async def end(conn: AsyncConnection, ended: list[JourneyEnd], now: datetime) -> None:

@@ -68,6 +68,16 @@ def _event(index: int) -> bytes:
     ).encode()
 
 
+async def _publish(kafka_bootstrap: str, topic: str, count: int) -> None:
+    """``count`` cart events, one cart each (keys spread them over the partitions)."""
+    producer = Producer(kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_many(topic, [(f"w-cart-{i}", _event(i)) for i in range(count)])
+    finally:
+        await producer.stop()
+
+
 async def _processed(dsn: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:
@@ -110,12 +120,7 @@ async def test_two_workers_share_the_input_and_die_with_their_supervisor(
             assert service.running and time.monotonic() < deadline, (tmp_path / "service.log").read_text()
             await asyncio.sleep(0.2)
         workers = _children(pid)
-        producer = Producer(kafka_bootstrap)
-        await producer.start()
-        try:
-            await producer.send_many(topics["cart"], [(f"w-cart-{i}", _event(i)) for i in range(400)])
-        finally:
-            await producer.stop()
+        await _publish(kafka_bootstrap, topics["cart"], 400)
         dsn = postgres_url.replace("postgresql+asyncpg://", "postgresql://")
         deadline = time.monotonic() + 120
         while await _processed(dsn) < 400:
@@ -174,12 +179,7 @@ async def test_one_scrape_of_the_configured_port_shows_every_worker(
                 assert time.monotonic() < deadline, log.read_text()[-3000:]
                 await asyncio.sleep(0.3)
             assert ready.json()["checks"]["workers"] == "ok"
-            producer = Producer(kafka_bootstrap)
-            await producer.start()
-            try:
-                await producer.send_many(topics["cart"], [(f"w-cart-{i}", _event(i)) for i in range(400)])
-            finally:
-                await producer.stop()
+            await _publish(kafka_bootstrap, topics["cart"], 400)
             cart, applied = (("topic", topics["cart"]),), (("outcome", "applied"),)
             deadline = time.monotonic() + 120
             while True:
