@@ -108,6 +108,18 @@ def cart(value: float = 189.8) -> dict[str, Any]:
     }
 
 
+def failed_payment(index: int, *, at: datetime) -> dict[str, Any]:
+    """A declined card on cart ``cart-<index>`` of shopper ``index`` (email consent only)."""
+    return event(
+        "payment.failed",
+        f"cart-{index}",
+        at=at,
+        customer=customer(index),
+        cart=cart(),
+        payment={"reason": "card_declined", "method": "card"},
+    )
+
+
 @dataclass
 class Harness:
     """A running service plus a producer on the same broker."""

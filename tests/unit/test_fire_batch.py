@@ -26,8 +26,7 @@ from recovery.steps.dispatch_batch import fire_batch
 from recovery.steps.step_rows import ClaimedStep
 from recovery.store.schema import customers, journeys, messages, outbox_events, steps
 from recovery.testing import Pipeline, ScriptedChannel
-from tests.harness import cart, customer
-from tests.harness import event as shop_event
+from tests.harness import failed_payment
 
 NOW = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
 FLOWS = """
@@ -37,17 +36,6 @@ flows:
     steps:
       - {name: retry_payment, after: 0s, channel: email, template: payment_failed}
 """
-
-
-def failed_payment(index: int) -> dict[str, object]:
-    return shop_event(
-        "payment.failed",
-        f"cart-{index}",
-        at=NOW,
-        customer=customer(index),
-        cart=cart(),
-        payment={"reason": "card_declined", "method": "card"},
-    )
 
 
 class FailingFor(ScriptedChannel):
@@ -116,7 +104,7 @@ async def table(pipeline: Pipeline, *columns: Any) -> list[tuple[Any, ...]]:
 async def test_a_batch_sends_each_message_once_and_records_it_as_fire_does(tmp_path: Path) -> None:
     email = ScriptedChannel(ChannelName.EMAIL)
     async with pipeline_with(tmp_path, email) as pipeline:
-        await pipeline.ingest(*[failed_payment(i) for i in range(12)], topic="payment")
+        await pipeline.ingest(*[failed_payment(i, at=NOW) for i in range(12)], topic="payment")
         claimed = await claim(pipeline, 12)
         finished: list[str] = []
         failed = await fire_batch(pipeline.scheduler._dispatcher, claimed, lambda step: finished.append(step.step_id))
@@ -136,7 +124,7 @@ async def test_a_batch_sends_each_message_once_and_records_it_as_fire_does(tmp_p
 async def test_a_batch_of_twelve_runs_a_handful_of_statements_not_twelve_times_seven(tmp_path: Path) -> None:
     email = ScriptedChannel(ChannelName.EMAIL)
     async with pipeline_with(tmp_path, email) as pipeline:
-        await pipeline.ingest(*[failed_payment(i) for i in range(12)], topic="payment")
+        await pipeline.ingest(*[failed_payment(i, at=NOW) for i in range(12)], topic="payment")
         claimed = await claim(pipeline, 12)
         statements: list[str] = []
         sync_engine = pipeline.scheduler._engine.sync_engine
@@ -156,7 +144,7 @@ async def test_a_batch_of_twelve_runs_a_handful_of_statements_not_twelve_times_s
 
 async def test_an_unexpected_error_in_one_send_is_that_steps_alone(tmp_path: Path) -> None:
     async with pipeline_with(tmp_path, FailingFor("cart-3")) as pipeline:
-        await pipeline.ingest(*[failed_payment(i) for i in range(6)], topic="payment")
+        await pipeline.ingest(*[failed_payment(i, at=NOW) for i in range(6)], topic="payment")
         claimed = await claim(pipeline, 6)
         failed = await fire_batch(pipeline.scheduler._dispatcher, claimed)
         assert [(step.cart_id, type(error).__name__) for step, error in failed] == [("cart-3", "RuntimeError")]
@@ -170,7 +158,7 @@ async def test_an_unexpected_error_in_one_send_is_that_steps_alone(tmp_path: Pat
 async def test_through_the_scheduler_the_step_whose_send_raised_ends_failed_and_the_rest_sent(tmp_path: Path) -> None:
     email = FailingFor("cart-3")
     async with pipeline_with(tmp_path, email) as pipeline:
-        await pipeline.ingest(*[failed_payment(i) for i in range(6)], topic="payment")
+        await pipeline.ingest(*[failed_payment(i, at=NOW) for i in range(6)], topic="payment")
         await pipeline.advance(timedelta(seconds=1))
         found = dict(
             (
@@ -186,7 +174,7 @@ async def test_through_the_scheduler_the_step_whose_send_raised_ends_failed_and_
 async def test_a_template_that_cannot_render_fails_only_its_message(tmp_path: Path) -> None:
     email = ScriptedChannel(ChannelName.EMAIL)
     async with pipeline_with(tmp_path, email, BrokenFor()) as pipeline:
-        await pipeline.ingest(*[failed_payment(i) for i in range(4)], topic="payment")
+        await pipeline.ingest(*[failed_payment(i, at=NOW) for i in range(4)], topic="payment")
         assert await fire_batch(pipeline.scheduler._dispatcher, await claim(pipeline, 4)) == []
         found = sorted(await table(pipeline, messages.c.cart_id, messages.c.state, messages.c.error_code))
     assert found == [
@@ -201,7 +189,7 @@ async def test_a_template_that_cannot_render_fails_only_its_message(tmp_path: Pa
 async def test_an_opt_out_in_the_ledger_holds_back_its_shoppers_message_in_a_batch(tmp_path: Path) -> None:
     email = ScriptedChannel(ChannelName.EMAIL)
     async with pipeline_with(tmp_path, email) as pipeline:
-        await pipeline.ingest(*[failed_payment(i) for i in range(4)], topic="payment")
+        await pipeline.ingest(*[failed_payment(i, at=NOW) for i in range(4)], topic="payment")
         dispatcher = pipeline.scheduler._dispatcher
         keys = dict(await table(pipeline, journeys.c.cart_id, journeys.c.customer_key))
         async with pipeline.scheduler._engine.begin() as conn:
@@ -222,7 +210,7 @@ async def test_an_opt_out_in_the_ledger_holds_back_its_shoppers_message_in_a_bat
 
 async def test_the_ledger_read_for_many_customers_says_what_it_says_for_each(tmp_path: Path) -> None:
     async with pipeline_with(tmp_path, ScriptedChannel(ChannelName.EMAIL)) as pipeline:
-        await pipeline.ingest(*[failed_payment(i) for i in range(3)], topic="payment")
+        await pipeline.ingest(*[failed_payment(i, at=NOW) for i in range(3)], topic="payment")
         addresses = pipeline.scheduler._dispatcher.addresses
         async with pipeline.scheduler._engine.begin() as conn:
             people = [

@@ -18,7 +18,7 @@ from recovery.states import ChannelName
 from recovery.store.database import create_engine
 from recovery.store.schema import steps
 from recovery.testing import Pipeline, ScriptedChannel
-from tests.harness import cart, customer, event
+from tests.harness import failed_payment
 
 NOW = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
 FLOWS = """
@@ -54,17 +54,6 @@ class GatedChannel(ScriptedChannel):
     async def until_in_flight(self, count: int) -> None:
         async with self.arrived:
             await asyncio.wait_for(self.arrived.wait_for(lambda: self.in_flight >= count), 10)
-
-
-def failed_payment(index: int) -> dict[str, object]:
-    return event(
-        "payment.failed",
-        f"cart-{index}",
-        at=NOW,
-        customer=customer(index),
-        cart=cart(),
-        payment={"reason": "card_declined", "method": "card"},
-    )
 
 
 def settings_for(tmp_path: Path, *, concurrency: int, poll: str = "1h", url: str | None = None) -> Settings:
@@ -135,7 +124,7 @@ async def sent_count(email: ScriptedChannel, count: int) -> None:
 async def test_many_due_steps_are_each_sent_once_by_n_senders_at_a_time(tmp_path: Path) -> None:
     email = GatedChannel()
     async with pipeline_with(settings_for(tmp_path, concurrency=4), email) as pipeline:
-        await pipeline.ingest(*[failed_payment(i) for i in range(30)], topic="payment")
+        await pipeline.ingest(*[failed_payment(i, at=NOW) for i in range(30)], topic="payment")
         async with running(pipeline):
             await email.until_in_flight(4)
             email.gate.set()
@@ -152,7 +141,7 @@ async def test_emails_in_flight_stay_within_the_email_concurrency(tmp_path: Path
         update={"channels": settings.channels.model_copy(update={"email": EmailSettings(concurrency=3)})}
     )
     async with pipeline_with(settings, email) as pipeline:
-        await pipeline.ingest(*[failed_payment(i) for i in range(12)], topic="payment")
+        await pipeline.ingest(*[failed_payment(i, at=NOW) for i in range(12)], topic="payment")
         async with running(pipeline):
             await email.until_in_flight(3)
             await asyncio.sleep(0.2)  # room for more senders, were the cap not there
@@ -165,11 +154,11 @@ async def test_emails_in_flight_stay_within_the_email_concurrency(tmp_path: Path
 async def test_a_step_due_now_is_sent_without_waiting_for_the_poll(tmp_path: Path) -> None:
     email = ScriptedChannel(ChannelName.EMAIL)
     async with pipeline_with(settings_for(tmp_path, concurrency=2), email) as pipeline:
-        await pipeline.ingest(failed_payment(1), topic="payment")
+        await pipeline.ingest(failed_payment(1, at=NOW), topic="payment")
         async with idle_observed(pipeline) as until_idle, running(pipeline):
             await sent_count(email, 1)
             await until_idle()
-            await pipeline.ingest(failed_payment(2), topic="payment")
+            await pipeline.ingest(failed_payment(2, at=NOW), topic="payment")
             await sent_count(email, 2)
     assert [m.cart_id for m in email.sent] == ["cart-1", "cart-2"]
 
@@ -178,7 +167,7 @@ async def test_on_stop_in_flight_sends_finish_and_queued_steps_go_to_the_next_wo
     email = GatedChannel()
     settings = settings_for(tmp_path, concurrency=2)
     async with pipeline_with(settings, email) as pipeline:
-        await pipeline.ingest(*[failed_payment(i) for i in range(5)], topic="payment")
+        await pipeline.ingest(*[failed_payment(i, at=NOW) for i in range(5)], topic="payment")
         stop = asyncio.Event()
         task = asyncio.create_task(pipeline.scheduler.run(stop))
         await email.until_in_flight(2)
@@ -197,7 +186,7 @@ async def test_a_send_stuck_past_the_stop_grace_leaves_its_step_claimed(tmp_path
     email = GatedChannel()  # never opened
     async with pipeline_with(settings_for(tmp_path, concurrency=1), email) as pipeline:
         pipeline.scheduler._stop_grace_s = 0  # no waiting for the stuck send
-        await pipeline.ingest(failed_payment(1), topic="payment")
+        await pipeline.ingest(failed_payment(1, at=NOW), topic="payment")
         async with running(pipeline):
             await email.until_in_flight(1)
         assert email.sent == []
@@ -214,6 +203,6 @@ async def test_a_send_stuck_past_the_stop_grace_leaves_its_step_claimed(tmp_path
 async def test_advancing_by_hand_fires_everything_due_through_the_real_loop(tmp_path: Path, concurrency: int) -> None:
     email = ScriptedChannel(ChannelName.EMAIL)
     async with pipeline_with(settings_for(tmp_path, concurrency=concurrency), email) as pipeline:
-        await pipeline.ingest(*[failed_payment(i) for i in range(7)], topic="payment")
+        await pipeline.ingest(*[failed_payment(i, at=NOW) for i in range(7)], topic="payment")
         await pipeline.advance(timedelta(0))
     assert len(email.sent) == 7
