@@ -141,7 +141,9 @@ class Harness:
         path = self.settings.channels.outbox_dir / f"{channel.value}.jsonl"
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+        # The service may be appending a line as this reads: only whole lines (newline-terminated) count.
+        whole, _, _being_written = path.read_text(encoding="utf-8").rpartition("\n")
+        return [json.loads(line) for line in whole.split("\n") if line]
 
     async def read_topic(self, role: str, *, count: int, timeout: float = 15) -> list[dict[str, Any]]:
         """At least ``count`` JSON messages from an output topic (fewer if the timeout passes)."""

@@ -8,9 +8,10 @@ from pathlib import Path
 from recovery.settings import Settings
 from recovery.states import ChannelName
 from recovery.testing import ScriptedChannel
+from tests.harness import failed_payment
 from tests.unit.test_scheduler_pipeline import (
+    NOW,
     GatedChannel,
-    failed_payment,
     idle_observed,
     pipeline_with,
     running,
@@ -27,7 +28,7 @@ async def test_two_replicas_with_many_senders_send_a_burst_exactly_once(tmp_path
     one, two = ScriptedChannel(ChannelName.EMAIL), ScriptedChannel(ChannelName.EMAIL)
     settings = on_postgres(tmp_path, postgres_url, concurrency=16)
     async with pipeline_with(settings, one) as first, pipeline_with(settings, two) as second:
-        await first.ingest(*[failed_payment(i) for i in range(200)], topic="payment")
+        await first.ingest(*[failed_payment(i, at=NOW) for i in range(200)], topic="payment")
         async with running(first), running(second):
 
             async def all_sent() -> None:
@@ -53,7 +54,7 @@ async def test_a_due_step_created_by_another_replica_wakes_this_one(tmp_path: Pa
         await until_idle()
         # Created through the other replica's engine: only the database's NOTIFY can reach this one
         # before its hour-long poll.
-        await other.ingest(failed_payment(1), topic="payment")
+        await other.ingest(failed_payment(1, at=NOW), topic="payment")
         await sent_count(email, 1)
     assert [m.cart_id for m in email.sent] == ["cart-1"]
     assert ingest_only.sent == []

@@ -21,7 +21,8 @@ from recovery.store.database import create_engine
 from recovery.store.migrate import upgrade_to_head
 from recovery.store.schema import channel_pacing
 from recovery.testing import Pipeline, ScriptedChannel
-from tests.unit.test_scheduler_pipeline import NOW, failed_payment
+from tests.harness import failed_payment
+from tests.unit.test_scheduler_pipeline import NOW
 
 pytestmark = pytest.mark.postgres
 
@@ -102,7 +103,7 @@ async def test_two_schedulers_on_one_database_keep_the_email_rate_together(tmp_p
             )
             for email in providers
         ]
-        await pods[0].ingest(*[failed_payment(i) for i in range(40)], topic="payment")
+        await pods[0].ingest(*[failed_payment(i, at=NOW) for i in range(40)], topic="payment")
         stop = asyncio.Event()
         runs = [asyncio.create_task(pod.scheduler.run(stop)) for pod in pods]
         try:
