@@ -1,4 +1,4 @@
-"""The service: Kafka subscriber, scheduler, outbox relay and HTTP app, with one owned lifecycle."""
+"""The service: Kafka consumer, scheduler, outbox relay and HTTP app, with one owned lifecycle."""
 
 from __future__ import annotations
 
@@ -23,12 +23,12 @@ from recovery.channels.base import Channel
 from recovery.channels.requirements import channel_destinations
 from recovery.clock import Clock, SystemClock
 from recovery.desk.webhook import WebhookSender
+from recovery.ingest.consumer import IngestConsumer, IngestStats
 from recovery.ingest.embedded_broker import EmbeddedBroker
 from recovery.ingest.kafka import Producer, ensure_topics
 from recovery.ingest.platform_formats import PlatformSkips
 from recovery.ingest.relay import OutboxRelay
 from recovery.ingest.security import describe as describe_security
-from recovery.ingest.subscriber import IngestStats, subscriber
 from recovery.ops.instruments import CountedDeadLetters, TimedChannel, count_batch
 from recovery.ops.metrics import ServiceMetrics, config_digest
 from recovery.ops.peers import Peers
@@ -272,13 +272,13 @@ class Service:
             dead_letters=CountedDeadLetters(producer, self._metrics()),
             skips=self.platform_skips,
         )
-        broker = subscriber(self.bootstrap_servers or "", settings.kafka, processor, self.stats, stop)
-        await broker.start()
-        stack.push_async_callback(broker.stop)  # stops consuming first: runs before the relay's flush
-        self._kafka_consumers = lambda: [getattr(sub, "consumer", None) for sub in broker.subscribers]
+        consumer = IngestConsumer(self.bootstrap_servers or "", settings.kafka, processor, self.stats, stop)
+        await consumer.start()
+        stack.push_async_callback(consumer.stop)  # stops consuming first: runs before the relay's flush
+        self._kafka_consumers = lambda: [consumer.consumer]
 
         async def ready() -> bool:
-            return bool(await broker.ping(timeout=2))
+            return await consumer.ping(within_s=2)
 
         return ready
 

@@ -1,6 +1,6 @@
 """Optional OpenTelemetry traces: off unless ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set (and the [otel] extra installed).
 
-HTTP requests (the ASGI middleware), Kafka batches (FastStream's middleware) and one span per provider send
+HTTP requests (the ASGI middleware), Kafka batches (a consumer span each) and one span per provider send
 (its channel and outcome, never an address) are exported by OTLP over HTTP; the standard ``OTEL_*``
 variables (service name, headers, sampler) apply.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -55,13 +55,20 @@ def asgi_middleware() -> Any | None:
     return OpenTelemetryMiddleware
 
 
-def kafka_middlewares() -> tuple[Any, ...]:
-    """FastStream's Kafka telemetry middleware when tracing is on (a span per consumed batch)."""
+@contextlib.contextmanager
+def batch_span(records: Sequence[Any]) -> Iterator[None]:
+    """A consumer span around one batch of input records (its size and topics; never a payload)."""
     if not _state["on"]:
-        return ()
-    from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+        yield
+        return
+    from opentelemetry import trace
 
-    return (KafkaTelemetryMiddleware(),)
+    topics = sorted({record.topic for record in records})
+    attributes: dict[str, str | int] = {"messaging.system": "kafka", "messaging.batch.message_count": len(records)}
+    with trace.get_tracer("recovery.ingest").start_as_current_span(
+        f"{','.join(topics)} process", kind=trace.SpanKind.CONSUMER, attributes=attributes
+    ):
+        yield
 
 
 @contextlib.contextmanager
