@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -136,3 +138,34 @@ def print_rows(rows: list[Row]) -> None:
     for row in [header, *rows]:
         cells = [getattr(row, f).ljust(w) for f, w in zip(header.__dataclass_fields__, widths, strict=True)]
         print("| " + " | ".join(cells) + " |", flush=True)
+
+
+def tree_cpu(pid: int, *, with_exited: bool = False) -> float:
+    """CPU seconds (user + system) a process and its live descendants used so far; ``with_exited`` adds what its
+    exited children used (a PostgreSQL server's finished backends)."""
+    total, todo, tick = 0.0, [pid], os.sysconf("SC_CLK_TCK")
+    while todo:
+        current = todo.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:  # exited meanwhile
+            continue
+        total += (int(stat[11]) + int(stat[12])) / tick  # utime, stime (fields 14 and 15)
+        if with_exited and current == pid:
+            total += (int(stat[13]) + int(stat[14])) / tick  # cutime, cstime: children waited for
+        todo += [int(child) for child in children]
+    return total
+
+
+async def postgres_server_pid(url: str) -> int | None:
+    """The PostgreSQL server's main process when it runs on this machine (its CPU is then readable), else None."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
+        stat = Path(f"/proc/{backend}/stat").read_text()  # noqa: ASYNC240 - /proc, answered from memory
+        return int(stat.rsplit(")", 1)[1].split()[1])  # the parent: the postmaster
+    except (OSError, IndexError, ValueError):
+        return None  # another host (or container): no figure
+    finally:
+        await conn.close()

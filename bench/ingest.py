@@ -20,13 +20,15 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 
 from bench import ingest_baselines as baselines
-from bench.common import DEFAULT_PG, Row, postgres_database, print_rows
+from bench.common import DEFAULT_PG, Row, postgres_database, postgres_server_pid, print_rows, tree_cpu
 from bench.ingest_mix import ROLES, make_mix, publish_mix
 from recovery.ingest.embedded_broker import EmbeddedBroker
 from recovery.ingest.kafka import ensure_topics
@@ -51,35 +53,44 @@ def service_env(bootstrap: str, topics: dict[str, str], database_url: str) -> di
     return env
 
 
-def _tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process and its descendants (the ``--workers`` processes) used so far."""
-    total, todo, tick = 0.0, [pid], os.sysconf("SC_CLK_TCK")
-    while todo:
-        current = todo.pop()
-        try:
-            stat = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:  # exited meanwhile
-            continue
-        total += (int(stat[11]) + int(stat[12])) / tick  # utime, stime (fields 14 and 15)
-        todo += [int(child) for child in children]
-    return total
+@dataclass(frozen=True)
+class Measured:
+    """One service run: events/s first to last, and CPU µs per event of the service and of the database server."""
+
+    rate: float
+    service_cpu: float
+    database_cpu: float | None  # None: SQLite (in the service's process) or a server on another host
+
+    def cpu_text(self) -> str:
+        database = "" if self.database_cpu is None else f", PostgreSQL {self.database_cpu:,.0f} µs"
+        return f"{self.service_cpu:,.0f} µs CPU/event{database}"
 
 
-async def _progress(count: Callable[[], Awaitable[int]], total: int, service: ServiceProcess) -> tuple[float, float]:
-    """Poll the processed-event count: events/s from the first to the last one recorded, and the service's
-    CPU µs per event over the same span (all its processes: on a shared machine the steadier figure)."""
+async def _progress(
+    count: Callable[[], Awaitable[int]], total: int, service: ServiceProcess, database_pid: int | None
+) -> Measured:
+    """Poll the processed-event count: events/s from the first to the last one recorded, and the CPU µs per event
+    of the service (all its processes: on a shared machine the steadier figure) and of the database server over
+    the same span."""
     deadline = time.monotonic() + 1800
-    first_at, first, first_cpu = 0.0, 0, 0.0
+    first_at, first, first_cpu, first_db = 0.0, 0, 0.0, 0.0
     pid = service._process.pid if service._process else 0
+
+    def database_cpu() -> float:
+        return tree_cpu(database_pid, with_exited=True) if database_pid else 0.0
+
     while True:
         done = await count()
         now = time.perf_counter()
         if done and not first_at:
-            first_at, first, first_cpu = now, done, _tree_cpu(pid)
+            first_at, first, first_cpu, first_db = now, done, tree_cpu(pid), database_cpu()
         if done >= total:
             events = max(done - first, 1)
-            return (done - first) / max(now - first_at, 1e-6), (_tree_cpu(pid) - first_cpu) * 1e6 / events
+            return Measured(
+                rate=(done - first) / max(now - first_at, 1e-6),
+                service_cpu=(tree_cpu(pid) - first_cpu) * 1e6 / events,
+                database_cpu=(database_cpu() - first_db) * 1e6 / events if database_pid else None,
+            )
         if not service.running:
             raise RuntimeError(f"the service exited with {service.returncode} before ingesting everything")
         if time.monotonic() > deadline:
@@ -89,8 +100,8 @@ async def _progress(count: Callable[[], Awaitable[int]], total: int, service: Se
 
 async def service_rate(
     bootstrap: str, topics: dict[str, str], database_url: str, total: int, options: argparse.Namespace
-) -> tuple[float, float]:
-    """``recovery run --role consumer`` in its own process (cwd without a config file): events/s, CPU µs/event."""
+) -> Measured:
+    """``recovery run --role consumer`` in its own process (cwd without a config file), measured."""
     with tempfile.TemporaryDirectory() as tmp:
         args = ["--role", "consumer", "--log-level", "warning"]
         if options.workers:
@@ -107,7 +118,9 @@ async def service_rate(
             os.chdir(previous)
         spy = _py_spy(service, options.profile) if options.profile and options.profile.endswith(".txt") else None
         try:
-            return await _progress(_counter(database_url), total, service)
+            database_pid = None if database_url.startswith("sqlite") else await postgres_server_pid(database_url)
+            async with _counter(database_url) as count:
+                return await _progress(count, total, service, database_pid)
         except BaseException:
             sys.stderr.write((Path(tmp) / "service.log").read_text(errors="replace")[-3000:])
             raise
@@ -125,8 +138,10 @@ def _py_spy(service: ServiceProcess, output: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _counter(database_url: str) -> Callable[[], Awaitable[int]]:
-    """How many events the service has recorded as processed (0 before its schema exists)."""
+@asynccontextmanager
+async def _counter(database_url: str) -> AsyncIterator[Callable[[], Awaitable[int]]]:
+    """How many events the service has recorded as processed (0 before its schema exists). On PostgreSQL one
+    connection for the whole run: a connection per poll would add its backends' CPU to the server's figure."""
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[1]
 
@@ -137,31 +152,43 @@ def _counter(database_url: str) -> Callable[[], Awaitable[int]]:
             except sqlite3.OperationalError:
                 return 0
 
-        return count_sqlite
+        yield count_sqlite
+        return
 
-    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
 
     async def count_postgres() -> int:
-        conn = await asyncpg.connect(dsn)
         try:
             return int(await conn.fetchval("SELECT count(*) FROM processed_events"))
         except asyncpg.UndefinedTableError:
             return 0
-        finally:
-            await conn.close()
 
-    return count_postgres
+    try:
+        yield count_postgres
+    finally:
+        await conn.close()
 
 
 def _ratio(value: float, base: float) -> str:
     return f"{value / base:.2f}x"
 
 
-async def run(
-    bootstrap: str, pg_admin: str, count: int, carts: int, options: argparse.Namespace | None = None
-) -> list[Row]:
-    """Baselines and the service process on the same mix, as table rows."""
-    options = options or argparse.Namespace(workers=0, profile=None, skip_sqlite=False)
+@dataclass(frozen=True)
+class Figures:
+    """Everything one ingest bench run measured."""
+
+    what: str
+    raw: float
+    noop: float
+    sqlite_own: float
+    pg_own: float
+    pg_own_server_cpu: float | None
+    sqlite: Measured | None
+    pg: Measured
+
+
+async def measure(bootstrap: str, pg_admin: str, count: int, carts: int, options: argparse.Namespace) -> Figures:
+    """Publish the mix once, then the baselines and the service process on the same events."""
     prefix = f"ing{uuid.uuid4().hex[:8]}"
     topics = {role: f"{prefix}.{role}" for role in ROLES}
     settings = Settings(kafka={"topics": {r: {"name": n} for r, n in topics.items()}, "partitions": 4})
@@ -169,56 +196,71 @@ async def run(
     events = make_mix(count, carts)
     await publish_mix(bootstrap, topics, events)
     inputs = [topics[role] for role in INPUTS]
-    what = f"{count:,} events ({carts:,} carts, 80/5/15 % cart/payment/order, 4 partitions)"
     raw = await baselines.aiokafka_raw(bootstrap, inputs, count)
     noop = await baselines.faststream_noop(bootstrap, inputs, count)
+    sqlite = None
     with tempfile.TemporaryDirectory() as tmp:
         sqlite_own = baselines.sqlite_own(Path(tmp) / "own.db", events)
         async with postgres_database(pg_admin) as url:
+            server = await postgres_server_pid(url)
+            before = tree_cpu(server, with_exited=True) if server else 0.0
             pg_own = await baselines.postgres_own(url, events)
+            own_cpu = (tree_cpu(server, with_exited=True) - before) * 1e6 / count if server else None
         del events
-        sqlite, sqlite_cpu = 1.0, 0.0
         if not options.skip_sqlite:
-            sqlite, sqlite_cpu = await service_rate(
+            sqlite = await service_rate(
                 bootstrap, topics, f"sqlite+aiosqlite:///{Path(tmp) / 'svc.db'}", count, options
             )
     async with postgres_database(pg_admin) as url:
-        pg, pg_cpu = await service_rate(bootstrap, topics, url, count, options)
+        pg = await service_rate(bootstrap, topics, url, count, options)
+    what = f"{count:,} events ({carts:,} carts, 80/5/15 % cart/payment/order, 4 partitions)"
+    return Figures(what, raw, noop, sqlite_own, pg_own, own_cpu, sqlite, pg)
+
+
+async def run(
+    bootstrap: str, pg_admin: str, count: int, carts: int, options: argparse.Namespace | None = None
+) -> list[Row]:
+    """Baselines and the service process on the same mix, as table rows."""
+    options = options or argparse.Namespace(workers=0, profile=None, skip_sqlite=False)
+    got = await measure(bootstrap, pg_admin, count, carts, options)
     workers = f", --workers {options.workers}" if options.workers else ""
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    raw_base, noop_base = f"{raw:,.0f}/s aiokafka", f"{noop:,.0f}/s FastStream no-op"
+    raw_base, noop_base = f"{got.raw:,.0f}/s aiokafka", f"{got.noop:,.0f}/s FastStream no-op"
+    own_cpu = f" (PostgreSQL {got.pg_own_server_cpu:,.0f} µs CPU/event)" if got.pg_own_server_cpu is not None else ""
     rows = [
-        Row(f"ingest mix: {what}", "-", "-", "-", "-"),
-        Row("ingest, no-op FastStream batch subscriber", raw_base, f"{noop:,.0f}/s", _ratio(noop, raw), "-"),
+        Row(f"ingest mix: {got.what}", "-", "-", "-", "-"),
+        Row(
+            "ingest, no-op FastStream batch subscriber", raw_base, f"{got.noop:,.0f}/s", _ratio(got.noop, got.raw), "-"
+        ),
         Row(
             f"ingest -> PostgreSQL, service process{workers}",
-            f"{pg_own:,.0f}/s PG own",
-            f"{pg:,.0f}/s ({pg_cpu:,.0f} µs CPU/event)",
-            _ratio(pg, pg_own),
+            f"{got.pg_own:,.0f}/s PG own{own_cpu}",
+            f"{got.pg.rate:,.0f}/s ({got.pg.cpu_text()})",
+            _ratio(got.pg.rate, got.pg_own),
             ">= 0.5x (goal 0.8x)",
         ),
         Row(
             "  same, to aiokafka / FastStream no-op",
             f"{raw_base} / {noop_base}",
-            f"{pg:,.0f}/s",
-            f"{_ratio(pg, raw)} / {_ratio(pg, noop)}",
+            f"{got.pg.rate:,.0f}/s",
+            f"{_ratio(got.pg.rate, got.raw)} / {_ratio(got.pg.rate, got.noop)}",
             "-",
         ),
     ]
-    if not options.skip_sqlite:
+    if got.sqlite is not None:
         rows += [
             Row(
                 f"ingest -> SQLite, service process{workers}",
-                f"{sqlite_own:,.0f}/s SQLite own",
-                f"{sqlite:,.0f}/s ({sqlite_cpu:,.0f} µs CPU/event)",
-                _ratio(sqlite, sqlite_own),
+                f"{got.sqlite_own:,.0f}/s SQLite own",
+                f"{got.sqlite.rate:,.0f}/s ({got.sqlite.cpu_text()})",
+                _ratio(got.sqlite.rate, got.sqlite_own),
                 ">= 0.5x",
             ),
             Row(
                 "  same, to aiokafka / FastStream no-op",
                 f"{raw_base} / {noop_base}",
-                f"{sqlite:,.0f}/s",
-                f"{_ratio(sqlite, raw)} / {_ratio(sqlite, noop)}",
+                f"{got.sqlite.rate:,.0f}/s",
+                f"{_ratio(got.sqlite.rate, got.raw)} / {_ratio(got.sqlite.rate, got.noop)}",
                 "-",
             ),
         ]

@@ -19,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -26,7 +27,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from recovery.backoff import Backoff, is_outage
-from recovery.ingest.batch import BatchProcessor, BatchReport, Record
+from recovery.ingest.batch import BatchReport, Record
 from recovery.ingest.kafka import KafkaUnavailableError
 from recovery.ingest.security import client_options
 from recovery.ops.tracing import batch_span
@@ -38,6 +39,12 @@ log = logging.getLogger(__name__)
 
 REVOKE_WAIT_S = 30.0  # a batch held longer (database down) is left to the next owner: redelivered, deduplicated
 FETCH_WAIT_MS = 500  # getmany's longest wait when nothing is there: how soon a stop is noticed while idle
+
+
+class Processor(Protocol):
+    """What a batch of records goes to (``BatchProcessor``): when ``process`` returns, its effects are committed."""
+
+    async def process(self, records: Sequence[Record]) -> BatchReport: ...
 
 
 @dataclass
@@ -65,7 +72,7 @@ class IngestStats:
 
 
 async def process_until_committed(
-    processor: BatchProcessor, records: Sequence[Record], stop: asyncio.Event
+    processor: Processor, records: Sequence[Record], stop: asyncio.Event
 ) -> BatchReport | None:
     """Process the batch, retrying with capped backoff while the environment fails; None: stopped first."""
     backoff = Backoff("ingest (database or broker)")
@@ -101,6 +108,8 @@ class _FinishBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # a
         self._in_flight = in_flight
 
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        if self._in_flight.locked():
+            log.info("rebalance: finishing the batch in flight before %d partitions move", len(revoked))
         try:
             async with asyncio.timeout(REVOKE_WAIT_S):
                 async with self._in_flight:
@@ -119,7 +128,7 @@ class IngestConsumer:
         self,
         bootstrap_servers: str,
         kafka: KafkaSettings,
-        processor: BatchProcessor,
+        processor: Processor,
         stats: IngestStats,
         stop: asyncio.Event,
     ) -> None:
