@@ -169,3 +169,11 @@ async def postgres_server_pid(url: str) -> int | None:
         return None  # another host (or container): no figure
     finally:
         await conn.close()
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far, all cores (/proc/stat): the share of the machine a
+    span kept busy is the difference of two readings."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)

@@ -28,7 +28,7 @@ from pathlib import Path
 import asyncpg
 
 from bench import ingest_baselines as baselines
-from bench.common import DEFAULT_PG, Row, postgres_database, postgres_server_pid, print_rows, tree_cpu
+from bench.common import DEFAULT_PG, Row, machine_ticks, postgres_database, postgres_server_pid, print_rows, tree_cpu
 from bench.ingest_mix import ROLES, make_mix, publish_mix
 from recovery.ingest.embedded_broker import EmbeddedBroker
 from recovery.ingest.kafka import ensure_topics
@@ -60,10 +60,11 @@ class Measured:
     rate: float
     service_cpu: float
     database_cpu: float | None  # None: SQLite (in the service's process) or a server on another host
+    machine_busy: float  # the share of all the machine's cores busy over the span (everything running on it)
 
     def cpu_text(self) -> str:
         database = "" if self.database_cpu is None else f", PostgreSQL {self.database_cpu:,.0f} µs"
-        return f"{self.service_cpu:,.0f} µs CPU/event{database}"
+        return f"{self.service_cpu:,.0f} µs CPU/event{database}; machine {self.machine_busy:.0%} busy"
 
 
 async def _progress(
@@ -73,7 +74,7 @@ async def _progress(
     of the service (all its processes: on a shared machine the steadier figure) and of the database server over
     the same span."""
     deadline = time.monotonic() + 1800
-    first_at, first, first_cpu, first_db = 0.0, 0, 0.0, 0.0
+    first_at, first, first_cpu, first_db, first_ticks = 0.0, 0, 0.0, 0.0, (0, 0)
     pid = service._process.pid if service._process else 0
 
     def database_cpu() -> float:
@@ -83,13 +84,21 @@ async def _progress(
         done = await count()
         now = time.perf_counter()
         if done and not first_at:
-            first_at, first, first_cpu, first_db = now, done, tree_cpu(pid), database_cpu()
+            first_at, first, first_cpu, first_db, first_ticks = (
+                now,
+                done,
+                tree_cpu(pid),
+                database_cpu(),
+                machine_ticks(),
+            )
         if done >= total:
             events = max(done - first, 1)
+            busy, ticks = (now_ - then for now_, then in zip(machine_ticks(), first_ticks, strict=True))
             return Measured(
                 rate=(done - first) / max(now - first_at, 1e-6),
                 service_cpu=(tree_cpu(pid) - first_cpu) * 1e6 / events,
                 database_cpu=(database_cpu() - first_db) * 1e6 / events if database_pid else None,
+                machine_busy=busy / max(ticks, 1),
             )
         if not service.running:
             raise RuntimeError(f"the service exited with {service.returncode} before ingesting everything")
