@@ -27,7 +27,8 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from recovery.backoff import Backoff, is_outage
-from recovery.ingest.batch import BatchReport, Record
+from recovery.ingest.batch import BatchReport, DecodedBatch, Record
+from recovery.ingest.collector import LoadCollector
 from recovery.ingest.kafka import KafkaUnavailableError
 from recovery.ingest.security import client_options
 from recovery.ops.tracing import batch_span
@@ -42,9 +43,12 @@ FETCH_WAIT_MS = 500  # getmany's longest wait when nothing is there: how soon a 
 
 
 class Processor(Protocol):
-    """What a batch of records goes to (``BatchProcessor``): when ``process`` returns, its effects are committed."""
+    """What a batch of records goes to (``BatchProcessor``): ``decode`` does no I/O; when ``write`` returns, the
+    batch's effects are committed."""
 
-    async def process(self, records: Sequence[Record]) -> BatchReport: ...
+    async def decode(self, records: Sequence[Record]) -> DecodedBatch: ...
+
+    async def write(self, batch: DecodedBatch) -> BatchReport: ...
 
 
 @dataclass
@@ -71,28 +75,26 @@ class IngestStats:
             self.listener(report)
 
 
-async def process_until_committed(
-    processor: Processor, records: Sequence[Record], stop: asyncio.Event
-) -> BatchReport | None:
-    """Process the batch, retrying with capped backoff while the environment fails; None: stopped first."""
+async def process_until_committed(processor: Processor, batch: DecodedBatch, stop: asyncio.Event) -> BatchReport | None:
+    """Write the batch, retrying with capped backoff while the environment fails; None: stopped first."""
     backoff = Backoff("ingest (database or broker)")
     while True:
         try:
-            report = await processor.process(records)
+            report = await processor.write(batch)
         except Exception as exc:
-            # Poison was dead-lettered inside ``process``; what reaches here is the environment
-            # failing (or a bug): hold the batch unacked and retry with capped backoff.
+            # Poison was dead-lettered inside ``write``; what reaches here is the environment
+            # failing (or a bug): hold the batch uncommitted and retry with capped backoff.
             if not is_outage(exc):
-                log.exception("batch failed unexpectedly; retrying", extra={"records": len(records)})
+                log.exception("batch failed unexpectedly; retrying", extra={"records": len(batch.records)})
             if stop.is_set():
-                return None  # not acked: redelivered after restart
+                return None  # not committed: redelivered after restart
             await backoff.wait(exc, stop)
         else:
             backoff.succeeded()
             return report
 
 
-def next_offsets(records: Iterable[ConsumerRecord[bytes, bytes]]) -> dict[TopicPartition, int]:
+def next_offsets(records: Iterable[Record]) -> dict[TopicPartition, int]:
     """The offsets to commit once ``records`` are written: the next one to read, per partition."""
     offsets: dict[TopicPartition, int] = {}
     for record in records:
@@ -101,19 +103,45 @@ def next_offsets(records: Iterable[ConsumerRecord[bytes, bytes]]) -> dict[TopicP
     return offsets
 
 
-class _FinishBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no annotations here
-    """Partitions taken away wait for the batch in flight to be written and committed (bounded)."""
+class _InFlight:
+    """How many fetched batches are not committed yet (one being written, the next being decoded); the garbage
+    collector is paused while there are any (``collector.py``)."""
 
-    def __init__(self, in_flight: asyncio.Lock) -> None:
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._collector = LoadCollector()
+
+    def add(self) -> None:
+        if not self.count:
+            self._collector.busy()
+        self.count += 1
+        self._idle.clear()
+
+    def done(self) -> None:
+        self.count -= 1
+        self._collector.batch_done()
+        if not self.count:
+            self._idle.set()
+            self._collector.idle()
+
+    async def idle(self) -> None:
+        await self._idle.wait()
+
+
+class _FinishBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no annotations here
+    """Partitions taken away wait for the batches in flight to be written and committed (bounded)."""
+
+    def __init__(self, in_flight: _InFlight) -> None:
         self._in_flight = in_flight
 
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        if self._in_flight.locked():
+        if self._in_flight.count:
             log.info("rebalance: finishing the batch in flight before %d partitions move", len(revoked))
         try:
             async with asyncio.timeout(REVOKE_WAIT_S):
-                async with self._in_flight:
-                    pass
+                await self._in_flight.idle()
         except TimeoutError:
             log.warning("rebalance while a batch is held: its records go to the next owner and are deduplicated")
 
@@ -137,7 +165,7 @@ class IngestConsumer:
         self._processor = processor
         self._stats = stats
         self._stop = stop
-        self._in_flight = asyncio.Lock()
+        self._in_flight = _InFlight()
         options = client_options(kafka.security)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
@@ -165,7 +193,7 @@ class IngestConsumer:
     async def stop(self) -> None:
         """Stop consuming: a batch being written finishes (or, held by an outage, is left uncommitted)."""
         if self._task is not None:
-            if not self._in_flight.locked():
+            if not self._in_flight.count:
                 self._task.cancel()  # waiting for records: nothing of ours is in flight
             await asyncio.gather(self._task, return_exceptions=True)
         with contextlib.suppress(KafkaError):
@@ -183,26 +211,48 @@ class IngestConsumer:
         return True
 
     async def _consume(self) -> None:
+        """Fetch, decode, write, commit; batch N+1 is fetched and decoded while batch N is written (its decode
+        runs in slices between the write's statements), and written only once N is committed."""
         backoff = Backoff("input consumer (broker)")
-        while not self._stop.is_set():
-            try:
-                batch = await self.consumer.getmany(timeout_ms=FETCH_WAIT_MS, max_records=self._kafka.batch_size)
-            except (KafkaError, IllegalStateError) as exc:  # e.g. authorization refused: wait, it may be granted
-                await backoff.wait(exc, self._stop)
-                continue
-            backoff.succeeded()
-            records = [record for part in batch.values() for record in part]
-            if records:
-                async with self._in_flight:
-                    await self._write_then_commit(records)
+        writing: asyncio.Task[None] | None = None
+        try:
+            while not self._stop.is_set():
+                records = await self._fetch(backoff)
+                if not records:
+                    continue
+                self._in_flight.add()
+                try:
+                    decoded = await self._processor.decode(records)
+                    if writing is not None:
+                        await writing
+                except BaseException:
+                    self._in_flight.done()
+                    raise
+                writing = asyncio.create_task(self._write_then_commit(decoded))
+        finally:
+            if writing is not None:
+                await writing
 
-    async def _write_then_commit(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        with batch_span(records):
-            report = await process_until_committed(self._processor, records, self._stop)
-        if report is None:
-            return  # stopped while the environment failed: not committed, redelivered to the next owner
-        await self._commit(next_offsets(records))
-        self._stats.add(report)
+    async def _fetch(self, backoff: Backoff) -> list[ConsumerRecord[bytes, bytes]]:
+        """The next records (none after ``FETCH_WAIT_MS`` with nothing new, or while the broker fails)."""
+        try:
+            batch = await self.consumer.getmany(timeout_ms=FETCH_WAIT_MS, max_records=self._kafka.batch_size)
+        except (KafkaError, IllegalStateError) as exc:  # e.g. authorization refused: wait, it may be granted
+            await backoff.wait(exc, self._stop)
+            return []
+        backoff.succeeded()
+        return [record for part in batch.values() for record in part]
+
+    async def _write_then_commit(self, batch: DecodedBatch) -> None:
+        try:
+            with batch_span(batch.records):
+                report = await process_until_committed(self._processor, batch, self._stop)
+            if report is None:
+                return  # stopped while the environment failed: not committed, redelivered to the next owner
+            await self._commit(next_offsets(batch.records))
+            self._stats.add(report)
+        finally:
+            self._in_flight.done()
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         """Commit after the write. A failed commit loses nothing: the next batch's commit covers these

@@ -17,7 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.exc import OperationalError
 
-from recovery.ingest.batch import BatchReport, Record
+from recovery.ingest.batch import BatchReport, DecodedBatch, Record
 from recovery.ingest.consumer import IngestConsumer, IngestStats
 from recovery.ingest.kafka import Producer, ensure_topics
 from recovery.settings import KafkaSettings, Settings
@@ -37,7 +37,11 @@ class Recording:
         self.gate: asyncio.Event | None = None
         self.holding = asyncio.Event()
 
-    async def process(self, records: Sequence[Record]) -> BatchReport:
+    async def decode(self, records: Sequence[Record]) -> DecodedBatch:
+        return DecodedBatch(records=records)
+
+    async def write(self, batch: DecodedBatch) -> BatchReport:
+        records = batch.records
         self.attempts += 1
         if self.down:
             raise OperationalError("INSERT", None, ConnectionRefusedError("database down"))
