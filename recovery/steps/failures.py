@@ -69,6 +69,12 @@ async def fail_step(
     which may quote the shopper's address.
     """
     message = plan.message
+    if plan.reason is FailReason.TEMPLATE_ERROR:
+        # The operator's only sign besides /metrics: every message of a broken template (or of events lacking
+        # what it needs, e.g. no restore_url) fails. The renderer's text names the template, never a value.
+        log.warning(
+            "message not rendered; step failed: %s", plan.error, extra={"step": step_id, "journey_id": journey_id}
+        )
     if message is not None:
         error = plan.error[:1000] if plan.error is not None else None
         await step_rows.set_message(

@@ -103,6 +103,16 @@ async def test_a_template_that_cannot_render_fails_the_step_its_message_and_ends
     assert facts["journey"] == "completed"
 
 
+async def test_a_template_that_cannot_render_says_why_in_the_log(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The operator sees the template's error in the log (seen from outside: 1 200 SMS failed without a line)."""
+    await fire_one(settings, ScriptedChannel(ChannelName.EMAIL), BrokenTemplate())
+    [line] = [r for r in caplog.records if r.getMessage().startswith("message not rendered")]
+    assert "valeu_typo" in line.getMessage() and line.levelname == "WARNING"
+    assert "shopper1@example.com" not in caplog.text and "+33612345678" not in caplog.text
+
+
 async def test_a_provider_refusal_is_recorded_the_same_way_with_the_providers_code(settings: Settings) -> None:
     """The step fails as provider:<code>, message.failed carries the code, and the journey completes."""
     email = ScriptedChannel(ChannelName.EMAIL, PermanentError("mailbox does not exist", code="550"))
