@@ -174,9 +174,9 @@ async def read_json_topic(bootstrap: str, topic: str, *, count: int, timeout: fl
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]] | Callable[[], bool], *, timeout: float = 15, interval: float = 0.1
+    check: Callable[[], Awaitable[object]] | Callable[[], object], *, timeout: float = 15, interval: float = 0.1
 ) -> None:
-    """Wait until ``check`` is true; fail with a clear message after ``timeout`` seconds."""
+    """Wait until ``check`` returns something truthy (a row, an id); fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()

@@ -87,7 +87,7 @@ PRODUCTION = {
     "initContainers": [{"name": "wait", "image": "busybox:1.36", "command": ["true"]}],
     "sidecars": [{"name": "proxy", "image": "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.11.0"}],
 }
-VALUE_SETS = {
+VALUE_SETS: dict[str, dict[str, Any] | None] = {
     "defaults": None,
     "split+autoscaling": SPLIT,
     "keda": KEDA,

@@ -69,6 +69,7 @@ async def test_an_agent_sees_a_new_task_appear_claims_it_and_records_the_outcome
     await page.wait_for_selector("[data-testid=queue-empty]")
     task_id = await seed_task(desk.engine, NOW)
     row = await page.wait_for_selector(f"#queue tr[data-task='{task_id}']", timeout=10_000)
+    assert row is not None
     assert "Paiement échoué" in await row.inner_text()
     await row.click()
     await page.wait_for_selector(f"#task article[data-task='{task_id}'][data-status=open]")
@@ -125,6 +126,7 @@ async def test_an_agent_in_another_timezone_sees_the_shoppers_past_and_texts_the
     await page.click(f"#queue tr[data-task='{task_id}']")
     await page.wait_for_selector(f"#task article[data-task='{task_id}'][data-status=open]")
     due = await page.wait_for_selector("#task time[data-agent-clock][data-localised]")
+    assert due is not None
     assert "05:00" in await due.inner_text()  # 10:00 UTC in Montréal
     text = await page.inner_text("#task")
     assert "client : mer. 07/01 11:00" in text or "client : Wed 07/01 11:00" in text
@@ -136,6 +138,7 @@ async def test_an_agent_in_another_timezone_sees_the_shoppers_past_and_texts_the
     await page.wait_for_selector(f"#task article[data-task='{task_id}'][data-status=claimed]")
     await page.click("[data-testid=send-link] button:has-text('par SMS')")
     notice = await page.wait_for_selector("[data-testid=link-sent]")
+    assert notice is not None
     assert "Lien envoyé par SMS" in await notice.inner_text()
     await page.screenshot(path=str(tmp_path / "agent-link-sent.png"), full_page=True)
     async with desk.engine.connect() as conn:

@@ -35,6 +35,7 @@ async def test_the_unsubscribe_link_of_a_reminder_opts_the_shopper_out_in_a_brow
         await page.click("button[type=submit]")
         await page.wait_for_selector("text=C’est fait")
         await page.screenshot(path=str(tmp_path / "unsubscribed.png"))
+        assert harness.service.engine is not None
         async with harness.service.engine.connect() as conn:
             consent = await conn.scalar(
                 select(customers.c.consent_email).where(customers.c.customer_key == shopper["id"])

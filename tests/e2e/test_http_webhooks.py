@@ -113,7 +113,7 @@ async def ledger(engine: AsyncEngine) -> list[tuple[str, str, bool, str]]:
         # Entries keyed by customer; the address-hash twins (``addr:...``) are checked in test_consent_ledger.
         query = select(c.customer_key, c.channel, c.consent, c.source).where(c.customer_key.not_like("addr:%"))
         rows = await conn.execute(query.order_by(c.id))
-        return [tuple(row) for row in rows]  # type: ignore[misc]
+        return [tuple(row) for row in rows]
 
 
 async def published(engine: AsyncEngine) -> list[dict[str, Any]]:

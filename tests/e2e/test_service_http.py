@@ -24,6 +24,8 @@ async def test_a_click_on_the_reminder_link_redirects_to_the_cart_and_is_publish
         bootstrap=kafka_bootstrap, database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", workdir=tmp_path
     )
     async with running_service(settings) as harness:
+        engine = harness.service.engine
+        assert engine is not None
         base = f"http://127.0.0.1:{harness.service.http_port}"
         async with httpx.AsyncClient(base_url=base) as client:
             assert (await client.get("/healthz")).status_code == 200
@@ -42,7 +44,7 @@ async def test_a_click_on_the_reminder_link_redirects_to_the_cart_and_is_publish
             assert forged.status_code == 404 and "location" not in forged.headers
 
         async def clicked() -> bool:
-            async with harness.service.engine.connect() as conn:
+            async with engine.connect() as conn:
                 return bool(await conn.scalar(select(journeys.c.clicked)))
 
         await eventually(clicked)
@@ -93,10 +95,12 @@ async def test_a_holdout_journey_gets_no_message_but_its_order_counts_for_the_co
         guards={"holdout_percent": 100},
     )
     async with running_service(settings) as harness:
+        engine = harness.service.engine
+        assert engine is not None
         await harness.send(event("cart.updated", "cart-c", customer=customer(), cart=cart()))
 
         async def skipped() -> bool:
-            async with harness.service.engine.connect() as conn:
+            async with engine.connect() as conn:
                 return (await conn.scalar(select(steps.c.reason).where(steps.c.name == "reminder"))) == "holdout"
 
         await eventually(skipped, timeout=20)

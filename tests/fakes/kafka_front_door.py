@@ -71,7 +71,7 @@ class _Exchange:
         self._step = 0
         if mechanism.startswith("SCRAM"):
             scram = ScramMechanism(mechanism)
-            info = scram.make_auth_info(password, iteration_count=4096)
+            info: tuple[bytes, bytes, bytes, int] = scram.make_auth_info(password, iteration_count=4096)
 
             def lookup(user: str) -> tuple[bytes, bytes, bytes, int]:
                 if user != username:
@@ -92,10 +92,12 @@ class _Exchange:
             if self._step == 0:
                 self._scram.set_client_first(token.decode())
                 self._step = 1
-                return self._scram.get_server_first().encode()
+                server_first: str = self._scram.get_server_first()
+                return server_first.encode()
             self._scram.set_client_final(token.decode())
             self.done = True
-            return self._scram.get_server_final().encode()
+            server_final: str = self._scram.get_server_final()
+            return server_final.encode()
         except ScramException as exc:
             message = f"Authentication failed due to invalid credentials with SASL mechanism {self.mechanism}"
             raise AuthFailed(message) from exc

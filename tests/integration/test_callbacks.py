@@ -45,6 +45,8 @@ async def test_a_high_value_payment_failure_creates_one_callback_task_and_offers
     shopper = customer(email=True, sms=True)
     shopper["consent"]["phone"] = True
     async with running_service(settings) as harness:
+        engine = harness.service.engine
+        assert engine is not None
         failure = event(
             "payment.failed",
             "cart-cb",
@@ -57,12 +59,12 @@ async def test_a_high_value_payment_failure_creates_one_callback_task_and_offers
         await eventually(lambda: len(harness.outbox(ChannelName.SMS)) >= 1, timeout=20)
 
         async def one_task() -> bool:
-            async with harness.service.engine.connect() as conn:
+            async with engine.connect() as conn:
                 return len((await conn.execute(select(callback_tasks))).all()) == 1
 
         await eventually(one_task)
         await eventually(lambda: harness.service.stats.duplicates >= 1)  # the redelivery is applied: no 2nd task
-        async with harness.service.engine.connect() as conn:
+        async with engine.connect() as conn:
             [task] = (await conn.execute(select(callback_tasks))).mappings().all()
         assert task["status"] == "open" and task["step"] == "agent_call"
         published = await harness.read_topic("callback_tasks", count=1)
@@ -96,6 +98,8 @@ async def test_a_rappel_reply_to_a_callback_offer_creates_the_agent_task(kafka_b
     shopper = customer(email=True, sms=True)
     shopper["consent"]["phone"] = True
     async with running_service(settings) as harness:
+        engine = harness.service.engine
+        assert engine is not None
         await harness.send(
             event(
                 "payment.failed",
@@ -116,11 +120,11 @@ async def test_a_rappel_reply_to_a_callback_offer_creates_the_agent_task(kafka_b
             assert forged.status_code == 403
 
         async def task_created() -> bool:
-            async with harness.service.engine.connect() as conn:
+            async with engine.connect() as conn:
                 return len((await conn.execute(select(callback_tasks))).all()) == 1
 
         await eventually(task_created)
-        async with harness.service.engine.connect() as conn:
+        async with engine.connect() as conn:
             [task] = (await conn.execute(select(callback_tasks))).mappings().all()
         assert (task["step"], task["status"], task["cart_id"]) == ("call_offer", "open", "cart-rp")
 
@@ -138,6 +142,8 @@ async def test_following_the_offer_link_and_confirming_creates_the_agent_task(
     shopper = customer(email=True, sms=True)
     shopper["consent"]["phone"] = True
     async with running_service(settings) as harness:
+        engine = harness.service.engine
+        assert engine is not None
         await harness.send(
             event(
                 "payment.failed",
@@ -161,7 +167,7 @@ async def test_following_the_offer_link_and_confirming_creates_the_agent_task(
             assert (await client.post(page_path)).status_code == 200
             assert (await client.post(page_path)).status_code == 200  # twice: still one task
             assert (await client.post(page_path[:-4] + "AAAA")).status_code == 404
-        async with harness.service.engine.connect() as conn:
+        async with engine.connect() as conn:
             [task] = (await conn.execute(select(callback_tasks))).mappings().all()
         assert (task["step"], task["cart_id"]) == ("call_offer", "cart-link")
 
@@ -192,6 +198,8 @@ async def test_a_payment_failure_task_is_created_at_once_even_in_quiet_hours_and
     shopper = customer(email=True, sms=True)
     shopper["consent"]["phone"] = True
     async with running_service(settings) as harness:
+        engine = harness.service.engine
+        assert engine is not None
         failure = event(
             "payment.failed",
             "cart-now",
@@ -202,11 +210,11 @@ async def test_a_payment_failure_task_is_created_at_once_even_in_quiet_hours_and
         await harness.send(failure)
 
         async def one_task() -> bool:
-            async with harness.service.engine.connect() as conn:
+            async with engine.connect() as conn:
                 return len((await conn.execute(select(callback_tasks))).all()) == 1
 
         await eventually(one_task, timeout=20)
-        async with harness.service.engine.connect() as conn:
+        async with engine.connect() as conn:
             [task] = (await conn.execute(select(callback_tasks))).mappings().all()
         await eventually(lambda: len(helpdesk.received) == 1, timeout=20)
     assert helpdesk.received[0]["key"] == task["task_id"] and helpdesk.bad_signatures == 0
@@ -240,17 +248,19 @@ async def test_a_second_failed_cart_within_reentry_gets_a_call_but_no_second_tex
     shopper["consent"]["phone"] = True
     payment = {"reason": "card_declined", "method": "card"}
     async with running_service(settings) as harness:
+        engine = harness.service.engine
+        assert engine is not None
         await harness.send(event("payment.failed", "cart-one", customer=shopper, cart=cart(250.0), payment=payment))
 
         async def tasks(n: int) -> bool:
-            async with harness.service.engine.connect() as conn:
+            async with engine.connect() as conn:
                 return len((await conn.execute(select(callback_tasks))).all()) == n
 
         await eventually(lambda: tasks(1), timeout=20)
         await eventually(lambda: len(harness.outbox(ChannelName.SMS)) == 1, timeout=20)
         await harness.send(event("payment.failed", "cart-two", customer=shopper, cart=cart(300.0), payment=payment))
         await eventually(lambda: tasks(2), timeout=20)
-        async with harness.service.engine.connect() as conn:
+        async with engine.connect() as conn:
             carts_called = sorted((await conn.execute(select(callback_tasks.c.cart_id))).scalars())
     assert carts_called == ["cart-one", "cart-two"]
     assert len(harness.outbox(ChannelName.SMS)) == 1

@@ -135,6 +135,7 @@ async def test_a_stop_reply_at_twilio_fails_the_message_dead_letters_it_and_reco
         await eventually(both_failed, timeout=20)
         rows = await message_rows(harness)
         dead = await harness.read_topic("dead_letter", count=2)
+        assert harness.service.engine is not None
         async with harness.service.engine.connect() as conn:
             opted = (await conn.execute(select(customers.c.customer_key, customers.c.consent_sms))).all()
     assert sorted(row["error_code"] for row in rows) == ["21211", "21610"]

@@ -21,7 +21,7 @@ from recovery.desk.queue import TaskReason
 from recovery.desk.task_rows import NewTask
 from recovery.settings import Settings
 from recovery.states import ChannelName
-from recovery.store.schema import callback_events, customers, outbox_events, steps
+from recovery.store.schema import callback_events, callback_tasks, customers, outbox_events, steps
 from tests.fakes.desk import EMAIL, seed_shopper_context, seed_task
 
 # Wednesday 7 January 2026, 10:00 UTC = 11:00 in Paris: inside the calling hours.
@@ -175,7 +175,7 @@ async def test_send_link_schedules_the_link_on_the_journey_due_now(
 async def test_capacity_one_per_hour_spreads_three_tasks_over_three_hours(engine: AsyncEngine) -> None:
     """callbacks.per_hour = 1: three payment failures at 10:00 UTC are due at 10:00, 11:00 and 12:00."""
     policy = DeskPolicy(per_hour=1)
-    due = []
+    due: list[datetime] = []
     for n in range(3):
         await seed_task(engine, NOW, cart_id=f"cap-{n}", due_at=NOW + timedelta(days=9))  # outside the window
         async with engine.begin() as conn:
@@ -194,11 +194,9 @@ async def test_capacity_one_per_hour_spreads_three_tasks_over_three_hours(engine
                 NOW,
                 policy=policy,
             )
-            due.append(
-                await conn.scalar(
-                    select(task_rows.callback_tasks.c.due_at).where(task_rows.callback_tasks.c.task_id == task_id)
-                )
-            )
+            due_at = await conn.scalar(select(callback_tasks.c.due_at).where(callback_tasks.c.task_id == task_id))
+            assert due_at is not None
+            due.append(due_at)
     assert [moment.astimezone(UTC) for moment in due] == [NOW, NOW + timedelta(hours=1), NOW + timedelta(hours=2)]
 
 
@@ -212,11 +210,7 @@ async def test_an_expired_claim_is_back_in_the_queue_and_counted_in_metrics(
     listed = (await http.get("/api/callbacks", headers=MARC)).json()["tasks"]
     assert [(t["id"], t["status"]) for t in listed] == [(task_id, "open")]
     async with engine.connect() as conn:
-        row = (
-            (await conn.execute(select(task_rows.callback_tasks).where(task_rows.callback_tasks.c.task_id == task_id)))
-            .mappings()
-            .one()
-        )
+        row = (await conn.execute(select(callback_tasks).where(callback_tasks.c.task_id == task_id))).mappings().one()
     assert (row["status"], row["claimed_by"]) == ("open", None)  # in the table, not only in the listing
     metrics = (await http.get("/metrics")).text
     assert "recovery_callback_claims_expired_total 1.0" in metrics

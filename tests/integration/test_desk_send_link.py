@@ -59,6 +59,7 @@ async def test_the_agent_sees_the_shoppers_past_and_texts_the_payment_link_that_
     shopper["consent"]["phone"] = True
     async with running_service(settings) as harness:
         engine = harness.service.engine
+        assert engine is not None
         await harness.send(event("cart.updated", "cart-old", customer=shopper, cart=cart(60.0)))
         await harness.send(
             event("order.completed", "cart-old", order={"id": "o-old", "value": 60.0, "currency": "EUR"})

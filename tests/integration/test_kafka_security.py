@@ -84,8 +84,9 @@ def read_all(config: dict[str, Any], topic: str, want: int, timeout: float = 20)
     try:
         for _ in range(int(timeout * 5)):
             message = consumer.poll(0.2)
-            if message is not None and message.error() is None and message.value():
-                found.append(message.value())
+            value = message.value() if message is not None and message.error() is None else None
+            if value:
+                found.append(value)
             if len(found) >= want:
                 break
     finally:

@@ -45,7 +45,8 @@ async def test_poison_on_one_key_is_dead_lettered_and_its_neighbours_are_process
     huge_value = event("cart.updated", "cart-k", cart=cart(1e15))
     async with running_service(settings) as harness:
         topic = settings.kafka.topics.cart.name
-        for item in [valid[0], valid[1], NESTED, nul, huge_quantity, huge_value, valid[2], valid[3]]:
+        batch: list[dict[str, Any] | bytes] = [*valid[:2], NESTED, nul, huge_quantity, huge_value, *valid[2:]]
+        for item in batch:
             await harness.send(item, topic=topic)
         await eventually(lambda: harness.service.stats.received >= 8, timeout=30)
         dead = await harness.read_topic("dead_letter", count=4)

@@ -48,7 +48,10 @@ class Seed:
         self.conn = conn
 
     async def _cart_of(self, journey_id: str) -> str:
-        found: str = await self.conn.scalar(select(journeys.c.cart_id).where(journeys.c.journey_id == journey_id))
+        found: str | None = await self.conn.scalar(
+            select(journeys.c.cart_id).where(journeys.c.journey_id == journey_id)
+        )
+        assert found is not None, f"seed journey {journey_id} first"
         return found
 
     async def cart(

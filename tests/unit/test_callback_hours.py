@@ -11,8 +11,8 @@ from recovery.desk.hours import DEFAULT_HOURS, is_open, next_open, parse_hours, 
 HOURS = parse_hours(DEFAULT_HOURS)
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

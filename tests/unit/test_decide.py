@@ -381,13 +381,13 @@ def test_a_template_that_cannot_render_fails_the_step_and_its_message() -> None:
 def test_reasons_keep_the_values_of_the_published_contract_and_the_stored_rows() -> None:
     """Renaming a member must never change what consumers and the database see."""
     assert [reason.value for reason in CancelReason] == ["journey_ended", "flow_changed", "order_completed"]
-    assert RetryReason.PROVIDER_UNAVAILABLE == "provider_unavailable"
+    assert RetryReason.PROVIDER_UNAVAILABLE.value == "provider_unavailable"
     assert (FailReason.MESSAGE_FAILED, FailReason.TEMPLATE_ERROR, FailReason.UNEXPECTED_ERROR) == (
         "message_failed",
         "template_error",
         "unexpected_error",
     )
-    assert DeferReason.QUIET_HOURS == "quiet_hours_deferred"
+    assert DeferReason.QUIET_HOURS.value == "quiet_hours_deferred"
     assert provider_failure("21610") == "provider:21610"
     assert provider_failure(FailReason.NEEDS_REVIEW) == "provider:needs_review"
     assert gave_up(None) == "gave_up:transient"

@@ -13,6 +13,7 @@ from recovery.events import (
     CartUpdated,
     CheckoutStepReached,
     ConsentChanged,
+    Event,
     EventType,
     OrderCompleted,
     PaymentFailed,
@@ -90,7 +91,7 @@ def rejection(raw: bytes | None) -> Rejection:
         pytest.param(EXAMPLES[4], ConsentChanged, id="consent.changed"),
     ],
 )
-def test_every_contract_example_parses_to_its_type(raw: bytes, kind: type) -> None:
+def test_every_contract_example_parses_to_its_type(raw: bytes, kind: type[Event]) -> None:
     """Each line of examples.jsonl is a valid event of the type it names."""
     parsed = parse_event(raw)
     assert isinstance(parsed, kind)

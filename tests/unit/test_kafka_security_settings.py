@@ -33,7 +33,7 @@ def test_every_client_gets_the_same_protocol_mechanism_and_credentials(
     mechanism: str, protocol: str, expected: dict[str, str]
 ) -> None:
     """The aiokafka arguments come from the FastStream security object: one source for all clients."""
-    security = KafkaSecuritySettings(protocol=protocol, sasl_mechanism=mechanism, username="shop", password=SECRET)  # type: ignore[arg-type]
+    security = KafkaSecuritySettings(protocol=protocol, sasl_mechanism=mechanism, username="shop", password=SECRET)
     options = client_options(security)
     assert expected.items() <= options.items()
     assert options["sasl_plain_username"] == "shop" and options["sasl_plain_password"] == SECRET

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.sqlite import aiosqlite
 from recovery.store.schema import TS, carts
 from recovery.store.sql import _bound, _processors
 
-DIALECT = aiosqlite.dialect()  # type: ignore[no-untyped-call]
+DIALECT = aiosqlite.dialect()
 PARIS = timezone(timedelta(hours=1))
 TIMES = [
     datetime(2026, 12, 2, 5, 21, 1, 790858, tzinfo=UTC),
