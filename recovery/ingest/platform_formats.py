@@ -62,19 +62,6 @@ class SkipsCollector(Collector):
         yield family
 
 
-def utf8_headers(record: Any) -> list[tuple[str, bytes]]:
-    """A record's headers whose values are UTF-8 (FastStream decodes them all and fails on one that is not)."""
-    kept = []
-    for name, value in getattr(record, "headers", None) or ():
-        try:
-            if value is not None:
-                value.decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-        kept.append((name, value))
-    return kept
-
-
 def topic_formats(topics: TopicsSettings) -> dict[str, str]:
     """Input topic name → its format, for the topics that are not native."""
     return {topic.name: topic.format for topic in topics.inputs() if topic.format != "native"}
