@@ -1,15 +1,12 @@
 """The input topics' consumer: aiokafka directly, each batch written before its partitions' offsets are committed.
 
-FastStream's batch subscriber cost about 29 µs of CPU per record before the handler saw it (parsing every
-record into its message type, decoding every header), a third of the whole ingest. Here each batch of
-records from ``getmany`` goes straight to ``BatchProcessor``; aiokafka's fetcher already reads the next
-batch from the broker while this one is written. FastStream stays the framework for the AsyncAPI document
-(``asyncapi.py`` describes these topics).
+Each batch of records from ``getmany`` goes to ``BatchProcessor``: batch N+1 is fetched and decoded while batch N
+is written. FastStream stays the framework for the AsyncAPI document (``asyncapi.py`` describes these topics).
 
-The commit rule: a batch's offsets are committed only once ``process`` has returned, that is once its effects
+The commit rule: a batch's offsets are committed only once ``write`` has returned, that is once its effects
 are committed in the database; a batch held by an outage is never committed, and a stop leaves it for the
-next owner. When partitions are taken away in a rebalance, the batch in flight is finished and committed
-first (waiting at most ``REVOKE_WAIT_S``), so the next owner does not apply it a second time.
+next owner. When partitions are taken away in a rebalance, the batches in flight are finished and committed
+first (waiting at most ``REVOKE_WAIT_S``), so the next owner does not apply them a second time.
 """
 
 from __future__ import annotations
@@ -160,7 +157,6 @@ class IngestConsumer:
         stats: IngestStats,
         stop: asyncio.Event,
     ) -> None:
-        self._bootstrap_servers = bootstrap_servers
         self._kafka = kafka
         self._processor = processor
         self._stats = stats
