@@ -101,16 +101,23 @@ async def started(bootstrap: str, kafka: KafkaSettings, processor: Recording) ->
     return consumer, stop
 
 
-async def test_offsets_are_committed_after_the_write(kafka_bootstrap: str, kafka: KafkaSettings) -> None:
-    """Every record is handed over once, and the group's offsets reach the end of each partition."""
-    processor = Recording()
-    consumer, stop = await started(kafka_bootstrap, kafka, processor)
+@contextlib.asynccontextmanager
+async def consuming(bootstrap: str, kafka: KafkaSettings, processor: Recording) -> AsyncIterator[None]:
+    """A consumer of the group running for the block, stopped as the service stops it."""
+    consumer, stop = await started(bootstrap, kafka, processor)
     try:
-        await publish(kafka_bootstrap, kafka, 120)
-        await eventually(lambda: len(processor.applied) >= 120, timeout=30)
+        yield
     finally:
         stop.set()
         await consumer.stop()
+
+
+async def test_offsets_are_committed_after_the_write(kafka_bootstrap: str, kafka: KafkaSettings) -> None:
+    """Every record is handed over once, and the group's offsets reach the end of each partition."""
+    processor = Recording()
+    async with consuming(kafka_bootstrap, kafka, processor):
+        await publish(kafka_bootstrap, kafka, 120)
+        await eventually(lambda: len(processor.applied) >= 120, timeout=30)
     assert len(set(processor.applied)) == len(processor.applied) == 120
     assert await committed(kafka_bootstrap, kafka) == 120
 
@@ -121,16 +128,12 @@ async def test_a_batch_held_by_an_outage_is_not_committed_and_is_written_once_it
     """While the database is down nothing is committed; when it is back, the held batch is written, then committed."""
     processor = Recording()
     processor.down = True
-    consumer, stop = await started(kafka_bootstrap, kafka, processor)
-    try:
+    async with consuming(kafka_bootstrap, kafka, processor):
         await publish(kafka_bootstrap, kafka, 10)
         await eventually(lambda: processor.attempts >= 2, timeout=30)  # the batch was tried and is being retried
         assert await committed(kafka_bootstrap, kafka) == 0
         processor.down = False
         await eventually(lambda: len(processor.applied) >= 10, timeout=30)
-    finally:
-        stop.set()
-        await consumer.stop()
     assert await committed(kafka_bootstrap, kafka) == 10
     assert len(processor.applied) == 10
 
@@ -141,20 +144,14 @@ async def test_a_batch_held_when_the_service_stops_is_read_again_by_the_next_con
     """Stopped during an outage: nothing committed, and the next member of the group gets every record."""
     failing = Recording()
     failing.down = True
-    consumer, stop = await started(kafka_bootstrap, kafka, failing)
-    await publish(kafka_bootstrap, kafka, 10)
-    await eventually(lambda: failing.attempts >= 1, timeout=30)
-    stop.set()
-    await consumer.stop()
+    async with consuming(kafka_bootstrap, kafka, failing):
+        await publish(kafka_bootstrap, kafka, 10)
+        await eventually(lambda: failing.attempts >= 1, timeout=30)
     assert await committed(kafka_bootstrap, kafka) == 0
 
     after = Recording()
-    consumer, stop = await started(kafka_bootstrap, kafka, after)
-    try:
+    async with consuming(kafka_bootstrap, kafka, after):
         await eventually(lambda: len(after.applied) >= 10, timeout=30)
-    finally:
-        stop.set()
-        await consumer.stop()
     assert len(set(after.applied)) == 10
 
 
