@@ -4,8 +4,9 @@ single-parameter ``IN`` lists, row claims.
 The set-based writes for ingest (``upsert_rows``, ``insert_new_keys``, ``among``) make one statement per batch
 and table, values bound column by column: SQLAlchemy's per-row parameter handling cost more than the database
 itself at ingest volumes, so they build the SQL once per table and apply the columns' own bind processors (the
-same conversions the Core statements make) to plain tuples. PostgreSQL gets one ``unnest`` of column arrays,
-SQLite one ``executemany``.
+same conversions the Core statements make) to plain tuples. PostgreSQL gets one ``unnest`` of an array of
+composite rows where the table has a row type for those columns (``schema/row_types.py``), else of column
+arrays; SQLite one ``executemany``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.store.schema.columns import UtcDateTime
+from recovery.store.schema.row_types import ROW_TYPES
 
 CHUNK = 2000  # parameters per IN list: well under SQLite's and asyncpg's limits
 
@@ -156,7 +158,20 @@ def _upsert_sql(table: Table, columns: tuple[str, ...], key: tuple[str, ...], ke
     conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}" if updates else "ON CONFLICT DO NOTHING"
     if not pg:
         return f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' for _ in columns)}) {conflict}"
-    return f"INSERT INTO {table.name} ({names}) {_unnest(table, columns)} {conflict}"
+    source = _unnest_rows(table, columns) if _has_row_type(table, columns) else _unnest(table, columns)
+    return f"INSERT INTO {table.name} ({names}) {source} {conflict}"
+
+
+def _has_row_type(table: Table, columns: tuple[str, ...]) -> bool:
+    """Whether ``table`` has a composite row type of exactly these columns (one array parameter of rows)."""
+    row_type = ROW_TYPES.get(table.name)
+    return row_type is not None and row_type.columns == columns
+
+
+def _unnest_rows(table: Table, columns: tuple[str, ...]) -> str:
+    """``SELECT`` over one array of the table's row type (JSON travels as text and is cast back)."""
+    selected = ", ".join(f"u.{name}::json" if isinstance(table.c[name].type, JSON) else f"u.{name}" for name in columns)
+    return f"SELECT {selected} FROM unnest($1::{ROW_TYPES[table.name].name}[]) AS u"
 
 
 def _unnest(table: Table, columns: tuple[str, ...]) -> str:
@@ -209,6 +224,43 @@ def _bound(
     return out
 
 
+def _bound_rows(
+    rows: Sequence[Sequence[Any]],
+    processors: tuple[Processor, ...],
+    table: Table,
+    columns: tuple[str, ...],
+    keep: frozenset[str],
+) -> list[tuple[Any, ...]]:
+    """``_bound``'s conversions, row by row, for one array of composite rows: tuples (asyncpg reads a list as
+    a sub-array), each rebuilt only where a column has a conversion (on PostgreSQL: JSON and booleans)."""
+    converters: list[tuple[int, Callable[[Any], Any]]] = []
+    for index, (name, process) in enumerate(zip(columns, processors, strict=True)):
+        if process is _AWARE_AS_IS:
+            _aware([row[index] for row in rows])
+        elif process is not None:
+            json_column = isinstance(table.c[name].type, JSON)
+            converters.append((index, _converter(process, json=json_column, kept=name in keep)))
+    if not converters:
+        return [tuple(row) for row in rows]
+    out: list[tuple[Any, ...]] = []
+    for row in rows:
+        values = list(row)
+        for index, convert in converters:
+            values[index] = convert(values[index])
+        out.append(tuple(values))
+    return out
+
+
+def _converter(process: Processor, *, json: bool, kept: bool) -> Callable[[Any], Any]:
+    """One value's conversion in ``_bound``: JSON text passes through, a kept document's None stays NULL."""
+    assert process is not None
+    if not json:
+        return lambda value: None if value is None else process(value)
+    if kept:
+        return lambda value: value if value is None or isinstance(value, JsonText) else process(value)
+    return lambda value: value if isinstance(value, JsonText) else process(value)
+
+
 async def upsert_rows(
     conn: AsyncConnection,
     table: Table,
@@ -223,14 +275,18 @@ async def upsert_rows(
         return
     names, pg = tuple(columns), conn.dialect.name == "postgresql"
     sql = _upsert_sql(table, names, tuple(key), keep, pg)
+    processors = _processors(table, names, conn.dialect)
+    parameters: Any
     try:
-        by_column = _bound(rows, _processors(table, names, conn.dialect), table, names, keep)
+        if pg and _has_row_type(table, names):
+            parameters = (_bound_rows(rows, processors, table, names, keep),)
+        elif pg:
+            parameters = tuple(_bound(rows, processors, table, names, keep))
+        else:
+            parameters = list(zip(*_bound(rows, processors, table, names, keep), strict=True))
     except (TypeError, ValueError) as exc:  # as SQLAlchemy reports a value its type refuses (no values shown)
         raise StatementError(f"({type(exc).__name__}) {exc}", sql, None, exc) from exc
-    if pg:
-        await conn.exec_driver_sql(sql, tuple(by_column))
-    else:
-        await conn.exec_driver_sql(sql, list(zip(*by_column, strict=True)))
+    await conn.exec_driver_sql(sql, parameters)
 
 
 async def insert_new_keys(conn: AsyncConnection, table: Table, column: str, keys: Sequence[str]) -> set[str]:
