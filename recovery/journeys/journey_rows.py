@@ -16,7 +16,7 @@ from recovery.states import JourneyStatus, PublishedType, StepStatus
 from recovery.store.database import signal_due
 from recovery.store.outbox import enqueue, message_event
 from recovery.store.schema import journeys, steps
-from recovery.store.sql import among, chunks, insert_ignore, insert_returning_new
+from recovery.store.sql import among, chunks, insert_rows
 
 
 async def load_active(conn: AsyncConnection, cart_ids: Iterable[str]) -> list[ActiveJourney]:
@@ -73,12 +73,7 @@ async def create(conn: AsyncConnection, new: list[NewJourney], now: datetime) ->
     """Insert journeys and their pending steps; publish ``step.scheduled`` for each step."""
     if not new:
         return
-    inserted = await insert_returning_new(
-        conn,
-        journeys,
-        "journey_id",
-        [_journey_row(j) for j in new],
-    )
+    inserted = await insert_rows(conn, journeys, [_journey_row(j) for j in new], returning="journey_id")
     new = [journey for journey in new if journey.journey_id in inserted]  # an existing journey keeps its steps
     step_rows = []
     events = []
@@ -109,7 +104,7 @@ async def create(conn: AsyncConnection, new: list[NewJourney], now: datetime) ->
                     channel=step.channel.value,
                 )
             )
-    await insert_ignore(conn, steps, step_rows)
+    await insert_rows(conn, steps, step_rows)
     await enqueue(conn, events)
     await signal_due(conn, [row["due_at"] for row in step_rows], now)  # due now: no wait for the next poll
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from recovery.states import PublishedType
 from recovery.store.schema import outbox_events
-from recovery.store.sql import for_update_skip_locked
+from recovery.store.sql import for_update_skip_locked, insert_rows
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,9 +66,8 @@ def message_event(
 
 
 async def enqueue(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Add events to the outbox in the caller's transaction."""
-    if rows:
-        await conn.execute(outbox_events.insert(), rows)
+    """Add events to the outbox in the caller's transaction (one statement, whatever their number)."""
+    await insert_rows(conn, outbox_events, rows)
 
 
 async def take(conn: AsyncConnection, limit: int) -> list[OutboxEvent]:

@@ -12,7 +12,7 @@ arrays; SQLite one ``executemany``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC
 from functools import cache
 from typing import Any
@@ -35,6 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY, asyncpg
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from recovery.store.schema.columns import UtcDateTime
 from recovery.store.schema.row_types import ROW_TYPES
@@ -287,6 +288,55 @@ async def upsert_rows(
     except (TypeError, ValueError) as exc:  # as SQLAlchemy reports a value its type refuses (no values shown)
         raise StatementError(f"({type(exc).__name__}) {exc}", sql, None, exc) from exc
     await conn.exec_driver_sql(sql, parameters)
+
+
+async def insert_rows(
+    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], *, returning: str | None = None
+) -> set[Any]:
+    """Insert rows that all name the same columns, skipping those whose unique key already exists; return the
+    ``returning`` column's values of the rows inserted (empty without it).
+
+    On PostgreSQL one ``unnest`` statement whatever the number of rows: a Core insert of many rows renders one
+    ``VALUES`` list with a parameter per value, a new statement text (and server-side plan) for each count.
+    Columns a row leaves out get their scalar defaults, as a Core insert gives them.
+    """
+    if not rows:
+        return set()
+    keys = rows[0].keys()
+    if any(row.keys() != keys for row in rows):
+        raise ValueError(f"insert_rows: the rows for {table.name} do not all name the same columns")
+    if conn.dialect.name != "postgresql":
+        statement = _insert(conn, table).on_conflict_do_nothing()
+        if returning is None:
+            await conn.execute(statement, list(rows))
+            return set()
+        return {row[0] for row in await conn.execute(statement.returning(table.c[returning]), list(rows))}
+    named = tuple(keys)
+    defaults = _scalar_defaults(table, named)
+    columns = (*named, *defaults)
+    values = [(*(row[name] for name in named), *defaults.values()) for row in rows]
+    sql = _insert_rows_sql(table, columns, returning)
+    try:
+        parameters = tuple(_bound(values, _processors(table, columns, conn.dialect), table, columns, frozenset()))
+    except (TypeError, ValueError) as exc:  # as SQLAlchemy reports a value its type refuses (no values shown)
+        raise StatementError(f"({type(exc).__name__}) {exc}", sql, None, exc) from exc
+    result = await conn.exec_driver_sql(sql, parameters)
+    return set() if returning is None else {row[0] for row in result}
+
+
+@cache
+def _scalar_defaults(table: Table, named: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        column.name: column.default.arg
+        for column in table.columns
+        if column.name not in named and isinstance(column.default, ScalarElementColumnDefault)
+    }
+
+
+@cache
+def _insert_rows_sql(table: Table, columns: tuple[str, ...], returning: str | None) -> str:
+    tail = f" RETURNING {returning}" if returning else ""
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) {_unnest(table, columns)} ON CONFLICT DO NOTHING{tail}"
 
 
 async def insert_new_keys(conn: AsyncConnection, table: Table, column: str, keys: Sequence[str]) -> set[str]:

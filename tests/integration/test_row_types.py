@@ -40,7 +40,7 @@ FIELDS = (
 async def test_each_row_type_has_its_tables_columns_and_types_in_order(pg: AsyncEngine) -> None:
     async with pg.connect() as conn:
         for row_type in ROW_TYPES.values():
-            table = dict((await conn.execute(text(FIELDS), {"name": row_type.table})).all())
+            table: dict[str, str] = dict((await conn.execute(text(FIELDS), {"name": row_type.table})).all())
             fields = (await conn.execute(text(FIELDS), {"name": row_type.name})).all()
             # JSON columns travel as text; everything else has the column's own type.
             wanted = [(name, "text" if table[name] == "json" else table[name]) for name in row_type.columns]
