@@ -75,8 +75,8 @@ def run(
         None,
         "--workers",
         min=1,
-        help="--role consumer: consumer processes, each a group member (default: the CPUs the container may use; "
-        "1 on SQLite).",
+        help="--role consumer: consumer processes, each a group member (default: two per CPU the container may use, "
+        "at most kafka.partitions; 1 on SQLite).",
     ),
 ) -> None:
     """Consume events, run the scheduler and dispatchers: the service. Stops cleanly on SIGTERM/SIGINT."""
@@ -115,8 +115,8 @@ def run(
 
 
 def _worker_count(role: str, workers: int | None, settings: Settings) -> int:
-    """How many consumer processes ``run`` starts: one per allowed CPU for ``--role consumer`` by default."""
-    from recovery.cli.workers import allowed_cpus
+    """How many consumer processes ``run`` starts: two per allowed CPU for ``--role consumer`` by default."""
+    from recovery.cli.workers import default_workers
 
     if role != "consumer":
         if workers not in (None, 1):
@@ -126,7 +126,7 @@ def _worker_count(role: str, workers: int | None, settings: Settings) -> int:
     if workers is not None:
         return workers
     # SQLite has one writer: more processes would only wait for each other.
-    return 1 if settings.database.url.startswith("sqlite") else allowed_cpus()
+    return 1 if settings.database.url.startswith("sqlite") else default_workers(settings.kafka.partitions)
 
 
 def _refuse_on_check_errors(settings: Settings) -> None:

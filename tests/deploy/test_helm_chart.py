@@ -292,10 +292,11 @@ def test_split_roles_scale_apart(chart: helm.Chart) -> None:
 @pytest.mark.parametrize(
     ("consumer", "workers"),
     [
-        ({}, "1"),  # no CPU limit: one process, not one per node CPU
-        ({"resources": {"limits": {"cpu": "2500m", "memory": "1Gi"}}}, "3"),
-        ({"resources": {"limits": {"cpu": 2, "memory": "1Gi"}}}, "2"),
-        ({"resources": {"limits": {"cpu": "500m", "memory": "1Gi"}}}, "1"),
+        ({}, "2"),  # no CPU limit: as for one CPU, not two per node CPU
+        ({"resources": {"limits": {"cpu": "1500m", "memory": "1Gi"}}}, "4"),
+        ({"resources": {"limits": {"cpu": 2, "memory": "1Gi"}}}, "4"),
+        ({"resources": {"limits": {"cpu": 8, "memory": "1Gi"}}}, "4"),  # no more than kafka.partitions (4)
+        ({"resources": {"limits": {"cpu": "500m", "memory": "1Gi"}}}, "2"),
         ({"workers": 3, "resources": {"limits": {"cpu": 1, "memory": "1Gi"}}}, "3"),
     ],
 )

@@ -46,3 +46,12 @@ def test_only_worker_zero_takes_the_configured_port_the_others_a_loopback_one(tm
     assert (front["RECOVERY_HTTP__HOST"], front["RECOVERY_HTTP__PORT"]) == ("0.0.0.0", "8080")
     assert (other["RECOVERY_HTTP__HOST"], other["RECOVERY_HTTP__PORT"]) == ("127.0.0.1", "0")
     assert WorkerSlot.from_env(other) == WorkerSlot(index=1, count=2, directory=tmp_path)
+
+
+def test_the_default_is_two_consumers_per_cpu_but_never_more_than_the_partitions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from recovery.cli import workers
+
+    monkeypatch.setattr(workers, "allowed_cpus", lambda: 2)
+    assert [workers.default_workers(partitions) for partitions in (1, 3, 4, 12)] == [1, 3, 4, 4]

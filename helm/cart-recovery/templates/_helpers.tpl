@@ -114,17 +114,20 @@ imagePullSecrets:
 {{- end -}}
 
 {{/* Consumer processes per pod (`recovery run --role consumer --workers N`): roles.consumer.workers, else
-one per CPU of the container's limit (rounded up), else 1: without a limit the app would count the node's CPUs. */}}
+two per CPU of the container's limit (rounded up; each waits for the database part of the time), else 2: without
+a limit the app would count the node's CPUs. Never more than kafka.partitions (a consumer without one sits idle).
+Called with (dict "settings" <the role's settings> "partitions" <kafka.partitions>). */}}
 {{- define "cart-recovery.consumerWorkers" -}}
-{{- $workers := int (.workers | default 0) -}}
-{{- $cpu := toString (dig "limits" "cpu" "" (.resources | default dict)) -}}
+{{- $workers := int (.settings.workers | default 0) -}}
+{{- $cpu := toString (dig "limits" "cpu" "" (.settings.resources | default dict)) -}}
+{{- $partitions := int .partitions -}}
 {{- if gt $workers 0 -}}
 {{ $workers }}
 {{- else if eq $cpu "" -}}
-1
+{{ max 1 (min 2 $partitions) }}
 {{- else if hasSuffix "m" $cpu -}}
-{{ max 1 (div (add (atoi (trimSuffix "m" $cpu)) 999) 1000) }}
+{{ max 1 (min (mul 2 (div (add (atoi (trimSuffix "m" $cpu)) 999) 1000)) $partitions) }}
 {{- else -}}
-{{ max 1 (int (ceil (float64 $cpu))) }}
+{{ max 1 (min (mul 2 (int (ceil (float64 $cpu)))) $partitions) }}
 {{- end -}}
 {{- end -}}
