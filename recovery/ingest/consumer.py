@@ -20,6 +20,8 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
@@ -169,6 +171,14 @@ class IngestConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=kafka.batch_size,
+            # Partition p of every input topic to the same member: a cart's events are keyed by cart on all four
+            # topics, so its cart events and its order land on the same partition number. The default round-robin
+            # split them between members whenever the member count did not divide the partitions (3 consumers, or
+            # 2 replicas x 4 workers on 4 partitions): two members then loaded and rewrote one cart at once, and
+            # the later write could undo the other (an order's ordered_at lost, a bought cart chased). Range gives
+            # each member the same partition numbers of every topic of the same partition count. Round-robin
+            # stays second so that a group mid-upgrade still agrees on a protocol.
+            partition_assignment_strategy=(RangePartitionAssignor, RoundRobinPartitionAssignor),
             **options,
         )
         self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5_000, **options)

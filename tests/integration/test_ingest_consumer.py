@@ -2,6 +2,8 @@
 batch is written; a batch held by an outage or a stop is read again by the next owner; a rebalance waits for
 the batch in flight, so the partitions' next owner does not apply it a second time.
 
+A last test checks the group's assignment: partition p of every input topic to one member.
+
 The processor here records what it was given (the real ``BatchProcessor`` runs behind this consumer in
 test_pipeline, test_poison_and_outages and the crash tests, which drive ``recovery run``)."""
 
@@ -192,3 +194,31 @@ async def test_a_rebalance_waits_for_the_batch_in_flight(
     both = first.applied + second.applied
     assert len(both) == len(set(both)) == 80, "a record was handed to both members"
     assert await committed(kafka_bootstrap, kafka) == 80
+
+
+async def test_each_member_gets_the_same_partitions_of_every_input_topic(
+    kafka_bootstrap: str, kafka: KafkaSettings
+) -> None:
+    """A cart's events are keyed by cart on all four topics: partition p of each must go to one member, or two
+    members would write one cart at once. Three members on two partitions: round-robin split them."""
+    stops = [asyncio.Event() for _ in range(3)]
+    members = [IngestConsumer(kafka_bootstrap, kafka, Recording(), IngestStats(), stop) for stop in stops]
+    inputs = {topic.name for topic in kafka.topics.inputs()}
+
+    def copartitioned() -> bool:
+        owned = [member.consumer.assignment() for member in members]
+        if sum(len(parts) for parts in owned) != len(inputs) * kafka.partitions:
+            return False  # the group is still settling
+        return all(
+            len({frozenset(tp.partition for tp in parts if tp.topic == topic) for topic in inputs}) == 1
+            for parts in owned
+        )
+
+    for member in members:
+        await member.start()
+    try:
+        await eventually(copartitioned, timeout=60)
+    finally:
+        for stop, member in zip(stops, members, strict=True):
+            stop.set()
+            await member.stop()
