@@ -53,13 +53,14 @@ async def saved_rows(engine: AsyncEngine) -> int:
 
 
 def assert_served_meanwhile(timings: list[float]) -> None:
-    """/healthz answered within 100 ms while the render ran, and never waited anywhere near the 1 s a render on
-    the loop would hold it. One probe in ten may be late: the CI machine is shared, and a garbage collection
-    or a descheduled process delays any request, rendering or not."""
+    """/healthz answered within 100 ms while the render ran, and never waited anywhere near the 3 s deadline
+    (the fixture's) that a render on the loop would hold it. One probe in ten may be late: the CI machine is
+    shared, and a garbage collection or a descheduled process delays any request, rendering or not (one probe
+    took 1.8 s in a CI run of 2 431 tests on 2 cores, while three render threads computed)."""
     assert timings
     late = [t for t in timings if t >= 0.1]
     assert len(late) <= max(1, len(timings) // 10), timings
-    assert max(timings) < 1.0, timings
+    assert max(timings) < 2.0, timings
 
 
 async def health_while(client: httpx.AsyncClient, request: asyncio.Task[httpx.Response]) -> list[float]:
