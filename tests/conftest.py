@@ -116,6 +116,17 @@ async def postgres_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture
+async def postgres_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    """A migrated engine on a fresh PostgreSQL database."""
+    engine = create_engine(postgres_url)
+    await upgrade_to_head(engine)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """A migrated engine on each database."""
     engine = create_engine(database_url)

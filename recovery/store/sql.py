@@ -212,15 +212,13 @@ def _bound(
     out: list[list[Any]] = []
     for index, (name, process) in enumerate(zip(columns, processors, strict=True)):
         values = [row[index] for row in rows]
-        if isinstance(table.c[name].type, JSON):
-            assert process is not None, "SQLAlchemy's JSON type always serializes"
-            values = [v if isinstance(v, JsonText) or (v is None and name in keep) else process(v) for v in values]
-        elif process is _SQLITE_UTC_TEXT:
+        if process is _SQLITE_UTC_TEXT:
             values = _sqlite_utc_texts(values)
         elif process is _AWARE_AS_IS:
             values = _aware(values)
         elif process is not None:
-            values = [None if v is None else process(v) for v in values]
+            convert = _converter(process, json=isinstance(table.c[name].type, JSON), kept=name in keep)
+            values = [convert(v) for v in values]
         out.append(values)
     return out
 
@@ -253,8 +251,9 @@ def _bound_rows(
 
 
 def _converter(process: Processor, *, json: bool, kept: bool) -> Callable[[Any], Any]:
-    """One value's conversion in ``_bound``: JSON text passes through, a kept document's None stays NULL."""
-    assert process is not None
+    """One value's conversion in ``_bound`` and ``_bound_rows``: JSON text passes through, a kept document's
+    None stays NULL (another JSON None is written as SQLAlchemy writes it, JSON ``null``)."""
+    assert process is not None, "SQLAlchemy's JSON type always serializes"
     if not json:
         return lambda value: None if value is None else process(value)
     if kept:
@@ -306,11 +305,10 @@ async def insert_rows(
     if any(row.keys() != keys for row in rows):
         raise ValueError(f"insert_rows: the rows for {table.name} do not all name the same columns")
     if conn.dialect.name != "postgresql":
-        statement = _insert(conn, table).on_conflict_do_nothing()
         if returning is None:
-            await conn.execute(statement, list(rows))
+            await insert_ignore(conn, table, [dict(row) for row in rows])
             return set()
-        return {row[0] for row in await conn.execute(statement.returning(table.c[returning]), list(rows))}
+        return await insert_returning_new(conn, table, returning, [dict(row) for row in rows])
     named = tuple(keys)
     defaults = _scalar_defaults(table, named)
     columns = (*named, *defaults)

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recovery.journeys.records import CART_FIELDS, CUSTOMER_FIELDS
-from recovery.store.database import create_engine
-from recovery.store.migrate import upgrade_to_head
 from recovery.store.schema import carts, customers
 from recovery.store.schema.row_types import CART_ROW, CUSTOMER_ROW, ROW_TYPES
 from recovery.store.sql import JsonText, upsert_rows
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def pg(postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(postgres_url)
-    await upgrade_to_head(engine)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 FIELDS = (
@@ -37,8 +23,8 @@ FIELDS = (
 )
 
 
-async def test_each_row_type_has_its_tables_columns_and_types_in_order(pg: AsyncEngine) -> None:
-    async with pg.connect() as conn:
+async def test_each_row_type_has_its_tables_columns_and_types_in_order(postgres_engine: AsyncEngine) -> None:
+    async with postgres_engine.connect() as conn:
         for row_type in ROW_TYPES.values():
             table: dict[str, str] = dict((await conn.execute(text(FIELDS), {"name": row_type.table})).all())
             fields = (await conn.execute(text(FIELDS), {"name": row_type.name})).all()
@@ -52,20 +38,20 @@ def test_the_row_types_are_the_columns_ingest_writes() -> None:
     assert CUSTOMER_ROW.columns == CUSTOMER_FIELDS
 
 
-async def test_a_write_of_other_columns_falls_back_to_column_arrays(pg: AsyncEngine) -> None:
-    async with pg.begin() as conn:
+async def test_a_write_of_other_columns_falls_back_to_column_arrays(postgres_engine: AsyncEngine) -> None:
+    async with postgres_engine.begin() as conn:
         await upsert_rows(conn, customers, ["customer_key", "updated_at"], [("k1", NOW)], key=["customer_key"])
         await upsert_rows(conn, customers, ["customer_key", "updated_at"], [("k1", NOW)], key=["customer_key"])
         assert (await conn.execute(select(customers.c.customer_key, customers.c.updated_at))).all() == [("k1", NOW)]
 
 
-async def test_an_upsert_through_the_row_type_converts_as_the_columns_do(pg: AsyncEngine) -> None:
+async def test_an_upsert_through_the_row_type_converts_as_the_columns_do(postgres_engine: AsyncEngine) -> None:
     """JSON text passes as it is, a document is serialized, a kept document's None leaves the stored one."""
     row = dict.fromkeys(CART_FIELDS)
     row |= {"cart_id": "c1", "store": "fr", "customer_key": "k1", "item_count": 1, "value": Decimal("10.50")}
     row |= {"first_event_at": NOW, "last_event_at": NOW, "cart": JsonText('{"value": "10.50"}')}
     row |= {"payment": {"reason": "card_declined"}}
-    async with pg.begin() as conn:
+    async with postgres_engine.begin() as conn:
         await upsert_rows(
             conn, carts, CART_FIELDS, [tuple(row.values())], key=["cart_id"], keep=frozenset({"cart", "payment"})
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -22,8 +21,6 @@ from recovery.rules import PlannedStep, Trigger
 from recovery.states import ChannelName, JourneyStatus, StepStatus
 from recovery.steps import step_rows
 from recovery.store import outbox
-from recovery.store.database import create_engine
-from recovery.store.migrate import upgrade_to_head
 from recovery.store.schema import journeys, steps
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -486,17 +483,6 @@ async def test_outbox_take_and_remove_round_trip(engine: AsyncEngine) -> None:
         await outbox.remove(conn, [e.id for e in rest])
         await outbox.remove(conn, [])
         assert await outbox.take(conn, 10) == []
-
-
-@pytest.fixture
-async def postgres_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    """A migrated engine on a fresh PostgreSQL database."""
-    engine = create_engine(postgres_url)
-    await upgrade_to_head(engine)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def test_concurrent_claims_on_postgresql_never_share_a_step(postgres_engine: AsyncEngine) -> None:
