@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -15,6 +16,8 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from recovery.errors import RecoveryError
 from recovery.ingest.security import client_options, diagnose
 from recovery.settings import KafkaSecuritySettings, KafkaSettings
+
+log = logging.getLogger(__name__)
 
 
 class KafkaUnavailableError(RecoveryError):
@@ -41,11 +44,43 @@ async def ensure_topics(bootstrap_servers: str, kafka: KafkaSettings) -> None:
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another replica created them first
                 await admin.create_topics(missing)
+        inputs = [t.name for t in kafka.topics.inputs()]
+        warning = unequal_partitions_warning(await _partition_counts(admin, inputs))
+        if warning:
+            log.warning(warning)
     except KafkaError as exc:
         what = f"cannot set up topics on {bootstrap_servers}"
         raise (await _unavailable(what, exc, bootstrap_servers, kafka.security)) from exc
     finally:
         await admin.close()
+
+
+def unequal_partitions_warning(counts: Mapping[str, int]) -> str | None:
+    """Why the input topics' partition counts must agree, when they do not (``None`` when they do).
+
+    A cart's events are keyed by cart on every input topic, and each consumer takes partition p of every topic
+    (range assignment). That keeps one cart with one consumer only when the topics have as many partitions: with
+    4 on ``cart-events`` and 8 on ``order-events`` a cart's order can land on another member than its cart
+    events, and two members writing one cart at once can undo each other (an order's ``ordered_at`` lost).
+    """
+    if len(set(counts.values())) <= 1:
+        return None
+    listed = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+    return (
+        f"the input topics have unequal partition counts ({listed}): a cart's events can reach two consumers at "
+        "once and one's write can undo the other's; give every input topic the same number of partitions "
+        "(or run a single consumer worker)"
+    )
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient, topics: Sequence[str]) -> dict[str, int]:
+    """Each existing topic of ``topics`` with its partition count."""
+    described = await admin.describe_topics(list(dict.fromkeys(topics)))
+    return {
+        entry["topic"]: len(entry["partitions"])
+        for entry in described
+        if not entry.get("error_code") and entry.get("partitions")
+    }
 
 
 async def _broker_replication(admin: AIOKafkaAdminClient) -> int:
