@@ -23,12 +23,19 @@ def claim_limit(
     ``fire_s`` is the average time one fire takes; ``paced_full`` says a rate-limited channel already holds
     all it can send in half a lease, so claiming more would only let claims expire.
     """
-    # With less room than a quarter of the backlog (2 x concurrency), every sender is busy and steps are
-    # queued: claiming a few at a time would cost a query per finished send for nothing.
-    if paced_full or room < max(1, concurrency // 2):
+    if paced_full or not room_for_a_claim(room, concurrency):
         return 0
     startable = int(concurrency * (lease_s / 2) / max(fire_s, 1e-3)) - backlog
     return max(0, min(room, claim_batch, startable))
+
+
+def room_for_a_claim(room: int, concurrency: int) -> bool:
+    """Whether ``room`` free places in the backlog are worth a claim.
+
+    With less room than a quarter of the backlog (2 x concurrency), every sender is busy and steps are queued:
+    claiming a few at a time would cost a query per finished send for nothing.
+    """
+    return room >= max(1, concurrency // 2)
 
 
 def next_allowed(allowed: int, *, concurrency: int, fire_s: float, lease_s: float) -> int:

@@ -39,7 +39,7 @@ from recovery.steps import step_rows, worker_rows
 from recovery.steps.dispatch import Dispatcher
 from recovery.steps.dispatch_batch import fire_batch
 from recovery.steps.failures import record_crash
-from recovery.steps.pacing import claim_limit, next_allowed, pacing_full
+from recovery.steps.pacing import claim_limit, next_allowed, pacing_full, room_for_a_claim
 from recovery.store.database import listen_due, on_due
 
 __all__ = ["DEFAULT_CONCURRENCY", "STOP_GRACE_S", "Scheduler"]
@@ -347,7 +347,12 @@ class Scheduler:
                 self._slowed_at = now
                 log.info("fires slow against the lease: %d at once now", allowed)
             self._allowed = allowed
-        self._room.set()
+        # The freed sender takes a held step now, without a turn of the claimer; the claimer itself is woken
+        # only when a claim would be made (or nothing is left, which ends a burst): waking it for every
+        # finished send cost a loop turn per SMS, its waits and cancellations included.
+        self._hand_out()
+        if (not self._drained and room_for_a_claim(self._room_left(), self._allowed)) or not self._backlog():
+            self._room.set()
 
     async def accept_callback_requests(self) -> int:
         """Shoppers who replied RAPPEL / CALL to a callback offer get a task; lapsed agents' claims return."""
