@@ -151,6 +151,43 @@ async def test_emails_in_flight_stay_within_the_email_concurrency(tmp_path: Path
     assert sorted(m.cart_id for m in email.sent) == sorted(f"cart-{i}" for i in range(12))
 
 
+@pytest.mark.parametrize("email_cap", [None, 2], ids=["senders-full", "email-cap-full"])
+async def test_while_every_sender_is_busy_the_claimer_sleeps_and_a_finished_send_starts_the_next(
+    tmp_path: Path, email_cap: int | None
+) -> None:
+    """Steps held for a free sender (or under the email cap) are not a reason to turn: the claimer had spun
+    without sleeping (15 000 turns in a burst of 1 000 SMS), its CPU taken from the sends themselves."""
+    email = GatedChannel()
+    settings = settings_for(tmp_path, concurrency=4)
+    if email_cap is not None:
+        settings = settings.model_copy(
+            update={"channels": settings.channels.model_copy(update={"email": EmailSettings(concurrency=email_cap)})}
+        )
+    async with pipeline_with(settings, email) as pipeline:
+        await pipeline.ingest(*[failed_payment(i, at=NOW) for i in range(30)], topic="payment")
+        scheduler = pipeline.scheduler
+        turns = 0
+        wait = scheduler._until_woken
+
+        async def counted(stop: asyncio.Event, *, within: float) -> bool:
+            nonlocal turns
+            turns += 1
+            return await wait(stop, within=within)
+
+        scheduler._until_woken = counted  # type: ignore[method-assign]
+        async with running(pipeline):
+            await email.until_in_flight(email_cap or 4)
+            await asyncio.sleep(0.1)
+            before = turns
+            await asyncio.sleep(0.5)  # every sender (or the cap) is taken; 26+ steps are held
+            idle_turns = turns - before
+            email.gate.set()
+            await sent_count(email, 30)
+    assert idle_turns <= 2, f"the claimer turned {idle_turns} times in 0.5 s with nothing it could do"
+    assert sorted(m.cart_id for m in email.sent) == sorted(f"cart-{i}" for i in range(30))
+    assert email.most_in_flight == (email_cap or 4)
+
+
 async def test_a_step_due_now_is_sent_without_waiting_for_the_poll(tmp_path: Path) -> None:
     email = ScriptedChannel(ChannelName.EMAIL)
     async with pipeline_with(settings_for(tmp_path, concurrency=2), email) as pipeline:
