@@ -10,6 +10,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -115,23 +116,26 @@ async def postgres_url() -> AsyncIterator[str]:
         await drop_postgres_database(url)
 
 
-@pytest.fixture
-async def postgres_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    """A migrated engine on a fresh PostgreSQL database."""
-    engine = create_engine(postgres_url)
+@asynccontextmanager
+async def migrated_engine(url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on ``url`` with the schema at head, disposed on the way out."""
+    engine = create_engine(url)
     await upgrade_to_head(engine)
     try:
         yield engine
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+async def postgres_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    """A migrated engine on a fresh PostgreSQL database."""
+    async with migrated_engine(postgres_url) as engine:
+        yield engine
 
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """A migrated engine on each database."""
-    engine = create_engine(database_url)
-    await upgrade_to_head(engine)
-    try:
+    async with migrated_engine(database_url) as engine:
         yield engine
-    finally:
-        await engine.dispose()

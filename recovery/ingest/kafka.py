@@ -28,11 +28,8 @@ class KafkaUnavailableError(RecoveryError):
 
 async def ensure_topics(bootstrap_servers: str, kafka: KafkaSettings) -> None:
     """Create the input and output topics that do not exist yet (key = cart_id needs partitions)."""
-    names = [t.name for t in kafka.topics.inputs()] + [
-        kafka.topics.dead_letter.name,
-        kafka.topics.callback_tasks.name,
-        kafka.topics.messages.name,
-    ]
+    inputs = [t.name for t in kafka.topics.inputs()]
+    names = [*inputs, kafka.topics.dead_letter.name, kafka.topics.callback_tasks.name, kafka.topics.messages.name]
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000, **client_options(kafka.security)
     )
@@ -44,7 +41,6 @@ async def ensure_topics(bootstrap_servers: str, kafka: KafkaSettings) -> None:
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another replica created them first
                 await admin.create_topics(missing)
-        inputs = [t.name for t in kafka.topics.inputs()]
         warning = unequal_partitions_warning(await _partition_counts(admin, inputs))
         if warning:
             log.warning(warning)
