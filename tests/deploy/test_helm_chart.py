@@ -293,14 +293,18 @@ def test_split_roles_scale_apart(chart: helm.Chart) -> None:
     ("consumer", "workers"),
     [
         ({}, "2"),  # no CPU limit: as for one CPU, not two per node CPU
-        ({"resources": {"limits": {"cpu": "1500m", "memory": "1Gi"}}}, "4"),
-        ({"resources": {"limits": {"cpu": 2, "memory": "1Gi"}}}, "4"),
-        ({"resources": {"limits": {"cpu": 8, "memory": "1Gi"}}}, "4"),  # no more than kafka.partitions (4)
-        ({"resources": {"limits": {"cpu": "500m", "memory": "1Gi"}}}, "2"),
-        ({"workers": 3, "resources": {"limits": {"cpu": 1, "memory": "1Gi"}}}, "3"),
+        ({"replicaCount": 1, "resources": {"limits": {"cpu": "1500m", "memory": "1Gi"}}}, "4"),
+        ({"replicaCount": 1, "resources": {"limits": {"cpu": 2, "memory": "1Gi"}}}, "4"),
+        ({"replicaCount": 1, "resources": {"limits": {"cpu": 8, "memory": "1Gi"}}}, "4"),  # kafka.partitions (4)
+        ({"replicaCount": 2, "resources": {"limits": {"cpu": 2, "memory": "1Gi"}}}, "2"),  # the pod's 4 / 2 partitions
+        ({"replicaCount": 4, "resources": {"limits": {"cpu": 2, "memory": "1Gi"}}}, "1"),
+        ({"replicaCount": 1, "resources": {"limits": {"cpu": "500m", "memory": "1Gi"}}}, "2"),
+        ({"replicaCount": 1, "workers": 3, "resources": {"limits": {"cpu": 1, "memory": "1Gi"}}}, "3"),
     ],
 )
-def test_consumer_workers_follow_the_cpu_limit(chart: helm.Chart, consumer: dict[str, Any], workers: str) -> None:
+def test_consumer_workers_follow_the_cpu_limit_within_the_pods_share_of_partitions(
+    chart: helm.Chart, consumer: dict[str, Any], workers: str
+) -> None:
     docs = render(chart, {"roles": {"split": True, "consumer": consumer}})
     args = {
         d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -310,20 +314,44 @@ def test_consumer_workers_follow_the_cpu_limit(chart: helm.Chart, consumer: dict
     assert "--workers" not in args["shop-cart-recovery-api"] + args["shop-cart-recovery-scheduler"]
 
 
-def test_keda_scales_consumers_on_lag_capped_at_the_partition_count(chart: helm.Chart) -> None:
+def test_keda_scales_consumers_on_lag_up_to_one_partition_per_worker(chart: helm.Chart) -> None:
     docs = render(chart, KEDA)
     (scaled,) = of_kind(docs, "ScaledObject")
     assert scaled["apiVersion"] == "keda.sh/v1alpha1"
     assert scaled["spec"]["scaleTargetRef"] == {"name": "shop-cart-recovery-consumer"}
-    assert scaled["spec"]["maxReplicaCount"] == 12
+    consumer = next(d for d in of_kind(docs, "Deployment") if d["metadata"]["name"].endswith("-consumer"))
+    assert consumer["spec"]["template"]["spec"]["containers"][0]["args"][-2:] == ["--workers", "2"]
+    # 12 partitions, 2 group members per pod: a seventh pod's workers would get no partition (and hold connections).
+    assert scaled["spec"]["maxReplicaCount"] == 6
+    assert scaled["spec"]["maxReplicaCount"] * 2 <= KEDA["kafka"]["partitions"]  # type: ignore[index]
     (trigger,) = scaled["spec"]["triggers"]
     assert trigger["type"] == "kafka"
     assert trigger["metadata"]["consumerGroup"] == "cart-recovery"
     assert trigger["metadata"]["lagThreshold"] == "500"
     assert trigger["metadata"]["bootstrapServers"] == "kafka:9092"
     assert trigger["authenticationRef"] == {"name": "kafka-sasl"}
-    consumer = next(d for d in of_kind(docs, "Deployment") if d["metadata"]["name"].endswith("-consumer"))
     assert "replicas" not in consumer["spec"]  # KEDA owns the count
+
+
+@pytest.mark.parametrize(
+    ("values", "counted"),
+    [
+        ({"roles": {"split": True, "consumer": {"replicaCount": 2, "workers": 3}}}, "roles.consumer.replicaCount 2"),
+        (
+            {
+                "roles": {"split": True, "consumer": {"workers": 5}},
+                "keda": {"enabled": True, "minReplicaCount": 3},
+                "kafka": {"partitions": 12},
+            },
+            "keda.minReplicaCount 3",
+        ),
+    ],
+)
+def test_more_consumer_workers_than_partitions_is_refused_naming_the_settings(
+    chart: helm.Chart, values: dict[str, Any], counted: str
+) -> None:
+    with pytest.raises(helm.HelmRenderError, match=rf"consumer replicas \({counted}\) x roles.consumer.workers"):
+        chart.render(values, name="shop", namespace="recovery", is_install=True)
 
 
 def test_keda_scales_schedulers_on_their_backlog_from_prometheus(chart: helm.Chart) -> None:
@@ -495,12 +523,14 @@ def test_production_settings_reach_every_pod(chart: helm.Chart) -> None:
         affinity = spec["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
         assert affinity["podAffinityTerm"]["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == role
         assert spec["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "ScheduleAnyway"
-        per_pod = int(env["RECOVERY_DATABASE__POOL_SIZE"]["value"]) + int(
+        per_process = int(env["RECOVERY_DATABASE__POOL_SIZE"]["value"]) + int(
             env["RECOVERY_DATABASE__MAX_OVERFLOW"]["value"]
         )
         role_values = PRODUCTION["roles"].get(role, {})  # type: ignore[attr-defined]
-        most = role_values.get("autoscaling", {}).get("maxReplicas") or PRODUCTION["kafka"]["partitions"]  # type: ignore[index]
-        budget += per_pod * most
+        most = role_values.get("autoscaling", {}).get("maxReplicas") or deployment["spec"]["replicas"]
+        args = main["args"]
+        processes = int(args[args.index("--workers") + 1]) if "--workers" in args else 1  # each with its own pool
+        budget += per_process * most * processes
     assert budget + 2 <= 100  # + the migration and purge jobs
     (account,) = of_kind(docs, "ServiceAccount")
     assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam")

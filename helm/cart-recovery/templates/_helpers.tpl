@@ -115,19 +115,37 @@ imagePullSecrets:
 
 {{/* Consumer processes per pod (`recovery run --role consumer --workers N`): roles.consumer.workers, else
 two per CPU of the container's limit (rounded up; each waits for the database part of the time), else 2: without
-a limit the app would count the node's CPUs. Never more than kafka.partitions (a consumer without one sits idle).
-Called with (dict "settings" <the role's settings> "partitions" <kafka.partitions>). */}}
+a limit the app would count the node's CPUs. Never more than the pod's share of kafka.partitions (partitions /
+replicas, at least 1): every worker is a group member with its own database pool, and a member without a
+partition sits idle holding its connections. Called with (dict "settings" <the role's settings> "partitions"
+<kafka.partitions> "replicas" <the consumer replicas: replicaCount, or KEDA's minimum>). */}}
 {{- define "cart-recovery.consumerWorkers" -}}
 {{- $workers := int (.settings.workers | default 0) -}}
 {{- $cpu := toString (dig "limits" "cpu" "" (.settings.resources | default dict)) -}}
-{{- $partitions := int .partitions -}}
+{{- $share := max 1 (div (int .partitions) (max 1 (int .replicas))) -}}
+{{- $perCpu := 2 -}}
+{{- if hasSuffix "m" $cpu -}}
+{{- $perCpu = mul 2 (div (add (atoi (trimSuffix "m" $cpu)) 999) 1000) -}}
+{{- else if ne $cpu "" -}}
+{{- $perCpu = mul 2 (int (ceil (float64 $cpu))) -}}
+{{- end -}}
 {{- if gt $workers 0 -}}
 {{ $workers }}
-{{- else if eq $cpu "" -}}
-{{ max 1 (min 2 $partitions) }}
-{{- else if hasSuffix "m" $cpu -}}
-{{ max 1 (min (mul 2 (div (add (atoi (trimSuffix "m" $cpu)) 999) 1000)) $partitions) }}
 {{- else -}}
-{{ max 1 (min (mul 2 (int (ceil (float64 $cpu)))) $partitions) }}
+{{ max 1 (min $perCpu $share) }}
 {{- end -}}
+{{- end -}}
+
+{{/* The consumer replicas the worker count is sized for: KEDA's minimum when KEDA scales them, else replicaCount. */}}
+{{- define "cart-recovery.consumerReplicas" -}}
+{{- if and .Values.roles.split .Values.keda.enabled -}}
+{{ int .Values.keda.minReplicaCount }}
+{{- else -}}
+{{ int .Values.roles.consumer.replicaCount }}
+{{- end -}}
+{{- end -}}
+
+{{/* The consumer Deployment's `--workers` (see consumerWorkers). */}}
+{{- define "cart-recovery.consumerWorkerCount" -}}
+{{ include "cart-recovery.consumerWorkers" (dict "settings" .Values.roles.consumer "partitions" .Values.kafka.partitions "replicas" (include "cart-recovery.consumerReplicas" .)) }}
 {{- end -}}
