@@ -293,16 +293,21 @@ def test_split_roles_scale_apart(chart: helm.Chart) -> None:
     ("consumer", "workers"),
     [
         ({}, "2"),  # no CPU limit: as for one CPU, not two per node CPU
-        ({"replicaCount": 1, "resources": {"limits": {"cpu": "1500m", "memory": "1Gi"}}}, "4"),
-        ({"replicaCount": 1, "resources": {"limits": {"cpu": 2, "memory": "1Gi"}}}, "4"),
-        ({"replicaCount": 1, "resources": {"limits": {"cpu": 8, "memory": "1Gi"}}}, "4"),  # kafka.partitions (4)
-        ({"replicaCount": 2, "resources": {"limits": {"cpu": 2, "memory": "1Gi"}}}, "2"),  # the pod's 4 / 2 partitions
-        ({"replicaCount": 4, "resources": {"limits": {"cpu": 2, "memory": "1Gi"}}}, "1"),
-        ({"replicaCount": 1, "resources": {"limits": {"cpu": "500m", "memory": "1Gi"}}}, "2"),
+        ({"replicaCount": 1, "resources": {"limits": {"cpu": "1500m", "memory": "2Gi"}}}, "4"),
+        ({"replicaCount": 1, "resources": {"limits": {"cpu": 2, "memory": "2Gi"}}}, "4"),
+        ({"replicaCount": 1, "resources": {"limits": {"cpu": 8, "memory": "2Gi"}}}, "4"),  # kafka.partitions (4)
+        ({"replicaCount": 2, "resources": {"limits": {"cpu": 2, "memory": "2Gi"}}}, "2"),  # the pod's 4 / 2 partitions
+        ({"replicaCount": 4, "resources": {"limits": {"cpu": 2, "memory": "2Gi"}}}, "1"),
+        ({"replicaCount": 1, "resources": {"limits": {"cpu": "500m", "memory": "2Gi"}}}, "2"),
+        # what the memory limit holds: ~150 MiB for the supervisor, ~224 MiB per worker
+        ({"replicaCount": 1, "resources": {"limits": {"cpu": 2, "memory": "768Mi"}}}, "2"),
+        ({"replicaCount": 1, "resources": {"limits": {"cpu": 4, "memory": "1G"}}}, "3"),
+        ({"replicaCount": 1, "resources": {"limits": {"cpu": 4, "memory": "2147483648"}}}, "4"),
+        ({"replicaCount": 1, "resources": {"limits": {"cpu": 4, "memory": "300Mi"}}}, "1"),
         ({"replicaCount": 1, "workers": 3, "resources": {"limits": {"cpu": 1, "memory": "1Gi"}}}, "3"),
     ],
 )
-def test_consumer_workers_follow_the_cpu_limit_within_the_pods_share_of_partitions(
+def test_consumer_workers_follow_the_cpu_limit_within_the_partitions_and_memory(
     chart: helm.Chart, consumer: dict[str, Any], workers: str
 ) -> None:
     docs = render(chart, {"roles": {"split": True, "consumer": consumer}})
@@ -312,6 +317,12 @@ def test_consumer_workers_follow_the_cpu_limit_within_the_pods_share_of_partitio
     }
     assert args["shop-cart-recovery-consumer"][-2:] == ["--workers", workers]
     assert "--workers" not in args["shop-cart-recovery-api"] + args["shop-cart-recovery-scheduler"]
+
+
+def test_a_memory_limit_that_is_no_quantity_is_refused_by_name(chart: helm.Chart) -> None:
+    values = {"roles": {"split": True, "consumer": {"resources": {"limits": {"memory": "lots"}}}}}
+    with pytest.raises(helm.HelmRenderError, match=r'memory limit "lots": expected a Kubernetes quantity'):
+        chart.render(values, name="shop", namespace="recovery", is_install=True)
 
 
 def test_keda_scales_consumers_on_lag_up_to_one_partition_per_worker(chart: helm.Chart) -> None:

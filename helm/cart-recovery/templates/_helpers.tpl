@@ -117,11 +117,15 @@ imagePullSecrets:
 two per CPU of the container's limit (rounded up; each waits for the database part of the time), else 2: without
 a limit the app would count the node's CPUs. Never more than the pod's share of kafka.partitions (partitions /
 replicas, at least 1): every worker is a group member with its own database pool, and a member without a
-partition sits idle holding its connections. Called with (dict "settings" <the role's settings> "partitions"
-<kafka.partitions> "replicas" <the consumer replicas: replicaCount, or KEDA's minimum>). */}}
+partition sits idle holding its connections. And no more than the memory limit holds: the supervisor takes
+about 150 MiB and each worker up to about 224 MiB (a batch in flight and the next one decoding, measured in
+bench.ingest): four workers would need ~930 MB, over the default 768Mi. Called with (dict "settings" <the role's
+settings> "partitions" <kafka.partitions> "replicas" <the consumer replicas: replicaCount, or KEDA's minimum>). */}}
 {{- define "cart-recovery.consumerWorkers" -}}
 {{- $workers := int (.settings.workers | default 0) -}}
-{{- $cpu := toString (dig "limits" "cpu" "" (.settings.resources | default dict)) -}}
+{{- $resources := .settings.resources | default dict -}}
+{{- $cpu := toString (dig "limits" "cpu" "" $resources) -}}
+{{- $memory := toString (dig "limits" "memory" "" $resources) -}}
 {{- $share := max 1 (div (int .partitions) (max 1 (int .replicas))) -}}
 {{- $perCpu := 2 -}}
 {{- if hasSuffix "m" $cpu -}}
@@ -129,11 +133,26 @@ partition sits idle holding its connections. Called with (dict "settings" <the r
 {{- else if ne $cpu "" -}}
 {{- $perCpu = mul 2 (int (ceil (float64 $cpu))) -}}
 {{- end -}}
+{{- $byMemory := $perCpu -}}
+{{- if ne $memory "" -}}
+{{- $byMemory = max 1 (div (sub (int (include "cart-recovery.mebibytes" $memory)) 150) 224) -}}
+{{- end -}}
 {{- if gt $workers 0 -}}
 {{ $workers }}
 {{- else -}}
-{{ max 1 (min $perCpu $share) }}
+{{ max 1 (min $perCpu $share $byMemory) }}
 {{- end -}}
+{{- end -}}
+
+{{/* A Kubernetes memory quantity ("768Mi", "1Gi", "1G", "512000Ki", bytes) in whole MiB. */}}
+{{- define "cart-recovery.mebibytes" -}}
+{{- $number := regexFind "^[0-9.]+" . -}}
+{{- $unit := trimPrefix $number . -}}
+{{- $perUnit := dict "" 0.00000095367431640625 "Ki" 0.0009765625 "Mi" 1.0 "Gi" 1024.0 "Ti" 1048576.0 "k" 0.00095367431640625 "M" 0.95367431640625 "G" 953.67431640625 "T" 953674.31640625 -}}
+{{- if not (hasKey $perUnit $unit) -}}
+{{- fail (printf "memory limit %q: expected a Kubernetes quantity such as 768Mi or 1Gi" .) -}}
+{{- end -}}
+{{- int (floor (mulf (float64 $number) (index $perUnit $unit))) -}}
 {{- end -}}
 
 {{/* The consumer replicas the worker count is sized for: KEDA's minimum when KEDA scales them, else replicaCount. */}}
