@@ -145,7 +145,20 @@ def _py_spy(service: ServiceProcess, output: str) -> subprocess.Popen[bytes]:
     """py-spy (``pip install py-spy``) sampling the service, all threads, collapsed stacks into ``output``."""
     spy = Path(sys.executable).with_name("py-spy")
     pid = str(service._process.pid if service._process else 0)
-    command = [str(spy), "record", "--subprocesses", "--nonblocking", "-r", "200", "-f", "raw", "-o", output, "--pid", pid]
+    command = [
+        str(spy),
+        "record",
+        "--subprocesses",
+        "--nonblocking",
+        "-r",
+        "200",
+        "-f",
+        "raw",
+        "-o",
+        output,
+        "--pid",
+        pid,
+    ]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -76,7 +76,7 @@ def run(
         "--workers",
         min=1,
         help="--role consumer: consumer processes, each a group member (default: two per CPU the container may use, "
-        "at most kafka.partitions; 1 on SQLite).",
+        "at most kafka.partitions and what its memory limit holds, ~150 MiB + ~224 MiB per worker; 1 on SQLite).",
     ),
 ) -> None:
     """Consume events, run the scheduler and dispatchers: the service. Stops cleanly on SIGTERM/SIGINT."""

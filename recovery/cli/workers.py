@@ -4,7 +4,8 @@ One Python process uses at most one core for decoding and building rows, and it 
 of each batch (its statements run while only the next batch's decoding can go on): with one process per CPU the
 CPUs stood 65-87 % busy in ``bench.ingest``, with two 93-95 % and 25-35 % more events a second. A pod given 2 CPUs
 runs 4 consumers, each its own member of the consumer group (Kafka spreads the partitions over them); never more
-than the topics' partitions, as a consumer without a partition sits idle. This process only
+than the topics' partitions, as a consumer without a partition sits idle, nor than the container's memory
+limit holds (``SUPERVISOR_MIB`` + ``WORKER_MIB`` each). This process only
 supervises: it starts the workers, passes SIGTERM/SIGINT on, and when one worker dies it stops the others
 and exits with an error, so the orchestrator restarts the pod as it would a single consumer.
 Worker 0 serves HTTP on the configured port; the others on a free loopback port, which they write in a private
@@ -29,6 +30,11 @@ from pathlib import Path
 from recovery.ops.worker_slot import WORKER_ENV, WorkerSlot
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+CGROUP_MEMORY_MAX = Path("/sys/fs/cgroup/memory.max")
+# Resident memory measured in bench.ingest (100 k events, kafka.batch_size 2 000): 134 MB for this supervisor,
+# 189-206 MB per worker (a batch being written and the next one decoded). The Helm chart sizes with the same.
+SUPERVISOR_MIB = 150
+WORKER_MIB = 224
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -57,12 +63,32 @@ def allowed_cpus() -> int:
     return max(1, min(count, quota) if quota else count)
 
 
+def workers_for_memory(memory_max: str) -> int | None:
+    """The workers a cgroup v2 ``memory.max`` (bytes, or ``max``) holds with this supervisor; None: no limit."""
+    try:
+        limit = int(memory_max.strip())
+    except ValueError:
+        return None  # "max": unlimited
+    return max(1, (limit // 2**20 - SUPERVISOR_MIB) // WORKER_MIB)
+
+
+def allowed_workers_by_memory() -> int | None:
+    """The workers the container's memory limit holds (None: no limit, or not cgroup v2)."""
+    try:
+        return workers_for_memory(CGROUP_MEMORY_MAX.read_text(encoding="utf-8"))
+    except OSError:
+        return None
+
+
 WORKERS_PER_CPU = 2
 
 
 def default_workers(partitions: int) -> int:
-    """``--workers``' default: two consumers per allowed CPU, no more than the input topics' partitions."""
-    return max(1, min(WORKERS_PER_CPU * allowed_cpus(), partitions))
+    """``--workers``' default: two consumers per allowed CPU, no more than the input topics' partitions, nor than
+    the container's memory limit holds (four workers in 768 MiB would be OOM-killed)."""
+    by_memory = allowed_workers_by_memory()
+    count = min(WORKERS_PER_CPU * allowed_cpus(), partitions)
+    return max(1, count if by_memory is None else min(count, by_memory))
 
 
 def worker_argv(argv: Sequence[str]) -> list[str]:

@@ -54,4 +54,31 @@ def test_the_default_is_two_consumers_per_cpu_but_never_more_than_the_partitions
     from recovery.cli import workers
 
     monkeypatch.setattr(workers, "allowed_cpus", lambda: 2)
+    monkeypatch.setattr(workers, "allowed_workers_by_memory", lambda: None)
     assert [workers.default_workers(partitions) for partitions in (1, 3, 4, 12)] == [1, 3, 4, 4]
+
+
+@pytest.mark.parametrize(
+    ("memory_max", "held"),
+    [
+        ("max\n", None),  # no limit
+        (f"{768 * 2**20}\n", 2),  # ~150 MiB for the supervisor + ~224 MiB per worker
+        (f"{2**30}\n", 3),
+        (f"{4 * 2**30}\n", 17),
+        (f"{256 * 2**20}\n", 1),  # one worker at least: a limit below it is the operator's to raise
+    ],
+)
+def test_workers_held_by_the_containers_memory_limit(memory_max: str, held: int | None) -> None:
+    from recovery.cli.workers import workers_for_memory
+
+    assert workers_for_memory(memory_max) == held
+
+
+def test_the_default_stays_within_the_memory_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from recovery.cli import workers
+
+    monkeypatch.setattr(workers, "allowed_cpus", lambda: 2)
+    monkeypatch.setattr(workers, "CGROUP_MEMORY_MAX", Path("/nonexistent/memory.max"))
+    assert workers.default_workers(12) == 4  # no cgroup v2 file: CPUs only
+    monkeypatch.setattr(workers, "allowed_workers_by_memory", lambda: 2)
+    assert workers.default_workers(12) == 2
