@@ -141,6 +141,33 @@ async def test_a_send_span_carries_channel_and_outcome_and_no_address(monkeypatc
     assert "+33612345678" not in repr(span.to_json())
 
 
+def test_a_batch_span_names_its_topics_and_size_and_never_a_payload(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One consumer span per ingest batch: its topics and record count; no key, value or address of a record."""
+    from aiokafka.structs import ConsumerRecord
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(trace, "get_tracer", lambda name, *a, **k: provider.get_tracer(name))
+    monkeypatch.setitem(tracing._state, "on", True)
+    value = b'{"customer": {"email": "claire@example.com"}}'
+    records = [
+        ConsumerRecord(topic, 0, offset, 0, 0, b"cart-42", value, None, 7, len(value), [])
+        for offset, topic in enumerate(["orders", "cart-events", "cart-events"])
+    ]
+    with tracing.batch_span(records):
+        pass
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "cart-events,orders process"
+    assert span.kind == trace.SpanKind.CONSUMER
+    assert dict(span.attributes or {}) == {"messaging.system": "kafka", "messaging.batch.message_count": 3}
+    assert "claire@example.com" not in span.to_json() and "cart-42" not in span.to_json()
+
+
 def test_tracing_is_off_without_an_endpoint() -> None:
     """No OTEL_EXPORTER_OTLP_ENDPOINT: nothing is set up, no middleware, no Kafka middleware."""
     assert not tracing.wanted({})
