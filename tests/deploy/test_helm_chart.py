@@ -319,6 +319,19 @@ def test_consumer_workers_follow_the_cpu_limit_within_the_partitions_and_memory(
     assert "--workers" not in args["shop-cart-recovery-api"] + args["shop-cart-recovery-scheduler"]
 
 
+@pytest.mark.parametrize("mebibytes", [300, 512, 768, 1024, 1500, 3072])
+def test_the_chart_sizes_workers_by_memory_as_the_binary_does(chart: helm.Chart, mebibytes: int) -> None:
+    """The chart's figures (a template cannot import them) are recovery/cli/workers.py's: same limit, same count."""
+    from recovery.cli.workers import workers_for_memory
+
+    limits = {"cpu": 64, "memory": f"{mebibytes}Mi"}
+    values = {"roles": {"split": True, "consumer": {"replicaCount": 1, "resources": {"limits": limits}}}}
+    docs = render(chart, {**values, "kafka": {"partitions": 64}})
+    consumer = next(d for d in of_kind(docs, "Deployment") if d["metadata"]["name"].endswith("-consumer"))
+    args = consumer["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[-2:] == ["--workers", str(workers_for_memory(str(mebibytes * 2**20)))]
+
+
 def test_a_memory_limit_that_is_no_quantity_is_refused_by_name(chart: helm.Chart) -> None:
     values = {"roles": {"split": True, "consumer": {"resources": {"limits": {"memory": "lots"}}}}}
     with pytest.raises(helm.HelmRenderError, match=r'memory limit "lots": expected a Kubernetes quantity'):
